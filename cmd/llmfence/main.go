@@ -1,3 +1,158 @@
+// Command llmfence finds, fences and inspects self-hosted open LLM servers.
+//
+// This package parses flags and wires the internal packages together; the
+// work itself lives under internal/.
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/llmfence/llmfence/internal/version"
+)
+
+// exitError carries a process exit status through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// env is what every command needs from the process: streams and a logger.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	log            *slog.Logger
+	db             string // --db
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(e)
+	root.SetArgs(nmapStyleArgs(args))
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "llmfence: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if errors.Is(err, context.Canceled) {
+		return 130
+	}
+	return 1
+}
+
+// nmapStyleArgs accepts nmap's spelling of a target-list file, -iL, which
+// single-dash flag parsing cannot express, as --input-list.
+func nmapStyleArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		switch {
+		case a == "--":
+			return append(out, args[len(out):]...)
+		case a == "-iL":
+			a = "--input-list"
+		case len(a) > 4 && a[:4] == "-iL=":
+			a = "--input-list=" + a[4:]
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func newRoot(e *env) *cobra.Command {
+	var logLevel, logFormat string
+	root := &cobra.Command{
+		Use:   "llmfence",
+		Short: "Find, fence and inspect self-hosted LLM servers",
+		Long: `llmfence finds, fences and inspects self-hosted open LLMs.
+
+  scan      discover and fingerprint LLM servers (Ollama, vLLM, llama.cpp, ...)
+            on networks you own, rate their risk, and keep the history
+  demo      start the built-in lab fleet on loopback, scan it, write a report
+  lab       serve the emulated fleet on loopback (tests, demos, benchmarks)
+  runs, hosts, findings, diff
+            what the store knows, and what changed between two scans
+
+Scan only networks you are authorised to scan.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			hopts := &slog.HandlerOptions{Level: lvl}
+			switch logFormat {
+			case "text":
+				e.log = slog.New(slog.NewTextHandler(e.stderr, hopts))
+			case "json":
+				e.log = slog.New(slog.NewJSONHandler(e.stderr, hopts))
+			default:
+				return fmt.Errorf("--log-format %q: want text or json", logFormat)
+			}
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().StringVar(&e.db, "db", "", "store: a SQLite file path (default: per-user data dir, or $LLMFENCE_DB) or postgres://user@host/db")
+
+	root.AddCommand(
+		newVersionCmd(e),
+		newScanCmd(e),
+		newDemoCmd(e),
+		newLabCmd(e),
+		newRunsCmd(e),
+		newHostsCmd(e),
+		newFindingsCmd(e),
+		newDiffCmd(e),
+	)
+	return root
+}
+
+func newVersionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the llmfence version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v := version.String()
+			if c := version.Commit(); c != "" {
+				v += " (" + c + ")"
+			}
+			fmt.Fprintln(e.stdout, "llmfence", v)
+			return nil
+		},
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -85,6 +85,21 @@ var Categories = []string{
 	CategoryCSAM,
 }
 
+// SortCategories returns the known categories among cs, without duplicates,
+// in the order of Categories. The result is never nil.
+func SortCategories(cs []string) []string {
+	out := []string{}
+	for _, c := range Categories {
+		for _, x := range cs {
+			if x == c {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // Model is one model a service offers.
 type Model struct {
 	Name          string `json:"name"`
@@ -116,7 +131,7 @@ type LoadedModel struct {
 	Digest    string    `json:"digest,omitempty"`
 	Size      int64     `json:"size,omitempty"`
 	SizeVRAM  int64     `json:"size_vram,omitempty"`
-	ExpiresAt time.Time `json:"expires_at,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // Finding is one catalogue entry that applies to a service.

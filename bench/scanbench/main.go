@@ -1,0 +1,401 @@
+// Command scanbench measures `llmfence scan` against nmap on the same
+// emulated fleet, in the same run, all on loopback.
+//
+//	go run ./bench/scanbench                 # full run (nmap -sV sample takes minutes)
+//	go run ./bench/scanbench -sv-sample 0    # skip nmap -sV
+//
+// It builds llmfence, starts `llmfence lab` (a /16 inside 127.0.0.0/8 with
+// -live emulated servers) in its own process, then times:
+//
+//  1. nmap -sT -Pn over the /16 on the same ports (discovery only);
+//  2. llmfence scan over the /16 (discovery and full fingerprint in one
+//     pass), checked against the lab's ground truth;
+//  3. nmap -sV on a sample of live services (identification);
+//  4. llmfence scan over a whole /8 on one port for -wide-seconds, to show
+//     memory stays flat in the size of the target set.
+//
+// Ratios are against nmap measured in the same run. Nothing here is a test;
+// figures go to docs/benchmarks.md.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var (
+		prefix      = flag.String("prefix", "127.200.0.0/16", "lab prefix (inside 127.0.0.0/8)")
+		live        = flag.Int("live", 2000, "live emulated servers")
+		ports       = flag.String("ports", "", "ports for both scanners (default: llmfence's default list)")
+		concurrency = flag.Int("concurrency", 1024, "llmfence --concurrency")
+		svSample    = flag.Int("sv-sample", 3, "live services given to nmap -sV (0 skips it)")
+		wideSecs    = flag.Int("wide-seconds", 20, "seconds of the /8 memory run (0 skips it)")
+		keep        = flag.Bool("keep", false, "keep the work directory")
+	)
+	flag.Parse()
+	log.SetFlags(0)
+	ctx := context.Background()
+
+	work, err := os.MkdirTemp("", "scanbench-")
+	check(err)
+	if !*keep {
+		defer os.RemoveAll(work)
+	} else {
+		log.Printf("work directory: %s", work)
+	}
+	bin := filepath.Join(work, "llmfence")
+	run("go", "build", "-o", bin, "./cmd/llmfence")
+	if *ports == "" {
+		out, err := exec.Command(bin, "scan", "--help").Output()
+		check(err)
+		*ports = defaultPorts(string(out))
+	}
+	nports := len(strings.Split(*ports, ","))
+
+	// The fleet, in its own process so its memory is not the scanner's.
+	truthPath := filepath.Join(work, "truth.json")
+	labCmd := exec.CommandContext(ctx, bin, "lab", "--lab-prefix", *prefix, "--lab-hosts", fmt.Sprint(*live),
+		"--lab-hostile", "0.01", "--ground-truth", truthPath)
+	labCmd.Stderr = os.Stderr
+	check(labCmd.Start())
+	defer func() { labCmd.Process.Signal(os.Interrupt); labCmd.Wait() }()
+	truth := waitForLab(truthPath)
+	log.Printf("lab: %d servers on %s; %d ports per address", len(truth), *prefix, nports)
+
+	pfx := netip.MustParsePrefix(*prefix)
+	pairs := (uint64(1) << (32 - pfx.Bits())) * uint64(nports)
+
+	// 1. nmap -sT discovery.
+	nmapOut := filepath.Join(work, "nmap.gnmap")
+	t0 := time.Now()
+	nm := exec.Command("nmap", "-sT", "-Pn", "-n", "-T5", "--max-retries", "1", "-p", *ports, "-oG", nmapOut, *prefix)
+	nm.Stdout = nil
+	nmRes, nmErr := timed(nm)
+	nmapTime := time.Since(t0)
+	if nmErr != nil {
+		log.Fatalf("nmap: %v", nmErr)
+	}
+	nmapOpen := countGrepable(nmapOut)
+
+	// 2. llmfence scan, discovery + fingerprint in one pass.
+	db := filepath.Join(work, "bench.db")
+	jsonOut := filepath.Join(work, "scan.jsonl")
+	t0 = time.Now()
+	sc := exec.Command(bin, "scan", "--db", db, "--format", "json", "-o", jsonOut, "--progress", "never",
+		"--rate", "0", "--concurrency", fmt.Sprint(*concurrency), "--timeout", "2s", "--target-budget", "10s",
+		"-p", *ports, "--seed", "7", *prefix)
+	sc.Stderr = os.Stderr
+	scRes, scErr := timed(sc)
+	scanTime := time.Since(t0)
+	if scErr != nil {
+		log.Fatalf("llmfence scan: %v", scErr)
+	}
+	got := readServices(jsonOut)
+	acc := compare(truth, got)
+
+	// 3. nmap -sV on a sample.
+	var svTime time.Duration
+	var svNamed, svTried int
+	if *svSample > 0 {
+		sample := sampleLive(truth, *svSample)
+		svTried = len(sample)
+		args := []string{"-sV", "-Pn", "-n", "-oG", filepath.Join(work, "sv.gnmap")}
+		var hosts, ps []string
+		for _, p := range sample {
+			hosts = append(hosts, p.Addr)
+			ps = append(ps, fmt.Sprint(p.Port))
+		}
+		args = append(args, "-p", strings.Join(uniq(ps), ","))
+		args = append(args, hosts...)
+		t0 = time.Now()
+		if _, err := timed(exec.Command("nmap", args...)); err != nil {
+			log.Fatalf("nmap -sV: %v", err)
+		}
+		svTime = time.Since(t0)
+		svNamed = countNamed(filepath.Join(work, "sv.gnmap"))
+	}
+
+	// 4. Memory flatness: a /8 on one port for a fixed time.
+	var wideRSS int64
+	var wideDone string
+	if *wideSecs > 0 {
+		wctx, cancel := context.WithTimeout(ctx, time.Duration(*wideSecs)*time.Second)
+		wc := exec.CommandContext(wctx, bin, "scan", "--db", filepath.Join(work, "wide.db"), "--format", "json", "-o", os.DevNull,
+			"--progress", "never", "--rate", "0", "--concurrency", fmt.Sprint(*concurrency), "--timeout", "2s",
+			"--target-budget", "10s", "-p", "11434", "127.0.0.0/8")
+		wc.Cancel = func() error { return wc.Process.Signal(os.Interrupt) }
+		var stderr bytes.Buffer
+		wc.Stderr = &stderr
+		res, _ := timed(wc)
+		cancel()
+		wideRSS = res.maxRSSKB
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(l, "pairs tried") {
+				wideDone = strings.TrimSpace(l)
+			}
+		}
+	}
+
+	// Report.
+	fmt.Printf("\n## scanbench %s\n\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("fleet: %s (%d addresses), %d live emulated servers, %d ports per address = %d address:port pairs\n\n",
+		*prefix, 1<<(32-pfx.Bits()), len(truth), nports, pairs)
+	fmt.Printf("| tool | job | wall time | pairs/s | open ports found | services fully fingerprinted | peak RSS |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| nmap -sT -Pn -T5 | discovery | %.2f s | %.0f | %d | 0 | %.1f MB |\n",
+		nmapTime.Seconds(), float64(pairs)/nmapTime.Seconds(), nmapOpen, float64(nmRes.maxRSSKB)/1024)
+	fmt.Printf("| llmfence scan | discovery + fingerprint | %.2f s | %.0f | %d | %d (%.0f/s) | %.1f MB |\n",
+		scanTime.Seconds(), float64(pairs)/scanTime.Seconds(), acc.found, acc.exact, float64(acc.exact)/scanTime.Seconds(),
+		float64(scRes.maxRSSKB)/1024)
+	if svTried > 0 {
+		fmt.Printf("| nmap -sV | identification of %d sampled services | %.2f s | - | - | %d named | - |\n", svTried, svTime.Seconds(), svNamed)
+	}
+	fmt.Printf("\nratio, llmfence pairs/s ÷ nmap -sT pairs/s: %.2f×\n", nmapTime.Seconds()/scanTime.Seconds())
+	if svTried > 0 {
+		fmt.Printf("identification per service: nmap -sV %.1f s/service; llmfence %.4f s/service (whole scan ÷ services)\n",
+			svTime.Seconds()/float64(svTried), scanTime.Seconds()/float64(max(acc.exact, 1)))
+	}
+	fmt.Printf("\nground truth check: %d well-behaved live servers; found %d; product+version+models+system prompts exact on %d; %d hostile servers, none stalled the scan\n",
+		acc.wellBehaved, acc.found, acc.exact, acc.hostile)
+	for _, m := range acc.mismatches[:min(len(acc.mismatches), 10)] {
+		fmt.Printf("  mismatch: %s\n", m)
+	}
+	if wideRSS > 0 {
+		fmt.Printf("\nmemory: /16 full scan peak RSS %.1f MB; /8 on one port for %ds peak RSS %.1f MB (%s)\n",
+			float64(scRes.maxRSSKB)/1024, *wideSecs, float64(wideRSS)/1024, wideDone)
+	}
+}
+
+type result struct{ maxRSSKB int64 }
+
+func timed(c *exec.Cmd) (result, error) {
+	err := c.Run()
+	var r result
+	if c.ProcessState != nil {
+		if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.maxRSSKB = ru.Maxrss
+		}
+	}
+	return r, err
+}
+
+type persona struct {
+	Addr         string `json:"addr"`
+	Port         int    `json:"port"`
+	Stack        string `json:"stack"`
+	Version      string `json:"version"`
+	AuthRequired bool   `json:"auth_required"`
+	Hostile      string `json:"hostile"`
+	Models       []struct {
+		Name         string `json:"name"`
+		SystemPrompt string `json:"system_prompt"`
+	} `json:"models"`
+}
+
+type svc struct {
+	Host    string `json:"host"`
+	Port    int    `json:"port"`
+	Product string `json:"product"`
+	Version string `json:"version"`
+	Auth    string `json:"auth"`
+	Models  []struct {
+		Name         string `json:"name"`
+		SystemPrompt string `json:"system_prompt"`
+	} `json:"models"`
+}
+
+type accuracy struct {
+	wellBehaved, hostile, found, exact int
+	mismatches                         []string
+}
+
+// compare checks scan results against the lab's ground truth. A service is
+// exact when product and version match and, where the server shows them to
+// strangers, every model and system prompt does too.
+func compare(truth []persona, got []svc) accuracy {
+	by := map[string]svc{}
+	for _, s := range got {
+		by[net.JoinHostPort(s.Host, fmt.Sprint(s.Port))] = s
+	}
+	var a accuracy
+	for _, p := range truth {
+		if p.Hostile != "" {
+			a.hostile++
+			continue
+		}
+		a.wellBehaved++
+		s, ok := by[net.JoinHostPort(p.Addr, fmt.Sprint(p.Port))]
+		if !ok {
+			a.mismatches = append(a.mismatches, fmt.Sprintf("%s:%d %s not found", p.Addr, p.Port, p.Stack))
+			continue
+		}
+		a.found++
+		var why []string
+		if s.Product != p.Stack {
+			why = append(why, fmt.Sprintf("product %q, want %q", s.Product, p.Stack))
+		}
+		if p.Version != "" && s.Version != p.Version && !p.AuthRequired {
+			why = append(why, fmt.Sprintf("version %q, want %q", s.Version, p.Version))
+		}
+		if !p.AuthRequired {
+			want := map[string]string{}
+			for _, m := range p.Models {
+				want[m.Name] = m.SystemPrompt
+			}
+			have := map[string]string{}
+			for _, m := range s.Models {
+				have[m.Name] = m.SystemPrompt
+			}
+			for n, sp := range want {
+				if h, ok := have[n]; !ok {
+					why = append(why, "model "+n+" missing")
+				} else if p.Stack == "ollama" && h != sp {
+					why = append(why, "system prompt of "+n+" differs")
+				}
+			}
+		}
+		if len(why) == 0 {
+			a.exact++
+		} else {
+			a.mismatches = append(a.mismatches, fmt.Sprintf("%s:%d %s: %s", p.Addr, p.Port, p.Stack, strings.Join(why, "; ")))
+		}
+	}
+	return a
+}
+
+func readServices(path string) []svc {
+	f, err := os.Open(path)
+	check(err)
+	defer f.Close()
+	var out []svc
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var s svc
+		check(json.Unmarshal(sc.Bytes(), &s))
+		out = append(out, s)
+	}
+	check(sc.Err())
+	return out
+}
+
+func waitForLab(truthPath string) []persona {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(truthPath)
+		if err == nil && len(b) > 0 {
+			var ps []persona
+			if json.Unmarshal(b, &ps) == nil && len(ps) > 0 {
+				// Ready once the last persona accepts connections.
+				last := ps[len(ps)-1]
+				for time.Now().Before(deadline) {
+					c, err := net.DialTimeout("tcp", net.JoinHostPort(last.Addr, fmt.Sprint(last.Port)), time.Second)
+					if err == nil {
+						c.Close()
+						return ps
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log.Fatal("lab did not come up within 60s")
+	return nil
+}
+
+func sampleLive(truth []persona, n int) []persona {
+	var out []persona
+	seen := map[string]bool{}
+	for _, p := range truth {
+		if p.Hostile != "" || p.AuthRequired || seen[p.Stack] {
+			continue
+		}
+		seen[p.Stack] = true
+		out = append(out, p)
+		if len(out) == n {
+			break
+		}
+	}
+	return out
+}
+
+func countGrepable(path string) int {
+	b, err := os.ReadFile(path)
+	check(err)
+	return strings.Count(string(b), "/open/")
+}
+
+// countNamed counts open ports nmap -sV gave a service name other than the
+// port's registered guess or "unknown".
+func countNamed(path string) int {
+	b, err := os.ReadFile(path)
+	check(err)
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		i := strings.Index(l, "Ports: ")
+		if i < 0 {
+			continue
+		}
+		for _, p := range strings.Split(l[i+7:], ", ") {
+			f := strings.Split(p, "/")
+			if len(f) >= 7 && f[1] == "open" && f[6] != "" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func defaultPorts(help string) string {
+	i := strings.Index(help, "--ports")
+	if i < 0 {
+		log.Fatal("cannot find --ports default in llmfence scan --help")
+	}
+	rest := help[i:]
+	j := strings.Index(rest, `(default "`)
+	if j < 0 {
+		log.Fatal("cannot find --ports default in llmfence scan --help")
+	}
+	rest = rest[j+10:]
+	return rest[:strings.Index(rest, `"`)]
+}
+
+func uniq(xs []string) []string {
+	sort.Strings(xs)
+	out := xs[:0]
+	for i, x := range xs {
+		if i == 0 || x != xs[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func run(name string, args ...string) {
+	c := exec.Command(name, args...)
+	c.Stdout, c.Stderr = os.Stderr, os.Stderr
+	if err := c.Run(); err != nil {
+		log.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/store"
+)
+
+// The history commands read the store: runs, hosts, findings, diff.
+
+func formatFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "format", "f", "table", "output format: table or json")
+}
+
+func checkFormat(f string) error {
+	if f != "table" && f != "json" {
+		return fmt.Errorf("--format %q: want table or json", f)
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newRunsCmd(e *env) *cobra.Command {
+	var format string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List scan runs in the store, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			st, err := store.Open(cmd.Context(), e.db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			runs, err := st.Runs(cmd.Context(), limit)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return writeJSON(e.stdout, runs)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tSTARTED\tSTATUS\tPAIRS\tOPEN\tSERVICES\tTARGETS")
+			for _, r := range runs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.StartedAt.Local().Format(time.DateTime), r.Status,
+					r.Stats.AddressesProbed, r.Stats.OpenPorts, r.Stats.Services, clip(strings.Join(r.Targets, " "), 60))
+			}
+			return tw.Flush()
+		},
+	}
+	formatFlag(cmd, &format)
+	cmd.Flags().IntVarP(&limit, "limit", "n", 20, "show at most this many runs (0 = all)")
+	return cmd
+}
+
+func newHostsCmd(e *env) *cobra.Command {
+	var format, product, minRisk, auth, address string
+	var since time.Duration
+	cmd := &cobra.Command{
+		Use:   "hosts",
+		Short: "List every LLM service the store has seen, with first-seen and last-seen",
+		Example: `  llmfence hosts
+  llmfence hosts --product ollama --min-risk high
+  llmfence hosts --auth none --since 24h --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			var f store.HostFilter
+			f.Product, f.Address = product, address
+			if minRisk != "" {
+				sev, ok := service.ParseSeverity(minRisk)
+				if !ok {
+					return fmt.Errorf("--min-risk %q: want info, low, medium, high or critical", minRisk)
+				}
+				f.MinRisk = sev
+			}
+			switch service.Auth(auth) {
+			case "", service.AuthNone, service.AuthRequired, service.AuthUnknown:
+				f.Auth = service.Auth(auth)
+			default:
+				return fmt.Errorf("--auth %q: want none, required or unknown", auth)
+			}
+			if since > 0 {
+				f.SeenSince = time.Now().Add(-since)
+			}
+			st, err := store.Open(cmd.Context(), e.db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			hosts, err := st.Hosts(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return writeJSON(e.stdout, hosts)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "HOST:PORT\tPRODUCT\tVERSION\tAUTH\tMODELS\tRISK\tFIRST SEEN\tLAST SEEN\tTOP FINDING")
+			for _, h := range hosts {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", h.Key(), h.Product, h.Version, h.Auth, h.Models, h.Risk,
+					h.FirstSeen.Local().Format(time.DateTime), h.LastSeen.Local().Format(time.DateTime), clip(h.TopFinding, 50))
+			}
+			return tw.Flush()
+		},
+	}
+	formatFlag(cmd, &format)
+	cmd.Flags().StringVar(&product, "product", "", "only this product (ollama, vllm, llamacpp, ...)")
+	cmd.Flags().StringVar(&minRisk, "min-risk", "", "only hosts rated at least this risk")
+	cmd.Flags().StringVar(&auth, "auth", "", "only hosts with this auth state: none, required, unknown")
+	cmd.Flags().StringVar(&address, "address", "", "only this address or CIDR")
+	cmd.Flags().DurationVar(&since, "since", 0, "only hosts seen within this long (e.g. 24h)")
+	return cmd
+}
+
+func newFindingsCmd(e *env) *cobra.Command {
+	var format, run, minSev, id, address string
+	cmd := &cobra.Command{
+		Use:   "findings",
+		Short: "List findings of a run (default: the latest finished run)",
+		Example: `  llmfence findings
+  llmfence findings --min-severity high --format json
+  llmfence findings --run 12 --id LLMF-002`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			f := store.FindingFilter{Run: run, ID: id, Address: address}
+			if minSev != "" {
+				sev, ok := service.ParseSeverity(minSev)
+				if !ok {
+					return fmt.Errorf("--min-severity %q: want info, low, medium, high or critical", minSev)
+				}
+				f.MinSeverity = sev
+			}
+			st, err := store.Open(cmd.Context(), e.db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rows, err := st.Findings(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return writeJSON(e.stdout, rows)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEVERITY\tID\tHOST:PORT\tPRODUCT\tTITLE\tDETAIL")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Severity, r.ID, (&service.Service{Host: r.Host, Port: r.Port}).Key(),
+					r.Product, r.Title, clip(r.Detail, 60))
+			}
+			return tw.Flush()
+		},
+	}
+	formatFlag(cmd, &format)
+	cmd.Flags().StringVar(&run, "run", "", "run ID, latest or previous (default latest)")
+	cmd.Flags().StringVar(&minSev, "min-severity", "", "only findings at least this severe")
+	cmd.Flags().StringVar(&id, "id", "", "only this finding ID")
+	cmd.Flags().StringVar(&address, "address", "", "only this address or CIDR")
+	return cmd
+}
+
+func newDiffCmd(e *env) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "diff [RUN_A RUN_B]",
+		Short: "What appeared, disappeared or changed between two runs (default: previous and latest)",
+		Long: `Compare two scan runs: services that appeared or disappeared, and for those in
+both, what changed: version, product, authentication, risk, models added or
+removed, model digests, system prompts, findings.
+
+RUN is a run ID from "llmfence runs", or latest / previous.`,
+		Example: `  llmfence diff
+  llmfence diff 41 42
+  llmfence diff previous latest --format json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 0 && len(args) != 2 {
+				return fmt.Errorf("diff takes two runs (RUN_A RUN_B) or none (previous and latest), got %d", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			a, b := store.RefPrevious, store.RefLatest
+			if len(args) == 2 {
+				a, b = args[0], args[1]
+			}
+			st, err := store.Open(cmd.Context(), e.db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			d, err := st.Diff(cmd.Context(), a, b)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return writeJSON(e.stdout, d)
+			}
+			return d.WriteText(e.stdout)
+		},
+	}
+	formatFlag(cmd, &format)
+	return cmd
+}
+
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,352 @@
+package fingerprint
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed fingerprints.yaml
+var catalogYAML []byte
+
+// Catalog is a parsed, validated fingerprint file.
+type Catalog struct {
+	Version  int       `yaml:"version"`
+	Products []Product `yaml:"products"`
+}
+
+// Product is one server stack the catalogue can recognise.
+type Product struct {
+	ID         string          `yaml:"id"`
+	Name       string          `yaml:"name"`
+	Priority   int             `yaml:"priority"`
+	Ports      []int           `yaml:"ports"`
+	Fallback   bool            `yaml:"fallback"`
+	Sources    []string        `yaml:"sources"`
+	Rules      []Rule          `yaml:"rules"`
+	Version    []Extractor     `yaml:"version"`
+	Auth       *AuthSpec       `yaml:"auth"`
+	Management []ManagementChk `yaml:"management"`
+}
+
+// Rule identifies its product when every check holds.
+type Rule struct {
+	Name   string  `yaml:"name"`
+	Checks []Check `yaml:"checks"`
+}
+
+// Check is one request and the matchers its response must satisfy.
+type Check struct {
+	Request Request   `yaml:"request"`
+	Match   []Matcher `yaml:"match"`
+}
+
+// Request is a read-only HTTP request a fingerprint makes.
+type Request struct {
+	Method string `yaml:"method"`
+	Path   string `yaml:"path"`
+	// Body, if set, is sent as a JSON request body.
+	Body string `yaml:"body"`
+}
+
+// Key identifies a request in the per-target response cache.
+func (r Request) Key() string { return r.Method + " " + r.Path + " " + r.Body }
+
+func (r Request) String() string { return r.Method + " " + r.Path }
+
+// Matcher is one condition on a response. Exactly one of Status, Header,
+// Body and JSON is set.
+type Matcher struct {
+	Status []int        `yaml:"status"`
+	Header *HeaderMatch `yaml:"header"`
+	Body   string       `yaml:"body"`
+	JSON   *JSONMatch   `yaml:"json"`
+	Not    bool         `yaml:"not"`
+
+	bodyRE *regexp.Regexp
+}
+
+// HeaderMatch requires header Name to be present and match Regex.
+type HeaderMatch struct {
+	Name  string `yaml:"name"`
+	Regex string `yaml:"regex"`
+
+	re *regexp.Regexp
+}
+
+// JSONMatch requires the body to be JSON and Path to hold. With no condition
+// set, the path must exist.
+type JSONMatch struct {
+	Path   string  `yaml:"path"`
+	Exists *bool   `yaml:"exists"`
+	Equals *string `yaml:"equals"`
+	Regex  string  `yaml:"regex"`
+	Type   string  `yaml:"type"`
+
+	re *regexp.Regexp
+}
+
+// Extractor reads a value (a version) from one response.
+type Extractor struct {
+	Request Request `yaml:"request"`
+	JSON    string  `yaml:"json"`
+	Header  string  `yaml:"header"`
+	Regex   string  `yaml:"regex"`
+
+	re *regexp.Regexp
+}
+
+// AuthSpec names the request that shows whether the model API needs
+// credentials, with optional explicit rules.
+type AuthSpec struct {
+	Request Request    `yaml:"request"`
+	Rules   []AuthRule `yaml:"rules"`
+}
+
+// AuthRule sets Result ("none" or "required") when all matchers hold.
+type AuthRule struct {
+	Match  []Matcher `yaml:"match"`
+	Result string    `yaml:"result"`
+}
+
+// ManagementChk marks model management as open when its matchers hold.
+type ManagementChk struct {
+	Request Request   `yaml:"request"`
+	Match   []Matcher `yaml:"match"`
+	Note    string    `yaml:"note"`
+}
+
+// LoadCatalog parses and validates the embedded fingerprint file.
+func LoadCatalog() (*Catalog, error) { return ParseCatalog(catalogYAML) }
+
+// ParseCatalog parses and validates a fingerprint file.
+func ParseCatalog(data []byte) (*Catalog, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Catalog
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("reading fingerprint catalogue: %w", err)
+	}
+	if err := c.compile(); err != nil {
+		return nil, fmt.Errorf("fingerprint catalogue: %w", err)
+	}
+	return &c, nil
+}
+
+var validTypes = map[string]bool{"": true, "string": true, "number": true, "bool": true, "array": true, "object": true, "null": true}
+
+func (c *Catalog) compile() error {
+	if c.Version <= 0 {
+		return errors.New("missing version")
+	}
+	if len(c.Products) == 0 {
+		return errors.New("no products")
+	}
+	seen := map[string]bool{}
+	for i := range c.Products {
+		p := &c.Products[i]
+		if p.ID == "" {
+			return fmt.Errorf("product %d has no id", i)
+		}
+		if seen[p.ID] {
+			return fmt.Errorf("product %q listed twice", p.ID)
+		}
+		seen[p.ID] = true
+		if len(p.Sources) == 0 {
+			return fmt.Errorf("product %q cites no upstream source", p.ID)
+		}
+		if len(p.Rules) == 0 {
+			return fmt.Errorf("product %q has no rules", p.ID)
+		}
+		for j := range p.Rules {
+			r := &p.Rules[j]
+			if len(r.Checks) == 0 {
+				return fmt.Errorf("product %q rule %q has no checks", p.ID, r.Name)
+			}
+			for k := range r.Checks {
+				if err := compileRequest(&r.Checks[k].Request); err != nil {
+					return fmt.Errorf("product %q rule %q: %w", p.ID, r.Name, err)
+				}
+				if len(r.Checks[k].Match) == 0 {
+					return fmt.Errorf("product %q rule %q: check without matchers", p.ID, r.Name)
+				}
+				if err := compileMatchers(r.Checks[k].Match); err != nil {
+					return fmt.Errorf("product %q rule %q: %w", p.ID, r.Name, err)
+				}
+			}
+		}
+		for j := range p.Version {
+			e := &p.Version[j]
+			if err := compileRequest(&e.Request); err != nil {
+				return fmt.Errorf("product %q version: %w", p.ID, err)
+			}
+			n := 0
+			for _, s := range []string{e.JSON, e.Header, e.Regex} {
+				if s != "" {
+					n++
+				}
+			}
+			if n != 1 {
+				return fmt.Errorf("product %q version extractor needs exactly one of json, header, regex", p.ID)
+			}
+			if e.Regex != "" {
+				re, err := regexp.Compile(e.Regex)
+				if err != nil {
+					return fmt.Errorf("product %q version regex: %w", p.ID, err)
+				}
+				if re.NumSubexp() < 1 {
+					return fmt.Errorf("product %q version regex needs a capture group", p.ID)
+				}
+				e.re = re
+			}
+		}
+		if p.Auth != nil {
+			if err := compileRequest(&p.Auth.Request); err != nil {
+				return fmt.Errorf("product %q auth: %w", p.ID, err)
+			}
+			for _, ar := range p.Auth.Rules {
+				if ar.Result != "none" && ar.Result != "required" {
+					return fmt.Errorf("product %q auth rule result %q (want none or required)", p.ID, ar.Result)
+				}
+				if err := compileMatchers(ar.Match); err != nil {
+					return fmt.Errorf("product %q auth: %w", p.ID, err)
+				}
+			}
+		}
+		for j := range p.Management {
+			m := &p.Management[j]
+			if err := compileRequest(&m.Request); err != nil {
+				return fmt.Errorf("product %q management: %w", p.ID, err)
+			}
+			if m.Request.Method != http.MethodGet && m.Request.Method != http.MethodHead {
+				return fmt.Errorf("product %q management check must be GET or HEAD", p.ID)
+			}
+			if len(m.Match) == 0 {
+				return fmt.Errorf("product %q management check without matchers", p.ID)
+			}
+			if err := compileMatchers(m.Match); err != nil {
+				return fmt.Errorf("product %q management: %w", p.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+func compileRequest(r *Request) error {
+	r.Method = strings.ToUpper(strings.TrimSpace(r.Method))
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPost:
+		if !readOnlyPOST(r.Path) {
+			return fmt.Errorf("request %s is not a known read-only POST", r)
+		}
+	default:
+		return fmt.Errorf("request method %q not allowed in fingerprints", r.Method)
+	}
+	if !strings.HasPrefix(r.Path, "/") {
+		return fmt.Errorf("request path %q must start with /", r.Path)
+	}
+	return nil
+}
+
+func compileMatchers(ms []Matcher) error {
+	for i := range ms {
+		m := &ms[i]
+		n := 0
+		if len(m.Status) > 0 {
+			n++
+		}
+		if m.Header != nil {
+			n++
+			if m.Header.Name == "" {
+				return errors.New("header matcher without name")
+			}
+			re, err := regexp.Compile(m.Header.Regex)
+			if err != nil {
+				return fmt.Errorf("header regex: %w", err)
+			}
+			m.Header.re = re
+		}
+		if m.Body != "" {
+			n++
+			re, err := regexp.Compile(m.Body)
+			if err != nil {
+				return fmt.Errorf("body regex: %w", err)
+			}
+			m.bodyRE = re
+		}
+		if m.JSON != nil {
+			n++
+			if m.JSON.Path == "" {
+				return errors.New("json matcher without path")
+			}
+			if !validTypes[m.JSON.Type] {
+				return fmt.Errorf("json matcher type %q unknown", m.JSON.Type)
+			}
+			if m.JSON.Regex != "" {
+				re, err := regexp.Compile(m.JSON.Regex)
+				if err != nil {
+					return fmt.Errorf("json regex: %w", err)
+				}
+				m.JSON.re = re
+			}
+		}
+		if n != 1 {
+			return fmt.Errorf("matcher %d needs exactly one of status, header, body, json (has %d)", i, n)
+		}
+	}
+	return nil
+}
+
+// Product returns the product with this id.
+func (c *Catalog) Product(id string) (*Product, bool) {
+	for i := range c.Products {
+		if c.Products[i].ID == id {
+			return &c.Products[i], true
+		}
+	}
+	return nil, false
+}
+
+// ordered returns the specific products in the order to try them for a
+// target on port, then the fallback products.
+func (c *Catalog) ordered(port uint16) (specific, fallback []*Product) {
+	for i := range c.Products {
+		p := &c.Products[i]
+		if p.Fallback {
+			fallback = append(fallback, p)
+		} else {
+			specific = append(specific, p)
+		}
+	}
+	hint := func(p *Product) bool {
+		for _, pt := range p.Ports {
+			if pt == int(port) {
+				return true
+			}
+		}
+		return false
+	}
+	sort.SliceStable(specific, func(i, j int) bool {
+		hi, hj := hint(specific[i]), hint(specific[j])
+		if hi != hj {
+			return hi
+		}
+		return specific[i].Priority > specific[j].Priority
+	})
+	sort.SliceStable(fallback, func(i, j int) bool { return fallback[i].Priority > fallback[j].Priority })
+	return specific, fallback
+}
+
+// readOnlyPOST lists the POST routes the prober may call while passive:
+// they read and change nothing.
+func readOnlyPOST(path string) bool {
+	return path == "/api/show"
+}

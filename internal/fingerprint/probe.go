@@ -1,0 +1,399 @@
+package fingerprint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/llmfence/llmfence/internal/service"
+)
+
+// Version is the llmfence version sent in the default User-Agent.
+const Version = "0.1.0"
+
+// ErrNotHTTP means the endpoint gave no valid HTTP response, neither in
+// plain text nor over TLS.
+var ErrNotHTTP = errors.New("endpoint does not speak HTTP")
+
+// CORSProbeOrigin is the foreign Origin sent to test cross-origin access.
+const CORSProbeOrigin = "https://cors-check.llmfence.invalid"
+
+// Options configure a Prober. Zero values take the defaults.
+type Options struct {
+	Timeout      time.Duration // per request; default 5s
+	TargetBudget time.Duration // whole target; default 30s
+	MaxBody      int64         // per response body, after decompression; default 2 MiB
+	MaxModels    int           // models enriched per target; default 256
+	// UserAgent overrides the User-Agent entirely.
+	UserAgent string
+	// Contact (an URL or e-mail) is added to the default User-Agent.
+	Contact string
+	// Active allows one benign generation to confirm strangers may use the
+	// model API. Without it nothing that generates or changes state is sent.
+	Active bool
+	Logger *slog.Logger
+	// Catalog overrides the embedded fingerprint catalogue.
+	Catalog *Catalog
+}
+
+// DefaultUserAgent is "llmfence/<version>", with " (+<contact>)" when a
+// contact is given.
+func DefaultUserAgent(contact string) string {
+	ua := "llmfence/" + Version
+	if c := strings.TrimSpace(contact); c != "" {
+		ua += " (+" + c + ")"
+	}
+	return ua
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Timeout < 0 || o.TargetBudget < 0 || o.MaxBody < 0 || o.MaxModels < 0 {
+		return o, errors.New("fingerprint options: timeouts and limits must not be negative")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.TargetBudget == 0 {
+		o.TargetBudget = 30 * time.Second
+	}
+	if o.MaxBody == 0 {
+		o.MaxBody = 2 << 20
+	}
+	if o.MaxModels == 0 {
+		o.MaxModels = 256
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = DefaultUserAgent(o.Contact)
+	}
+	if strings.ContainsAny(o.UserAgent, "\r\n") {
+		return o, errors.New("fingerprint options: User-Agent must be one line")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// Prober fingerprints endpoints. It is safe for concurrent use; every Probe
+// keeps its own connections and closes them when done.
+type Prober struct {
+	opts Options
+	cat  *Catalog
+	now  func() time.Time
+}
+
+// New returns a Prober with opts (defaults filled in).
+func New(opts Options) (*Prober, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cat := o.Catalog
+	if cat == nil {
+		if cat, err = LoadCatalog(); err != nil {
+			return nil, err
+		}
+	}
+	return &Prober{opts: o, cat: cat, now: time.Now}, nil
+}
+
+// Catalog returns the fingerprint catalogue in use.
+func (p *Prober) Catalog() *Catalog { return p.cat }
+
+// stats describes what one probe cost; tests use it.
+type stats struct {
+	BytesRead int64
+	Requests  int64
+}
+
+// Probe fingerprints addr. conn, if non-nil, is an already-connected TCP
+// connection to addr used for the first request; Probe takes ownership and
+// closes it. hostname ("" or the user's name for the host) is sent as Host
+// header and TLS SNI. tlsHint says the user asked for https.
+//
+// The returned Service has Product "http" for HTTP services the catalogue
+// does not know. An endpoint that gives no valid HTTP response yields a nil
+// Service and an error wrapping ErrNotHTTP. Problems after identification
+// are recorded in Service.Error, not returned.
+func (p *Prober) Probe(ctx context.Context, addr netip.AddrPort, hostname string, tlsHint bool, conn net.Conn) (*service.Service, error) {
+	s, _, err := p.probe(ctx, addr, hostname, tlsHint, conn)
+	return s, err
+}
+
+var tlsRequiredRE = regexp.MustCompile(`(?i)(plain HTTP request was sent to HTTPS port|sent an HTTP request to an HTTPS server|speaking plain HTTP to an SSL-enabled server|This combination of host and port requires TLS)`)
+
+func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string, tlsHint bool, conn net.Conn) (*service.Service, stats, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.TargetBudget)
+	defer cancel()
+	log := p.opts.Logger.With("target", addr.String())
+	t := newTarget(&p.opts, addr, hostname, conn, log)
+	defer t.close()
+	st := func() stats { return stats{BytesRead: t.bytesRead.Load(), Requests: t.requests.Load()} }
+
+	root := Request{Method: http.MethodGet, Path: "/"}
+	order := []bool{false, true}
+	if tlsHint || addr.Port() == 443 {
+		order = []bool{true, false}
+	}
+	var first *Response
+	var firstErr error
+	var firstTLS bool
+	for _, useTLS := range order {
+		t.setScheme(useTLS)
+		r := t.fetch(ctx, root)
+		if r.OK() {
+			if !useTLS && r.Status == http.StatusBadRequest && tlsRequiredRE.Match(r.Body) && first == nil {
+				first, firstTLS = r, useTLS // keep, but try TLS
+				continue
+			}
+			first, firstTLS = r, useTLS
+			break
+		}
+		if firstErr == nil {
+			firstErr = r.Err
+		}
+		if ctx.Err() != nil || isTimeout(r.Err) || errors.Is(r.Err, syscall.ECONNREFUSED) {
+			break // a tarpit or a closed port; TLS would not help
+		}
+	}
+	if first == nil {
+		return nil, st(), fmt.Errorf("fingerprinting %s: %w (%v)", addr, ErrNotHTTP, firstErr)
+	}
+	if t.useTLS != firstTLS {
+		t.setScheme(firstTLS)
+		t.mu.Lock()
+		t.cache[root.Key()] = first
+		t.mu.Unlock()
+	}
+
+	s := &service.Service{
+		Host:     addr.Addr().Unmap().String(),
+		Hostname: hostname,
+		Port:     int(addr.Port()),
+		URL:      t.baseURL(),
+		Auth:     service.AuthUnknown,
+		TLS:      t.useTLS,
+		Models:   []service.Model{},
+		Findings: []service.Finding{},
+		Extra:    map[string]any{},
+	}
+	s.ScannedAt = p.now().UTC()
+	s.ServerHeader = clean(first.Header.Get("Server"), 128)
+	if t.useTLS {
+		recordTLS(s, t)
+	}
+
+	prod, rule := p.identify(ctx, t)
+	if prod == nil {
+		s.Product = "http"
+		s.Evidence = append(s.Evidence, fmt.Sprintf("GET / → %d %s; no LLM fingerprint matched", first.Status, snippet(first.Body, 60)))
+		// A login wall shows nothing of what is behind it, but the OpenAI
+		// model list most of these servers expose (already fetched while
+		// identifying, so usually no extra request) tells whether it
+		// demands credentials.
+		for _, r := range []*Response{first, t.fetch(ctx, Request{Method: http.MethodGet, Path: "/v1/models"})} {
+			if r.OK() && (r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden) {
+				s.Auth = service.AuthRequired
+				break
+			}
+		}
+		p.checkCORS(ctx, t, s, root)
+		finish(ctx, s, t)
+		return s, st(), nil
+	}
+	s.Product = prod.ID
+	s.Evidence = append(s.Evidence, ruleEvidence(ctx, t, prod, rule)...)
+
+	// Version: the rule's own response first, then the product extractors.
+	for i := range prod.Version {
+		e := &prod.Version[i]
+		if v := e.extract(t.fetch(ctx, e.Request)); v != "" {
+			s.Version = v
+			s.Evidence = append(s.Evidence, fmt.Sprintf("%s → version %q", e.Request, v))
+			break
+		}
+	}
+
+	authReq := root
+	if prod.Auth != nil {
+		authReq = prod.Auth.Request
+		r := t.fetch(ctx, authReq)
+		s.Auth = decideAuth(prod.Auth, r)
+		status := "no response"
+		if r.OK() {
+			status = fmt.Sprint(r.Status)
+		}
+		s.Evidence = append(s.Evidence, fmt.Sprintf("auth %s: model API %s → %s", s.Auth, authReq, status))
+	}
+
+	for i := range prod.Management {
+		m := &prod.Management[i]
+		r := t.fetch(ctx, m.Request)
+		if matchAll(m.Match, r) {
+			s.ManagementOpen = true
+			s.Evidence = append(s.Evidence, strings.ReplaceAll(m.Note, "{status}", fmt.Sprint(r.Status)))
+			break
+		}
+		if r.OK() {
+			s.Evidence = append(s.Evidence, fmt.Sprintf("%s → %d: management routes not shown open", m.Request, r.Status))
+		}
+	}
+
+	p.checkCORS(ctx, t, s, authReq)
+
+	if enrich := enrichers[prod.ID]; enrich != nil {
+		enrich(ctx, p, t, s)
+	} else {
+		enrichOpenAI(ctx, p, t, s)
+	}
+	if p.opts.Active {
+		activeGenerate(ctx, t, s)
+	}
+	finish(ctx, s, t)
+	return s, st(), nil
+}
+
+func finish(ctx context.Context, s *service.Service, t *target) {
+	if ctx.Err() != nil && s.Error == "" {
+		s.Error = "target budget spent before the scan finished; the record may be incomplete"
+	}
+	if len(s.Extra) == 0 {
+		s.Extra = nil
+	}
+}
+
+// identify tries the catalogue's products in order and returns the first
+// whose rule holds, or nil.
+func (p *Prober) identify(ctx context.Context, t *target) (*Product, *Rule) {
+	specific, fallback := p.cat.ordered(t.addr.Port())
+	for _, group := range [][]*Product{specific, fallback} {
+		for _, prod := range group {
+			for j := range prod.Rules {
+				if ctx.Err() != nil || t.failing() {
+					return nil, nil
+				}
+				if evalRule(ctx, t, &prod.Rules[j]) {
+					return prod, &prod.Rules[j]
+				}
+			}
+		}
+	}
+	return nil, nil
+}
+
+func evalRule(ctx context.Context, t *target, r *Rule) bool {
+	for i := range r.Checks {
+		c := &r.Checks[i]
+		if !matchAll(c.Match, t.fetch(ctx, c.Request)) {
+			return false
+		}
+	}
+	return true
+}
+
+func ruleEvidence(ctx context.Context, t *target, prod *Product, rule *Rule) []string {
+	out := []string{fmt.Sprintf("identified as %s by fingerprint rule %q", prod.ID, rule.Name)}
+	for i := range rule.Checks {
+		r := t.fetch(ctx, rule.Checks[i].Request)
+		out = append(out, fmt.Sprintf("%s → %s", rule.Checks[i].Request, statusText(r)))
+	}
+	return out
+}
+
+func statusText(r *Response) string {
+	if !r.OK() {
+		return "no response"
+	}
+	if len(r.Body) == 0 {
+		return fmt.Sprint(r.Status)
+	}
+	return fmt.Sprintf("%d %s", r.Status, snippet(r.Body, 80))
+}
+
+var loginRE = regexp.MustCompile(`(?i)(login|log-in|signin|sign-in|auth|sso|oauth)`)
+var passwordFieldRE = regexp.MustCompile(`(?i)<input[^>]+type\s*=\s*["']?password`)
+
+// decideAuth applies the product's explicit auth rules, then the default
+// reading of the model API's answer.
+func decideAuth(spec *AuthSpec, r *Response) service.Auth {
+	if !r.OK() {
+		return service.AuthUnknown
+	}
+	for _, ar := range spec.Rules {
+		if matchAll(ar.Match, r) {
+			return service.Auth(ar.Result)
+		}
+	}
+	return defaultAuth(r)
+}
+
+func defaultAuth(r *Response) service.Auth {
+	switch {
+	case r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden || r.Status == http.StatusProxyAuthRequired:
+		return service.AuthRequired
+	case r.Status >= 300 && r.Status < 400 && loginRE.MatchString(r.Header.Get("Location")):
+		return service.AuthRequired
+	case r.Status >= 200 && r.Status < 300:
+		if ct := r.Header.Get("Content-Type"); strings.Contains(ct, "html") && passwordFieldRE.Match(r.Body) {
+			return service.AuthRequired
+		}
+		return service.AuthNone
+	}
+	return service.AuthUnknown
+}
+
+// checkCORS sends one request with a foreign Origin and records what the
+// service allows.
+func (p *Prober) checkCORS(ctx context.Context, t *target, s *service.Service, req Request) {
+	if req.Method != http.MethodGet {
+		req = Request{Method: http.MethodGet, Path: "/"}
+	}
+	r := t.do(ctx, req, http.Header{"Origin": {CORSProbeOrigin}})
+	if !r.OK() {
+		return
+	}
+	if v := r.Header.Get("Access-Control-Allow-Origin"); v != "" {
+		s.CORS = clean(v, 256)
+		s.Evidence = append(s.Evidence, fmt.Sprintf("%s with Origin %s → Access-Control-Allow-Origin: %s", req, CORSProbeOrigin, s.CORS))
+	}
+}
+
+func recordTLS(s *service.Service, t *target) {
+	t.mu.Lock()
+	st := t.tlsState
+	t.mu.Unlock()
+	if st == nil || len(st.PeerCertificates) == 0 {
+		return
+	}
+	c := st.PeerCertificates[0]
+	s.Extra["tls_subject"] = clean(c.Subject.String(), 512)
+	s.Extra["tls_issuer"] = clean(c.Issuer.String(), 512)
+	s.Extra["tls_not_after"] = c.NotAfter.UTC().Format(time.RFC3339)
+	if len(c.DNSNames) > 0 {
+		names := make([]string, 0, len(c.DNSNames))
+		for i, n := range c.DNSNames {
+			if i == 32 {
+				break
+			}
+			names = append(names, clean(n, 253))
+		}
+		s.Extra["tls_dns_names"] = names
+	}
+	s.Extra["tls_self_signed"] = c.CheckSignatureFrom(c) == nil && c.Subject.String() == c.Issuer.String()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}

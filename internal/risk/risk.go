@@ -1,0 +1,460 @@
+// Package risk judges one fingerprinted service: it applies the findings
+// catalogue (catalogue.yaml) and the CVE table (cves.yaml), both embedded and
+// versioned, and fills the service's Findings, Risk and Remediation.
+//
+// The catalogue holds the words (title, why, fix per product) and the
+// severities; the trigger of each entry is a small Go function in checks.go
+// keyed by the entry's ID. docs/findings.md is generated from both files
+// (WriteMarkdown) and a test keeps it in step.
+package risk
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/llmfence/llmfence/internal/service"
+)
+
+//go:generate go test -run TestFindingsDocUpToDate -update .
+
+//go:embed catalogue.yaml
+var catalogueYAML []byte
+
+//go:embed cves.yaml
+var cvesYAML []byte
+
+// Entry is one finding the catalogue knows.
+type Entry struct {
+	ID       string           `yaml:"id"`
+	Slug     string           `yaml:"slug"`
+	Severity service.Severity `yaml:"severity"`
+	// Variants maps a named situation to the severity that applies in it
+	// (for example "csam": critical on LLMF-005).
+	Variants   map[string]service.Severity `yaml:"variants"`
+	Title      string                      `yaml:"title"`
+	Why        string                      `yaml:"why"`
+	Fix        map[string]string           `yaml:"fix"`
+	Rank       int                         `yaml:"rank"`
+	References []string                    `yaml:"references"`
+}
+
+// FixFor returns the fix text for a product, falling back to the default.
+// Placeholders are left in place.
+func (e Entry) FixFor(product string) string {
+	if p := normProduct(product); p != "" {
+		keys := make([]string, 0, len(e.Fix))
+		for k := range e.Fix {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if k != "default" && normProduct(k) == p {
+				return e.Fix[k]
+			}
+		}
+	}
+	return e.Fix["default"]
+}
+
+// Range is one affected version range of a CVE.
+type Range struct {
+	Introduced   string `yaml:"introduced"`
+	Fixed        string `yaml:"fixed"`
+	LastAffected string `yaml:"last_affected"`
+}
+
+// Contains reports whether version v falls in the range; ok is false when v
+// (or a bound) cannot be compared.
+func (r Range) Contains(v string) (in, ok bool) {
+	if _, known := parseVersion(v); !known {
+		return false, false
+	}
+	if r.Introduced != "" && r.Introduced != "0" {
+		c, ok := CompareVersions(v, r.Introduced)
+		if !ok {
+			return false, false
+		}
+		if c < 0 {
+			return false, true
+		}
+	}
+	if r.Fixed != "" {
+		c, ok := CompareVersions(v, r.Fixed)
+		if !ok {
+			return false, false
+		}
+		if c >= 0 {
+			return false, true
+		}
+	}
+	if r.LastAffected != "" {
+		c, ok := CompareVersions(v, r.LastAffected)
+		if !ok {
+			return false, false
+		}
+		if c > 0 {
+			return false, true
+		}
+	}
+	return true, true
+}
+
+// CVE is one published vulnerability of one product.
+type CVE struct {
+	ID       string           `yaml:"id"`
+	Product  string           `yaml:"product"`
+	Aliases  []string         `yaml:"aliases"`
+	Affected []Range          `yaml:"affected"`
+	Severity service.Severity `yaml:"severity"`
+	CVSS     string           `yaml:"cvss"`
+	Title    string           `yaml:"title"`
+	Summary  string           `yaml:"summary"`
+	Advisory string           `yaml:"advisory"`
+	Source   string           `yaml:"source"`
+	Verified bool             `yaml:"verified"`
+	Note     string           `yaml:"note"`
+}
+
+// Affects reports whether the CVE applies to a version of its product. It
+// is false for unverified entries and unknown versions.
+func (c CVE) Affects(version string) bool {
+	if !c.Verified {
+		return false
+	}
+	for _, r := range c.Affected {
+		if in, ok := r.Contains(version); ok && in {
+			return true
+		}
+	}
+	return false
+}
+
+// FixedIn returns the lowest fixed version above v among the CVE's ranges,
+// or "" when no range containing v names one.
+func (c CVE) FixedIn(v string) string {
+	for _, r := range c.Affected {
+		if in, ok := r.Contains(v); ok && in && r.Fixed != "" {
+			return r.Fixed
+		}
+	}
+	return ""
+}
+
+type catalogueFile struct {
+	Version int     `yaml:"version"`
+	Entries []Entry `yaml:"entries"`
+}
+
+type cveFile struct {
+	Version int   `yaml:"version"`
+	CVEs    []CVE `yaml:"cves"`
+}
+
+// Engine applies the catalogue and CVE table. It is immutable after New and
+// safe for concurrent use.
+type Engine struct {
+	catalogueVersion int
+	cveVersion       int
+	entries          []Entry
+	byID             map[string]Entry
+	cves             []CVE
+}
+
+// New loads the embedded catalogue and CVE table.
+func New() (*Engine, error) {
+	return Load(catalogueYAML, cvesYAML)
+}
+
+// Load builds an engine from catalogue and CVE-table YAML, validating both.
+func Load(catalogue, cves []byte) (*Engine, error) {
+	var cf catalogueFile
+	if err := decodeStrict(catalogue, &cf); err != nil {
+		return nil, fmt.Errorf("reading the findings catalogue: %w", err)
+	}
+	var vf cveFile
+	if err := decodeStrict(cves, &vf); err != nil {
+		return nil, fmt.Errorf("reading the CVE table: %w", err)
+	}
+	e := &Engine{
+		catalogueVersion: cf.Version,
+		cveVersion:       vf.Version,
+		entries:          cf.Entries,
+		byID:             make(map[string]Entry, len(cf.Entries)),
+		cves:             vf.CVEs,
+	}
+	if err := e.validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func decodeStrict(b []byte, v any) error {
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+var (
+	entryID = regexp.MustCompile(`^LLMF-\d{3}$`)
+	cveID   = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
+)
+
+func (e *Engine) validate() error {
+	var errs []error
+	if e.catalogueVersion < 1 {
+		errs = append(errs, errors.New("findings catalogue: missing version"))
+	}
+	if e.cveVersion < 1 {
+		errs = append(errs, errors.New("CVE table: missing version"))
+	}
+	slugs := map[string]bool{}
+	for _, en := range e.entries {
+		where := fmt.Sprintf("findings catalogue entry %q", en.ID)
+		if !entryID.MatchString(en.ID) {
+			errs = append(errs, fmt.Errorf("%s: id must look like LLMF-001", where))
+		}
+		if _, dup := e.byID[en.ID]; dup {
+			errs = append(errs, fmt.Errorf("%s: duplicate id", where))
+		}
+		e.byID[en.ID] = en
+		if en.Slug == "" || slugs[en.Slug] {
+			errs = append(errs, fmt.Errorf("%s: missing or duplicate slug %q", where, en.Slug))
+		}
+		slugs[en.Slug] = true
+		if _, ok := service.ParseSeverity(string(en.Severity)); !ok || en.Severity == service.SeverityNone {
+			errs = append(errs, fmt.Errorf("%s: severity %q is not info, low, medium, high or critical", where, en.Severity))
+		}
+		for name, s := range en.Variants {
+			if _, ok := service.ParseSeverity(string(s)); !ok || s == service.SeverityNone {
+				errs = append(errs, fmt.Errorf("%s: variant %q has severity %q", where, name, s))
+			}
+		}
+		if en.Title == "" || en.Why == "" || en.Fix["default"] == "" || len(en.References) == 0 {
+			errs = append(errs, fmt.Errorf("%s: title, why, fix.default and references are required", where))
+		}
+		if en.Rank <= 0 {
+			errs = append(errs, fmt.Errorf("%s: rank must be positive", where))
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range e.cves {
+		where := fmt.Sprintf("CVE table entry %q", c.ID)
+		if !cveID.MatchString(c.ID) {
+			errs = append(errs, fmt.Errorf("%s: id must look like CVE-2024-12345", where))
+		}
+		if seen[c.ID+"/"+c.Product] {
+			errs = append(errs, fmt.Errorf("%s: duplicate for product %q", where, c.Product))
+		}
+		seen[c.ID+"/"+c.Product] = true
+		if c.Product == "" || c.Title == "" || c.Advisory == "" || c.Source == "" {
+			errs = append(errs, fmt.Errorf("%s: product, title, advisory and source are required", where))
+		}
+		if s, ok := service.ParseSeverity(string(c.Severity)); !ok || s == service.SeverityNone || s == service.SeverityInfo {
+			errs = append(errs, fmt.Errorf("%s: severity %q is not low, medium, high or critical", where, c.Severity))
+		}
+		if c.Verified && len(c.Affected) == 0 {
+			errs = append(errs, fmt.Errorf("%s: a verified entry needs an affected range", where))
+		}
+		for _, r := range c.Affected {
+			if r.Fixed == "" && r.LastAffected == "" {
+				errs = append(errs, fmt.Errorf("%s: every range needs fixed or last_affected", where))
+			}
+			for _, b := range []string{r.Fixed, r.LastAffected} {
+				if _, ok := parseVersion(b); b != "" && !ok {
+					errs = append(errs, fmt.Errorf("%s: bound %q is not a version", where, b))
+				}
+			}
+			if _, ok := parseVersion(r.Introduced); r.Introduced != "" && r.Introduced != "0" && !ok {
+				errs = append(errs, fmt.Errorf("%s: introduced %q is not a version", where, r.Introduced))
+			}
+		}
+	}
+	for id := range checks {
+		if _, ok := e.byID[id]; !ok {
+			errs = append(errs, fmt.Errorf("findings catalogue: no entry for check %s", id))
+		}
+	}
+	for _, en := range e.entries {
+		if _, ok := checks[en.ID]; !ok {
+			errs = append(errs, fmt.Errorf("findings catalogue entry %q: no check implements it", en.ID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CatalogueVersion and CVEVersion return the data versions in use.
+func (e *Engine) CatalogueVersion() int { return e.catalogueVersion }
+
+// CVEVersion returns the version of the CVE table in use.
+func (e *Engine) CVEVersion() int { return e.cveVersion }
+
+// Catalogue returns the catalogue entries in ID order.
+func (e *Engine) Catalogue() []Entry {
+	out := append([]Entry(nil), e.entries...)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// CVEs returns the CVE table, by product then ID.
+func (e *Engine) CVEs() []CVE {
+	out := append([]CVE(nil), e.cves...)
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := normProduct(out[i].Product), normProduct(out[j].Product); a != b {
+			return a < b
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Entry returns the catalogue entry with the given ID.
+func (e *Engine) Entry(id string) (Entry, bool) {
+	en, ok := e.byID[id]
+	return en, ok
+}
+
+// cvesFor returns the table entries for a product.
+func (e *Engine) cvesFor(product string) []CVE {
+	p := normProduct(product)
+	if p == "" {
+		return nil
+	}
+	var out []CVE
+	for _, c := range e.CVEs() {
+		if normProduct(c.Product) == p {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// normProduct compares product names ignoring case and punctuation.
+func normProduct(p string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(p) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// Annotate is Evaluate under the name internal/scan's Annotator expects.
+func (e *Engine) Annotate(svc *service.Service) { e.Evaluate(svc) }
+
+// Evaluate replaces svc's Findings, Risk and Remediation with the result of
+// applying the catalogue and CVE table to it. Findings are sorted by
+// severity (highest first), then ID, then detail.
+func (e *Engine) Evaluate(svc *service.Service) {
+	if svc == nil {
+		return
+	}
+	var hits []hit
+	for _, en := range e.Catalogue() {
+		for _, h := range checks[en.ID](e, svc) {
+			h.entry = en
+			if h.severity == "" {
+				h.severity = en.Severity
+				if s, ok := en.Variants[h.variant]; ok && h.variant != "" {
+					h.severity = s
+				}
+			}
+			hits = append(hits, h)
+		}
+	}
+	sort.SliceStable(hits, func(i, j int) bool {
+		a, b := hits[i], hits[j]
+		if ra, rb := a.severity.Rank(), b.severity.Rank(); ra != rb {
+			return ra > rb
+		}
+		if a.entry.ID != b.entry.ID {
+			return a.entry.ID < b.entry.ID
+		}
+		return a.detail < b.detail
+	})
+	findings := make([]service.Finding, 0, len(hits))
+	risk := service.SeverityNone
+	for _, h := range hits {
+		findings = append(findings, service.Finding{
+			ID:       h.entry.ID,
+			Severity: h.severity,
+			Title:    h.entry.Title,
+			Detail:   h.detail,
+		})
+		if h.severity.Rank() > risk.Rank() {
+			risk = h.severity
+		}
+	}
+	svc.Findings = findings
+	svc.Risk = risk
+	svc.Remediation = e.remediation(svc, hits)
+}
+
+// maxRemediationSteps caps how many distinct fixes a remediation lists.
+const maxRemediationSteps = 3
+
+// remediation orders the distinct fixes of the findings by catalogue rank
+// (the most useful fix first) and joins them, one per line.
+func (e *Engine) remediation(svc *service.Service, hits []hit) string {
+	byRank := append([]hit(nil), hits...)
+	sort.SliceStable(byRank, func(i, j int) bool {
+		if byRank[i].entry.Rank != byRank[j].entry.Rank {
+			return byRank[i].entry.Rank < byRank[j].entry.Rank
+		}
+		return byRank[i].severity.Rank() > byRank[j].severity.Rank()
+	})
+	var steps []string
+	seen := map[string]bool{}
+	for _, h := range byRank {
+		if h.severity.Rank() <= service.SeverityInfo.Rank() && len(steps) > 0 {
+			continue // info findings only speak when nothing else does
+		}
+		text := e.fixText(svc, h)
+		if text == "" || seen[text] {
+			continue
+		}
+		seen[text] = true
+		steps = append(steps, text)
+		if len(steps) == maxRemediationSteps {
+			break
+		}
+	}
+	return strings.Join(steps, "\n")
+}
+
+// fixText fills the placeholders of a finding's fix.
+func (e *Engine) fixText(svc *service.Service, h hit) string {
+	tmpl := h.entry.FixFor(svc.Product)
+	if h.fixKey != "" {
+		if f, ok := h.entry.Fix[h.fixKey]; ok {
+			tmpl = f
+		}
+	}
+	port := svc.Port
+	if port <= 0 {
+		port = 80
+	}
+	guard := port + 1
+	if guard > 65535 {
+		guard = 8080
+	}
+	product := svc.Product
+	if product == "" {
+		product = "the server"
+	}
+	r := strings.NewReplacer(
+		"{port}", strconv.Itoa(port),
+		"{guard_port}", strconv.Itoa(guard),
+		"{product}", product,
+		"{fixed_version}", h.fixedVersion,
+		"{cves}", h.cves,
+	)
+	return strings.Join(strings.Fields(r.Replace(tmpl)), " ")
+}

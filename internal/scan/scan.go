@@ -1,0 +1,309 @@
+// Package scan runs a discovery-and-fingerprint pass over a target set: a
+// TCP connect to every (address, port) pair in the order the target set
+// yields them (a random permutation), and, for each open port, a full
+// fingerprint of whatever LLM server answers there, in the same pass.
+//
+// The package owns the scheduling only: rate, concurrency, retries, progress
+// and the hand-off of results. What a target is (internal/targets), how a
+// service is recognised (internal/fingerprint), judged (internal/classify,
+// internal/risk) and kept (internal/store) is decided elsewhere and reaches
+// this package through the small interfaces below.
+//
+// Memory is bounded by the concurrency, never by the size of the target set:
+// targets stream from the walker into a bounded channel, and results stream
+// out to the sink as they complete.
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/llmfence/llmfence/internal/service"
+)
+
+// Target is one (address, port) pair to try.
+type Target struct {
+	Addr     netip.AddrPort
+	Hostname string // the name the user gave, "" for literal addresses
+	TLS      bool   // the user asked for https
+}
+
+// Walker yields targets. Count is the total, for progress.
+type Walker interface {
+	Count() uint64
+	Walk(ctx context.Context, fn func(Target) error) error
+}
+
+// Prober fingerprints one open port. It takes ownership of conn.
+type Prober interface {
+	Probe(ctx context.Context, addr netip.AddrPort, hostname string, tlsHint bool, conn net.Conn) (*service.Service, error)
+}
+
+// Annotator judges a fingerprinted service in place (classification of
+// system prompts, findings, risk).
+type Annotator interface {
+	Annotate(svc *service.Service)
+}
+
+// Options tune one scan.
+type Options struct {
+	// Rate caps new connection attempts per second; 0 means unlimited.
+	Rate float64
+	// Concurrency is the number of targets in flight at once.
+	Concurrency int
+	// DialTimeout bounds one TCP connect.
+	DialTimeout time.Duration
+	// Retries is how many more times a connect that timed out is tried
+	// (a refused connection is an answer, not a failure, and is not retried).
+	Retries int
+	// KeepHTTP keeps services that answered HTTP but matched no LLM stack.
+	KeepHTTP bool
+	// Progress, if non-nil, is called about every ProgressEvery with a
+	// snapshot, and once at the end.
+	Progress      func(Stats)
+	ProgressEvery time.Duration
+	Logger        *slog.Logger
+	// Dial replaces the TCP dialer (tests).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Stats is a snapshot of a scan's progress.
+type Stats struct {
+	Total     uint64        `json:"total"`      // pairs in the target set
+	Done      uint64        `json:"done"`       // pairs tried
+	Open      uint64        `json:"open"`       // pairs that accepted a connection
+	Services  uint64        `json:"services"`   // LLM services found
+	NotHTTP   uint64        `json:"not_http"`   // open ports that did not speak HTTP
+	OtherHTTP uint64        `json:"other_http"` // HTTP that matched no LLM stack
+	Errors    uint64        `json:"errors"`     // connects that failed other than refused/timeout
+	Elapsed   time.Duration `json:"elapsed_ns"`
+}
+
+// Scanner runs scans.
+type Scanner struct {
+	opts      Options
+	prober    Prober
+	annotator Annotator
+	log       *slog.Logger
+}
+
+// New returns a Scanner. prober is required; annotator may be nil.
+func New(opts Options, prober Prober, annotator Annotator) (*Scanner, error) {
+	if prober == nil {
+		return nil, errors.New("scan: no prober")
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 256
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 2 * time.Second
+	}
+	if opts.Retries < 0 {
+		return nil, fmt.Errorf("retries must be 0 or more, got %d", opts.Retries)
+	}
+	if opts.Rate < 0 {
+		return nil, fmt.Errorf("rate must be 0 (unlimited) or more, got %v", opts.Rate)
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 250 * time.Millisecond
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Dial == nil {
+		d := &net.Dialer{}
+		opts.Dial = d.DialContext
+	}
+	return &Scanner{opts: opts, prober: prober, annotator: annotator, log: log}, nil
+}
+
+type counters struct {
+	done, open, services, notHTTP, otherHTTP, errs atomic.Uint64
+}
+
+func (c *counters) snapshot(total uint64, start time.Time) Stats {
+	return Stats{
+		Total: total, Done: c.done.Load(), Open: c.open.Load(), Services: c.services.Load(),
+		NotHTTP: c.notHTTP.Load(), OtherHTTP: c.otherHTTP.Load(), Errors: c.errs.Load(),
+		Elapsed: time.Since(start),
+	}
+}
+
+// Run scans every target w yields and calls emit, from one goroutine at a
+// time, for each service found, as soon as it is found. An error from emit
+// stops the scan. Run returns the final stats; when ctx is cancelled it
+// returns what was done so far with ctx's error.
+func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service) error) (Stats, error) {
+	start := time.Now()
+	total := w.Count()
+	var c counters
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	var limiter *rate.Limiter
+	if s.opts.Rate > 0 {
+		burst := int(s.opts.Rate / 100)
+		if burst < 1 {
+			burst = 1
+		}
+		limiter = rate.NewLimiter(rate.Limit(s.opts.Rate), burst)
+	}
+
+	work := make(chan Target, s.opts.Concurrency)
+	results := make(chan *service.Service, s.opts.Concurrency)
+
+	// Results: one goroutine calls emit, so sinks need no locking.
+	emitDone := make(chan error, 1)
+	go func() {
+		var err error
+		for svc := range results {
+			if err != nil {
+				continue // drain
+			}
+			if err = emit(svc); err != nil {
+				cancel(fmt.Errorf("saving results: %w", err))
+			}
+		}
+		emitDone <- err
+	}()
+
+	// Progress.
+	progDone := make(chan struct{})
+	var progWG sync.WaitGroup
+	if s.opts.Progress != nil {
+		progWG.Add(1)
+		go func() {
+			defer progWG.Done()
+			t := time.NewTicker(s.opts.ProgressEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-progDone:
+					return
+				case <-t.C:
+					s.opts.Progress(c.snapshot(total, start))
+				}
+			}
+		}()
+	}
+
+	var wg sync.WaitGroup
+	for i := 0; i < s.opts.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range work {
+				s.one(ctx, t, &c, results)
+				c.done.Add(1)
+			}
+		}()
+	}
+
+	walkErr := w.Walk(ctx, func(t Target) error {
+		if limiter != nil {
+			if err := limiter.Wait(ctx); err != nil {
+				return err
+			}
+		}
+		select {
+		case work <- t:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(work)
+	wg.Wait()
+	close(results)
+	emitErr := <-emitDone
+	close(progDone)
+	progWG.Wait()
+
+	st := c.snapshot(total, start)
+	if s.opts.Progress != nil {
+		s.opts.Progress(st)
+	}
+	if emitErr != nil {
+		return st, emitErr
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return st, cause
+	}
+	if walkErr != nil {
+		if errors.Is(walkErr, context.Canceled) || errors.Is(walkErr, context.DeadlineExceeded) {
+			return st, walkErr
+		}
+		return st, fmt.Errorf("reading targets: %w", walkErr)
+	}
+	return st, ctx.Err()
+}
+
+// one handles a single target: connect, and if open, fingerprint.
+func (s *Scanner) one(ctx context.Context, t Target, c *counters, results chan<- *service.Service) {
+	conn, err := s.dial(ctx, t.Addr)
+	if err != nil {
+		if !isClosed(err) && ctx.Err() == nil {
+			c.errs.Add(1)
+			s.log.Debug("connect failed", "addr", t.Addr, "err", err)
+		}
+		return
+	}
+	c.open.Add(1)
+	svc, err := s.prober.Probe(ctx, t.Addr, t.Hostname, t.TLS, conn)
+	if err != nil || svc == nil {
+		c.notHTTP.Add(1)
+		s.log.Debug("not an HTTP service", "addr", t.Addr, "err", err)
+		return
+	}
+	if svc.Product == "" || svc.Product == "http" {
+		c.otherHTTP.Add(1)
+		if !s.opts.KeepHTTP {
+			return
+		}
+	} else {
+		c.services.Add(1)
+	}
+	if s.annotator != nil {
+		s.annotator.Annotate(svc)
+	}
+	select {
+	case results <- svc:
+	case <-ctx.Done():
+	}
+}
+
+func (s *Scanner) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	var err error
+	for attempt := 0; attempt <= s.opts.Retries; attempt++ {
+		dctx, cancel := context.WithTimeout(ctx, s.opts.DialTimeout)
+		var conn net.Conn
+		conn, err = s.opts.Dial(dctx, "tcp", addr.String())
+		cancel()
+		if err == nil {
+			return conn, nil
+		}
+		if isClosed(err) || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// isClosed reports whether err means "nothing listens there" (an answer),
+// as opposed to a timeout or local failure.
+func isClosed(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.ECONNRESET)
+}

@@ -1,0 +1,225 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/llmfence/llmfence/internal/service"
+)
+
+type sliceWalker []Target
+
+func (w sliceWalker) Count() uint64 { return uint64(len(w)) }
+func (w sliceWalker) Walk(ctx context.Context, fn func(Target) error) error {
+	for _, t := range w {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// echoProber names every open port "ollama" unless told the port is plain
+// HTTP; it records the most probes it saw in flight at once.
+type echoProber struct {
+	inFlight, maxInFlight atomic.Int64
+	httpOnly              map[netip.AddrPort]bool
+	delay                 time.Duration
+}
+
+func (p *echoProber) Probe(ctx context.Context, addr netip.AddrPort, host string, tlsHint bool, conn net.Conn) (*service.Service, error) {
+	conn.Close()
+	n := p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	for {
+		m := p.maxInFlight.Load()
+		if n <= m || p.maxInFlight.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if p.delay > 0 {
+		time.Sleep(p.delay)
+	}
+	product := "ollama"
+	if p.httpOnly[addr] {
+		product = "http"
+	}
+	return &service.Service{Host: addr.Addr().String(), Port: int(addr.Port()), Hostname: host, Product: product}, nil
+}
+
+// listeners opens n listeners on distinct loopback addresses and returns
+// their addresses plus as many closed ones.
+func listeners(t *testing.T, n int) (open, closed []netip.AddrPort) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		ip := netip.AddrFrom4([4]byte{127, 0, 3, byte(10 + i)})
+		ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		ap := netip.MustParseAddrPort(ln.Addr().String())
+		open = append(open, ap)
+		// A closed port: bind, note, close.
+		l2, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed = append(closed, netip.MustParseAddrPort(l2.Addr().String()))
+		l2.Close()
+	}
+	return open, closed
+}
+
+func TestRunFindsEveryOpenPortOnce(t *testing.T) {
+	open, closed := listeners(t, 12)
+	var w sliceWalker
+	for i := range open {
+		w = append(w, Target{Addr: open[i], Hostname: "h"}, Target{Addr: closed[i]})
+	}
+	p := &echoProber{httpOnly: map[netip.AddrPort]bool{open[0]: true}, delay: 5 * time.Millisecond}
+	s, err := New(Options{Concurrency: 4, DialTimeout: time.Second}, p, annotatorFunc(func(svc *service.Service) {
+		svc.Risk = service.SeverityHigh
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	st, err := s.Run(context.Background(), w, func(svc *service.Service) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if svc.Risk != service.SeverityHigh {
+			t.Errorf("%s emitted before annotation", svc.Key())
+		}
+		got = append(got, svc.Key())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, ap := range open[1:] {
+		want = append(want, ap.String())
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if len(got) != len(want) {
+		t.Fatalf("found %d services, want %d: %v", len(got), len(want), got)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("services = %v, want %v", got, want)
+		}
+	}
+	if st.Total != 24 || st.Done != 24 || st.Open != 12 || st.Services != 11 || st.OtherHTTP != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+	if m := p.maxInFlight.Load(); m > 4 {
+		t.Errorf("%d probes in flight at once, concurrency is 4", m)
+	}
+}
+
+type annotatorFunc func(*service.Service)
+
+func (f annotatorFunc) Annotate(s *service.Service) { f(s) }
+
+func TestRunStopsWhenEmitFails(t *testing.T) {
+	open, _ := listeners(t, 6)
+	var w sliceWalker
+	for _, ap := range open {
+		w = append(w, Target{Addr: ap})
+	}
+	s, _ := New(Options{Concurrency: 1}, &echoProber{}, nil)
+	boom := errors.New("disk full")
+	calls := 0
+	_, err := s.Run(context.Background(), w, func(*service.Service) error {
+		calls++
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want %v", err, boom)
+	}
+	if calls != 1 {
+		t.Errorf("emit called %d times after failing", calls)
+	}
+}
+
+func TestRunHonoursCancel(t *testing.T) {
+	// A walker that never ends: cancellation must still return.
+	ctx, cancel := context.WithCancel(context.Background())
+	endless := walkerFunc(func(ctx context.Context, fn func(Target) error) error {
+		for i := 0; ; i++ {
+			if err := fn(Target{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 4, byte(i)}), 1)}); err != nil {
+				return err
+			}
+		}
+	})
+	s, _ := New(Options{Concurrency: 8, Progress: func(st Stats) {
+		if st.Done > 50 {
+			cancel()
+		}
+	}, ProgressEvery: time.Millisecond}, &echoProber{}, nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Run(ctx, endless, func(*service.Service) error { return nil })
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+type walkerFunc func(ctx context.Context, fn func(Target) error) error
+
+func (f walkerFunc) Count() uint64                                         { return 0 }
+func (f walkerFunc) Walk(ctx context.Context, fn func(Target) error) error { return f(ctx, fn) }
+
+func TestRetriesOnlyTimeouts(t *testing.T) {
+	var calls atomic.Int64
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		calls.Add(1)
+		return nil, &net.OpError{Op: "dial", Err: timeoutErr{}}
+	}
+	s, _ := New(Options{Concurrency: 1, Retries: 2, Dial: dial}, &echoProber{}, nil)
+	st, err := s.Run(context.Background(), sliceWalker{{Addr: netip.MustParseAddrPort("127.0.0.1:9")}}, func(*service.Service) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 3 {
+		t.Errorf("dialled %d times, want 1 + 2 retries", calls.Load())
+	}
+	if st.Errors != 1 {
+		t.Errorf("errors = %d, want 1", st.Errors)
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }

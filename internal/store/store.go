@@ -1,0 +1,188 @@
+// Package store keeps llmfence's scan history: every scan run, the services
+// each run found (as the full service.Service JSON document plus indexed
+// columns), their findings, and a per-host:port history with first-seen and
+// last-seen times. It answers the `runs`, `hosts`, `findings` and `diff`
+// questions.
+//
+// Two back ends implement the same Store interface: SQLite (pure Go, the
+// default, one file per user) and PostgreSQL (for shared, multi-scanner
+// deployments). Open picks one from a DSN. Both run the same numbered,
+// embedded schema migrations at Open (see migrations/README.md), so later
+// capabilities add tables by adding a migration file per dialect.
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/llmfence/llmfence/internal/service"
+)
+
+// Store is llmfence's scan history. Implementations are safe for concurrent
+// use by multiple goroutines.
+type Store interface {
+	// CreateRun records a new scan run with status "running". It assigns
+	// ID and StartedAt and ignores any values r carries for ID, Status,
+	// FinishedAt and Stats.
+	CreateRun(ctx context.Context, r Run) (Run, error)
+	// SaveServices stores a batch of services found by the run and updates
+	// the host history, all in one transaction. It may be called many times
+	// per run, from many goroutines. A service whose host:port the run
+	// already holds replaces the earlier record.
+	SaveServices(ctx context.Context, runID string, svcs []service.Service) error
+	// FinishRun marks the run finished and records the probe counts of
+	// stats. Services and ByRisk are always computed from the saved
+	// services; the values in stats are ignored.
+	FinishRun(ctx context.Context, runID string, stats RunStats) error
+	// EndRun is FinishRun for runs that did not complete: status is
+	// StatusFailed or StatusInterrupted and reason says why.
+	EndRun(ctx context.Context, runID string, status RunStatus, reason string, stats RunStats) error
+	// Runs lists runs newest first; limit <= 0 means all.
+	Runs(ctx context.Context, limit int) ([]Run, error)
+	// GetRun resolves a run reference (see ResolveRef) to its run.
+	GetRun(ctx context.Context, ref string) (Run, error)
+	// Services returns the services a run found, ordered by host then port.
+	Services(ctx context.Context, runRef string) ([]service.Service, error)
+	// Hosts returns the host:port history, ordered by address then port.
+	Hosts(ctx context.Context, f HostFilter) ([]Host, error)
+	// Findings returns findings of one run, most severe first.
+	Findings(ctx context.Context, f FindingFilter) ([]FindingRow, error)
+	// Diff compares the services of run a (before) and run b (after).
+	Diff(ctx context.Context, a, b string) (Diff, error)
+	// Close releases the database.
+	Close() error
+}
+
+// Run references accepted wherever a run ID is: a run ID ("42", also "#42"),
+// RefLatest (the newest finished run) or RefPrevious (the finished run
+// before it). Running, failed and interrupted runs are only reachable by ID,
+// so a half-done scan never stands in for "latest".
+const (
+	RefLatest   = "latest"
+	RefPrevious = "previous"
+)
+
+// RunStatus is the state of a scan run.
+type RunStatus string
+
+const (
+	StatusRunning     RunStatus = "running"
+	StatusFinished    RunStatus = "finished"
+	StatusFailed      RunStatus = "failed"
+	StatusInterrupted RunStatus = "interrupted"
+)
+
+// Run is one invocation of a scan.
+type Run struct {
+	// ID is short and typed by users (`llmfence diff 41 42`): the decimal
+	// sequence number of the run in this database.
+	ID         string    `json:"id"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"` // zero while running
+	Status     RunStatus `json:"status"`
+	// Error says why a failed or interrupted run ended.
+	Error string `json:"error,omitempty"`
+	// Targets are the targets as the user gave them (CIDRs, names, files).
+	Targets []string `json:"targets"`
+	// Ports is the port specification scanned, e.g. "11434,8000-8010".
+	Ports string `json:"ports"`
+	// Args is the full command line, for the record.
+	Args []string `json:"args,omitempty"`
+	// ToolVersion is the llmfence version that ran the scan.
+	ToolVersion string   `json:"tool_version,omitempty"`
+	Stats       RunStats `json:"stats"`
+}
+
+// RunStats counts what a run did.
+type RunStats struct {
+	AddressesProbed int64 `json:"addresses_probed"`
+	OpenPorts       int64 `json:"open_ports"`
+	// Services and ByRisk are computed by the store from the saved services.
+	Services int                      `json:"services"`
+	ByRisk   map[service.Severity]int `json:"by_risk,omitempty"`
+}
+
+// Host is the history of one host:port across all runs. The descriptive
+// fields come from the most recent run that saw it.
+type Host struct {
+	Host       string           `json:"host"`
+	Port       int              `json:"port"`
+	Hostname   string           `json:"hostname,omitempty"`
+	Product    string           `json:"product"`
+	Version    string           `json:"version"`
+	Auth       service.Auth     `json:"auth"`
+	Risk       service.Severity `json:"risk"`
+	Models     int              `json:"models"`
+	FirstSeen  time.Time        `json:"first_seen"`
+	LastSeen   time.Time        `json:"last_seen"`
+	FirstRun   string           `json:"first_run"`
+	LastRun    string           `json:"last_run"`
+	Findings   int              `json:"findings"`
+	TopFinding string           `json:"top_finding,omitempty"`
+}
+
+// Key is host:port, as service.Service.Key.
+func (h Host) Key() string { return joinHostPort(h.Host, h.Port) }
+
+// HostFilter narrows Hosts. The zero value returns every host.
+type HostFilter struct {
+	// Product keeps hosts whose product is exactly this (case-insensitive).
+	Product string
+	// MinRisk keeps hosts rated at least this.
+	MinRisk service.Severity
+	// Auth keeps hosts with this auth state.
+	Auth service.Auth
+	// Address keeps one IP address ("10.0.0.5") or a prefix ("10.0.0.0/24").
+	Address string
+	// SeenSince keeps hosts last seen at or after this time.
+	SeenSince time.Time
+	// Limit caps the result; <= 0 means no cap.
+	Limit int
+}
+
+// FindingFilter narrows Findings. The zero value returns every finding of
+// the latest finished run.
+type FindingFilter struct {
+	// Run is a run reference; "" means RefLatest.
+	Run string
+	// MinSeverity keeps findings at least this severe.
+	MinSeverity service.Severity
+	// ID keeps one finding ID (case-insensitive).
+	ID string
+	// Address keeps one IP address or prefix, as HostFilter.Address.
+	Address string
+}
+
+// FindingRow is one finding on one service of one run.
+type FindingRow struct {
+	RunID    string           `json:"run_id"`
+	Host     string           `json:"host"`
+	Port     int              `json:"port"`
+	Hostname string           `json:"hostname,omitempty"`
+	Product  string           `json:"product"`
+	ID       string           `json:"id"`
+	Severity service.Severity `json:"severity"`
+	Title    string           `json:"title"`
+	Detail   string           `json:"detail,omitempty"`
+}
+
+// Options tune OpenWith. The zero value is what Open uses.
+type Options struct {
+	// Logger receives migration and connection messages; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for run start and finish times; nil means time.Now.
+	Now func() time.Time
+}
+
+// Errors callers may test for with errors.Is.
+var (
+	// ErrNotFound: the run reference matches no run.
+	ErrNotFound = errors.New("not found")
+	// ErrSchemaTooNew: the database was written by a newer llmfence.
+	ErrSchemaTooNew = errors.New("database schema is newer than this llmfence")
+	// ErrBadInput: an argument (run reference, status, filter) is invalid.
+	ErrBadInput = errors.New("invalid input")
+)
