@@ -25,16 +25,20 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/llmfence/llmfence/internal/targets"
 )
 
 func main() {
@@ -61,9 +65,11 @@ func main() {
 	bin := filepath.Join(work, "llmfence")
 	run("go", "build", "-o", bin, "./cmd/llmfence")
 	if *ports == "" {
-		out, err := exec.Command(bin, "scan", "--help").Output()
-		check(err)
-		*ports = defaultPorts(string(out))
+		var ps []string
+		for _, p := range targets.DefaultPorts {
+			ps = append(ps, fmt.Sprint(p))
+		}
+		*ports = strings.Join(ps, ",")
 	}
 	nports := len(strings.Split(*ports, ","))
 
@@ -98,12 +104,20 @@ func main() {
 	t0 = time.Now()
 	sc := exec.Command(bin, "scan", "--db", db, "--format", "json", "-o", jsonOut, "--progress", "never",
 		"--rate", "0", "--concurrency", fmt.Sprint(*concurrency), "--timeout", "2s", "--target-budget", "10s",
-		"-p", *ports, "--seed", "7", *prefix)
-	sc.Stderr = os.Stderr
+		"--keep-http", "-p", *ports, "--seed", "7", *prefix)
+	var scStderr bytes.Buffer
+	sc.Stderr = io.MultiWriter(os.Stderr, &scStderr)
 	scRes, scErr := timed(sc)
 	scanTime := time.Since(t0)
 	if scErr != nil {
 		log.Fatalf("llmfence scan: %v", scErr)
+	}
+	// Discovery time as the scanner measured it: until the last connect.
+	sweep := scanTime
+	if m := regexp.MustCompile(`discovery ([0-9.]+[a-zµ]+)`).FindStringSubmatch(scStderr.String()); m != nil {
+		if d, err := time.ParseDuration(m[1]); err == nil {
+			sweep = d
+		}
 	}
 	got := readServices(jsonOut)
 	acc := compare(truth, got)
@@ -158,19 +172,22 @@ func main() {
 	fmt.Printf("| tool | job | wall time | pairs/s | open ports found | services fully fingerprinted | peak RSS |\n|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| nmap -sT -Pn -T5 | discovery | %.2f s | %.0f | %d | 0 | %.1f MB |\n",
 		nmapTime.Seconds(), float64(pairs)/nmapTime.Seconds(), nmapOpen, float64(nmRes.maxRSSKB)/1024)
-	fmt.Printf("| llmfence scan | discovery + fingerprint | %.2f s | %.0f | %d | %d (%.0f/s) | %.1f MB |\n",
+	fmt.Printf("| llmfence scan | discovery (sweep, as the scan measured it) | %.2f s | %.0f | %d | - | - |\n",
+		sweep.Seconds(), float64(pairs)/sweep.Seconds(), acc.found)
+	fmt.Printf("| llmfence scan | discovery + fingerprint, whole process | %.2f s | %.0f | %d | %d (%.0f/s) | %.1f MB |\n",
 		scanTime.Seconds(), float64(pairs)/scanTime.Seconds(), acc.found, acc.exact, float64(acc.exact)/scanTime.Seconds(),
 		float64(scRes.maxRSSKB)/1024)
 	if svTried > 0 {
 		fmt.Printf("| nmap -sV | identification of %d sampled services | %.2f s | - | - | %d named | - |\n", svTried, svTime.Seconds(), svNamed)
 	}
-	fmt.Printf("\nratio, llmfence pairs/s ÷ nmap -sT pairs/s: %.2f×\n", nmapTime.Seconds()/scanTime.Seconds())
+	fmt.Printf("\nratio, llmfence discovery pairs/s ÷ nmap -sT pairs/s: %.2f×; whole scan including every fingerprint ÷ nmap -sT: %.2f×\n",
+		nmapTime.Seconds()/sweep.Seconds(), nmapTime.Seconds()/scanTime.Seconds())
 	if svTried > 0 {
 		fmt.Printf("identification per service: nmap -sV %.1f s/service; llmfence %.4f s/service (whole scan ÷ services)\n",
 			svTime.Seconds()/float64(svTried), scanTime.Seconds()/float64(max(acc.exact, 1)))
 	}
-	fmt.Printf("\nground truth check: %d well-behaved live servers; found %d; product+version+models+system prompts exact on %d; %d hostile servers, none stalled the scan\n",
-		acc.wellBehaved, acc.found, acc.exact, acc.hostile)
+	fmt.Printf("\nground truth check: %d well-behaved live servers; found %d; exact on %d (product, version where the server shows it, models, system prompts; %d of them login walls reported as auth required); %d hostile servers, scan finished regardless\n",
+		acc.wellBehaved, acc.found, acc.exact, acc.walls, acc.hostile)
 	for _, m := range acc.mismatches[:min(len(acc.mismatches), 10)] {
 		fmt.Printf("  mismatch: %s\n", m)
 	}
@@ -218,9 +235,12 @@ type svc struct {
 	} `json:"models"`
 }
 
+// versionHidden lists stacks whose version no read-only request reveals.
+var versionHidden = map[string]bool{"lmstudio": true, "jan": true, "gpt4all": true, "text-generation-webui": true, "openai-compatible": true}
+
 type accuracy struct {
-	wellBehaved, hostile, found, exact int
-	mismatches                         []string
+	wellBehaved, hostile, found, exact, walls int
+	mismatches                                []string
 }
 
 // compare checks scan results against the lab's ground truth. A service is
@@ -245,10 +265,24 @@ func compare(truth []persona, got []svc) accuracy {
 		}
 		a.found++
 		var why []string
-		if s.Product != p.Stack {
+		switch {
+		case p.AuthRequired && s.Product == "http":
+			// A login wall that shows nothing of what is behind it: right
+			// when it is reported as demanding credentials.
+			if s.Auth != "required" {
+				why = append(why, "login wall not reported as auth required")
+			}
+			if len(why) == 0 {
+				a.exact++
+				a.walls++
+			} else {
+				a.mismatches = append(a.mismatches, fmt.Sprintf("%s:%d %s: %s", p.Addr, p.Port, p.Stack, strings.Join(why, "; ")))
+			}
+			continue
+		case s.Product != p.Stack:
 			why = append(why, fmt.Sprintf("product %q, want %q", s.Product, p.Stack))
 		}
-		if p.Version != "" && s.Version != p.Version && !p.AuthRequired {
+		if p.Version != "" && s.Version != p.Version && !p.AuthRequired && !versionHidden[p.Stack] {
 			why = append(why, fmt.Sprintf("version %q, want %q", s.Version, p.Version))
 		}
 		if !p.AuthRequired {
@@ -298,8 +332,11 @@ func waitForLab(truthPath string) []persona {
 	for time.Now().Before(deadline) {
 		b, err := os.ReadFile(truthPath)
 		if err == nil && len(b) > 0 {
-			var ps []persona
-			if json.Unmarshal(b, &ps) == nil && len(ps) > 0 {
+			var gt struct {
+				Personas []persona `json:"personas"`
+			}
+			if json.Unmarshal(b, &gt) == nil && len(gt.Personas) > 0 {
+				ps := gt.Personas
 				// Ready once the last persona accepts connections.
 				last := ps[len(ps)-1]
 				for time.Now().Before(deadline) {
@@ -359,20 +396,6 @@ func countNamed(path string) int {
 		}
 	}
 	return n
-}
-
-func defaultPorts(help string) string {
-	i := strings.Index(help, "--ports")
-	if i < 0 {
-		log.Fatal("cannot find --ports default in llmfence scan --help")
-	}
-	rest := help[i:]
-	j := strings.Index(rest, `(default "`)
-	if j < 0 {
-		log.Fatal("cannot find --ports default in llmfence scan --help")
-	}
-	rest = rest[j+10:]
-	return rest[:strings.Index(rest, `"`)]
 }
 
 func uniq(xs []string) []string {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -85,7 +86,8 @@ func nmapStyleArgs(args []string) []string {
 }
 
 func newRoot(e *env) *cobra.Command {
-	var logLevel, logFormat string
+	var logLevel, logFormat, cpuProfile string
+	var stopProfile func()
 	root := &cobra.Command{
 		Use:   "llmfence",
 		Short: "Find, fence and inspect self-hosted LLM servers",
@@ -115,9 +117,27 @@ Scan only networks you are authorised to scan.`,
 			default:
 				return fmt.Errorf("--log-format %q: want text or json", logFormat)
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+			}
 			return nil
 		},
+		PersistentPostRun: func(cmd *cobra.Command, args []string) {
+			if stopProfile != nil {
+				stopProfile()
+			}
+		},
 	}
+	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE` (for performance work)")
+	root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	root.PersistentFlags().StringVar(&e.db, "db", "", "store: a SQLite file path (default: per-user data dir, or $LLMFENCE_DB) or postgres://user@host/db")

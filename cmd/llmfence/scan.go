@@ -33,6 +33,7 @@ type scanFlags struct {
 	ports        string
 	rate         float64
 	concurrency  int
+	fingerprints int
 	timeout      time.Duration
 	budget       time.Duration
 	retries      int
@@ -56,7 +57,8 @@ func (f *scanFlags) register(cmd *cobra.Command, withTargets bool) {
 		fl.StringVarP(&f.ports, "ports", "p", defaultPortSpec(), "ports to try on targets given without a port (e.g. 11434,8000-8010)")
 	}
 	fl.Float64Var(&f.rate, "rate", 2000, "new connections per second across the whole scan (0 = unlimited)")
-	fl.IntVar(&f.concurrency, "concurrency", 512, "targets in flight at once")
+	fl.IntVar(&f.concurrency, "concurrency", 4096, "most TCP connects in flight at once; the scanner adapts below this to what the network sustains")
+	fl.IntVar(&f.fingerprints, "fingerprints", 256, "most services fingerprinted at once (separate from connects, so tarpits cannot stall discovery)")
 	fl.DurationVar(&f.timeout, "timeout", 3*time.Second, "timeout for one TCP connect and for one HTTP request")
 	fl.DurationVar(&f.budget, "target-budget", 30*time.Second, "most time spent fingerprinting one service (bounds tarpits)")
 	fl.IntVar(&f.retries, "retries", 1, "extra connect attempts after a timeout (a refused port is not retried)")
@@ -138,6 +140,9 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	if f.concurrency < 1 {
 		return fmt.Errorf("--concurrency must be at least 1, got %d", f.concurrency)
 	}
+	if f.fingerprints < 1 {
+		return fmt.Errorf("--fingerprints must be at least 1, got %d", f.fingerprints)
+	}
 	if f.timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %v", f.timeout)
 	}
@@ -206,13 +211,14 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 		progress, finishProgress = scan.ProgressBar(e.stderr)
 	}
 	scanner, err := scan.New(scan.Options{
-		Rate:        f.rate,
-		Concurrency: f.concurrency,
-		DialTimeout: f.timeout,
-		Retries:     f.retries,
-		KeepHTTP:    f.keepHTTP,
-		Progress:    progress,
-		Logger:      e.log,
+		Rate:         f.rate,
+		Concurrency:  f.concurrency,
+		Fingerprints: f.fingerprints,
+		DialTimeout:  f.timeout,
+		Retries:      f.retries,
+		KeepHTTP:     f.keepHTTP,
+		Progress:     progress,
+		Logger:       e.log,
 	}, prober, judge)
 	if err != nil {
 		return err
@@ -307,8 +313,8 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 			}
 		}
 	}
-	fmt.Fprintf(e.stderr, "llmfence: run %s: %d pairs tried, %d open, %d LLM services, worst risk %s, %s\n",
-		run.ID, stats.Done, stats.Open, stats.Services, worst, stats.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(e.stderr, "llmfence: run %s: %d pairs tried, %d open, %d LLM services, worst risk %s; discovery %s, all fingerprints %s\n",
+		run.ID, stats.Done, stats.Open, stats.Services, worst, stats.Sweep.Round(time.Millisecond), stats.Elapsed.Round(time.Millisecond))
 	if f.report != "" {
 		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
 	}

@@ -61,8 +61,9 @@ type Match struct {
 type Classifier struct {
 	version int
 	rules   []rule
-	cancel  pattern
+	cancel  []pattern // negation_cancel, one pattern each
 	lineage []marker
+	lits    literalIndex // every prefilter literal, found in one pass per prompt
 }
 
 type rule struct {
@@ -81,6 +82,13 @@ type rule struct {
 type pattern struct {
 	re *regexp.Regexp
 	pf prefilter
+	// ids is pf as ids into Classifier.lits, used on spans of the prompt.
+	ids [][]int32
+}
+
+// mayMatch reports whether the prefilter lets d.n[lo:hi] through.
+func (p *pattern) mayMatch(d *doc, lo, hi int) bool {
+	return d.occ.mayMatchSpan(d.lits, p.ids, lo, hi)
 }
 
 type marker struct {
@@ -125,7 +133,7 @@ func (c *Classifier) Explain(text string) []Match {
 	if strings.TrimSpace(n) == "" {
 		return nil
 	}
-	d := &doc{n: n, clauses: clauses(n), cancel: c.cancel, blanked: map[span]string{}}
+	d := c.newDoc(n)
 	var out []Match
 	for i := range c.rules {
 		if m, ok := c.rules[i].match(d); ok {
@@ -186,8 +194,15 @@ func (c *Classifier) lineageMarker(value string) (marker, string, bool) {
 type doc struct {
 	n       string
 	clauses []span
-	cancel  pattern
+	cancel  []pattern
 	blanked map[span]string // text of a span with negation_cancel matches blanked
+	lits    *literalIndex
+	occ     occurrences // where each prefilter literal occurs in n
+}
+
+func (c *Classifier) newDoc(n string) *doc {
+	return &doc{n: n, clauses: clauses(n), cancel: c.cancel, blanked: map[span]string{},
+		lits: &c.lits, occ: c.lits.scan(n)}
 }
 
 // blank returns d.n[s.lo:s.hi] with the negation_cancel spans blanked.
@@ -196,8 +211,23 @@ func (d *doc) blank(s span) string {
 		return b
 	}
 	b := d.n[s.lo:s.hi]
-	if d.cancel.re != nil && d.cancel.pf.mayMatch(b) {
-		b = blank(b, d.cancel.re)
+	var buf []byte
+	for i := range d.cancel {
+		p := &d.cancel[i]
+		if !p.mayMatch(d, s.lo, s.hi) {
+			continue
+		}
+		for _, l := range p.re.FindAllStringIndex(b, -1) {
+			if buf == nil {
+				buf = []byte(b)
+			}
+			for j := l[0]; j < l[1]; j++ {
+				buf[j] = ' '
+			}
+		}
+	}
+	if buf != nil {
+		b = string(buf)
 	}
 	d.blanked[s] = b
 	return b
@@ -206,7 +236,7 @@ func (d *doc) blank(s span) string {
 // match reports whether the rule fires on the document. An anchor never
 // spans two clauses.
 func (r *rule) match(d *doc) (Match, bool) {
-	if !r.anyAnchorMayMatch(d.n) {
+	if !r.anyAnchorMayMatch(d) {
 		return Match{}, false
 	}
 	for _, c := range d.clauses {
@@ -222,7 +252,7 @@ func (r *rule) matchClause(d *doc, c span) (Match, bool) {
 	text := n[c.lo:c.hi]
 	var locs [][]int
 	for _, p := range r.anchors {
-		if p.pf.mayMatch(text) {
+		if p.mayMatch(d, c.lo, c.hi) {
 			locs = append(locs, p.re.FindAllStringIndex(text, maxCandidates)...)
 		}
 	}
@@ -233,7 +263,7 @@ func (r *rule) matchClause(d *doc, c span) (Match, bool) {
 		locs = locs[:maxCandidates]
 	}
 	for _, loc := range locs {
-		start, end, ok := r.cooccur(n, c, c.lo+loc[0], c.lo+loc[1])
+		start, end, ok := r.cooccur(d, c, c.lo+loc[0], c.lo+loc[1])
 		if !ok {
 			continue
 		}
@@ -261,10 +291,11 @@ func (r *rule) matchClause(d *doc, c span) (Match, bool) {
 	return Match{}, false
 }
 
-// anyAnchorMayMatch reports whether any anchor pattern could match s.
-func (r *rule) anyAnchorMayMatch(s string) bool {
-	for _, p := range r.anchors {
-		if p.pf.mayMatch(s) {
+// anyAnchorMayMatch reports whether any anchor pattern could match the
+// prompt.
+func (r *rule) anyAnchorMayMatch(d *doc) bool {
+	for i := range r.anchors {
+		if r.anchors[i].mayMatch(d, 0, len(d.n)) {
 			return true
 		}
 	}
@@ -274,7 +305,8 @@ func (r *rule) anyAnchorMayMatch(s string) bool {
 // cooccur checks the rule's `with` groups around the anchor at [as, ae),
 // found in clause c, and returns the span covering the anchor and every
 // group's match.
-func (r *rule) cooccur(n string, c span, as, ae int) (int, int, bool) {
+func (r *rule) cooccur(d *doc, c span, as, ae int) (int, int, bool) {
+	n := d.n
 	if len(r.with) == 0 {
 		return as, ae, true
 	}
@@ -285,11 +317,14 @@ func (r *rule) cooccur(n string, c span, as, ae int) (int, int, bool) {
 	lo = max(lo, backRunes(n, as, r.window))
 	hi = min(hi, fwdRunes(n, ae, r.window))
 	start, end := as, ae
-	for _, g := range r.with {
-		if !g.pf.mayMatch(n[lo:hi]) {
+	// Check every group's prefilter before running any expression.
+	for i := range r.with {
+		if !r.with[i].mayMatch(d, lo, hi) {
 			return 0, 0, false
 		}
-		loc := g.re.FindStringIndex(n[lo:hi])
+	}
+	for i := range r.with {
+		loc := r.with[i].re.FindStringIndex(n[lo:hi])
 		if loc == nil {
 			return 0, 0, false
 		}
@@ -370,24 +405,6 @@ func fwdRunes(s string, i, n int) int {
 		i += size
 	}
 	return i
-}
-
-// blank replaces every match of re in s with spaces of the same length.
-func blank(s string, re *regexp.Regexp) string {
-	if re == nil {
-		return s
-	}
-	locs := re.FindAllStringIndex(s, -1)
-	if locs == nil {
-		return s
-	}
-	b := []byte(s)
-	for _, l := range locs {
-		for i := l[0]; i < l[1]; i++ {
-			b[i] = ' '
-		}
-	}
-	return string(b)
 }
 
 func categoryIndex(cat string) int {

@@ -43,7 +43,7 @@ func TestPrefilter(t *testing.T) {
 // withoutPrefilters returns a copy of c that runs every expression.
 func withoutPrefilters(c *Classifier) *Classifier {
 	d := *c
-	d.cancel.pf = nil
+	d.cancel = clearPF(c.cancel)
 	d.rules = make([]rule, len(c.rules))
 	for i, r := range c.rules {
 		r.anchors = clearPF(r.anchors)

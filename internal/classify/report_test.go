@@ -135,11 +135,21 @@ var floors = map[string]struct {
 }{
 	"dev":     {microP: 0.95, microR: 0.95, catP: 0.90, catR: 0.90},
 	"holdout": {microP: 0.95, microR: 0.90, catP: 0.90, catR: 0.70},
+	// blind1: written by a different author who never saw the rules;
+	// measured blind once (micro P 0.91, R 0.60, docs/classifier.md), then
+	// tuned on for rules version 3 (1.00 / 1.00 after tuning), so it is now
+	// a tuning set like dev and these floors guard against regressions only.
+	// blind2 is the next blind measurement; it is not loaded here.
+	// blind2: a second independent author, measured blind once after the
+	// rules were tuned on blind1 (micro P 0.83, R 0.44), then used for
+	// tuning.
+	"blind2": {microP: 0.80, microR: 0.40, catP: 0.45, catR: 0.25},
+	"blind1": {microP: 0.97, microR: 0.97, catP: 0.90, catR: 0.90},
 }
 
 func TestClassifierReport(t *testing.T) {
 	c := mustNew(t)
-	for _, name := range []string{"dev", "holdout"} {
+	for _, name := range []string{"dev", "holdout", "blind1", "blind2"} {
 		set := loadLabelled(t, "testdata/labelled_"+name+".jsonl")
 		ev := evaluate(c, set)
 		t.Log("\n" + ev.table(name))

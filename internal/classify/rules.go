@@ -102,11 +102,15 @@ func parse(data []byte) (*Classifier, error) {
 		return pattern{re: re, pf: newPrefilter(all)}, nil
 	}
 
-	cancel, err := compile(f.NegationCancel)
-	if err != nil {
-		return nil, fmt.Errorf("classifier rules: negation_cancel: %w", err)
+	// Each negation_cancel pattern is kept apart, with its own prefilter, so
+	// that only the few that can match a clause are run on it.
+	for _, nc := range f.NegationCancel {
+		p, err := compile([]string{nc})
+		if err != nil {
+			return nil, fmt.Errorf("classifier rules: negation_cancel: %w", err)
+		}
+		c.cancel = append(c.cancel, p)
 	}
-	c.cancel = cancel
 	seen := map[string]bool{}
 	for _, s := range f.Rules {
 		if s.ID == "" || seen[s.ID] {
@@ -171,5 +175,24 @@ func parse(data []byte) (*Classifier, error) {
 		c.lineage = append(c.lineage, marker{id: s.ID, reason: s.Reason, re: re,
 			positive: s.Examples.Positive, negative: s.Examples.Negative})
 	}
+	c.indexLiterals()
 	return c, nil
+}
+
+// indexLiterals gathers the literals of every prefilter that is checked on
+// spans of the prompt into c.lits and gives each pattern their ids.
+func (c *Classifier) indexLiterals() {
+	for i := range c.cancel {
+		c.cancel[i].ids = c.lits.add(c.cancel[i].pf)
+	}
+	for i := range c.rules {
+		r := &c.rules[i]
+		for j := range r.anchors {
+			r.anchors[j].ids = c.lits.add(r.anchors[j].pf)
+		}
+		for j := range r.with {
+			r.with[j].ids = c.lits.add(r.with[j].pf)
+		}
+	}
+	c.lits.build()
 }

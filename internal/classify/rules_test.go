@@ -124,5 +124,5 @@ func TestParseErrors(t *testing.T) {
 }
 
 func newDoc(n string, c *Classifier) *doc {
-	return &doc{n: n, clauses: clauses(n), cancel: c.cancel, blanked: map[span]string{}}
+	return c.newDoc(n)
 }

@@ -43,6 +43,7 @@ type target struct {
 
 	bytesRead atomic.Int64 // bytes read from target sockets
 	requests  atomic.Int64 // requests sent
+	oversized atomic.Bool  // a body went over MaxBody
 	tlsState  *tls.ConnectionState
 }
 
@@ -244,12 +245,31 @@ func (t *target) do(ctx context.Context, req Request, extra http.Header) *Respon
 		return &Response{Err: fmt.Errorf("%s: %w", req, err)}
 	}
 	defer resp.Body.Close()
-	b, truncated, rerr := readBounded(resp, t.opts.MaxBody)
+	// Once a target has sent one body over the cap it is not answering
+	// like an API (endless bodies, bombs): later bodies are read only up to
+	// a matching prefix, so it costs neither time nor memory.
+	limit := t.opts.MaxBody
+	if t.oversized.Load() {
+		limit = min(limit, keepTruncated)
+	}
+	b, truncated, rerr := readBounded(resp, limit)
 	if rerr != nil {
 		t.log.Debug("reading body stopped", "target", t.addr, "request", req.String(), "err", rerr)
 	}
+	if truncated {
+		t.oversized.Store(true)
+		// A truncated body is never valid JSON; keep only the prefix the
+		// matchers' regular expressions can use, and let the large buffer
+		// go. Responses are cached for the whole probe.
+		if len(b) > keepTruncated {
+			b = bytes.Clone(b[:keepTruncated])
+		}
+	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b, Truncated: truncated}
 }
+
+// keepTruncated is how much of a body over the cap is kept for matching.
+const keepTruncated = 64 << 10
 
 // passiveAllowed says whether a request is safe without Options.Active.
 func passiveAllowed(r Request) bool {

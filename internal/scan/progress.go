@@ -31,9 +31,9 @@ func ProgressBar(w io.Writer) (progress func(Stats), finish func()) {
 		if rate > 0 && st.Total > st.Done {
 			eta = (time.Duration(float64(st.Total-st.Done)/rate) * time.Second).Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "\r[%s%s] %5.1f%%  %d/%d  %s/s  open %d  services %d  ETA %s\x1b[K",
+		fmt.Fprintf(w, "\r[%s%s] %5.1f%%  %d/%d  %s/s  in flight ≤%d  open %d  services %d  ETA %s\x1b[K",
 			strings.Repeat("=", fill), strings.Repeat(" ", width-fill), frac*100,
-			st.Done, st.Total, humanRate(rate), st.Open, st.Services, eta)
+			st.Done, st.Total, humanRate(rate), st.Concurrency, st.Open, st.Services, eta)
 		drawn = true
 	}
 	finish = func() {

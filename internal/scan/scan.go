@@ -59,8 +59,17 @@ type Annotator interface {
 type Options struct {
 	// Rate caps new connection attempts per second; 0 means unlimited.
 	Rate float64
-	// Concurrency is the number of targets in flight at once.
+	// Concurrency caps the TCP connects in flight at once. The scanner
+	// adapts the number it actually uses, between MinConcurrency and this
+	// cap, to what the network and the machine sustain (see limit.go).
 	Concurrency int
+	// MinConcurrency is where the adaptive connect limit starts and the
+	// least it shrinks to (default 64, never above Concurrency).
+	MinConcurrency int
+	// Fingerprints caps the open ports being fingerprinted at once. It is
+	// separate from Concurrency so slow services (tarpits) cannot stall
+	// discovery.
+	Fingerprints int
 	// DialTimeout bounds one TCP connect.
 	DialTimeout time.Duration
 	// Retries is how many more times a connect that timed out is tried
@@ -87,6 +96,11 @@ type Stats struct {
 	OtherHTTP uint64        `json:"other_http"` // HTTP that matched no LLM stack
 	Errors    uint64        `json:"errors"`     // connects that failed other than refused/timeout
 	Elapsed   time.Duration `json:"elapsed_ns"`
+	// Sweep is how long discovery took: from the start until the last
+	// connect finished. Fingerprints of slow services may run on after it.
+	Sweep time.Duration `json:"sweep_ns"`
+	// Concurrency is the connect limit in force (it adapts).
+	Concurrency int `json:"concurrency"`
 }
 
 // Scanner runs scans.
@@ -103,7 +117,14 @@ func New(opts Options, prober Prober, annotator Annotator) (*Scanner, error) {
 		return nil, errors.New("scan: no prober")
 	}
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 256
+		opts.Concurrency = 4096
+	}
+	if opts.MinConcurrency <= 0 {
+		opts.MinConcurrency = 64
+	}
+	opts.MinConcurrency = min(opts.MinConcurrency, opts.Concurrency)
+	if opts.Fingerprints <= 0 {
+		opts.Fingerprints = 256
 	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 2 * time.Second
@@ -122,21 +143,33 @@ func New(opts Options, prober Prober, annotator Annotator) (*Scanner, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Dial == nil {
-		d := &net.Dialer{}
+		// The dialer's own timeout costs less per connect than a context
+		// with a deadline.
+		d := &net.Dialer{Timeout: opts.DialTimeout}
 		opts.Dial = d.DialContext
+	} else {
+		dial := opts.Dial
+		timeout := opts.DialTimeout
+		opts.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			return dial(ctx, network, addr)
+		}
 	}
 	return &Scanner{opts: opts, prober: prober, annotator: annotator, log: log}, nil
 }
 
 type counters struct {
 	done, open, services, notHTTP, otherHTTP, errs atomic.Uint64
+	sweep                                          atomic.Int64
+	slots                                          *adaptiveLimit
 }
 
 func (c *counters) snapshot(total uint64, start time.Time) Stats {
 	return Stats{
 		Total: total, Done: c.done.Load(), Open: c.open.Load(), Services: c.services.Load(),
 		NotHTTP: c.notHTTP.Load(), OtherHTTP: c.otherHTTP.Load(), Errors: c.errs.Load(),
-		Elapsed: time.Since(start),
+		Elapsed: time.Since(start), Sweep: time.Duration(c.sweep.Load()), Concurrency: c.slots.current(),
 	}
 }
 
@@ -161,8 +194,7 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 		limiter = rate.NewLimiter(rate.Limit(s.opts.Rate), burst)
 	}
 
-	work := make(chan Target, s.opts.Concurrency)
-	results := make(chan *service.Service, s.opts.Concurrency)
+	results := make(chan *service.Service, s.opts.Fingerprints)
 
 	// Results: one goroutine calls emit, so sinks need no locking.
 	emitDone := make(chan error, 1)
@@ -179,18 +211,39 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 		emitDone <- err
 	}()
 
-	// Progress.
-	progDone := make(chan struct{})
-	var progWG sync.WaitGroup
-	if s.opts.Progress != nil {
-		progWG.Add(1)
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+
+	// Connect workers adapt in number to what the path sustains
+	// (limit.go); fingerprints have their own fixed pool so tarpits cannot
+	// stall discovery.
+	work := make(chan Target, 256)
+	fpSlots := make(chan struct{}, s.opts.Fingerprints)
+	var workers, fps sync.WaitGroup
+	var slots *adaptiveLimit
+	slots = newAdaptiveLimit(s.opts.MinConcurrency, s.opts.Concurrency, func() {
+		workers.Add(1)
 		go func() {
-			defer progWG.Done()
+			defer workers.Done()
+			for t := range work {
+				s.one(ctx, t, &c, fpSlots, &fps, results)
+				if slots.leave() {
+					return
+				}
+			}
+		}()
+	})
+	c.slots = slots
+	slots.set(s.opts.MinConcurrency)
+	if s.opts.Progress != nil {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
 			t := time.NewTicker(s.opts.ProgressEvery)
 			defer t.Stop()
 			for {
 				select {
-				case <-progDone:
+				case <-stop:
 					return
 				case <-t.C:
 					s.opts.Progress(c.snapshot(total, start))
@@ -199,17 +252,11 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 		}()
 	}
 
-	var wg sync.WaitGroup
-	for i := 0; i < s.opts.Concurrency; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range work {
-				s.one(ctx, t, &c, results)
-				c.done.Add(1)
-			}
-		}()
-	}
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		slots.control(stop, &c.done, 200*time.Millisecond)
+	}()
 
 	walkErr := w.Walk(ctx, func(t Target) error {
 		if limiter != nil {
@@ -220,16 +267,25 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 		select {
 		case work <- t:
 			return nil
+		default:
+			slots.saturated.Store(true)
+		}
+		select {
+		case work <- t:
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	})
 	close(work)
-	wg.Wait()
+	slots.close()
+	workers.Wait()
+	c.sweep.Store(int64(time.Since(start)))
+	fps.Wait()
 	close(results)
 	emitErr := <-emitDone
-	close(progDone)
-	progWG.Wait()
+	close(stop)
+	bg.Wait()
 
 	st := c.snapshot(total, start)
 	if s.opts.Progress != nil {
@@ -250,9 +306,11 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 	return st, ctx.Err()
 }
 
-// one handles a single target: connect, and if open, fingerprint.
-func (s *Scanner) one(ctx context.Context, t Target, c *counters, results chan<- *service.Service) {
+// one handles a single target: connect, and if open, hand the connection
+// to a fingerprint goroutine, waiting only for a free fingerprint slot.
+func (s *Scanner) one(ctx context.Context, t Target, c *counters, fpSlots chan struct{}, wg *sync.WaitGroup, results chan<- *service.Service) {
 	conn, err := s.dial(ctx, t.Addr)
+	c.done.Add(1)
 	if err != nil {
 		if !isClosed(err) && ctx.Err() == nil {
 			c.errs.Add(1)
@@ -261,6 +319,22 @@ func (s *Scanner) one(ctx context.Context, t Target, c *counters, results chan<-
 		return
 	}
 	c.open.Add(1)
+	select {
+	case fpSlots <- struct{}{}:
+	case <-ctx.Done():
+		conn.Close()
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { <-fpSlots }()
+		s.fingerprint(ctx, t, conn, c, results)
+	}()
+}
+
+// fingerprint identifies the service on an open port and passes it on.
+func (s *Scanner) fingerprint(ctx context.Context, t Target, conn net.Conn, c *counters, results chan<- *service.Service) {
 	svc, err := s.prober.Probe(ctx, t.Addr, t.Hostname, t.TLS, conn)
 	if err != nil || svc == nil {
 		c.notHTTP.Add(1)
@@ -287,10 +361,8 @@ func (s *Scanner) one(ctx context.Context, t Target, c *counters, results chan<-
 func (s *Scanner) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
 	var err error
 	for attempt := 0; attempt <= s.opts.Retries; attempt++ {
-		dctx, cancel := context.WithTimeout(ctx, s.opts.DialTimeout)
 		var conn net.Conn
-		conn, err = s.opts.Dial(dctx, "tcp", addr.String())
-		cancel()
+		conn, err = s.opts.Dial(ctx, "tcp", addr.String())
 		if err == nil {
 			return conn, nil
 		}

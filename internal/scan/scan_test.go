@@ -97,7 +97,7 @@ func TestRunFindsEveryOpenPortOnce(t *testing.T) {
 		w = append(w, Target{Addr: open[i], Hostname: "h"}, Target{Addr: closed[i]})
 	}
 	p := &echoProber{httpOnly: map[netip.AddrPort]bool{open[0]: true}, delay: 5 * time.Millisecond}
-	s, err := New(Options{Concurrency: 4, DialTimeout: time.Second}, p, annotatorFunc(func(svc *service.Service) {
+	s, err := New(Options{Concurrency: 4, Fingerprints: 4, DialTimeout: time.Second}, p, annotatorFunc(func(svc *service.Service) {
 		svc.Risk = service.SeverityHigh
 	}))
 	if err != nil {
@@ -135,7 +135,7 @@ func TestRunFindsEveryOpenPortOnce(t *testing.T) {
 		t.Errorf("stats = %+v", st)
 	}
 	if m := p.maxInFlight.Load(); m > 4 {
-		t.Errorf("%d probes in flight at once, concurrency is 4", m)
+		t.Errorf("%d probes in flight at once, the fingerprint pool is 4", m)
 	}
 }
 
