@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/llmfence/llmfence/internal/classify"
 	"github.com/llmfence/llmfence/internal/fingerprint"
 	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/risk"
@@ -190,7 +189,7 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	}
 	defer st.Close()
 
-	judge, err := newJudge()
+	judge, err := risk.NewJudge()
 	if err != nil {
 		return err
 	}
@@ -335,34 +334,6 @@ func (w walker) Walk(ctx context.Context, fn func(scan.Target) error) error {
 	return w.s.Walk(ctx, func(t targets.Target) error {
 		return fn(scan.Target{Addr: netip.AddrPortFrom(t.Addr, t.Port), Hostname: t.Hostname, TLS: t.TLS})
 	})
-}
-
-// judge classifies every model's system prompt and lineage, then applies the
-// findings catalogue.
-type judge struct {
-	c *classify.Classifier
-	r *risk.Engine
-}
-
-func newJudge() (*judge, error) {
-	c, err := classify.New()
-	if err != nil {
-		return nil, err
-	}
-	r, err := risk.New()
-	if err != nil {
-		return nil, err
-	}
-	return &judge{c: c, r: r}, nil
-}
-
-func (j *judge) Annotate(svc *service.Service) {
-	for i := range svc.Models {
-		m := &svc.Models[i]
-		m.SystemPromptCategories = j.c.SystemPrompt(m.SystemPrompt)
-		m.GuardrailsRemoved, m.GuardrailEvidence = j.c.GuardrailsRemoved(m.Name, m.ParentModel, m.Family, m.SystemPrompt)
-	}
-	j.r.Evaluate(svc)
 }
 
 func userAgent(contact string) string {

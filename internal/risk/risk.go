@@ -346,9 +346,6 @@ func normProduct(p string) string {
 	return b.String()
 }
 
-// Annotate is Evaluate under the name internal/scan's Annotator expects.
-func (e *Engine) Annotate(svc *service.Service) { e.Evaluate(svc) }
-
 // Evaluate replaces svc's Findings, Risk and Remediation with the result of
 // applying the catalogue and CVE table to it. Findings are sorted by
 // severity (highest first), then ID, then detail.

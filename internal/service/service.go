@@ -103,10 +103,10 @@ func SortCategories(cs []string) []string {
 // Model is one model a service offers.
 type Model struct {
 	Name          string `json:"name"`
-	Digest        string `json:"digest,omitempty"`
-	Family        string `json:"family,omitempty"`
-	ParameterSize string `json:"parameter_size,omitempty"`
-	Quantization  string `json:"quantization,omitempty"`
+	Digest        string `json:"digest"`
+	Family        string `json:"family"`
+	ParameterSize string `json:"parameter_size"`
+	Quantization  string `json:"quantization"`
 	Size          int64  `json:"size,omitempty"`
 	Format        string `json:"format,omitempty"`
 	ParentModel   string `json:"parent_model,omitempty"`

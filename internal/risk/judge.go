@@ -1,0 +1,39 @@
+package risk
+
+import (
+	"github.com/llmfence/llmfence/internal/classify"
+	"github.com/llmfence/llmfence/internal/service"
+)
+
+// Judge is the whole verdict on a service: every model's system prompt and
+// lineage classified, then the catalogue and CVE table applied. Everything
+// that rates a service (scan, and model stores read by inspect) goes through
+// it, so the same model gets the same verdict wherever it is found.
+type Judge struct {
+	classifier *classify.Classifier
+	engine     *Engine
+}
+
+// NewJudge loads the embedded classifier rules, catalogue and CVE table.
+func NewJudge() (*Judge, error) {
+	c, err := classify.New()
+	if err != nil {
+		return nil, err
+	}
+	e, err := New()
+	if err != nil {
+		return nil, err
+	}
+	return &Judge{classifier: c, engine: e}, nil
+}
+
+// Annotate fills each model's system-prompt categories and guardrail
+// verdict, then the service's findings, risk and remediation.
+func (j *Judge) Annotate(svc *service.Service) {
+	for i := range svc.Models {
+		m := &svc.Models[i]
+		m.SystemPromptCategories = j.classifier.SystemPrompt(m.SystemPrompt)
+		m.GuardrailsRemoved, m.GuardrailEvidence = j.classifier.GuardrailsRemoved(m.Name, m.ParentModel, m.Family, m.SystemPrompt)
+	}
+	j.engine.Evaluate(svc)
+}
