@@ -1,0 +1,135 @@
+// Package verdict is the shared vocabulary of `llmfence inspect`: what each
+// file parser (pickle, gguf, safetensors, archives, ...) reports about a
+// hostile file, and how those reports add up to one verdict per file.
+//
+// Each parser keeps its own catalogue of findings as embedded data (IDs with
+// a per-format prefix: PKL-, GGUF-, ST-, ZIP-, ...), each entry carrying the
+// verdict it implies. The orchestrator (internal/inspect) only combines them.
+package verdict
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/llmfence/llmfence/internal/service"
+)
+
+// Verdict is the judgement on one file.
+type Verdict string
+
+const (
+	Clean      Verdict = "clean"      // nothing found that should stop a load
+	Suspicious Verdict = "suspicious" // something a human should look at
+	Malicious  Verdict = "malicious"  // it would run code or is built to attack
+	Invalid    Verdict = "invalid"    // not a well-formed file of its format
+)
+
+// rank orders verdicts for Worst: clean < suspicious < invalid < malicious.
+func (v Verdict) rank() int {
+	switch v {
+	case Suspicious:
+		return 1
+	case Invalid:
+		return 2
+	case Malicious:
+		return 3
+	}
+	return 0
+}
+
+// Worst returns the most serious of the verdicts (Clean for none).
+func Worst(vs ...Verdict) Verdict {
+	out := Clean
+	for _, v := range vs {
+		if v.rank() > out.rank() {
+			out = v
+		}
+	}
+	return out
+}
+
+// Finding is one thing a parser found in a file.
+type Finding struct {
+	ID       string           `json:"id"`
+	Severity service.Severity `json:"severity"`
+	Title    string           `json:"title"`
+	Detail   string           `json:"detail,omitempty"`
+	// Verdict is what this finding alone makes of the file.
+	Verdict Verdict `json:"verdict"`
+	// Offset is the byte offset in the file (or archive member) where the
+	// evidence starts, -1 when not applicable.
+	Offset int64 `json:"offset"`
+	// Member names the archive member the finding is in, if any.
+	Member string `json:"member,omitempty"`
+}
+
+// Entry is one catalogue entry: what a finding ID means.
+type Entry struct {
+	ID       string           `yaml:"id" json:"id"`
+	Severity service.Severity `yaml:"severity" json:"severity"`
+	Verdict  Verdict          `yaml:"verdict" json:"verdict"`
+	Title    string           `yaml:"title" json:"title"`
+	Why      string           `yaml:"why" json:"why"`
+	Fix      string           `yaml:"fix" json:"fix"`
+}
+
+// Catalogue is a parser's set of findings, loaded from embedded YAML:
+//
+//	version: 1
+//	findings:
+//	  - {id: PKL-001, severity: critical, verdict: malicious, title: ..., why: ..., fix: ...}
+type Catalogue struct {
+	Version  int     `yaml:"version"`
+	Findings []Entry `yaml:"findings"`
+	byID     map[string]Entry
+}
+
+// LoadCatalogue parses and checks a catalogue: a version, unique IDs with
+// the given prefix, known severities and verdicts, a title, why and fix.
+func LoadCatalogue(data []byte, prefix string) (*Catalogue, error) {
+	var c Catalogue
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("findings catalogue: %w", err)
+	}
+	if c.Version < 1 {
+		return nil, fmt.Errorf("findings catalogue: missing version")
+	}
+	c.byID = map[string]Entry{}
+	for _, e := range c.Findings {
+		switch {
+		case !strings.HasPrefix(e.ID, prefix):
+			return nil, fmt.Errorf("findings catalogue: %q does not start with %q", e.ID, prefix)
+		case c.byID[e.ID].ID != "":
+			return nil, fmt.Errorf("findings catalogue: duplicate %s", e.ID)
+		case e.Severity.Rank() == 0:
+			return nil, fmt.Errorf("findings catalogue: %s: bad severity %q", e.ID, e.Severity)
+		case e.Verdict != Clean && e.Verdict != Suspicious && e.Verdict != Malicious && e.Verdict != Invalid:
+			return nil, fmt.Errorf("findings catalogue: %s: bad verdict %q", e.ID, e.Verdict)
+		case e.Title == "" || e.Why == "" || e.Fix == "":
+			return nil, fmt.Errorf("findings catalogue: %s needs title, why and fix", e.ID)
+		}
+		c.byID[e.ID] = e
+	}
+	return &c, nil
+}
+
+// New returns a Finding for catalogue entry id. It panics on an unknown ID:
+// that is a programming error caught by the parser's tests.
+func (c *Catalogue) New(id, detail string, offset int64) Finding {
+	e, ok := c.byID[id]
+	if !ok {
+		panic("verdict: unknown finding " + id)
+	}
+	return Finding{ID: e.ID, Severity: e.Severity, Title: e.Title, Detail: detail, Verdict: e.Verdict, Offset: offset}
+}
+
+// Entry returns the catalogue entry for id.
+func (c *Catalogue) Entry(id string) (Entry, bool) {
+	e, ok := c.byID[id]
+	return e, ok
+}
