@@ -294,6 +294,10 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 		}
 		switch format {
 		case "table":
+			if len(r.Services) == 0 {
+				fmt.Fprintf(out, "No LLM services found on %d address:port pairs (%d open ports; --keep-http shows other web services).\n", stats.Done, stats.Open)
+				break
+			}
 			if err := report.Table(out, r.Services, report.TableOptions{Color: isTerminal(out)}); err != nil {
 				return fmt.Errorf("writing output: %w", err)
 			}

@@ -55,6 +55,10 @@ type Match struct {
 	// Start and End are byte offsets of Text in Normalize(prompt).
 	Start int `json:"start"`
 	End   int `json:"end"`
+	// Lexicon is set on matches of the lexicon layer (RuleID
+	// "lexicon:<category>"): the terms and signals that made the score.
+	// Text is then the category's first term.
+	Lexicon *LexiconScore `json:"lexicon,omitempty"`
 }
 
 // Classifier applies the embedded rule set. It is safe for concurrent use.
@@ -64,6 +68,7 @@ type Classifier struct {
 	cancel  []pattern // negation_cancel, one pattern each
 	lineage []marker
 	lits    literalIndex // every prefilter literal, found in one pass per prompt
+	lex     *lexicon     // the second, scoring layer; nil when not loaded
 }
 
 type rule struct {
@@ -99,11 +104,36 @@ type marker struct {
 
 // New loads the embedded rules and compiles them.
 func New() (*Classifier, error) {
-	return parse(rulesYAML)
+	return parseWith(rulesYAML, lexiconYAML)
+}
+
+// parseWith builds a Classifier from rules YAML and, unless lexicon is nil,
+// lexicon YAML.
+func parseWith(rules, lexicon []byte) (*Classifier, error) {
+	c, err := parse(rules)
+	if err != nil {
+		return nil, err
+	}
+	if lexicon != nil {
+		if err := parseLexicon(lexicon, c); err != nil {
+			return nil, err
+		}
+	}
+	c.indexLiterals()
+	return c, nil
 }
 
 // Version is the version of the loaded rule set.
 func (c *Classifier) Version() int { return c.version }
+
+// LexiconVersion is the version of the loaded lexicon (lexicon.yaml), or 0
+// when none is loaded.
+func (c *Classifier) LexiconVersion() int {
+	if c.lex == nil {
+		return 0
+	}
+	return c.lex.version
+}
 
 // SystemPrompt returns the categories the prompt could enable, in
 // service.Categories order. It returns a non-nil empty slice for a benign
@@ -123,8 +153,10 @@ func (c *Classifier) SystemPrompt(text string) []string {
 }
 
 // Explain returns every rule that fired on the prompt, with the first span
-// that made it fire, ordered by category (service.Categories order) and then
-// by position. It returns nil when no rule fired.
+// that made it fire, and one match per category the lexicon layer assigned
+// (RuleID "lexicon:<category>", with Lexicon set), ordered by category
+// (service.Categories order), rules before the lexicon, and then by
+// position. It returns nil when nothing fired.
 func (c *Classifier) Explain(text string) []Match {
 	if len(text) > MaxInput {
 		text = text[:MaxInput]
@@ -140,9 +172,18 @@ func (c *Classifier) Explain(text string) []Match {
 			out = append(out, m)
 		}
 	}
+	out = append(out, c.scoreLexicon(d)...)
 	slices.SortStableFunc(out, func(a, b Match) int {
 		if d := categoryIndex(a.Category) - categoryIndex(b.Category); d != 0 {
 			return d
+		}
+		// Rules before the lexicon, so that a rule is the evidence quoted
+		// first when both fired.
+		if la, lb := a.Lexicon != nil, b.Lexicon != nil; la != lb {
+			if la {
+				return 1
+			}
+			return -1
 		}
 		return a.Start - b.Start
 	})
@@ -171,6 +212,10 @@ func (c *Classifier) GuardrailsRemoved(name, parentModel, family, systemPrompt s
 	if systemPrompt != "" {
 		for _, m := range c.Explain(systemPrompt) {
 			if m.Category == service.CategoryGuardrailRemoval {
+				if m.Lexicon != nil {
+					return true, fmt.Sprintf("system prompt scores %.1f on the guardrail_removal lexicon: %s",
+						m.Lexicon.Score, clip(hitList(m.Lexicon.Hits), 160))
+				}
 				return true, fmt.Sprintf("system prompt matches rule %s: %q", m.RuleID, clip(m.Text, 80))
 			}
 		}

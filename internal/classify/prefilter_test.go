@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -50,6 +51,19 @@ func withoutPrefilters(c *Classifier) *Classifier {
 		r.with = clearPF(r.with)
 		r.unless.pf, r.unlessDoc.pf = nil, nil
 		d.rules[i] = r
+	}
+	if c.lex != nil {
+		lx := *c.lex
+		lx.terms = slices.Clone(lx.terms)
+		lx.signals = slices.Clone(lx.signals)
+		lx.cancel = clearPF(lx.cancel)
+		for i := range lx.terms {
+			lx.terms[i].pats = clearPF(lx.terms[i].pats)
+		}
+		for i := range lx.signals {
+			lx.signals[i].pats = clearPF(lx.signals[i].pats)
+		}
+		d.lex = &lx
 	}
 	return &d
 }

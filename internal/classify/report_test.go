@@ -141,15 +141,23 @@ var floors = map[string]struct {
 	// a tuning set like dev and these floors guard against regressions only.
 	// blind2 is the next blind measurement; it is not loaded here.
 	// blind2: a second independent author, measured blind once after the
-	// rules were tuned on blind1 (micro P 0.83, R 0.44), then used for
-	// tuning.
-	"blind2": {microP: 0.80, microR: 0.40, catP: 0.45, catR: 0.25},
+	// rules were tuned on blind1 (micro P 0.83, R 0.44, rules version 3),
+	// then used for tuning the lexicon layer (lexicon.yaml version 1): it is
+	// now a tuning set and these floors (just below the tuned 0.91 / 0.95;
+	// fraud_phishing precision 0.74 and harassment_hate recall 0.80 are the
+	// weakest categories) guard against regressions only.
+	// blind3: a third independent author; the standing blind set. Nobody
+	// tuning the rules may read it. Measured blind at micro P 0.77, R 0.64
+	// (rules v3 + lexicon v1); the floors sit just below so a change that
+	// makes unseen text worse fails here.
+	"blind3": {microP: 0.75, microR: 0.60, catP: 0.40, catR: 0.25},
+	"blind2": {microP: 0.90, microR: 0.93, catP: 0.70, catR: 0.75},
 	"blind1": {microP: 0.97, microR: 0.97, catP: 0.90, catR: 0.90},
 }
 
 func TestClassifierReport(t *testing.T) {
 	c := mustNew(t)
-	for _, name := range []string{"dev", "holdout", "blind1", "blind2"} {
+	for _, name := range []string{"dev", "holdout", "blind1", "blind2", "blind3"} {
 		set := loadLabelled(t, "testdata/labelled_"+name+".jsonl")
 		ev := evaluate(c, set)
 		t.Log("\n" + ev.table(name))

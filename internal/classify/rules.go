@@ -62,45 +62,7 @@ func parse(data []byte) (*Classifier, error) {
 		return nil, errors.New("classifier rules: missing or invalid version")
 	}
 	c := &Classifier{version: f.Version}
-	expand := func(p string) (string, error) {
-		var missing string
-		out := defRef.ReplaceAllStringFunc(p, func(ref string) string {
-			name := defRef.FindStringSubmatch(ref)[1]
-			d, ok := f.Defs[name]
-			if !ok {
-				missing = name
-				return ref
-			}
-			return "(?:" + d + ")"
-		})
-		if missing != "" {
-			return "", fmt.Errorf("unknown fragment {{%s}}", missing)
-		}
-		return out, nil
-	}
-	// compile joins patterns into one expression with its prefilter.
-	compile := func(ps []string) (pattern, error) {
-		if len(ps) == 0 {
-			return pattern{}, nil
-		}
-		parts := make([]string, len(ps))
-		for i, p := range ps {
-			e, err := expand(p)
-			if err != nil {
-				return pattern{}, err
-			}
-			if _, err := regexp.Compile(e); err != nil {
-				return pattern{}, fmt.Errorf("pattern %q: %w", p, err)
-			}
-			parts[i] = "(?:" + e + ")"
-		}
-		all := strings.Join(parts, "|")
-		re, err := regexp.Compile(all)
-		if err != nil {
-			return pattern{}, err
-		}
-		return pattern{re: re, pf: newPrefilter(all)}, nil
-	}
+	compile := func(ps []string) (pattern, error) { return compilePatterns(f.Defs, ps) }
 
 	// Each negation_cancel pattern is kept apart, with its own prefilter, so
 	// that only the few that can match a clause are run on it.
@@ -175,8 +137,48 @@ func parse(data []byte) (*Classifier, error) {
 		c.lineage = append(c.lineage, marker{id: s.ID, reason: s.Reason, re: re,
 			positive: s.Examples.Positive, negative: s.Examples.Negative})
 	}
-	c.indexLiterals()
 	return c, nil
+}
+
+// compilePatterns joins patterns, after expanding {{name}} references to
+// defs, into one expression with its prefilter.
+func compilePatterns(defs map[string]string, ps []string) (pattern, error) {
+	if len(ps) == 0 {
+		return pattern{}, nil
+	}
+	expand := func(p string) (string, error) {
+		var missing string
+		out := defRef.ReplaceAllStringFunc(p, func(ref string) string {
+			name := defRef.FindStringSubmatch(ref)[1]
+			d, ok := defs[name]
+			if !ok {
+				missing = name
+				return ref
+			}
+			return "(?:" + d + ")"
+		})
+		if missing != "" {
+			return "", fmt.Errorf("unknown fragment {{%s}}", missing)
+		}
+		return out, nil
+	}
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		e, err := expand(p)
+		if err != nil {
+			return pattern{}, err
+		}
+		if _, err := regexp.Compile(e); err != nil {
+			return pattern{}, fmt.Errorf("pattern %q: %w", p, err)
+		}
+		parts[i] = "(?:" + e + ")"
+	}
+	all := strings.Join(parts, "|")
+	re, err := regexp.Compile(all)
+	if err != nil {
+		return pattern{}, err
+	}
+	return pattern{re: re, pf: newPrefilter(all)}, nil
 }
 
 // indexLiterals gathers the literals of every prefilter that is checked on
@@ -192,6 +194,18 @@ func (c *Classifier) indexLiterals() {
 		}
 		for j := range r.with {
 			r.with[j].ids = c.lits.add(r.with[j].pf)
+		}
+	}
+	if c.lex != nil {
+		for i := range c.lex.cancel {
+			c.lex.cancel[i].ids = c.lits.add(c.lex.cancel[i].pf)
+		}
+		for _, es := range [][]lexEntry{c.lex.terms, c.lex.signals} {
+			for i := range es {
+				for j := range es[i].pats {
+					es[i].pats[j].ids = c.lits.add(es[i].pats[j].pf)
+				}
+			}
 		}
 	}
 	c.lits.build()
