@@ -1,0 +1,216 @@
+package gguf
+
+import (
+	_ "embed"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/llmfence/llmfence/internal/verdict"
+)
+
+//go:embed findings.yaml
+var findingsYAML []byte
+
+//go:embed tables.yaml
+var tablesYAML []byte
+
+//go:embed templates.yaml
+var templatesYAML []byte
+
+// GGMLType describes one ggml tensor type: how many elements share a block
+// and how many bytes a block takes.
+type GGMLType struct {
+	ID     uint32 `yaml:"id"`
+	Name   string `yaml:"name"`
+	Block  uint64 `yaml:"block"`
+	Size   uint64 `yaml:"size"`
+	Legacy bool   `yaml:"legacy"`
+}
+
+type knownKey struct {
+	Key   string   `yaml:"key"`
+	Types []string `yaml:"types"`
+}
+
+type tables struct {
+	Version   int               `yaml:"version"`
+	GGMLTypes []GGMLType        `yaml:"ggml_types"`
+	FileTypes map[uint32]string `yaml:"file_types"`
+	KnownKeys []knownKey        `yaml:"known_keys"`
+
+	types map[uint32]GGMLType
+}
+
+type family struct {
+	Name          string   `yaml:"name"`
+	Markers       []string `yaml:"markers"`
+	Architectures []string `yaml:"architectures"`
+}
+
+type instruction struct {
+	ID      string   `yaml:"id"`
+	Pattern string   `yaml:"pattern"`
+	Benign  []string `yaml:"benign"`
+	re      *regexp.Regexp
+}
+
+type templateData struct {
+	Version            int           `yaml:"version"`
+	Families           []family      `yaml:"families"`
+	BenignContentTests []string      `yaml:"benign_content_tests"`
+	Instructions       []instruction `yaml:"instructions"`
+
+	benign []*regexp.Regexp
+}
+
+// data is everything the package loads from its embedded files. It is
+// built once and never changed afterwards.
+type data struct {
+	cat  *verdict.Catalogue
+	tab  *tables
+	tmpl *templateData
+}
+
+var loadData = sync.OnceValues(func() (*data, error) {
+	cat, err := verdict.LoadCatalogue(findingsYAML, "GGUF-")
+	if err != nil {
+		return nil, err
+	}
+	tab, err := parseTables(tablesYAML)
+	if err != nil {
+		return nil, err
+	}
+	td, err := parseTemplateData(templatesYAML)
+	if err != nil {
+		return nil, err
+	}
+	return &data{cat: cat, tab: tab, tmpl: td}, nil
+})
+
+// mustData returns the embedded data; the tests prove it loads, so a
+// failure is a build defect.
+func mustData() *data {
+	d, err := loadData()
+	if err != nil {
+		panic("gguf: embedded data: " + err.Error())
+	}
+	return d
+}
+
+func strictYAML(b []byte, v any) error {
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+func parseTables(b []byte) (*tables, error) {
+	var t tables
+	if err := strictYAML(b, &t); err != nil {
+		return nil, fmt.Errorf("gguf tables: %w", err)
+	}
+	if t.Version < 1 {
+		return nil, fmt.Errorf("gguf tables: missing version")
+	}
+	t.types = map[uint32]GGMLType{}
+	for _, g := range t.GGMLTypes {
+		if g.Block == 0 || g.Size == 0 || g.Name == "" {
+			return nil, fmt.Errorf("gguf tables: ggml type %d needs name, block and size", g.ID)
+		}
+		if _, dup := t.types[g.ID]; dup {
+			return nil, fmt.Errorf("gguf tables: duplicate ggml type %d", g.ID)
+		}
+		t.types[g.ID] = g
+	}
+	for _, k := range t.KnownKeys {
+		if k.Key == "" || len(k.Types) == 0 {
+			return nil, fmt.Errorf("gguf tables: known key needs key and types")
+		}
+		for _, ty := range k.Types {
+			if _, ok := parseTypeName(ty); !ok {
+				return nil, fmt.Errorf("gguf tables: key %s: unknown type %q", k.Key, ty)
+			}
+		}
+	}
+	return &t, nil
+}
+
+func parseTemplateData(b []byte) (*templateData, error) {
+	var t templateData
+	if err := strictYAML(b, &t); err != nil {
+		return nil, fmt.Errorf("gguf templates: %w", err)
+	}
+	if t.Version < 1 {
+		return nil, fmt.Errorf("gguf templates: missing version")
+	}
+	for _, f := range t.Families {
+		if f.Name == "" || len(f.Markers) == 0 || len(f.Architectures) == 0 {
+			return nil, fmt.Errorf("gguf templates: family %q needs markers and architectures", f.Name)
+		}
+	}
+	for _, p := range t.BenignContentTests {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("gguf templates: benign content test %q: %w", p, err)
+		}
+		t.benign = append(t.benign, re)
+	}
+	for i := range t.Instructions {
+		in := &t.Instructions[i]
+		re, err := regexp.Compile("(?i)" + in.Pattern)
+		if err != nil {
+			return nil, fmt.Errorf("gguf templates: instruction %s: %w", in.ID, err)
+		}
+		in.re = re
+	}
+	return &t, nil
+}
+
+// Catalogue returns the package's findings catalogue.
+func Catalogue() *verdict.Catalogue { return mustData().cat }
+
+// LookupType returns the ggml type with the given id.
+func LookupType(id uint32) (GGMLType, bool) {
+	g, ok := mustData().tab.types[id]
+	return g, ok
+}
+
+// typeSpec is a value type as named in tables.yaml: a scalar type, or an
+// array with an element type.
+type typeSpec struct {
+	t    ValueType
+	elem ValueType
+}
+
+func parseTypeName(s string) (typeSpec, bool) {
+	if e, ok := strings.CutPrefix(s, "array:"); ok {
+		et, ok := valueTypeByName(e)
+		return typeSpec{t: TypeArray, elem: et}, ok && et != TypeArray
+	}
+	t, ok := valueTypeByName(s)
+	return typeSpec{t: t}, ok && t != TypeArray
+}
+
+// expectedTypes returns the accepted types of key in a file of the given
+// architecture, or nil when the spec does not fix its type.
+func (t *tables) expectedTypes(key, arch string) []string {
+	for _, k := range t.KnownKeys {
+		name := k.Key
+		if rest, ok := strings.CutPrefix(name, "{arch}."); ok {
+			if arch == "" {
+				continue
+			}
+			name = arch + "." + rest
+		}
+		if name == key {
+			return k.Types
+		}
+	}
+	if strings.HasPrefix(key, "tokenizer.chat_template.") {
+		return []string{"string"}
+	}
+	return nil
+}

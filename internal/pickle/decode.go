@@ -1,0 +1,481 @@
+package pickle
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// keepString is how many bytes of a string operand the decoder keeps; the
+// rest is skipped while streaming. Module and attribute names are far
+// shorter; a longer string is treated as not statically known.
+const keepString = 1024
+
+// breakKind says why a stream could not be decoded further.
+type breakKind int
+
+const (
+	breakBadOpcode breakKind = iota + 1
+	breakTruncated
+	breakMalformed
+)
+
+// streamBreak is malformed input: a finding, never an error of Scan.
+type streamBreak struct {
+	kind breakKind
+	off  int64
+	msg  string
+}
+
+func (e *streamBreak) Error() string { return e.msg }
+
+// readError wraps a failure of the underlying reader (not end of input).
+type readError struct{ err error }
+
+func (e *readError) Error() string { return "reading pickle data: " + e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// ctxReader fails reads once ctx is done, so that long skips stop promptly.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// operand is a decoded opcode argument. Only bounded prefixes of strings are
+// kept; length is what the stream claimed.
+type operand struct {
+	n      int64   // integer value, memo index, protocol, frame size, ext code
+	f      float64 // float value
+	s      string  // string value (module for GLOBAL/INST), at most keepString bytes
+	full   bool    // s is the complete value
+	name   string  // name line of GLOBAL/INST
+	full2  bool    // name is complete
+	length int64   // claimed byte length of counted operands
+	text   string  // raw text of numeric lines, for display
+}
+
+// instr is one decoded opcode.
+type instr struct {
+	off  int64
+	code op
+	info *opInfo
+	arg  operand
+}
+
+// source decodes opcodes from a stream, tracking the byte offset.
+type source struct {
+	br  *bufio.Reader
+	off int64
+	buf [8]byte
+}
+
+func newSource(ctx context.Context, r io.Reader, bufSize int) *source {
+	return &source{br: bufio.NewReaderSize(ctxReader{ctx, r}, bufSize)}
+}
+
+func (s *source) fail(kind breakKind, off int64, format string, a ...any) error {
+	return &streamBreak{kind: kind, off: off, msg: fmt.Sprintf(format, a...)}
+}
+
+func (s *source) readErr(err error, what string) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return s.fail(breakTruncated, s.off, "data ends inside %s at offset %d", what, s.off)
+	}
+	return &readError{err}
+}
+
+func (s *source) readFixed(n int, what string) ([]byte, error) {
+	b := s.buf[:n]
+	m, err := io.ReadFull(s.br, b)
+	s.off += int64(m)
+	if err != nil {
+		return nil, s.readErr(err, what)
+	}
+	return b, nil
+}
+
+// readLine reads a newline-terminated line, keeping at most max bytes.
+func (s *source) readLine(max int, what string) (string, bool, error) {
+	var kept []byte
+	full := true
+	for {
+		chunk, err := s.br.ReadSlice('\n')
+		s.off += int64(len(chunk))
+		if err == nil {
+			chunk = chunk[:len(chunk)-1]
+		}
+		if room := max - len(kept); room > 0 {
+			if len(chunk) > room {
+				kept = append(kept, chunk[:room]...)
+				full = false
+			} else {
+				kept = append(kept, chunk...)
+			}
+		} else if len(chunk) > 0 {
+			full = false
+		}
+		switch {
+		case err == nil:
+			return string(kept), full, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return "", false, s.readErr(err, what)
+		}
+	}
+}
+
+// readCounted reads a claimed number of bytes, keeping at most keep of them
+// and skipping the rest without buffering it.
+func (s *source) readCounted(n int64, keep int, what string) (string, bool, error) {
+	k := int64(keep)
+	if n < k {
+		k = n
+	}
+	b := make([]byte, k)
+	m, err := io.ReadFull(s.br, b)
+	s.off += int64(m)
+	if err != nil {
+		return "", false, s.fail(breakTruncated, s.off, "%s claims %d bytes but the data ends after %d", what, n, m)
+	}
+	if rest := n - k; rest > 0 {
+		c, err := io.CopyN(io.Discard, s.br, rest)
+		s.off += c
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return "", false, s.fail(breakTruncated, s.off, "%s claims %d bytes but the data ends after %d", what, n, k+c)
+			}
+			return "", false, &readError{err}
+		}
+	}
+	return string(b), k == n, nil
+}
+
+// peek returns up to n upcoming bytes without consuming them.
+func (s *source) peek(n int) ([]byte, error) {
+	b, err := s.br.Peek(n)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return b, &readError{err}
+	}
+	return b, nil
+}
+
+// next decodes one opcode. It returns io.EOF when the input ends exactly
+// at an opcode boundary, a *streamBreak for malformed input and a
+// *readError when the reader fails.
+func (s *source) next() (instr, error) {
+	in := instr{off: s.off}
+	c, err := s.br.ReadByte()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return in, io.EOF
+		}
+		return in, &readError{err}
+	}
+	s.off++
+	in.code = op(c)
+	in.info = &opTable[c]
+	if in.info.name == "" {
+		return in, s.fail(breakBadOpcode, in.off, "byte 0x%02x at offset %d is not a pickle opcode", c, in.off)
+	}
+	name := in.info.name
+	a := &in.arg
+	switch in.info.arg {
+	case argNone:
+	case argU1:
+		b, err := s.readFixed(1, name)
+		if err != nil {
+			return in, err
+		}
+		a.n = int64(b[0])
+	case argU2:
+		b, err := s.readFixed(2, name)
+		if err != nil {
+			return in, err
+		}
+		a.n = int64(binary.LittleEndian.Uint16(b))
+	case argI4:
+		b, err := s.readFixed(4, name)
+		if err != nil {
+			return in, err
+		}
+		a.n = int64(int32(binary.LittleEndian.Uint32(b)))
+	case argU4:
+		b, err := s.readFixed(4, name)
+		if err != nil {
+			return in, err
+		}
+		a.n = int64(binary.LittleEndian.Uint32(b))
+	case argU8:
+		b, err := s.readFixed(8, name)
+		if err != nil {
+			return in, err
+		}
+		v := binary.LittleEndian.Uint64(b)
+		if v > math.MaxInt64 {
+			return in, s.fail(breakMalformed, in.off, "%s at offset %d claims %d bytes, more than any file can hold", name, in.off, v)
+		}
+		a.n = int64(v)
+	case argF8:
+		b, err := s.readFixed(8, name)
+		if err != nil {
+			return in, err
+		}
+		a.f = math.Float64frombits(binary.BigEndian.Uint64(b))
+	case argIntLine, argFloatLine, argMemoLine:
+		line, full, err := s.readLine(keepString, name)
+		if err != nil {
+			return in, err
+		}
+		a.text = line
+		if !full {
+			break // a huge literal; Python accepts long integers
+		}
+		if err := parseNumberLine(in.info.arg, in.code, line, a); err != nil {
+			return in, s.fail(breakMalformed, in.off, "%s at offset %d: %v", name, in.off, err)
+		}
+	case argQuotedLine:
+		line, full, err := s.readLine(keepString, name)
+		if err != nil {
+			return in, err
+		}
+		if !full {
+			a.s = line
+			break
+		}
+		if len(line) < 2 || line[0] != line[len(line)-1] || (line[0] != '\'' && line[0] != '"') {
+			return in, s.fail(breakMalformed, in.off, "STRING at offset %d is not quoted", in.off)
+		}
+		v, err := escapeDecode(line[1 : len(line)-1])
+		if err != nil {
+			return in, s.fail(breakMalformed, in.off, "STRING at offset %d: %v", in.off, err)
+		}
+		a.s, a.full = v, true
+	case argUnicodeLine:
+		line, full, err := s.readLine(keepString, name)
+		if err != nil {
+			return in, err
+		}
+		if !full {
+			a.s = line
+			break
+		}
+		v, err := rawUnicodeEscapeDecode(line)
+		if err != nil {
+			return in, s.fail(breakMalformed, in.off, "UNICODE at offset %d: %v", in.off, err)
+		}
+		a.s, a.full = v, true
+	case argLine:
+		a.s, a.full, err = s.readLine(keepString, name)
+		if err != nil {
+			return in, err
+		}
+	case argTwoLines:
+		if a.s, a.full, err = s.readLine(keepString, name+" module"); err != nil {
+			return in, err
+		}
+		if a.name, a.full2, err = s.readLine(keepString, name+" name"); err != nil {
+			return in, err
+		}
+		if !utf8.ValidString(a.s) || !utf8.ValidString(a.name) {
+			return in, s.fail(breakMalformed, in.off, "%s at offset %d: module or name is not UTF-8", name, in.off)
+		}
+	case argStr1, argStr4, argStr4U, argStr8:
+		var n int64
+		switch in.info.arg {
+		case argStr1:
+			b, err := s.readFixed(1, name)
+			if err != nil {
+				return in, err
+			}
+			n = int64(b[0])
+		case argStr4:
+			b, err := s.readFixed(4, name)
+			if err != nil {
+				return in, err
+			}
+			n = int64(int32(binary.LittleEndian.Uint32(b)))
+			if n < 0 {
+				return in, s.fail(breakMalformed, in.off, "%s at offset %d has a negative length", name, in.off)
+			}
+		case argStr4U:
+			b, err := s.readFixed(4, name)
+			if err != nil {
+				return in, err
+			}
+			n = int64(binary.LittleEndian.Uint32(b))
+		case argStr8:
+			b, err := s.readFixed(8, name)
+			if err != nil {
+				return in, err
+			}
+			v := binary.LittleEndian.Uint64(b)
+			if v > math.MaxInt64 {
+				return in, s.fail(breakMalformed, in.off, "%s at offset %d claims %d bytes, more than any file can hold", name, in.off, v)
+			}
+			n = int64(v)
+		}
+		a.length = n
+		keep := keepString
+		if !isStrOp(in.code) {
+			keep = 64 // bytes and long integers: only shown, never interpreted
+		}
+		a.s, a.full, err = s.readCounted(n, keep, name)
+		if err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+// parseNumberLine checks a protocol 0 numeric literal the way Python's
+// int() and float() would accept it.
+func parseNumberLine(k argKind, code op, line string, a *operand) error {
+	t := strings.TrimSpace(line)
+	switch k {
+	case argFloatLine:
+		v, err := strconv.ParseFloat(strings.ReplaceAll(t, "_", ""), 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return fmt.Errorf("%q is not a float", line)
+		}
+		a.f = v
+		return nil
+	case argIntLine:
+		if code == opLong {
+			t = strings.TrimSuffix(t, "L")
+		}
+		v, err := strconv.ParseInt(t, 0, 64)
+		if err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return nil
+			}
+			return fmt.Errorf("%q is not an integer", line)
+		}
+		a.n = v
+		return nil
+	default: // memo index
+		v, err := strconv.ParseInt(strings.ReplaceAll(t, "_", ""), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a memo index", line)
+		}
+		if code == opPut && v < 0 {
+			return fmt.Errorf("negative memo index %d", v)
+		}
+		a.n = v
+		return nil
+	}
+}
+
+// escapeDecode undoes Python's bytes escapes (codecs.escape_decode), as the
+// STRING opcode does.
+func escapeDecode(s string) (string, error) {
+	if !strings.Contains(s, `\`) {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		if i >= len(s) {
+			return "", errors.New(`trailing \ in string`)
+		}
+		switch c = s[i]; c {
+		case '\n':
+		case '\\', '\'', '"':
+			b.WriteByte(c)
+		case 'a':
+			b.WriteByte(7)
+		case 'b':
+			b.WriteByte(8)
+		case 'f':
+			b.WriteByte(12)
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'v':
+			b.WriteByte(11)
+		case 'x':
+			if i+2 >= len(s) {
+				return "", fmt.Errorf(`invalid \x escape at position %d`, i-1)
+			}
+			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if err != nil {
+				return "", fmt.Errorf(`invalid \x escape at position %d`, i-1)
+			}
+			b.WriteByte(byte(v))
+			i += 2
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			v := int(c - '0')
+			for j := 0; j < 2 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '7'; j++ {
+				i++
+				v = v*8 + int(s[i]-'0')
+			}
+			b.WriteByte(byte(v))
+		default:
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), nil
+}
+
+// rawUnicodeEscapeDecode decodes Python's raw-unicode-escape codec, as the
+// UNICODE opcode does: bytes are Latin-1, and \uXXXX / \UXXXXXXXX escapes
+// count only after an odd number of backslashes.
+func rawUnicodeEscapeDecode(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			b.WriteRune(rune(c))
+			i++
+			continue
+		}
+		start := i
+		for i < len(s) && s[i] == '\\' {
+			i++
+		}
+		n := i - start
+		if n%2 == 0 || i >= len(s) || (s[i] != 'u' && s[i] != 'U') {
+			b.WriteString(s[start:i])
+			continue
+		}
+		b.WriteString(s[start : i-1])
+		digits := 4
+		if s[i] == 'U' {
+			digits = 8
+		}
+		i++
+		if i+digits > len(s) {
+			return "", fmt.Errorf(`truncated \u escape at position %d`, i-2)
+		}
+		v, err := strconv.ParseUint(s[i:i+digits], 16, 32)
+		if err != nil || v > utf8.MaxRune {
+			return "", fmt.Errorf(`bad \u escape at position %d`, i-2)
+		}
+		b.WriteRune(rune(v))
+		i += digits
+	}
+	return b.String(), nil
+}

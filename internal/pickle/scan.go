@@ -1,0 +1,853 @@
+package pickle
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/llmfence/llmfence/internal/verdict"
+)
+
+//go:embed findings.yaml
+var findingsYAML []byte
+
+// catalogue is parsed once from embedded data and never modified.
+var catalogue = func() *verdict.Catalogue {
+	c, err := verdict.LoadCatalogue(findingsYAML, "PKL-")
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
+
+// Catalogue returns the pickle findings catalogue (IDs PKL-...).
+func Catalogue() *verdict.Catalogue { return catalogue }
+
+// Options bound the analysis. Zero fields take the defaults.
+type Options struct {
+	MaxOpcodes int64 // opcodes over all streams (default 100,000,000)
+	MaxStack   int   // symbolic stack entries, marks included (default 100,000)
+	MaxMemo    int   // memo entries tracked (default 1,000,000)
+	MaxStreams int   // concatenated streams (default 32)
+	MaxDepth   int   // object nesting and MARK nesting (default 1,000)
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxOpcodes <= 0 {
+		o.MaxOpcodes = 100_000_000
+	}
+	if o.MaxStack <= 0 {
+		o.MaxStack = 100_000
+	}
+	if o.MaxMemo <= 0 {
+		o.MaxMemo = 1_000_000
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 32
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = 1000
+	}
+	return o
+}
+
+// maxRetained bounds the bytes of string values kept in the memo.
+const maxRetained = 64 << 20
+
+// maxPerFinding bounds how many findings of one ID are reported.
+const maxPerFinding = 50
+
+// maxGlobals bounds the distinct imports listed in a Result.
+const maxGlobals = 10_000
+
+// Global is one distinct import of the pickle.
+type Global struct {
+	Module     string `json:"module"`
+	Name       string `json:"name"`
+	Offset     int64  `json:"offset"` // first occurrence
+	Opcode     string `json:"opcode"` // GLOBAL, INST, STACK_GLOBAL, EXT1 ...
+	Class      Class  `json:"class"`
+	Reason     string `json:"reason"`
+	Count      int    `json:"count"`                // occurrences
+	Called     bool   `json:"called"`               // applied by REDUCE, NEWOBJ, INST, OBJ ...
+	Unresolved bool   `json:"unresolved,omitempty"` // module or name not statically known
+}
+
+// Result is what Scan learnt about a pickle file.
+type Result struct {
+	Streams  int               `json:"streams"`  // pickle streams found (concatenated)
+	Protocol int               `json:"protocol"` // highest protocol seen
+	Opcodes  int64             `json:"opcodes"`
+	Globals  []Global          `json:"globals"`
+	Findings []verdict.Finding `json:"findings"`
+	// Complete is true when every stream ended with STOP and no limit cut
+	// the analysis short.
+	Complete bool `json:"complete"`
+}
+
+// Verdict is the worst verdict among the findings (Clean without any).
+func (r *Result) Verdict() verdict.Verdict {
+	out := verdict.Clean
+	for _, f := range r.Findings {
+		out = verdict.Worst(out, f.Verdict)
+	}
+	return out
+}
+
+// Scan analyses the pickle stream(s) in r without executing anything.
+// Malformed, truncated or hostile input is reported as findings; the error
+// is only for failures of r itself or a cancelled ctx.
+func Scan(ctx context.Context, r io.Reader, opts Options) (*Result, error) {
+	m := newMachine(ctx, r, opts, 64<<10)
+	if err := m.run(ctx); err != nil {
+		return m.res, err
+	}
+	return m.res, nil
+}
+
+type kind uint8
+
+const (
+	vAny kind = iota
+	vMark
+	vStr
+	vBytes
+	vInt
+	vFloat
+	vBool
+	vNone
+	vGlobal
+	vCall
+	vList
+	vDict
+	vTuple
+	vSet
+	vPersist
+)
+
+var kindNames = [...]string{"an unknown value", "a MARK", "a string", "bytes", "an integer", "a float", "a bool", "None",
+	"an imported name", "the result of a call", "a list", "a dict", "a tuple", "a set", "a persistent object"}
+
+// value is the symbolic stand-in for a Python object on the stack or memo.
+type value struct {
+	k     kind
+	known bool   // vStr: s is the complete string
+	cls   Class  // vGlobal
+	depth int32  // nesting depth of containers
+	g     int32  // vGlobal: index in Result.Globals, -1 if not listed
+	s     string // vStr: the string; vGlobal, vCall: what it is
+}
+
+func (v value) describe() string {
+	switch v.k {
+	case vStr:
+		if v.known {
+			return strconv.Quote(v.s)
+		}
+		return "a string too long to track"
+	case vGlobal:
+		return v.s
+	case vCall:
+		return "the result of calling " + v.s
+	}
+	return kindNames[v.k]
+}
+
+type endKind int
+
+const (
+	endStop endKind = iota
+	endEmpty
+	endBreak
+	endLimit
+)
+
+type machine struct {
+	opts  Options
+	src   *source
+	res   *Result
+	sniff bool // Looks: stricter GLOBAL operands, no reporting needed
+
+	stack    []value
+	marks    int
+	memo     map[int64]value
+	memoFull bool
+	retained int64
+
+	globalIdx map[string]int
+	perID     map[string]int
+	seen      map[string]bool
+
+	// per stream
+	pending      []verdict.Finding
+	streamOps    int64
+	streamGlobs  int
+	streamDanger string
+	streamProto  int
+	depthFlagged bool
+	brk          *streamBreak
+
+	trace   func(in instr, marks int, note string)
+	onBreak func(b *streamBreak)
+	note    string
+}
+
+func newMachine(ctx context.Context, r io.Reader, opts Options, bufSize int) *machine {
+	return &machine{
+		opts:      opts.withDefaults(),
+		src:       newSource(ctx, r, bufSize),
+		res:       &Result{Globals: []Global{}, Findings: []verdict.Finding{}, Complete: true},
+		globalIdx: map[string]int{},
+		perID:     map[string]int{},
+		seen:      map[string]bool{},
+	}
+}
+
+// add queues a finding of the current stream; key (if set) reports it once.
+func (m *machine) add(id, detail string, off int64, key string) {
+	if key != "" {
+		if m.seen[id+"\x00"+key] {
+			return
+		}
+		m.seen[id+"\x00"+key] = true
+	}
+	if m.perID[id] >= maxPerFinding {
+		return
+	}
+	m.perID[id]++
+	m.pending = append(m.pending, catalogue.New(id, detail, off))
+}
+
+func (m *machine) commit() {
+	m.res.Findings = append(m.res.Findings, m.pending...)
+	m.pending = nil
+}
+
+func (m *machine) resetStream() {
+	m.stack = m.stack[:0]
+	m.marks = 0
+	m.memo = map[int64]value{}
+	m.memoFull = false
+	m.retained = 0
+	m.pending = nil
+	m.streamOps = 0
+	m.streamGlobs = 0
+	m.streamDanger = ""
+	m.streamProto = 0
+	m.depthFlagged = false
+	m.brk = nil
+}
+
+var errLimit = errors.New("analysis limit reached")
+
+func (m *machine) run(ctx context.Context) error {
+	for stream := 0; ; stream++ {
+		start := m.src.off
+		if stream > 0 {
+			head, err := m.src.peek(64)
+			if err != nil {
+				return fmt.Errorf("pickle: %w", err)
+			}
+			if len(head) == 0 {
+				return nil
+			}
+			if !Looks(head) {
+				m.pending = nil
+				m.add("PKL-013", fmt.Sprintf("data from offset %d on is not a further pickle stream", start), start, "")
+				m.commit()
+				return nil
+			}
+			if stream >= m.opts.MaxStreams {
+				m.add("PKL-011", fmt.Sprintf("more than %d concatenated pickle streams; the rest was not analysed", m.opts.MaxStreams), start, "")
+				m.commit()
+				m.res.Complete = false
+				return nil
+			}
+		}
+		m.resetStream()
+		end, err := m.runStream(ctx)
+		if err != nil {
+			return fmt.Errorf("pickle: %w", err)
+		}
+		if m.streamProto > m.res.Protocol {
+			m.res.Protocol = m.streamProto
+		}
+		switch end {
+		case endStop:
+			m.res.Streams++
+			m.commit()
+			continue
+		case endEmpty:
+			if stream == 0 {
+				m.add("PKL-014", "the data is empty", 0, "")
+				m.res.Complete = false
+			}
+			m.commit()
+			return nil
+		case endLimit:
+			m.res.Streams++
+			m.res.Complete = false
+			m.commit()
+			return nil
+		}
+		// endBreak
+		b := m.brk
+		if m.onBreak != nil {
+			m.onBreak(b)
+		}
+		if stream > 0 && m.streamGlobs == 0 {
+			m.pending = nil
+			m.add("PKL-013", fmt.Sprintf("data from offset %d on looks like pickle but breaks (%s); nothing in it imports code", start, b.msg), start, "")
+			m.commit()
+			return nil
+		}
+		m.res.Complete = false
+		switch {
+		case stream == 0 && m.streamOps == 0:
+			m.add("PKL-014", b.msg, b.off, "")
+		case b.kind == breakBadOpcode:
+			m.add("PKL-007", b.msg, b.off, "")
+		case b.kind == breakTruncated:
+			m.add("PKL-008", b.msg, b.off, "")
+		default:
+			m.add("PKL-010", b.msg, b.off, "")
+		}
+		if m.streamDanger != "" {
+			m.add("PKL-009", fmt.Sprintf("%s is imported before the stream breaks at offset %d (%s)", m.streamDanger, b.off, b.msg), b.off, "")
+		}
+		if m.streamOps > 0 {
+			m.res.Streams++
+		}
+		m.commit()
+		return nil
+	}
+}
+
+func (m *machine) runStream(ctx context.Context) (endKind, error) {
+	for {
+		in, err := m.src.next()
+		if err != nil {
+			var b *streamBreak
+			var re *readError
+			switch {
+			case errors.Is(err, io.EOF):
+				if m.streamOps == 0 {
+					return endEmpty, nil
+				}
+				m.brk = &streamBreak{kind: breakTruncated, off: m.src.off, msg: fmt.Sprintf("data ends at offset %d before the stream's STOP opcode", m.src.off)}
+				return endBreak, nil
+			case errors.As(err, &b):
+				m.brk = b
+				return endBreak, nil
+			case errors.As(err, &re):
+				return 0, err
+			}
+			return 0, err
+		}
+		m.streamOps++
+		m.res.Opcodes++
+		if m.res.Opcodes&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+		}
+		if m.res.Opcodes > m.opts.MaxOpcodes {
+			m.add("PKL-011", fmt.Sprintf("more than %d opcodes; the rest was not analysed", m.opts.MaxOpcodes), in.off, "")
+			return endLimit, nil
+		}
+		if in.info.proto > m.streamProto {
+			m.streamProto = in.info.proto
+		}
+		marks := m.marks
+		m.note = ""
+		err = m.exec(&in)
+		if m.trace != nil {
+			m.trace(in, marks, m.note)
+		}
+		if err != nil {
+			var b *streamBreak
+			switch {
+			case errors.Is(err, errStop):
+				return endStop, nil
+			case errors.Is(err, errLimit):
+				return endLimit, nil
+			case errors.As(err, &b):
+				m.brk = b
+				return endBreak, nil
+			}
+			return 0, err
+		}
+	}
+}
+
+var errStop = errors.New("STOP")
+
+func (m *machine) malformed(in *instr, format string, a ...any) error {
+	return &streamBreak{kind: breakMalformed, off: in.off, msg: fmt.Sprintf("%s at offset %d: ", in.info.name, in.off) + fmt.Sprintf(format, a...)}
+}
+
+func (m *machine) push(in *instr, v value) error {
+	if len(m.stack) >= m.opts.MaxStack {
+		m.add("PKL-011", fmt.Sprintf("the stack grows beyond %d entries at offset %d; the rest was not analysed", m.opts.MaxStack, in.off), in.off, "")
+		return errLimit
+	}
+	if int(v.depth) > m.opts.MaxDepth {
+		m.flagDepth(in, int(v.depth))
+	}
+	m.stack = append(m.stack, v)
+	return nil
+}
+
+func (m *machine) flagDepth(in *instr, d int) {
+	if m.depthFlagged {
+		return
+	}
+	m.depthFlagged = true
+	m.add("PKL-012", fmt.Sprintf("nesting reaches %d levels at offset %d (limit %d)", d, in.off, m.opts.MaxDepth), in.off, "")
+}
+
+func (m *machine) pop(in *instr) (value, error) {
+	n := len(m.stack)
+	if n == 0 || m.stack[n-1].k == vMark {
+		return value{}, m.malformed(in, "stack underflow")
+	}
+	v := m.stack[n-1]
+	m.stack = m.stack[:n-1]
+	return v, nil
+}
+
+func (m *machine) top(in *instr) (*value, error) {
+	n := len(m.stack)
+	if n == 0 || m.stack[n-1].k == vMark {
+		return nil, m.malformed(in, "stack underflow")
+	}
+	return &m.stack[n-1], nil
+}
+
+// popMark removes the items above the innermost MARK and the MARK itself,
+// returning how many there were, their deepest nesting and the first one.
+func (m *machine) popMark(in *instr) (n int, depth int32, first value, err error) {
+	i := len(m.stack) - 1
+	for i >= 0 && m.stack[i].k != vMark {
+		if m.stack[i].depth > depth {
+			depth = m.stack[i].depth
+		}
+		i--
+	}
+	if i < 0 {
+		return 0, 0, value{}, m.malformed(in, "no MARK on the stack")
+	}
+	n = len(m.stack) - i - 1
+	if n > 0 {
+		first = m.stack[i+1]
+	}
+	m.stack = m.stack[:i]
+	m.marks--
+	return n, depth, first, nil
+}
+
+func (m *machine) nest(in *instr, t *value, childDepth int32) {
+	if childDepth+1 > t.depth {
+		t.depth = childDepth + 1
+		if int(t.depth) > m.opts.MaxDepth {
+			m.flagDepth(in, int(t.depth))
+		}
+	}
+}
+
+func (m *machine) memoPut(in *instr, key int64, v value) {
+	if _, ok := m.memo[key]; !ok && len(m.memo) >= m.opts.MaxMemo {
+		if !m.memoFull {
+			m.memoFull = true
+			m.add("PKL-011", fmt.Sprintf("more than %d memo entries at offset %d; later memo references are not tracked", m.opts.MaxMemo, in.off), in.off, "memo")
+		}
+		return
+	}
+	if v.k == vStr {
+		if m.retained+int64(len(v.s)) > maxRetained {
+			v.s, v.known = "", false
+		}
+		m.retained += int64(len(v.s))
+	}
+	m.memo[key] = v
+}
+
+func (m *machine) memoGet(in *instr, key int64) error {
+	v, ok := m.memo[key]
+	if !ok {
+		if m.memoFull {
+			v = value{k: vAny, g: -1}
+		} else {
+			return m.malformed(in, "memo key %d was never stored", key)
+		}
+	}
+	return m.push(in, v)
+}
+
+// importName records an import and returns its value.
+func (m *machine) importName(in *instr, module, name string, cls Class, why string, unresolved bool) value {
+	full := module + "." + name
+	m.streamGlobs++
+	key := full
+	if unresolved {
+		key = "\x00" + full
+	}
+	idx, ok := m.globalIdx[key]
+	if !ok && len(m.res.Globals) < maxGlobals {
+		idx = len(m.res.Globals)
+		m.globalIdx[key] = idx
+		m.res.Globals = append(m.res.Globals, Global{Module: module, Name: name, Offset: in.off, Opcode: in.info.name, Class: cls, Reason: why, Unresolved: unresolved})
+		ok = true
+	}
+	g := int32(-1)
+	if ok {
+		g = int32(idx)
+		m.res.Globals[idx].Count++
+	}
+	switch cls {
+	case Dangerous:
+		m.add("PKL-001", fmt.Sprintf("%s at offset %d imports %s: %s", in.info.name, in.off, full, why), in.off, key)
+		if m.streamDanger == "" {
+			m.streamDanger = full
+		}
+	case Unknown:
+		if !unresolved {
+			m.add("PKL-002", fmt.Sprintf("%s at offset %d imports %s", in.info.name, in.off, full), in.off, key)
+		}
+	}
+	if m.trace != nil {
+		m.note = fmt.Sprintf("-> %s [%s]", full, cls)
+	}
+	return value{k: vGlobal, cls: cls, g: g, s: full}
+}
+
+// call records that fn is called by the opcode and returns the result.
+func (m *machine) call(in *instr, fn value) value {
+	if fn.k == vGlobal {
+		if fn.g >= 0 {
+			m.res.Globals[fn.g].Called = true
+		}
+		if fn.cls == Unknown {
+			m.add("PKL-004", fmt.Sprintf("%s at offset %d calls %s", in.info.name, in.off, fn.s), in.off, fn.s)
+		}
+	} else {
+		m.add("PKL-004", fmt.Sprintf("%s at offset %d calls %s, which is not an imported name", in.info.name, in.off, fn.describe()), in.off, "")
+	}
+	d := fn.describe()
+	if m.trace != nil && m.note == "" {
+		m.note = "calls " + d
+	}
+	if len(d) > 200 {
+		d = d[:200] + "..."
+	}
+	return value{k: vCall, g: -1, s: d}
+}
+
+func (m *machine) exec(in *instr) error {
+	a := in.arg
+	switch in.code {
+	case opMark:
+		m.marks++
+		if m.marks > m.opts.MaxDepth {
+			m.flagDepth(in, m.marks)
+		}
+		return m.push(in, value{k: vMark})
+	case opStop:
+		if _, err := m.pop(in); err != nil {
+			return err
+		}
+		return errStop
+	case opPop:
+		n := len(m.stack)
+		if n == 0 {
+			return m.malformed(in, "stack underflow")
+		}
+		if m.stack[n-1].k == vMark {
+			m.marks--
+		}
+		m.stack = m.stack[:n-1]
+	case opPopMark:
+		if _, _, _, err := m.popMark(in); err != nil {
+			return err
+		}
+	case opDup:
+		t, err := m.top(in)
+		if err != nil {
+			return err
+		}
+		return m.push(in, *t)
+	case opFloat, opBinFloat:
+		return m.push(in, value{k: vFloat})
+	case opInt, opBinInt, opBinInt1, opBinInt2, opLong, opLong1, opLong4:
+		return m.push(in, value{k: vInt})
+	case opNone:
+		return m.push(in, value{k: vNone})
+	case opNewTrue, opNewFalse:
+		return m.push(in, value{k: vBool})
+	case opString, opBinString, opShortBinString, opUnicode, opBinUnicode, opShortBinUni, opBinUnicode8:
+		return m.push(in, value{k: vStr, s: a.s, known: a.full})
+	case opBinBytes, opShortBinBytes, opBinBytes8, opByteArray8:
+		return m.push(in, value{k: vBytes})
+	case opNextBuffer:
+		return m.push(in, value{k: vAny})
+	case opReadonlyBuffer:
+		if _, err := m.top(in); err != nil {
+			return err
+		}
+	case opPersID:
+		return m.push(in, value{k: vPersist})
+	case opBinPersID:
+		if _, err := m.pop(in); err != nil {
+			return err
+		}
+		return m.push(in, value{k: vPersist})
+	case opReduce:
+		if _, err := m.pop(in); err != nil {
+			return err
+		}
+		fn, err := m.pop(in)
+		if err != nil {
+			return err
+		}
+		return m.push(in, m.call(in, fn))
+	case opBuild:
+		if _, err := m.pop(in); err != nil {
+			return err
+		}
+		if _, err := m.top(in); err != nil {
+			return err
+		}
+	case opGlobal:
+		if m.sniff && (!identifierPath(a.s) || !identifierPath(a.name)) {
+			return m.malformed(in, "not an importable name")
+		}
+		return m.push(in, m.global(in, a))
+	case opInst:
+		if m.sniff && (!identifierPath(a.s) || !identifierPath(a.name)) {
+			return m.malformed(in, "not an importable name")
+		}
+		if _, _, _, err := m.popMark(in); err != nil {
+			return err
+		}
+		g := m.global(in, a)
+		m.add("PKL-006", fmt.Sprintf("INST at offset %d instantiates %s", in.off, g.s), in.off, "INST")
+		return m.push(in, m.call(in, g))
+	case opObj:
+		n, _, cls, err := m.popMark(in)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return m.malformed(in, "no class to instantiate")
+		}
+		m.add("PKL-006", fmt.Sprintf("OBJ at offset %d instantiates %s", in.off, cls.describe()), in.off, "OBJ")
+		return m.push(in, m.call(in, cls))
+	case opNewObj:
+		if _, err := m.pop(in); err != nil {
+			return err
+		}
+		cls, err := m.pop(in)
+		if err != nil {
+			return err
+		}
+		return m.push(in, m.call(in, cls))
+	case opNewObjEx:
+		for range 2 {
+			if _, err := m.pop(in); err != nil {
+				return err
+			}
+		}
+		cls, err := m.pop(in)
+		if err != nil {
+			return err
+		}
+		return m.push(in, m.call(in, cls))
+	case opStackGlobal:
+		name, err := m.pop(in)
+		if err != nil {
+			return err
+		}
+		module, err := m.pop(in)
+		if err != nil {
+			return err
+		}
+		return m.stackGlobal(in, module, name)
+	case opExt1, opExt2, opExt4:
+		m.add("PKL-005", fmt.Sprintf("%s at offset %d imports extension code %d", in.info.name, in.off, a.n), in.off, strconv.FormatInt(a.n, 10))
+		return m.push(in, m.importName(in, "copyreg extension", strconv.FormatInt(a.n, 10), Unknown, "resolved through the copyreg extension registry of the loading process", true))
+	case opAppend:
+		v, err := m.pop(in)
+		if err != nil {
+			return err
+		}
+		t, err := m.top(in)
+		if err != nil {
+			return err
+		}
+		m.nest(in, t, v.depth)
+	case opAppends, opSetItems, opAddItems:
+		n, d, _, err := m.popMark(in)
+		if err != nil {
+			return err
+		}
+		if in.code == opSetItems && n%2 != 0 {
+			return m.malformed(in, "odd number of items for key/value pairs")
+		}
+		t, err := m.top(in)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			m.nest(in, t, d)
+		}
+	case opSetItem:
+		v, err := m.pop(in)
+		if err != nil {
+			return err
+		}
+		k, err := m.pop(in)
+		if err != nil {
+			return err
+		}
+		t, err := m.top(in)
+		if err != nil {
+			return err
+		}
+		m.nest(in, t, max(v.depth, k.depth))
+	case opList, opTuple, opDict, opFrozenSet:
+		n, d, _, err := m.popMark(in)
+		if err != nil {
+			return err
+		}
+		if in.code == opDict && n%2 != 0 {
+			return m.malformed(in, "odd number of items for key/value pairs")
+		}
+		k := map[op]kind{opList: vList, opTuple: vTuple, opDict: vDict, opFrozenSet: vSet}[in.code]
+		v := value{k: k}
+		if n > 0 {
+			v.depth = d + 1
+		}
+		return m.push(in, v)
+	case opEmptyList:
+		return m.push(in, value{k: vList})
+	case opEmptyTuple:
+		return m.push(in, value{k: vTuple})
+	case opEmptyDict:
+		return m.push(in, value{k: vDict})
+	case opEmptySet:
+		return m.push(in, value{k: vSet})
+	case opTuple1, opTuple2, opTuple3:
+		n := int(in.code-opTuple1) + 1
+		var d int32
+		for range n {
+			v, err := m.pop(in)
+			if err != nil {
+				return err
+			}
+			d = max(d, v.depth)
+		}
+		return m.push(in, value{k: vTuple, depth: d + 1})
+	case opPut, opBinPut, opLongBinPut:
+		t, err := m.top(in)
+		if err != nil {
+			return err
+		}
+		m.memoPut(in, a.n, *t)
+	case opMemoize:
+		t, err := m.top(in)
+		if err != nil {
+			return err
+		}
+		m.memoPut(in, int64(len(m.memo)), *t)
+	case opGet, opBinGet, opLongBinGet:
+		return m.memoGet(in, a.n)
+	case opProto:
+		if a.n > 5 {
+			return m.malformed(in, "unsupported protocol %d", a.n)
+		}
+		if int(a.n) > m.streamProto {
+			m.streamProto = int(a.n)
+		}
+	case opFrame:
+		// Framing only groups opcodes for buffered reading.
+	default:
+		return m.malformed(in, "opcode not handled")
+	}
+	return nil
+}
+
+// global resolves a GLOBAL or INST operand.
+func (m *machine) global(in *instr, a operand) value {
+	if !a.full || !a.full2 {
+		return m.unresolved(in, a.s, a.full, "a module or name line too long to track")
+	}
+	cls, why := lists.classify(a.s, a.name)
+	return m.importName(in, a.s, a.name, cls, why, false)
+}
+
+func (m *machine) stackGlobal(in *instr, module, name value) error {
+	for _, v := range []value{module, name} {
+		switch v.k {
+		case vBytes, vInt, vFloat, vBool, vNone, vList, vDict, vTuple, vSet:
+			return m.malformed(in, "STACK_GLOBAL needs two strings, got %s", kindNames[v.k])
+		}
+	}
+	if module.k == vStr && module.known && name.k == vStr && name.known {
+		cls, why := lists.classify(module.s, name.s)
+		return m.push(in, m.importName(in, module.s, name.s, cls, why, false))
+	}
+	var what string
+	switch {
+	case !(module.k == vStr && module.known):
+		what = "module is " + module.describe()
+	default:
+		what = "name is " + name.describe()
+	}
+	return m.push(in, m.unresolved(in, module.s, module.k == vStr && module.known, what))
+}
+
+// unresolved records an import whose module or name is not known.
+func (m *machine) unresolved(in *instr, module string, moduleKnown bool, what string) value {
+	m.add("PKL-003", fmt.Sprintf("%s at offset %d: %s", in.info.name, in.off, what), in.off, "")
+	if !moduleKnown {
+		module = "?"
+	}
+	cls, why := Unknown, "module or name not statically known: "+what
+	if moduleKnown {
+		if w, ok := lists.moduleDangerous(module); ok {
+			cls, why = Dangerous, w
+		}
+	}
+	return m.importName(in, module, "?", cls, why, true)
+}
+
+// identifierPath reports whether s looks like a dotted Python identifier.
+func identifierPath(s string) bool {
+	if s == "" {
+		return false
+	}
+	prevDot := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if prevDot {
+				return false
+			}
+			prevDot = true
+			continue
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80:
+		case c >= '0' && c <= '9':
+			if prevDot {
+				return false
+			}
+		default:
+			return false
+		}
+		prevDot = false
+	}
+	return !prevDot
+}

@@ -1,0 +1,26 @@
+package safetensors
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/llmfence/llmfence/internal/verdict"
+)
+
+// TestDocsListCatalogues keeps docs/containers.md in step with the catalogues.
+func TestDocsListCatalogues(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/containers.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cat := range []*verdict.Catalogue{Catalogue(), KerasCatalogue(), ONNXCatalogue()} {
+		for _, e := range cat.Findings {
+			row := fmt.Sprintf("| %s | %s | %s | %s |", e.ID, e.Severity, e.Verdict, e.Title)
+			if !strings.Contains(string(doc), row) {
+				t.Errorf("docs/containers.md lacks the row %q", row)
+			}
+		}
+	}
+}
