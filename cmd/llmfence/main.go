@@ -151,6 +151,7 @@ Scan only networks you are authorised to scan.`,
 		newHostsCmd(e),
 		newFindingsCmd(e),
 		newDiffCmd(e),
+		newInspectCmd(e),
 	)
 	return root
 }

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/llmfence/llmfence/internal/inspect"
+	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/verdict"
+	"github.com/llmfence/llmfence/internal/version"
+)
+
+// inspectFlags are the knobs of `llmfence inspect`.
+type inspectFlags struct {
+	format      string
+	failOn      string
+	ollamaStore string
+	bom         string
+	workers     int
+	follow      bool
+	maxFileSize int64
+	maxDepth    int
+}
+
+func newInspectCmd(e *env) *cobra.Command {
+	var f inspectFlags
+	cmd := &cobra.Command{
+		Use:   "inspect PATH... | --ollama-store DIR",
+		Short: "Check model files before anything loads them",
+		Long: `inspect tells you, before anything loads a model file, whether it is safe,
+what it is, and whether it is what it claims to be. Nothing is loaded or
+executed, and no inspected file is modified.
+
+Every file is hashed (SHA-256) and its format decided from its bytes, never
+from its name: GGUF, safetensors, pickle (protocols 0-5), PyTorch zip and
+legacy tar checkpoints, NumPy .npy/.npz, Keras .keras, ONNX, zip, tar, 7z and
+gzip/zlib/xz/lzma/bzip2 streams (joblib). Directories are walked, archives
+are opened (nested ones too, to a depth limit) and every member is checked.
+
+What is checked:
+  pickle        every imported callable, through the memo and past broken
+                streams: allow-listed checkpoint imports are clean, code
+                execution gadgets (os, subprocess, eval, runpy, ...) malicious,
+                anything else suspicious
+  GGUF          header, metadata and tensor bounds (the llama.cpp parser
+                CVEs), lineage (abliterated/uncensored), and the Jinja chat
+                template: sandbox escapes, URLs, hidden instructions,
+                conditionals on message content
+  safetensors   header JSON, dtypes, shapes, offsets, unused bytes
+  containers    zip tricks (duplicate names, local/central mismatches, CRC,
+                prepended or appended data, traversal), bombs, 7z-packed
+                checkpoints, object arrays in .npy
+  everywhere    a file name whose extension disagrees with the content
+  --ollama-store
+                every blob a manifest references is hashed against its digest
+                (tampered: malicious; missing: invalid), unreferenced blobs
+                are listed, and each model's system prompt, lineage and
+                template are rated by the same rules as 'llmfence scan'
+
+Verdicts: clean, suspicious (a human should look), invalid (not a well-formed
+file of its format), malicious (it would run code or is built to attack).
+
+Exit status:
+  0  nothing at or above --fail-on
+  1  a finding at or above --fail-on (default high)
+  2  something could not be inspected (and nothing reached --fail-on), or a
+     usage error; the reason is on standard error`,
+		Example: `  llmfence inspect model.gguf pytorch_model.bin ./checkpoints/
+  llmfence inspect --format json ./models > verdicts.jsonl
+  llmfence inspect --fail-on medium ./downloads      # stricter CI gate
+  llmfence inspect --ollama-store ~/.ollama/models
+  llmfence inspect ./model-dir --bom model.cdx.json   # CycloneDX ML-BOM`,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInspect(cmd, e, &f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.format, "format", "f", "table", "output format: table, or json (JSON Lines, one object per file)")
+	fl.StringVar(&f.failOn, "fail-on", "high", "exit with status 1 when a finding is at least this severe (none, info, low, medium, high, critical)")
+	fl.StringVar(&f.ollamaStore, "ollama-store", "", "verify the Ollama model store in `DIR` (usually ~/.ollama/models)")
+	fl.StringVar(&f.bom, "bom", "", "also write a CycloneDX 1.6 JSON ML-BOM of the inspected files to `FILE`")
+	fl.IntVar(&f.workers, "workers", 0, "files inspected in parallel (default: number of CPUs)")
+	fl.BoolVar(&f.follow, "follow-symlinks", false, "inspect link targets outside the named directories instead of reporting them")
+	fl.Int64Var(&f.maxFileSize, "max-file-size", 0, "hash but do not parse files larger than this many bytes (0 = no limit)")
+	fl.IntVar(&f.maxDepth, "max-depth", 4, "deepest archive nesting opened")
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: 2, err: err}
+	})
+	return cmd
+}
+
+func usageError(format string, a ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
+}
+
+func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) error {
+	ctx := cmd.Context()
+	if len(args) == 0 && f.ollamaStore == "" {
+		return usageError("inspect: name files or directories, or --ollama-store DIR (see llmfence inspect --help)")
+	}
+	if f.format != "table" && f.format != "json" {
+		return usageError("--format %q: want table or json", f.format)
+	}
+	failOn, ok := service.ParseSeverity(f.failOn)
+	if !ok {
+		return usageError("--fail-on %q: want none, info, low, medium, high or critical", f.failOn)
+	}
+	if f.workers < 0 || f.maxDepth < 1 || f.maxFileSize < 0 {
+		return usageError("--workers, --max-file-size must not be negative and --max-depth must be at least 1")
+	}
+	if f.bom != "" {
+		if err := checkWritable(f.bom); err != nil {
+			return usageError("--bom: %v", err)
+		}
+	}
+	opts := inspect.Options{
+		Workers: f.workers, FailOn: failOn, MaxFileSize: f.maxFileSize,
+		MaxDepth: f.maxDepth, FollowSymlinks: f.follow, Logger: e.log,
+	}
+	in, err := inspect.New(opts)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	out := newInspectWriter(e.stdout, f.format)
+	var all []*inspect.Result
+	emit := func(r *inspect.Result) error {
+		if f.bom != "" {
+			all = append(all, r)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(e.stderr, "llmfence: cannot inspect %s: %s\n", r.Path, r.Error)
+		}
+		return out.write(r)
+	}
+	var total inspect.Summary
+	addSum := func(s inspect.Summary) {
+		total.Files += s.Files
+		total.Failed += s.Failed
+		total.Errors += s.Errors
+		for v, n := range s.Verdicts {
+			if total.Verdicts == nil {
+				total.Verdicts = map[verdict.Verdict]int{}
+			}
+			total.Verdicts[v] += n
+		}
+	}
+	if len(args) > 0 {
+		s, err := in.Inspect(ctx, args, emit)
+		addSum(s)
+		if err != nil {
+			return fmt.Errorf("inspect: %w", err)
+		}
+	}
+	if f.ollamaStore != "" {
+		s, err := in.InspectOllamaStore(ctx, f.ollamaStore, emit)
+		addSum(s)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return &exitError{code: 2, err: fmt.Errorf("--ollama-store: %w", err)}
+		}
+	}
+	out.summary(total, failOn)
+	if err := out.flush(); err != nil {
+		return fmt.Errorf("writing the output: %w", err)
+	}
+	if f.bom != "" {
+		err := writeFileAtomic(f.bom, func(w *os.File) error {
+			return inspect.WriteBOM(w, all, inspect.BOMOptions{ToolVersion: version.String()})
+		})
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--bom: %w", err)}
+		}
+	}
+	switch {
+	case total.Failed > 0:
+		return &exitError{code: 1, err: fmt.Errorf("%s with findings at or above %s", inspectPlural(total.Failed, "file", "files"), failOn)}
+	case total.Errors > 0:
+		return &exitError{code: 2, err: fmt.Errorf("%s could not be inspected", inspectPlural(total.Errors, "file", "files"))}
+	}
+	return nil
+}
+
+func inspectPlural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// inspectWriter renders results as JSON Lines or a readable table.
+type inspectWriter struct {
+	w    io.Writer
+	enc  *json.Encoder
+	json bool
+	err  error
+}
+
+func newInspectWriter(w io.Writer, format string) *inspectWriter {
+	iw := &inspectWriter{w: w, json: format == "json"}
+	if iw.json {
+		iw.enc = json.NewEncoder(w)
+	} else {
+		fmt.Fprintf(w, inspectRow, "VERDICT", "FORMAT", "SIZE", "PATH")
+	}
+	return iw
+}
+
+func (iw *inspectWriter) write(r *inspect.Result) error {
+	if iw.err != nil {
+		return iw.err
+	}
+	if iw.json {
+		iw.err = iw.enc.Encode(r)
+		return iw.err
+	}
+	v := strings.ToUpper(string(r.Verdict))
+	if r.Error != "" {
+		v = "ERROR"
+	}
+	_, iw.err = fmt.Fprintf(iw.w, inspectRow, v, r.Format, humanSize(r.Size), r.Path)
+	if r.Error != "" {
+		fmt.Fprintf(iw.w, "  error: %s\n", r.Error)
+	}
+	for _, fd := range r.Findings {
+		line := fmt.Sprintf("  %-8s %s %s", fd.Severity, fd.ID, fd.Title)
+		if fd.Detail != "" {
+			line += ": " + clip(oneLine(fd.Detail), 160)
+		}
+		if fd.Member != "" {
+			line += " [in " + clip(fd.Member, 100) + "]"
+		}
+		fmt.Fprintln(iw.w, line)
+	}
+	return nil
+}
+
+func (iw *inspectWriter) summary(s inspect.Summary, failOn service.Severity) {
+	if iw.json || iw.err != nil {
+		return
+	}
+	parts := []string{}
+	for _, v := range []verdict.Verdict{verdict.Clean, verdict.Suspicious, verdict.Invalid, verdict.Malicious} {
+		if n := s.Verdicts[v]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, v))
+		}
+	}
+	if s.Errors > 0 {
+		parts = append(parts, fmt.Sprintf("%d not inspected", s.Errors))
+	}
+	fmt.Fprintf(iw.w, "\n%s inspected: %s; %d at or above %s\n", inspectPlural(s.Files, "file", "files"), strings.Join(parts, ", "), s.Failed, failOn)
+}
+
+func (iw *inspectWriter) flush() error { return iw.err }
+
+// inspectRow lays out one file in the table.
+const inspectRow = "%-10s  %-15s  %7s  %s\n"
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fG", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fK", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
+}

@@ -1,0 +1,93 @@
+package inspect
+
+import (
+	"context"
+	"io"
+
+	"github.com/llmfence/llmfence/internal/verdict"
+)
+
+// Report is what a format parser learned about one piece of content.
+type Report struct {
+	// Findings in the content; their Verdict fields decide the file verdict.
+	Findings []verdict.Finding
+	// Metadata is a format-specific summary for the JSON output. Keep it
+	// bounded: no tensor data, no unbounded lists.
+	Metadata map[string]any
+	// Model describes the model the content holds, when known (BOM).
+	Model *ModelInfo
+	// External lists files the content references by a path relative to
+	// its own directory (ONNX external tensor data). The orchestrator
+	// checks that each one, links resolved, stays inside that directory.
+	External []string
+}
+
+// ModelInfo is what a model file says about the model, for the BOM.
+type ModelInfo struct {
+	Name          string `json:"name,omitempty"`
+	Architecture  string `json:"architecture,omitempty"`
+	Parameters    uint64 `json:"parameters,omitempty"`
+	Quantization  string `json:"quantization,omitempty"`
+	ContextLength uint64 `json:"context_length,omitempty"`
+	License       string `json:"license,omitempty"`
+	BaseModel     string `json:"base_model,omitempty"`
+}
+
+// StreamScanner parses a format that is read front to back (pickle).
+type StreamScanner interface {
+	ScanStream(ctx context.Context, r io.Reader) (Report, error)
+}
+
+// FileScanner parses a format that needs random access (GGUF,
+// safetensors, ONNX). size is the number of bytes readable from r.
+// Malformed content is reported as findings; the error is for I/O only.
+type FileScanner interface {
+	ScanFile(ctx context.Context, r io.ReaderAt, size int64) (Report, error)
+}
+
+// Member is one entry of a container as an ArchiveWalker presents it.
+type Member struct {
+	Name string
+	Size int64 // uncompressed size as far as known, -1 if unknown
+	// Raw, if set, reads the member's bytes in place (stored members): no
+	// extraction needed.
+	Raw io.ReaderAt
+	// Open returns the member's content, bounded by the walker's limits.
+	Open func() (io.ReadCloser, error)
+}
+
+// ArchiveWalker lists the members of a container (zip, tar, 7z, npy,
+// compressed stream) and reports container-level tricks as findings.
+type ArchiveWalker interface {
+	Walk(ctx context.Context, r io.ReaderAt, size int64, kind string, fn func(Member) error) ([]verdict.Finding, error)
+}
+
+// TemplateChecker rates a chat template (Jinja in GGUF, Go template in
+// Ollama) for the architecture it belongs to.
+type TemplateChecker interface {
+	CheckTemplate(tmpl, arch string) []verdict.Finding
+}
+
+// KerasChecker rates a Keras v3 config.json.
+type KerasChecker interface {
+	CheckKerasConfig(cfg []byte) []verdict.Finding
+}
+
+// Parsers are the format parsers the Inspector dispatches to. A nil parser
+// leaves its format recognised but unparsed (the file is hashed and sniffed,
+// and an INS-008 finding says it was not checked).
+type Parsers struct {
+	Pickle      StreamScanner
+	GGUF        FileScanner
+	Safetensors FileScanner
+	ONNX        FileScanner
+	Keras       KerasChecker
+	Archive     ArchiveWalker
+	Template    TemplateChecker
+	// LooksPickle, if set, decides whether content is a pickle stream; it
+	// takes precedence over the built-in heuristic for protocols 0 and 1.
+	LooksPickle func(head []byte) bool
+	// DetectContainer, if set, names compressed-stream kinds beyond the
+	// built-in ones ("lzma", "zstd", "lz4").
+	DetectContainer func(head []byte) string
+}
