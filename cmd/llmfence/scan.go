@@ -124,7 +124,7 @@ Scan only what you are authorised to scan.`,
 
 // runScan validates everything it can before the first packet, then scans,
 // streaming results to the output and the store.
-func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) error {
+func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) (err error) {
 	ports, err := targets.ParsePorts(f.ports)
 	if err != nil {
 		return fmt.Errorf("--ports: %w", err)
@@ -170,7 +170,11 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	if err != nil {
 		return err
 	}
-	defer closeOut()
+	defer func() {
+		if cerr := closeOut(); cerr != nil && err == nil {
+			err = fmt.Errorf("writing output: %w", cerr)
+		}
+	}()
 	if f.report != "" {
 		if err := checkWritable(f.report); err != nil {
 			return fmt.Errorf("--report: %w", err)
