@@ -1,0 +1,324 @@
+package meter
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fuzzInfo picks the request a fuzzed stream answers.
+func fuzzInfo(sel byte) RequestInfo {
+	switch sel % 3 {
+	case 0:
+		return RequestInfo{Kind: KindOllama, Endpoint: EndpointChat, Stream: true, Model: "m", Choices: 1}
+	case 1:
+		return RequestInfo{Kind: KindOpenAI, Endpoint: EndpointChat, Stream: true, Model: "m", Choices: 1}
+	default:
+		return RequestInfo{Kind: KindOpenAI, Endpoint: EndpointChat, Stream: true, Model: "m", Choices: 1, InjectedUsage: true}
+	}
+}
+
+// FuzzMeter feeds arbitrary upstream bytes through a meter: it must not
+// panic, must relay only whole upstream events (in order), and the client
+// must never receive more content-bearing chunks than the budget allows,
+// as judged by an independent, simpler reading of what the client got.
+func FuzzMeter(f *testing.F) {
+	entries, _ := os.ReadDir("testdata")
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".in") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("testdata", e.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		sel := byte(0)
+		if bytes.HasPrefix(b, []byte("data:")) || bytes.HasPrefix(b, []byte(":")) {
+			sel = 1
+		}
+		f.Add(b, sel, uint8(2), uint8(0))
+		f.Add(b, sel+1, uint8(0), uint8(3))
+	}
+	f.Add([]byte("{\"response\":\"a\"}\n{\"Response\":\"b\"}\n{\"message\":{\"content\":\"c\"}}\n"), byte(0), uint8(1), uint8(1))
+	f.Add([]byte("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}},{\"text\":\"b\"}]}\n\ndata: [DONE]\n\n"), byte(1), uint8(1), uint8(0))
+	f.Add([]byte("data: {\"choices\":[],\"usage\":{\"completion_tokens\":99}}\n\ndata: x\n\n"), byte(2), uint8(3), uint8(2))
+
+	f.Fuzz(func(t *testing.T, in []byte, sel byte, budget8 uint8, step8 uint8) {
+		info := fuzzInfo(sel)
+		budget := int64(budget8 % 8)
+		rec := &recorder{}
+		m := NewMeter(info, budget, rec, rec.flush, WithMaxLine(512))
+		step := int(step8%16) + 1
+		rest := in
+		for len(rest) > 0 {
+			n := min(step, len(rest))
+			if _, err := m.Write(rest[:n]); err != nil {
+				break
+			}
+			rest = rest[n:]
+		}
+		m.Close()
+		u := m.Result()
+		out := rec.all.Bytes()
+
+		relayed := out
+		if u.Truncated {
+			var ok bool
+			if relayed, ok = cutMeterError(info, out); !ok {
+				t.Fatalf("truncated stream does not end with the meter's error event: %q", out)
+			}
+		}
+		if !info.InjectedUsage && !bytes.HasPrefix(in, relayed) {
+			t.Fatalf("client got bytes that are not a prefix of the upstream body:\nin  %q\nout %q", in, relayed)
+		}
+		if len(relayed) > len(in) {
+			t.Fatalf("client got %d bytes of upstream content, upstream sent %d", len(relayed), len(in))
+		}
+		if c := oracleContent(info, relayed); c > budget {
+			t.Fatalf("client got %d content chunks with a budget of %d:\n%q", c, budget, relayed)
+		}
+		if !u.FromUpstream && u.Completion > budget {
+			t.Fatalf("billed estimate %d exceeds budget %d", u.Completion, budget)
+		}
+		if u.Completion < 0 || u.Prompt < 0 {
+			t.Fatalf("negative usage %+v", u)
+		}
+	})
+}
+
+// cutMeterError removes the meter's final error event from out.
+func cutMeterError(info RequestInfo, out []byte) ([]byte, bool) {
+	if info.Kind == KindOllama {
+		body := bytes.TrimSuffix(out, []byte("\n"))
+		i := bytes.LastIndexByte(body, '\n')
+		last := body[i+1:]
+		var e struct {
+			Error string `json:"error"`
+			Done  bool   `json:"done"`
+		}
+		if json.Unmarshal(last, &e) != nil || e.Error == "" || !e.Done {
+			return nil, false
+		}
+		return out[:i+1], true
+	}
+	const done = "\n\ndata: [DONE]\n\n"
+	if !bytes.HasSuffix(out, []byte(done)) {
+		return nil, false
+	}
+	body := out[:len(out)-len(done)]
+	i := bytes.LastIndex(body, []byte("data: {\"error\":"))
+	if i < 0 {
+		return nil, false
+	}
+	return out[:i], true
+}
+
+// oracleContent counts what a client would see as generated content: per
+// NDJSON line, 1 if it has a non-empty response/thinking/message content
+// (or is not JSON); per SSE event, the choices with a non-empty delta
+// content/reasoning or text (or 1 if the data is not JSON).
+func oracleContent(info RequestInfo, out []byte) int64 {
+	var n int64
+	nonEmptyValue := func(v any) bool {
+		switch v := v.(type) {
+		case nil:
+			return false
+		case string:
+			return v != ""
+		case []any:
+			return len(v) > 0
+		case map[string]any:
+			return len(v) > 0
+		}
+		return true
+	}
+	if info.Kind == KindOllama {
+		for _, line := range strings.Split(string(out), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" {
+				continue
+			}
+			var v any
+			if json.Unmarshal([]byte(line), &v) != nil {
+				n++
+				continue
+			}
+			obj, ok := v.(map[string]any)
+			if !ok {
+				if v != nil {
+					n++
+				}
+				continue
+			}
+			msg, _ := obj["message"].(map[string]any)
+			if nonEmptyValue(obj["response"]) || nonEmptyValue(obj["thinking"]) ||
+				(msg != nil && (nonEmptyValue(msg["content"]) || nonEmptyValue(msg["thinking"]) || nonEmptyValue(msg["tool_calls"]))) {
+				n++
+			}
+		}
+		return n
+	}
+	var data []string
+	hasData := false
+	event := func() {
+		defer func() { data, hasData = nil, false }()
+		if !hasData {
+			return
+		}
+		d := strings.Join(data, "\n")
+		if strings.TrimSpace(d) == "[DONE]" {
+			return
+		}
+		var v any
+		if json.Unmarshal([]byte(d), &v) != nil {
+			n++
+			return
+		}
+		obj, ok := v.(map[string]any)
+		if !ok {
+			if v != nil {
+				n++
+			}
+			return
+		}
+		choices, _ := obj["choices"].([]any)
+		for _, c := range choices {
+			cm, _ := c.(map[string]any)
+			delta, _ := cm["delta"].(map[string]any)
+			if nonEmptyValue(cm["text"]) || (delta != nil && (nonEmptyValue(delta["content"]) || nonEmptyValue(delta["reasoning_content"]) || nonEmptyValue(delta["tool_calls"]))) {
+				n++
+			}
+		}
+	}
+	lines := strings.Split(string(out), "\n")
+	for i, line := range lines {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			if i < len(lines)-1 {
+				event()
+			}
+			continue
+		}
+		name, value, _ := strings.Cut(line, ":")
+		if name == "data" {
+			data = append(data, strings.TrimPrefix(value, " "))
+			hasData = true
+		}
+	}
+	event()
+	return n
+}
+
+// FuzzPrepareRequest: arbitrary bodies never panic; an accepted body is
+// re-prepared to itself, and both a case-insensitive Go reading (as
+// Ollama's server does) and an exact-key reading (as Python servers do)
+// see the stream flag PrepareRequest reported and a completion limit
+// within the budget.
+func FuzzPrepareRequest(f *testing.F) {
+	seeds := []string{
+		`{"model":"m","prompt":"hi"}`,
+		`{"model":"m","options":{"num_predict":-1}}`,
+		`{"model":"m","stream":false,"options":{"num_predict":1e9}}`,
+		`{"model":"m","stream":true,"stream_options":{"include_usage":false},"max_tokens":99999,"n":3}`,
+		`{"model":"m","max_completion_tokens":5,"n_predict":-1}`,
+		`{"Stream":true,"stream":false}`,
+		`{"options":{"NUM_PREDICT":-1,"num_predict":3}}`,
+		`{"model":"m","messages":[{"role":"user","content":"x","images":["data:..."]}]}`,
+		`{"max_tokens":1.5,"best_of":2.5}`,
+		`{}`,
+		`{"a":`,
+	}
+	routes := []struct{ kind, route string }{
+		{KindOllama, "/api/generate"}, {KindOllama, "/api/chat"}, {KindOllama, "/api/embed"},
+		{KindOpenAI, "/v1/chat/completions"}, {KindOpenAI, "/v1/completions"}, {KindOpenAI, "/v1/embeddings"},
+	}
+	for i, s := range seeds {
+		f.Add([]byte(s), uint8(i), int16(100))
+		f.Add([]byte(s), uint8(i+3), int16(-1))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, routeSel uint8, max16 int16) {
+		r := routes[int(routeSel)%len(routes)]
+		maxTokens := int64(max16)
+		out, info, err := PrepareRequest(r.kind, r.route, body, maxTokens)
+		if err != nil {
+			if out != nil {
+				t.Fatalf("body returned with error %v", err)
+			}
+			return
+		}
+		again, info2, err := PrepareRequest(r.kind, r.route, out, maxTokens)
+		if err != nil {
+			t.Fatalf("rewritten body %s refused: %v", out, err)
+		}
+		if !bytes.Equal(again, out) || info2.Stream != info.Stream || info2.MaxTokens != info.MaxTokens || info2.Model != info.Model {
+			t.Fatalf("not idempotent:\n%s\n%s\n%+v\n%+v", out, again, info, info2)
+		}
+		if info.Endpoint == EndpointEmbed {
+			return
+		}
+
+		// Case-insensitive reading, as Go servers (Ollama) decode.
+		var goReq struct {
+			Model   string         `json:"model"`
+			Stream  *bool          `json:"stream"`
+			Options map[string]any `json:"options"`
+			Max     *float64       `json:"max_tokens"`
+		}
+		if err := json.Unmarshal(out, &goReq); err != nil {
+			t.Fatalf("rewritten body %s does not decode: %v", out, err)
+		}
+		if goReq.Model != info.Model {
+			t.Fatalf("model %q, info says %q", goReq.Model, info.Model)
+		}
+		// Exact-key reading, as Python servers decode.
+		var exact map[string]any
+		if err := json.Unmarshal(out, &exact); err != nil {
+			t.Fatal(err)
+		}
+		streamExact, _ := exact["stream"].(bool)
+
+		switch r.kind {
+		case KindOllama:
+			goStream := goReq.Stream == nil || *goReq.Stream
+			if goStream != info.Stream {
+				t.Fatalf("Ollama would stream=%v, info says %v: %s", goStream, info.Stream, out)
+			}
+			if maxTokens > 0 {
+				np, ok := goReq.Options["num_predict"].(float64)
+				if !ok || np < 1 || np > float64(maxTokens) || np != math.Trunc(np) {
+					t.Fatalf("num_predict %v outside [1,%d]: %s", goReq.Options["num_predict"], maxTokens, out)
+				}
+			}
+		case KindOpenAI:
+			if streamExact != info.Stream {
+				t.Fatalf("stream=%v, info says %v: %s", streamExact, info.Stream, out)
+			}
+			if maxTokens > 0 {
+				per := float64(maxTokens / info.Choices)
+				for _, k := range []string{"max_tokens", "max_completion_tokens", "n_predict"} {
+					v, present := exact[k]
+					if !present && k != "max_tokens" {
+						continue
+					}
+					f, ok := v.(float64)
+					if !ok || f < 1 || f > per {
+						t.Fatalf("%s = %v outside [1,%v]: %s", k, v, per, out)
+					}
+				}
+				if goReq.Max == nil || *goReq.Max > per {
+					t.Fatalf("Go reading of max_tokens %v > %v", goReq.Max, per)
+				}
+			}
+			if info.Stream {
+				so, _ := exact["stream_options"].(map[string]any)
+				if so["include_usage"] != true {
+					t.Fatalf("stream without include_usage: %s", out)
+				}
+			}
+		}
+	})
+}

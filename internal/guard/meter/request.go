@@ -1,0 +1,571 @@
+package meter
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// API dialects understood by the meter.
+const (
+	KindOllama = "ollama" // Ollama's native /api/* endpoints (NDJSON streams)
+	KindOpenAI = "openai" // OpenAI-compatible /v1/* endpoints (SSE streams)
+)
+
+// Unlimited, given as a token limit or budget, means "no limit": the meter
+// still counts, but never clamps or cuts.
+const Unlimited int64 = -1
+
+// Endpoint is what a metered route does.
+type Endpoint string
+
+// Metered endpoints.
+const (
+	EndpointGenerate Endpoint = "generate" // Ollama /api/generate, OpenAI /v1/completions
+	EndpointChat     Endpoint = "chat"     // Ollama /api/chat, OpenAI /v1/chat/completions
+	EndpointEmbed    Endpoint = "embed"    // Ollama /api/embed, /api/embeddings, OpenAI /v1/embeddings
+)
+
+// RequestInfo is what PrepareRequest learned about a request; the Meter for
+// its response needs it.
+type RequestInfo struct {
+	Kind     string   // KindOllama or KindOpenAI
+	Route    string   // the route as given to PrepareRequest
+	Endpoint Endpoint // what the route does
+	// Model is the model the upstream will be asked for, "" when the body
+	// names none (vLLM then uses its only model; Ollama refuses).
+	Model string
+	// Stream is whether the upstream will answer with a stream (Ollama:
+	// unless "stream": false; OpenAI: only with "stream": true).
+	Stream bool
+	// MaxTokens is the completion-token limit per choice the upstream will
+	// apply after rewriting, or Unlimited.
+	MaxTokens int64
+	// Choices is how many sequences the upstream generates per request
+	// (OpenAI n / best_of), at least 1.
+	Choices int64
+	// InjectedUsage is true when PrepareRequest switched on
+	// stream_options.include_usage although the client did not ask for it:
+	// the meter then removes the usage chunk from what the client sees.
+	InjectedUsage bool
+	// PromptEstimate is a rough count of prompt tokens (text bytes / 4),
+	// billed when the upstream never reports its own count (for example
+	// when the client disconnects before the final usage arrives).
+	PromptEstimate int64
+}
+
+// ErrInvalidRequest is matched (errors.Is) by every error PrepareRequest
+// returns for a body the client got wrong; answer those with 400.
+var ErrInvalidRequest = errors.New("invalid request")
+
+// ErrUnsupportedRoute is returned by PrepareRequest for a route it does not
+// meter; that is a bug in the caller's routing, not the client's fault.
+var ErrUnsupportedRoute = errors.New("route is not metered")
+
+// ErrBudgetExhausted is returned by PrepareRequest when the token limit
+// leaves nothing to generate (answer 429), and by Meter.Write when the
+// meter ended a stream because the budget ran out.
+var ErrBudgetExhausted = errors.New("token budget exhausted")
+
+// RequestError describes what is wrong with a client's request body. It
+// matches ErrInvalidRequest.
+type RequestError struct {
+	Field   string // the offending field, "" for the body as a whole
+	Problem string
+}
+
+func (e *RequestError) Error() string {
+	if e.Field == "" {
+		return "invalid request body: " + e.Problem
+	}
+	return fmt.Sprintf("invalid request body: field %q: %s", e.Field, e.Problem)
+}
+
+// Unwrap makes RequestError match ErrInvalidRequest.
+func (e *RequestError) Unwrap() error { return ErrInvalidRequest }
+
+// StatusCode is the HTTP status to answer with (400).
+func (e *RequestError) StatusCode() int { return 400 }
+
+func badField(field, format string, args ...any) error {
+	return &RequestError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
+// sensitiveKeys are the fields whose value the meter interprets. A key that
+// matches one of them only case-insensitively (Go's encoding/json, used by
+// Ollama, would take it as that field) is refused.
+var sensitiveKeys = []string{
+	"model", "stream", "options", "stream_options", "max_tokens",
+	"max_completion_tokens", "n_predict", "n", "best_of",
+	"num_predict", "include_usage",
+}
+
+// Route resolves a route of the given kind to the endpoint it meters.
+func Route(kind, route string) (Endpoint, error) {
+	switch kind {
+	case KindOllama:
+		switch route {
+		case "/api/generate":
+			return EndpointGenerate, nil
+		case "/api/chat":
+			return EndpointChat, nil
+		case "/api/embed", "/api/embeddings":
+			return EndpointEmbed, nil
+		}
+	case KindOpenAI:
+		switch route {
+		case "/v1/chat/completions", "/chat/completions":
+			return EndpointChat, nil
+		case "/v1/completions", "/completions":
+			return EndpointGenerate, nil
+		case "/v1/embeddings", "/embeddings":
+			return EndpointEmbed, nil
+		}
+	default:
+		return "", fmt.Errorf("meter: unknown API kind %q: %w", kind, ErrUnsupportedRoute)
+	}
+	return "", fmt.Errorf("meter: %s route %q: %w", kind, route, ErrUnsupportedRoute)
+}
+
+// PrepareRequest validates a client's request body for route (the
+// normalised path the upstream will see) and rewrites it so the upstream
+// generates at most maxTokens completion tokens (Unlimited: leave limits as
+// the client set them) and, for OpenAI streams, reports usage.
+//
+// Errors matching ErrInvalidRequest name the problem for the client (400);
+// ErrBudgetExhausted means maxTokens is 0 (or too small for the number of
+// choices asked) on a generating route (429); ErrUnsupportedRoute means the
+// route is not one the meter handles. See the package documentation for
+// what is rewritten and how key order is kept.
+func PrepareRequest(kind string, route string, body []byte, maxTokens int64) ([]byte, RequestInfo, error) {
+	ep, err := Route(kind, route)
+	if err != nil {
+		return nil, RequestInfo{}, err
+	}
+	if maxTokens < 0 {
+		maxTokens = Unlimited
+	}
+	info := RequestInfo{Kind: kind, Route: route, Endpoint: ep, MaxTokens: Unlimited, Choices: 1}
+
+	obj, err := parseObject(body)
+	if err != nil {
+		return nil, info, err
+	}
+	if err := obj.checkKeys(""); err != nil {
+		return nil, info, err
+	}
+	if raw, ok := obj.get("model"); ok && !isNull(raw) {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, info, badField("model", "must be a string")
+		}
+		info.Model = s
+	}
+	info.PromptEstimate = estimatePrompt(obj)
+
+	if ep == EndpointEmbed {
+		return obj.encode(), info, nil
+	}
+
+	stream, set, err := boolField(obj, "", "stream")
+	if err != nil {
+		return nil, info, err
+	}
+	switch kind {
+	case KindOllama:
+		info.Stream = !set || stream
+		err = clampOllama(&obj, &info, maxTokens)
+	case KindOpenAI:
+		info.Stream = set && stream
+		err = clampOpenAI(&obj, &info, maxTokens)
+	}
+	if err != nil {
+		return nil, info, err
+	}
+	return obj.encode(), info, nil
+}
+
+func clampOllama(obj *object, info *RequestInfo, maxTokens int64) error {
+	var opts object
+	if raw, ok := obj.get("options"); ok && !isNull(raw) {
+		if trimmedFirst(raw) != '{' {
+			return badField("options", "must be an object")
+		}
+		var err error
+		if opts, err = parseObject(raw); err != nil {
+			return badField("options", "%v", err)
+		}
+		if err := opts.checkKeys("options."); err != nil {
+			return err
+		}
+	}
+	client, err := limitField(opts, "options.", "num_predict")
+	if err != nil {
+		return err
+	}
+	eff := effectiveLimit(client, maxTokens)
+	info.MaxTokens = eff
+	if maxTokens == Unlimited {
+		return nil
+	}
+	if maxTokens == 0 {
+		return fmt.Errorf("no tokens left to generate: %w", ErrBudgetExhausted)
+	}
+	opts.set("num_predict", json.RawMessage(strconv.FormatInt(eff, 10)))
+	obj.set("options", opts.encode())
+	return nil
+}
+
+func clampOpenAI(obj *object, info *RequestInfo, maxTokens int64) error {
+	limits := []string{"max_tokens", "max_completion_tokens", "n_predict"}
+	client := Unlimited
+	present := map[string]bool{}
+	for _, k := range limits {
+		v, err := limitField(*obj, "", k)
+		if err != nil {
+			return err
+		}
+		if raw, ok := obj.get(k); ok && !isNull(raw) {
+			present[k] = true
+		}
+		if v != Unlimited && (client == Unlimited || v < client) {
+			client = v
+		}
+	}
+	choices := int64(1)
+	for _, k := range []string{"n", "best_of"} {
+		raw, ok := obj.get(k)
+		if !ok || isNull(raw) {
+			continue
+		}
+		f, ok := number(raw)
+		if !ok {
+			return badField(k, "must be a number")
+		}
+		if c := ceilInt(f); c > choices {
+			choices = c
+		}
+	}
+	info.Choices = choices
+
+	perChoice := maxTokens
+	if maxTokens != Unlimited {
+		perChoice = maxTokens / choices
+		if perChoice == 0 {
+			if maxTokens == 0 {
+				return fmt.Errorf("no tokens left to generate: %w", ErrBudgetExhausted)
+			}
+			return fmt.Errorf("%d tokens left cannot cover %d choices: %w", maxTokens, choices, ErrBudgetExhausted)
+		}
+	}
+	eff := effectiveLimit(client, perChoice)
+	info.MaxTokens = eff
+	if perChoice != Unlimited {
+		v := json.RawMessage(strconv.FormatInt(eff, 10))
+		// max_tokens is understood by every OpenAI-compatible server, so it
+		// is always set; the others are clamped only when the client used
+		// them (a server that knows them may prefer them).
+		obj.set("max_tokens", v)
+		for _, k := range limits[1:] {
+			if present[k] {
+				obj.set(k, v)
+			}
+		}
+	}
+
+	if !info.Stream {
+		return nil
+	}
+	var so object
+	if raw, ok := obj.get("stream_options"); ok && !isNull(raw) {
+		if trimmedFirst(raw) != '{' {
+			return badField("stream_options", "must be an object")
+		}
+		var err error
+		if so, err = parseObject(raw); err != nil {
+			return badField("stream_options", "%v", err)
+		}
+		if err := so.checkKeys("stream_options."); err != nil {
+			return err
+		}
+	}
+	asked, _, err := boolField(so, "stream_options.", "include_usage")
+	if err != nil {
+		return err
+	}
+	if !asked {
+		so.set("include_usage", json.RawMessage("true"))
+		obj.set("stream_options", so.encode())
+		info.InjectedUsage = true
+	}
+	return nil
+}
+
+// effectiveLimit is the smaller of the client's own limit and the caller's,
+// either of which may be Unlimited.
+func effectiveLimit(client, max int64) int64 {
+	switch {
+	case max == Unlimited:
+		return client
+	case client == Unlimited || client > max:
+		return max
+	}
+	return client
+}
+
+// limitField reads a token-limit field: absent, null, and values below 1
+// (which servers treat as "no limit" or reject) give Unlimited; fractions
+// are truncated as Ollama does.
+func limitField(obj object, prefix, key string) (int64, error) {
+	raw, ok := obj.get(key)
+	if !ok || isNull(raw) {
+		return Unlimited, nil
+	}
+	f, ok := number(raw)
+	if !ok {
+		return 0, badField(prefix+key, "must be a number")
+	}
+	f = math.Floor(f)
+	if f < 1 {
+		return Unlimited, nil
+	}
+	if f >= math.MaxInt64/2 {
+		return math.MaxInt64 / 2, nil
+	}
+	return int64(f), nil
+}
+
+// boolField reads a boolean field; set is false when it is absent or null.
+func boolField(obj object, prefix, key string) (val, set bool, err error) {
+	raw, ok := obj.get(key)
+	if !ok || isNull(raw) {
+		return false, false, nil
+	}
+	switch string(bytes.TrimSpace(raw)) {
+	case "true":
+		return true, true, nil
+	case "false":
+		return false, true, nil
+	}
+	return false, false, badField(prefix+key, "must be true or false")
+}
+
+func number(raw json.RawMessage) (float64, bool) {
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, false
+	}
+	// json.Number also accepts a string holding a number; refuse that,
+	// servers disagree about it.
+	if trimmedFirst(raw) == '"' {
+		return 0, false
+	}
+	f, err := n.Float64()
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, false
+	}
+	return f, true
+}
+
+func ceilInt(f float64) int64 {
+	f = math.Ceil(f)
+	switch {
+	case f < 1:
+		return 1
+	case f >= math.MaxInt32:
+		return math.MaxInt32
+	}
+	return int64(f)
+}
+
+func isNull(raw json.RawMessage) bool {
+	return string(bytes.TrimSpace(raw)) == "null"
+}
+
+func trimmedFirst(raw []byte) byte {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return 0
+	}
+	return raw[0]
+}
+
+// field is one member of a JSON object, its value kept verbatim.
+type field struct {
+	key string
+	val json.RawMessage
+}
+
+// object is a JSON object with its members in their original order.
+type object []field
+
+func parseObject(data []byte) (object, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &RequestError{Problem: "empty body, expected a JSON object"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, jsonProblem(err)
+	}
+	if tok != json.Delim('{') {
+		return nil, &RequestError{Problem: "expected a JSON object"}
+	}
+	var obj object
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, jsonProblem(err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, &RequestError{Problem: "expected a field name"}
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, jsonProblem(err)
+		}
+		obj = append(obj, field{key: key, val: raw})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, jsonProblem(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &RequestError{Problem: "unexpected data after the JSON object"}
+	}
+	return obj, nil
+}
+
+func jsonProblem(err error) error {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return &RequestError{Problem: fmt.Sprintf("not valid JSON: %v (at byte %d)", se, se.Offset)}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &RequestError{Problem: "not valid JSON: unexpected end of body"}
+	}
+	return &RequestError{Problem: fmt.Sprintf("not valid JSON: %v", err)}
+}
+
+// checkKeys refuses duplicate keys (compared the way Go's encoding/json
+// matches them, i.e. ignoring case) and case variants of sensitive keys.
+func (o object) checkKeys(prefix string) error {
+	seen := make(map[string]string, len(o))
+	for _, f := range o {
+		k := foldKey(f.key)
+		if first, dup := seen[k]; dup {
+			if first == f.key {
+				return badField(prefix+f.key, "appears twice")
+			}
+			return badField(prefix+f.key, "appears twice (also as %q)", first)
+		}
+		seen[k] = f.key
+		for _, s := range sensitiveKeys {
+			if f.key != s && k == foldKey(s) {
+				return badField(prefix+f.key, "write it as %q", s)
+			}
+		}
+	}
+	return nil
+}
+
+// foldKey maps a key to a case-folded form under which keys Go's
+// encoding/json treats as the same field compare equal (it also folds
+// U+017F to s and U+212A to k).
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		return unicode.ToUpper(unicode.ToLower(r))
+	}, s)
+}
+
+func (o object) get(key string) (json.RawMessage, bool) {
+	for _, f := range o {
+		if f.key == key {
+			return f.val, true
+		}
+	}
+	return nil, false
+}
+
+// set replaces key's value in place, or appends it.
+func (o *object) set(key string, val json.RawMessage) {
+	for i := range *o {
+		if (*o)[i].key == key {
+			(*o)[i].val = val
+			return
+		}
+	}
+	*o = append(*o, field{key: key, val: val})
+}
+
+func (o object) encode() []byte {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, f := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.key) // a string always marshals
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(bytes.TrimSpace(f.val))
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// promptKeys hold the text a model reads as its prompt.
+var promptKeys = []string{"prompt", "system", "messages", "input", "suffix", "tools", "template"}
+
+// estimatePrompt counts the bytes of text under the prompt-bearing fields
+// (skipping inline images, audio and data: URLs) and divides by four.
+func estimatePrompt(obj object) int64 {
+	var n int64
+	for _, k := range promptKeys {
+		raw, ok := obj.get(k)
+		if !ok {
+			continue
+		}
+		var v any
+		if json.Unmarshal(raw, &v) == nil {
+			n += textBytes(v)
+		}
+	}
+	return (n + 3) / 4
+}
+
+func textBytes(v any) int64 {
+	switch v := v.(type) {
+	case string:
+		if strings.HasPrefix(v, "data:") {
+			return 0
+		}
+		return int64(len(v))
+	case []any:
+		var n int64
+		for _, e := range v {
+			n += textBytes(e)
+		}
+		return n
+	case map[string]any:
+		var n int64
+		for k, e := range v {
+			switch strings.ToLower(k) {
+			case "images", "image_url", "input_audio", "audio", "video", "image", "file":
+				continue
+			}
+			n += textBytes(e)
+		}
+		return n
+	case float64:
+		// token ids given directly (OpenAI completions accept them)
+		return 4
+	}
+	return 0
+}
