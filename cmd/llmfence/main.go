@@ -152,6 +152,8 @@ Scan only networks you are authorised to scan.`,
 		newFindingsCmd(e),
 		newDiffCmd(e),
 		newInspectCmd(e),
+		newKeysCmd(e),
+		newUsageCmd(e),
 	)
 	return root
 }

@@ -164,7 +164,7 @@ func checkService(t *testing.T, p lab.Persona, s service.Service) {
 		name := w.Name
 		m, ok := have[name]
 		if !ok {
-			t.Errorf("%s (%s): model %q missing; have %v", key, p.Stack, name, keys(have))
+			t.Errorf("%s (%s): model %q missing; have %v", key, p.Stack, name, sortedKeys(have))
 			continue
 		}
 		if p.Stack != lab.StackOllama {
@@ -198,7 +198,7 @@ func nonNil(xs []string) []string {
 	return xs
 }
 
-func keys[V any](m map[string]V) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)

@@ -9,6 +9,10 @@
 // deployments). Open picks one from a DSN. Both run the same numbered,
 // embedded schema migrations at Open (see migrations/README.md), so later
 // capabilities add tables by adding a migration file per dialect.
+//
+// The same database keeps the API keys and the audit log of `llmfence
+// guard`, behind the separate KeyStore and UsageStore interfaces (see
+// guard.go); every store Open returns implements them (GuardStore).
 package store
 
 import (
