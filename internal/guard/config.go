@@ -1,0 +1,231 @@
+package guard
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/llmfence/llmfence/internal/guard/limits"
+	"github.com/llmfence/llmfence/internal/guard/route"
+)
+
+// Config is the gateway configuration: command-line flags and the optional
+// YAML file (--config) map onto it. Durations in YAML are Go durations
+// ("30s", "10m").
+//
+// Example file:
+//
+//	upstream: http://127.0.0.1:11434
+//	kind: ollama
+//	listen: ":11435"
+//	metrics_listen: "127.0.0.1:9464"
+//	allow: ["10.0.0.0/8"]
+//	deny: ["10.9.0.0/16"]
+//	default_limits: {rpm: 60, tpm: 40000, concurrent: 4, daily_tokens: 2000000}
+//	max_body_bytes: 4194304
+//	timeouts: {upstream_header: 10m}
+//	redis: redis://127.0.0.1:6379/0
+type Config struct {
+	// Upstream is the base URL of the LLM server. Not reloadable.
+	Upstream string `yaml:"upstream"`
+	// Kind is the upstream's API family for the route table: ollama, vllm,
+	// llamacpp or openai. Not reloadable.
+	Kind string `yaml:"kind"`
+	// Listen and MetricsListen are listen addresses. Not reloadable.
+	Listen        string `yaml:"listen"`
+	MetricsListen string `yaml:"metrics_listen"`
+	// Redis, when set, shares limit counters between replicas. Not
+	// reloadable.
+	Redis string `yaml:"redis"`
+
+	// Allow, when not empty, admits only clients in these CIDRs; Deny
+	// refuses clients in these CIDRs and wins over Allow. Plain addresses
+	// are taken as single-host prefixes.
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+	// DefaultLimits is the tier for keys without limits of their own.
+	DefaultLimits limits.Limits `yaml:"default_limits"`
+	// DefaultMaxTokens is what a request that names no completion limit
+	// reserves against token budgets (the limiter reserves it until the
+	// request ends and returns the unused part).
+	DefaultMaxTokens int64 `yaml:"default_max_tokens"`
+	// MaxBodyBytes caps request bodies (413 above it).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxConnsPerIP caps concurrent connections from one client IP
+	// (0: no cap). Not reloadable.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// FilterModelList removes models a key may not use from model listings
+	// (/api/tags, /api/ps, /v1/models).
+	FilterModelList bool `yaml:"filter_model_list"`
+
+	Timeouts Timeouts    `yaml:"timeouts"`
+	AuthFail AuthBackoff `yaml:"auth_backoff"`
+}
+
+// Timeouts bound slow clients and a stuck upstream.
+type Timeouts struct {
+	ReadHeader time.Duration `yaml:"read_header"` // request headers
+	Read       time.Duration `yaml:"read"`        // whole request incl. body
+	Idle       time.Duration `yaml:"idle"`        // keep-alive idle
+	// UpstreamHeader bounds the wait for the upstream's response headers
+	// (504 when exceeded). A non-streaming generation sends its headers
+	// only when done, so keep it generous.
+	UpstreamHeader time.Duration `yaml:"upstream_header"`
+	Shutdown       time.Duration `yaml:"shutdown"` // graceful-shutdown grace
+}
+
+// AuthBackoff configures the per-IP throttling of failed authentication:
+// after Free failures, each further failure blocks the IP for Base doubled
+// per failure, at most Max; failures are forgotten after Forget without any.
+type AuthBackoff struct {
+	Free   int           `yaml:"free"`
+	Base   time.Duration `yaml:"base"`
+	Max    time.Duration `yaml:"max"`
+	Forget time.Duration `yaml:"forget"`
+}
+
+// DefaultConfig returns the defaults every field falls back to.
+func DefaultConfig() Config {
+	return Config{
+		Upstream:         "http://127.0.0.1:11434",
+		Kind:             "ollama",
+		Listen:           "127.0.0.1:11435",
+		MetricsListen:    "127.0.0.1:9464",
+		DefaultMaxTokens: 4096,
+		MaxBodyBytes:     8 << 20,
+		MaxConnsPerIP:    64,
+		Timeouts: Timeouts{
+			ReadHeader:     10 * time.Second,
+			Read:           2 * time.Minute,
+			Idle:           2 * time.Minute,
+			UpstreamHeader: 10 * time.Minute,
+			Shutdown:       30 * time.Second,
+		},
+		AuthFail: AuthBackoff{Free: 5, Base: time.Second, Max: 15 * time.Minute, Forget: time.Hour},
+	}
+}
+
+// LoadConfigFile reads a YAML file over base: fields the file sets replace
+// base's; unknown fields are an error.
+func LoadConfigFile(path string, base Config) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading guard config: %w", err)
+	}
+	return ParseConfig(data, base)
+}
+
+// ParseConfig is LoadConfigFile on bytes.
+func ParseConfig(data []byte, base Config) (Config, error) {
+	cfg := base
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("guard config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate checks the configuration and says what is wrong in the user's
+// terms.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.Upstream)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("upstream %q: want an http:// or https:// URL", c.Upstream)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("upstream %q: a query or fragment is not allowed", c.Upstream)
+	}
+	if _, err := route.New(c.Kind); err != nil {
+		return fmt.Errorf("kind %q: want one of %s: %w", c.Kind, strings.Join(route.Kinds(), ", "), err)
+	}
+	if _, err := parsePrefixes(c.Allow); err != nil {
+		return fmt.Errorf("allow list: %w", err)
+	}
+	if _, err := parsePrefixes(c.Deny); err != nil {
+		return fmt.Errorf("deny list: %w", err)
+	}
+	if c.MaxBodyBytes <= 0 {
+		return fmt.Errorf("max_body_bytes must be positive, got %d", c.MaxBodyBytes)
+	}
+	if c.DefaultMaxTokens <= 0 {
+		return fmt.Errorf("default_max_tokens must be positive, got %d", c.DefaultMaxTokens)
+	}
+	if c.MaxConnsPerIP < 0 {
+		return fmt.Errorf("max_conns_per_ip must not be negative")
+	}
+	if c.AuthFail.Base <= 0 || c.AuthFail.Max < c.AuthFail.Base || c.AuthFail.Free < 0 {
+		return fmt.Errorf("auth_backoff: want free >= 0 and 0 < base <= max")
+	}
+	return nil
+}
+
+// parsePrefixes reads CIDRs; a bare address is a single-host prefix.
+func parsePrefixes(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// ipFilter is the compiled allow/deny lists.
+type ipFilter struct{ allow, deny []netip.Prefix }
+
+// permits says whether a client address may use the gateway: deny wins,
+// then an empty allow list admits everyone.
+func (f ipFilter) permits(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range f.deny {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	if len(f.allow) == 0 {
+		return true
+	}
+	for _, p := range f.allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddr extracts the client IP from a RemoteAddr. X-Forwarded-For is
+// not trusted: the gateway is meant to face clients directly.
+func clientAddr(remote string) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}

@@ -1,0 +1,35 @@
+// Package guard provides the llmfence gateway: an authenticating, metering
+// reverse proxy that sits in front of a self-hosted LLM server (Ollama, vLLM,
+// llama.cpp server or any OpenAI-compatible server) and stops LLMjacking.
+//
+// A [Server] composes the pieces built in the subpackages behind small
+// consumer-side interfaces:
+//
+//   - [Authenticator] turns the presented API key (Authorization: Bearer or
+//     X-API-Key) into a [Principal]; failures are throttled per client IP
+//     with exponential back-off so keys cannot be guessed.
+//   - [Router] (the route table of package route) classes the normalised
+//     path: Denied, Listing, Inference or Admin. Only the normalised path is
+//     ever forwarded. Admin routes need an admin key; inference and
+//     POST /api/show are checked against the key's model globs, and Ollama
+//     cloud models are refused unless the key allows them.
+//   - [Limiter] (package limits) admits inference requests against the
+//     key's RPM, TPM, concurrency and daily/monthly budgets and hands out the
+//     token allowance the request body is clamped to.
+//   - The meter (package meter) validates and rewrites request bodies and
+//     relays the response stream event by event, counting tokens and ending
+//     a stream that would overrun the budget with a final error event in the
+//     client's dialect. When it stops, or the client goes away, the upstream
+//     request is cancelled so the GPU stops, and the client is billed for
+//     what was relayed.
+//   - [UsageSink] receives one audit record per request from a batched
+//     writer with a bounded queue (see [AuditWriter] for durability).
+//     Prompts and responses are never recorded.
+//
+// Metrics (Prometheus text format), /healthz and /readyz are served on a
+// separate listener by [Server.MetricsHandler].
+//
+// The reloadable part of the configuration (CIDR lists, default limits, body
+// cap, back-off settings) is swapped atomically by [Server.Reload]; requests
+// in flight keep the configuration they started with.
+package guard

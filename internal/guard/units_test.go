@@ -1,0 +1,257 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/llmfence/llmfence/internal/guard/limits"
+	"github.com/llmfence/llmfence/internal/store"
+)
+
+func TestParseConfig(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		check      func(Config) bool
+		wantErr    string
+	}{
+		{"empty file keeps defaults", "", func(c Config) bool { return c.MaxBodyBytes == DefaultConfig().MaxBodyBytes }, ""},
+		{"fields and durations", "upstream: http://127.0.0.1:8000\nkind: vllm\ndeny: [10.0.0.0/8]\ndefault_limits: {rpm: 5, daily_tokens: 100}\ntimeouts: {upstream_header: 90s}\n",
+			func(c Config) bool {
+				return c.Kind == "vllm" && c.DefaultLimits.RPM == 5 && c.DefaultLimits.Daily == 100 &&
+					c.Timeouts.UpstreamHeader == 90*time.Second && c.Timeouts.ReadHeader == DefaultConfig().Timeouts.ReadHeader
+			}, ""},
+		{"unknown field", "upstreem: x\n", nil, "upstreem"},
+		{"bad cidr", "allow: [nonsense]\n", nil, "allow list"},
+		{"bad kind", "kind: tgi-ish\n", nil, "kind"},
+		{"bad body cap", "max_body_bytes: 0\n", nil, "max_body_bytes"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(c.yaml), DefaultConfig())
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("error %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.check(cfg) {
+				t.Errorf("config %+v", cfg)
+			}
+		})
+	}
+}
+
+func TestIPFilter(t *testing.T) {
+	allow, _ := parsePrefixes([]string{"10.0.0.0/8", "::1"})
+	deny, _ := parsePrefixes([]string{"10.9.0.0/16"})
+	f := ipFilter{allow: allow, deny: deny}
+	for ip, want := range map[string]bool{
+		"10.1.2.3": true, "10.9.1.1": false, "192.168.1.1": false, "::1": true, "::ffff:10.1.2.3": true,
+	} {
+		if got := f.permits(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("%s: %v, want %v", ip, got, want)
+		}
+	}
+	if !(ipFilter{}).permits(netip.MustParseAddr("8.8.8.8")) {
+		t.Error("empty lists must admit")
+	}
+}
+
+func TestPerIPConnectionCap(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused sync.WaitGroup
+	refused.Add(1)
+	l := limitPerIP(ln, 2, func(netip.Addr) { refused.Done() }).(*perIPListener)
+	defer l.Close()
+	accepted := make(chan net.Conn, 3)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	var clients []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	a1, a2 := <-accepted, <-accepted
+	refused.Wait() // the third connection was closed by the listener
+	lo := netip.MustParseAddr("127.0.0.1")
+	if n := l.open(lo); n != 2 {
+		t.Fatalf("%d connections counted", n)
+	}
+	a1.Close()
+	a1.Close() // double close releases once
+	if n := l.open(lo); n != 1 {
+		t.Fatalf("after close: %d", n)
+	}
+	c4, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a4 := <-accepted
+	if n := l.open(lo); n != 2 {
+		t.Fatalf("after reconnect: %d", n)
+	}
+	a2.Close()
+	a4.Close()
+	c4.Close()
+	for _, c := range clients {
+		c.Close()
+	}
+}
+
+func TestAuthThrottleBoundedAndForgetting(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(0, 0)}
+	th := newAuthThrottle(clock.now, 3)
+	cfg := AuthBackoff{Free: 0, Base: time.Second, Max: 4 * time.Second, Forget: time.Minute}
+	ip := netip.MustParseAddr("192.0.2.1")
+	var got []time.Duration
+	for range 5 {
+		got = append(got, th.fail(ip, cfg))
+	}
+	want := []time.Duration{1, 2, 4, 4, 4}
+	for i := range want {
+		if got[i] != want[i]*time.Second {
+			t.Fatalf("back-off sequence %v", got)
+		}
+	}
+	clock.add(2 * time.Minute)
+	if _, b := th.blocked(ip, cfg); b {
+		t.Error("still blocked after the quiet period")
+	}
+	if d := th.fail(ip, cfg); d != time.Second {
+		t.Errorf("after forgetting, back-off restarts at base; got %v", d)
+	}
+	for i := range 10 {
+		th.fail(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), cfg)
+	}
+	if len(th.ips) > 3 {
+		t.Errorf("%d IPs tracked, cap 3", len(th.ips))
+	}
+}
+
+type flakySink struct {
+	mu    sync.Mutex
+	fails int
+	got   []store.UsageRecord
+	calls int
+}
+
+func (f *flakySink) AppendUsage(ctx context.Context, recs []store.UsageRecord) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.fails > 0 {
+		f.fails--
+		return errors.New("database locked")
+	}
+	f.got = append(f.got, recs...)
+	return nil
+}
+
+func TestAuditWriter(t *testing.T) {
+	t.Run("flushes on close and retries", func(t *testing.T) {
+		sink := &flakySink{fails: 1}
+		m := newMetrics()
+		a := newAuditWriter(sink, AuditOptions{Batch: 10, Interval: time.Hour, Retries: 2}, nil, m)
+		for i := range 25 {
+			if !a.Submit(store.UsageRecord{Status: 200 + i}) {
+				t.Fatal("dropped")
+			}
+		}
+		if err := a.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if len(sink.got) != 25 || sink.got[24].Status != 224 {
+			t.Fatalf("wrote %d records", len(sink.got))
+		}
+		if m.audit["written"] != 25 {
+			t.Errorf("written counter %d", m.audit["written"])
+		}
+		if a.Submit(store.UsageRecord{}) {
+			t.Error("accepted after close")
+		}
+	})
+	t.Run("full queue drops and counts", func(t *testing.T) {
+		block := make(chan struct{})
+		sink := &blockingSink{block: block}
+		m := newMetrics()
+		a := newAuditWriter(sink, AuditOptions{Queue: 2, Batch: 1, Interval: time.Hour}, nil, m)
+		dropped := 0
+		for range 10 {
+			if !a.Submit(store.UsageRecord{}) {
+				dropped++
+			}
+		}
+		close(block)
+		a.Close(context.Background())
+		if dropped == 0 || m.audit["dropped"] != uint64(dropped) || m.audit["written"] != uint64(10-dropped) {
+			t.Errorf("dropped %d, counters %v", dropped, m.audit)
+		}
+	})
+	t.Run("sink that always fails counts failed", func(t *testing.T) {
+		sink := &flakySink{fails: 100}
+		m := newMetrics()
+		a := newAuditWriter(sink, AuditOptions{Retries: -1}, nil, m)
+		a.Submit(store.UsageRecord{})
+		a.Close(context.Background())
+		if m.audit["failed"] != 1 || sink.calls != 1 {
+			t.Errorf("counters %v, calls %d", m.audit, sink.calls)
+		}
+	})
+}
+
+type blockingSink struct{ block chan struct{} }
+
+func (b *blockingSink) AppendUsage(ctx context.Context, recs []store.UsageRecord) error {
+	<-b.block
+	return nil
+}
+
+// TestWithRealLimiter runs the gateway with the in-process limiter of
+// package limits: a daily budget of 5 tokens cuts the first stream at 5 and
+// refuses the next request.
+func TestWithRealLimiter(t *testing.T) {
+	up := ndjsonUpstream(t, 10, nil, nil)
+	g := newGateway(t, up, func(o *Options) {
+		o.Limiter = LimiterFrom(limits.NewMemory(limits.Options{}, nil))
+		o.Config.DefaultLimits = limits.Limits{Daily: 5}
+	})
+	resp, body := g.do(t, "POST", "/api/generate", userKey, `{"model":"tiny","prompt":"x"}`)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "token budget exhausted") ||
+		strings.Count(string(body), `"done":false`) != 5 {
+		t.Fatalf("first request: %d\n%s", resp.StatusCode, body)
+	}
+	if np := jsonField(t, up.seen()[0].Body, "options", "num_predict"); np != float64(5) {
+		t.Errorf("num_predict %v, want 5", np)
+	}
+	// Prompt tokens are estimated and charged too, so the budget is spent.
+	resp, _ = g.do(t, "POST", "/api/generate", userKey, `{"model":"tiny","prompt":"x"}`)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("second request: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if n := len(up.seen()); n != 1 {
+		t.Errorf("upstream saw %d requests", n)
+	}
+}
