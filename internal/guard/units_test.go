@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"net"
 	"net/http"
 	"net/netip"
@@ -186,8 +187,8 @@ func TestAuditWriter(t *testing.T) {
 		if len(sink.got) != 25 || sink.got[24].Status != 224 {
 			t.Fatalf("wrote %d records", len(sink.got))
 		}
-		if m.audit["written"] != 25 {
-			t.Errorf("written counter %d", m.audit["written"])
+		if testutil.ToFloat64(m.audit.WithLabelValues("written")) != 25 {
+			t.Errorf("written counter %v", testutil.ToFloat64(m.audit.WithLabelValues("written")))
 		}
 		if a.Submit(store.UsageRecord{}) {
 			t.Error("accepted after close")
@@ -206,8 +207,8 @@ func TestAuditWriter(t *testing.T) {
 		}
 		close(block)
 		a.Close(context.Background())
-		if dropped == 0 || m.audit["dropped"] != uint64(dropped) || m.audit["written"] != uint64(10-dropped) {
-			t.Errorf("dropped %d, counters %v", dropped, m.audit)
+		if dropped == 0 || testutil.ToFloat64(m.audit.WithLabelValues("dropped")) != float64(dropped) || testutil.ToFloat64(m.audit.WithLabelValues("written")) != float64(10-dropped) {
+			t.Errorf("dropped %d", dropped)
 		}
 	})
 	t.Run("sink that always fails counts failed", func(t *testing.T) {
@@ -216,8 +217,8 @@ func TestAuditWriter(t *testing.T) {
 		a := newAuditWriter(sink, AuditOptions{Retries: -1}, nil, m)
 		a.Submit(store.UsageRecord{})
 		a.Close(context.Background())
-		if m.audit["failed"] != 1 || sink.calls != 1 {
-			t.Errorf("counters %v, calls %d", m.audit, sink.calls)
+		if testutil.ToFloat64(m.audit.WithLabelValues("failed")) != 1 || sink.calls != 1 {
+			t.Errorf("failed counter %v, calls %d", testutil.ToFloat64(m.audit.WithLabelValues("failed")), sink.calls)
 		}
 	})
 }
