@@ -1,0 +1,263 @@
+// Command guardbench measures what `llmfence guard` costs in front of a
+// fast streaming LLM server, next to nginx and Caddy doing the same job
+// (reverse proxy + API-key check), all in one run on loopback.
+//
+// It starts a fake Ollama (this program re-run with -serve-upstream: POST
+// /api/generate streams 20 NDJSON lines as fast as it can, then a
+// done:true object with eval_count; GET /api/version), then in front of it
+// nginx (1 worker, map on $http_authorization), Caddy (header matcher,
+// admin off) and the guard (authentication, per-key limits and the SQLite
+// usage audit all on). Its own Go load generator runs closed loops at each
+// concurrency against the upstream directly (the anchor) and each proxy,
+// timing every request to the end of its stream, and prints throughput,
+// added latency (p50/p99 minus the direct p50/p99) and the throughput ratio
+// to nginx. Last, a fresh guard takes a paced ~1,000 req/s and its peak RSS
+// (VmHWM) is reported.
+//
+//	go build -o tmp/llmfence ./cmd/llmfence
+//	go run ./bench/guardbench -llmfence tmp/llmfence [-d 5s] [-conc 1,16,64]
+//
+// Needs nginx and caddy on PATH. This is a benchmark, not a test: figures
+// depend on the machine, and load generator, proxies and upstream share
+// its CPUs.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	var (
+		bin      = flag.String("llmfence", "", "llmfence binary (default: go build ./cmd/llmfence into the work dir)")
+		dur      = flag.Duration("d", 5*time.Second, "measured time per cell")
+		warm     = flag.Duration("warm", time.Second, "unmeasured warm-up per cell")
+		concArg  = flag.String("conc", "1,16,64", "comma-separated concurrency levels")
+		rssRate  = flag.Int("rss-rate", 1000, "request rate for the guard's memory measurement")
+		rssDur   = flag.Duration("rss-d", 10*time.Second, "duration of the memory measurement")
+		keep     = flag.Bool("keep", false, "keep the work directory (configs, logs, guard.db)")
+		upstream = flag.String("serve-upstream", "", "internal: run as the fake upstream on this address")
+	)
+	flag.Parse()
+	if *upstream != "" {
+		upstreamChild(*upstream)
+		return
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var concs []int
+	for _, f := range strings.Split(*concArg, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			log.Error("bad -conc", "value", *concArg)
+			os.Exit(2)
+		}
+		concs = append(concs, n)
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	if err := run(ctx, log, *bin, concs, *warm, *dur, *rssRate, *rssDur, *keep); err != nil {
+		log.Error("guardbench failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+type row struct {
+	target string
+	conc   int
+	res    result
+}
+
+func run(ctx context.Context, log *slog.Logger, bin string, concs []int, warm, dur time.Duration, rssRate int, rssDur time.Duration, keep bool) error {
+	for _, tool := range []string{"nginx", "caddy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is needed on PATH: %w", tool, err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "guardbench-")
+	if err != nil {
+		return fmt.Errorf("work dir: %w", err)
+	}
+	if keep {
+		log.Info("work dir kept", "dir", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if bin == "" {
+		bin = filepath.Join(dir, "llmfence")
+		log.Info("building llmfence", "out", bin)
+		b := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/llmfence")
+		b.Stdout, b.Stderr = os.Stderr, os.Stderr
+		if err := b.Run(); err != nil {
+			return fmt.Errorf("go build ./cmd/llmfence (run from the repository root): %w", err)
+		}
+	} else if bin, err = filepath.Abs(bin); err != nil {
+		return err
+	}
+
+	up, upBase, err := startUpstream(dir)
+	if err != nil {
+		return err
+	}
+	defer up.stop()
+	upURL, _ := url.Parse(upBase)
+
+	key, err := guardSetup(ctx, dir, bin)
+	if err != nil {
+		return err
+	}
+	auth := "Bearer " + key
+
+	ports := make([]int, 4)
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
+	}
+	ngx, err := startNginx(dir, upURL.Host, key, ports[0])
+	if err != nil {
+		return err
+	}
+	defer ngx.stop()
+	cdy, err := startCaddy(dir, upURL.Host, key, ports[1])
+	if err != nil {
+		return err
+	}
+	defer cdy.stop()
+	grd, err := startGuard(dir, bin, "guard", upBase, ports[2])
+	if err != nil {
+		return err
+	}
+	defer grd.stop()
+
+	base := func(p int) string { return "http://127.0.0.1:" + strconv.Itoa(p) }
+	targets := []target{
+		{name: "direct", base: upBase},
+		{name: "nginx", base: base(ports[0]), auth: auth},
+		{name: "caddy", base: base(ports[1]), auth: auth},
+		{name: "llmfence guard", base: base(ports[2]), auth: auth},
+	}
+	procs := map[string]*proc{"nginx": ngx, "caddy": cdy, "llmfence guard": grd}
+	for _, t := range targets[1:] {
+		if err := waitHTTP(ctx, procs[t.name], t.base); err != nil {
+			return err
+		}
+		// Each proxy must refuse a missing or wrong key and pass the right one.
+		for _, c := range []struct {
+			auth string
+			want int
+		}{{"", 401}, {"Bearer wrong-" + key[:8], 401}, {auth, 200}} {
+			got, err := probe(ctx, t, c.auth)
+			if err != nil {
+				return fmt.Errorf("%s: probe: %w", t.name, err)
+			}
+			if got != c.want {
+				return fmt.Errorf("%s answered %d to Authorization %q, want %d: %s", t.name, got, redact(c.auth, key), c.want, procs[t.name].tail())
+			}
+		}
+	}
+
+	var rows []row
+	for _, c := range concs {
+		for _, t := range targets {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r := closedLoop(ctx, t, c, warm, dur)
+			log.Info("cell", "target", t.name, "conc", c, "req/s", fmt.Sprintf("%.0f", r.rps()),
+				"p50", r.pct(0.5), "p99", r.pct(0.99), "errors", r.errs)
+			if r.errs > 0 {
+				log.Warn("errors", "target", t.name, "conc", c, "first", r.firstErr)
+			}
+			rows = append(rows, row{t.name, c, r})
+		}
+	}
+	rssSat := map[string]int64{}
+	for name, p := range procs {
+		pids := append([]int{p.cmd.Process.Pid}, children(p.cmd.Process.Pid)...)
+		for _, pid := range pids {
+			if v, err := procStatus(pid, "VmHWM"); err == nil {
+				rssSat[name] += v
+			}
+		}
+	}
+	grd.stop()
+
+	// A fresh guard for the memory figure, so the peak is the one of the
+	// paced load and not of the saturation runs.
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	g2, err := startGuard(dir, bin, "guard-rss", upBase, port)
+	if err != nil {
+		return err
+	}
+	defer g2.stop()
+	gt := target{name: "llmfence guard", base: base(port), auth: auth}
+	if err := waitHTTP(ctx, g2, gt.base); err != nil {
+		return err
+	}
+	idle, _ := procStatus(g2.cmd.Process.Pid, "VmRSS")
+	rr := paced(ctx, gt, rssRate, 64, rssDur)
+	hwm, err := procStatus(g2.cmd.Process.Pid, "VmHWM")
+	if err != nil {
+		return fmt.Errorf("guard memory: %w", err)
+	}
+	log.Info("paced", "req/s", fmt.Sprintf("%.0f", rr.rps()), "errors", rr.errs, "VmHWM_KiB", hwm)
+	if rr.errs > 0 {
+		log.Warn("paced errors", "first", rr.firstErr)
+	}
+
+	report(os.Stdout, rows, concs, dur, rssSat, rssRate, rssDur, rr, idle, hwm)
+	return nil
+}
+
+func redact(s, key string) string { return strings.ReplaceAll(s, key, "<key>") }
+
+func report(w *os.File, rows []row, concs []int, dur time.Duration, rssSat map[string]int64, rate int, rssDur time.Duration, rr result, idle, hwm int64) {
+	get := func(name string, c int) result {
+		for _, r := range rows {
+			if r.target == name && r.conc == c {
+				return r.res
+			}
+		}
+		return result{}
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
+	add := func(d time.Duration) string { return fmt.Sprintf("%+.3f", float64(d)/1e6) }
+	fmt.Fprintf(w, "\n## guardbench — %s/%s, %d CPUs, %s per cell, upstream streams %d NDJSON lines + done\n\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), dur, upstreamLines)
+	fmt.Fprintln(w, "| target | conc | req/s | vs nginx | p50 ms | p99 ms | added p50 ms | added p99 ms | errors |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, c := range concs {
+		d, n := get("direct", c), get("nginx", c)
+		for _, name := range []string{"direct", "nginx", "caddy", "llmfence guard"} {
+			r := get(name, c)
+			ratio, a50, a99 := "—", "—", "—"
+			if n.rps() > 0 && name != "direct" {
+				ratio = fmt.Sprintf("%.2f", r.rps()/n.rps())
+			}
+			if name != "direct" {
+				a50, a99 = add(r.pct(0.5)-d.pct(0.5)), add(r.pct(0.99)-d.pct(0.99))
+			}
+			fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %d |\n",
+				name, c, r.rps(), ratio, ms(r.pct(0.5)), ms(r.pct(0.99)), a50, a99, r.errs)
+		}
+	}
+	fmt.Fprintf(w, "\nPeak RSS (VmHWM) after the saturation runs: guard %.1f MiB, nginx (master+worker) %.1f MiB, caddy %.1f MiB.\n",
+		float64(rssSat["llmfence guard"])/1024, float64(rssSat["nginx"])/1024, float64(rssSat["caddy"])/1024)
+	fmt.Fprintf(w, "Guard at a paced %d req/s for %s (fresh process): achieved %.0f req/s, p50 %s ms, p99 %s ms, errors %d; RSS idle %.1f MiB, peak (VmHWM) %.1f MiB.\n",
+		rate, rssDur, rr.rps(), ms(rr.pct(0.5)), ms(rr.pct(0.99)), rr.errs, float64(idle)/1024, float64(hwm)/1024)
+	fmt.Fprintln(w, "\nGuard: API-key auth, per-key limits (rpm/tpm/concurrent/daily/monthly) and SQLite usage audit on; nginx and Caddy: Bearer check only, no access log.")
+	fmt.Fprintln(w, "Throughput and latencies count complete streams only; errors are truncated streams or failed requests (Caddy 2.6's HTTP/1 reverse proxy cuts some chunked POST streams short, caddyserver/caddy#5431).")
+}
