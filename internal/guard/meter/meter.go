@@ -83,6 +83,7 @@ type Meter struct {
 	budget  int64
 	w       io.Writer
 	flush   func()
+	dirty   bool // events relayed since the last flush
 	maxLine int
 	mode    mode
 
@@ -109,7 +110,8 @@ type Meter struct {
 // NewMeter returns a Meter for the response to a request described by info
 // (from PrepareRequest). budget is the most completion tokens the client
 // may still receive (Unlimited for none); w receives what the client sees
-// and flush, if not nil, is called after every event written to w.
+// and flush, if not nil, is called after each Write that relayed events
+// (and after the final error event).
 func NewMeter(info RequestInfo, budget int64, w io.Writer, flush func(), opts ...Option) *Meter {
 	if budget < 0 {
 		budget = Unlimited
@@ -145,6 +147,7 @@ func (m *Meter) Write(p []byte) (int, error) {
 	if m.mode == modeJSON {
 		return m.writeJSON(p)
 	}
+	defer m.flushPending()
 	consumed := 0
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
@@ -211,6 +214,7 @@ func (m *Meter) Close() error {
 		}
 	}
 	m.line = nil
+	m.flushPending()
 	return m.err
 }
 
@@ -366,9 +370,18 @@ func (m *Meter) relay(raw []byte, n int64, u upstreamUsage) {
 		m.err = fmt.Errorf("%w: %w", ErrClientGone, err)
 		return
 	}
-	if m.flush != nil {
+	m.dirty = true
+}
+
+// flushPending flushes what this Write relayed: once per upstream chunk
+// rather than once per event, so a burst of events costs one write to the
+// client, while an upstream that sends event by event is still relayed
+// event by event.
+func (m *Meter) flushPending() {
+	if m.dirty && m.flush != nil && m.err == nil {
 		m.flush()
 	}
+	m.dirty = false
 }
 
 // record accounts for an event that is relayed (or deliberately withheld,
