@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/llmfence/llmfence/internal/guard"
+	"github.com/llmfence/llmfence/internal/guard/authn"
 	gkeys "github.com/llmfence/llmfence/internal/guard/keys"
 	"github.com/llmfence/llmfence/internal/guard/limits"
 	"github.com/llmfence/llmfence/internal/store"
@@ -21,10 +22,16 @@ type guardFlags struct {
 	allow, deny                                    []string
 	maxBody                                        int64
 	filterModels                                   bool
+	tlsCert, tlsKey, clientCA                      string
+	oidcIssuer, oidcAudience, oidcAdmin            string
+	oidcModels                                     string
+	oidcDefaultModels                              []string
 }
 
-func newGuardCmd(e *env) *cobra.Command {
-	var f guardFlags
+func newGuardCmd(e *env) *cobra.Command { return guardCommand(e, &guardFlags{}) }
+
+// guardCommand builds the command over f, which receives the flag values.
+func guardCommand(e *env, f *guardFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "guard",
 		Short: "Run the authenticating, metering gateway in front of an LLM server",
@@ -32,12 +39,30 @@ func newGuardCmd(e *env) *cobra.Command {
 stops LLMjacking: every request needs an API key (llmfence keys create), only
 inference and model listing are open to normal keys, model management needs
 an admin key, and per-key rate limits and token budgets hold even mid-stream.
-Usage is written to the store (llmfence usage). SIGHUP reloads --config.`,
+Usage is written to the store (llmfence usage). SIGHUP reloads --config.
+
+TLS: --tls-cert and --tls-key serve HTTPS. --client-ca also requires every
+client to present a certificate signed by that CA (mutual TLS); the handshake
+is refused otherwise. A client certificate is an extra requirement on top of
+the API key or token, never a replacement for it; its subject is logged with
+each request.
+
+OpenID Connect: with --oidc-issuer and --oidc-audience, a bearer token that is
+not an llmfence API key (lf_...) is verified as a JWT (ID token or JWT access
+token) against the issuer's discovery document and keys: signature, issuer,
+audience and expiry. The caller is "oidc:<sub>", named by preferred_username,
+email or sub; --oidc-admin-claim groups=llm-admins grants admin routes to
+tokens whose claim holds that value; --oidc-models-claim names a claim listing
+the model globs a token may use, else --oidc-default-models applies (none by
+default). Token callers get the default limits tier.`,
 		Example: `  llmfence guard --upstream http://127.0.0.1:11434 --listen :11435
-  llmfence guard --config guard.yaml --redis redis://127.0.0.1:6379/0`,
+  llmfence guard --config guard.yaml --redis redis://127.0.0.1:6379/0
+  llmfence guard --tls-cert gw.crt --tls-key gw.key --client-ca clients-ca.pem
+  llmfence guard --oidc-issuer https://login.example.com/realms/ai --oidc-audience llmfence \
+      --oidc-admin-claim groups=llm-admins --oidc-models-claim llm_models`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runGuard(cmd, e, &f)
+			return runGuard(cmd, e, f)
 		},
 	}
 	fl := cmd.Flags()
@@ -52,6 +77,14 @@ Usage is written to the store (llmfence usage). SIGHUP reloads --config.`,
 	fl.StringArrayVar(&f.deny, "deny", nil, "refuse clients in this `CIDR` (repeatable; wins over --allow)")
 	fl.Int64Var(&f.maxBody, "max-body", def.MaxBodyBytes, "largest request body in `BYTES`")
 	fl.BoolVar(&f.filterModels, "filter-models", false, "hide models a key may not use from model listings")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `FILE` for --tls-cert")
+	fl.StringVar(&f.clientCA, "client-ca", "", "require client certificates signed by a CA in this PEM `FILE` (mutual TLS, on top of the API key)")
+	fl.StringVar(&f.oidcIssuer, "oidc-issuer", "", "accept OpenID Connect JWT bearer tokens from this issuer `URL`")
+	fl.StringVar(&f.oidcAudience, "oidc-audience", "", "`AUD` that tokens must be issued for (required with --oidc-issuer)")
+	fl.StringVar(&f.oidcAdmin, "oidc-admin-claim", "", "`CLAIM=VALUE` granting admin routes, e.g. groups=llm-admins")
+	fl.StringVar(&f.oidcModels, "oidc-models-claim", "", "token `CLAIM` listing the model globs the caller may use")
+	fl.StringArrayVar(&f.oidcDefaultModels, "oidc-default-models", nil, "model `GLOB` for tokens without the models claim (repeatable; none by default)")
 	return cmd
 }
 
@@ -92,6 +125,30 @@ func guardConfig(cmd *cobra.Command, f *guardFlags) (guard.Config, error) {
 	if ch("filter-models") {
 		cfg.FilterModelList = f.filterModels
 	}
+	if ch("tls-cert") {
+		cfg.TLS.Cert = f.tlsCert
+	}
+	if ch("tls-key") {
+		cfg.TLS.Key = f.tlsKey
+	}
+	if ch("client-ca") {
+		cfg.TLS.ClientCA = f.clientCA
+	}
+	if ch("oidc-issuer") {
+		cfg.OIDC.Issuer = f.oidcIssuer
+	}
+	if ch("oidc-audience") {
+		cfg.OIDC.Audience = f.oidcAudience
+	}
+	if ch("oidc-admin-claim") {
+		cfg.OIDC.AdminClaim = f.oidcAdmin
+	}
+	if ch("oidc-models-claim") {
+		cfg.OIDC.ModelsClaim = f.oidcModels
+	}
+	if ch("oidc-default-models") {
+		cfg.OIDC.DefaultModels = f.oidcDefaultModels
+	}
 	if err := cfg.Validate(); err != nil {
 		return guard.Config{}, err
 	}
@@ -129,9 +186,30 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 		lim = guard.LimiterFrom(limits.NewMemory(limits.Options{}, e.log))
 	}
 
+	if cfg.TLS.Enabled() {
+		// Fail before listening when the files are wrong.
+		if _, err := guard.ServerTLSConfig(cfg.TLS); err != nil {
+			return err
+		}
+	}
+	auth := guard.KeysAuthenticator(gkeys.NewManager(st, gkeys.Options{Logger: e.log}))
+	if cfg.OIDC.Enabled() {
+		o, err := authn.NewOIDC(cfg.OIDC, authn.OIDCOptions{Logger: e.log})
+		if err != nil {
+			return err
+		}
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		if err := o.Discover(dctx); err != nil {
+			// Not fatal: discovery is retried on use, and API keys work.
+			fmt.Fprintf(e.stderr, "llmfence guard: warning: %v (token requests get 503 until it answers)\n", err)
+		}
+		cancel()
+		auth = authn.Chain(auth, o)
+	}
+
 	srv, err := guard.New(guard.Options{
 		Config:     cfg,
-		Auth:       guard.KeysAuthenticator(gkeys.NewManager(st, gkeys.Options{Logger: e.log})),
+		Auth:       auth,
 		Limiter:    lim,
 		Sink:       st,
 		Logger:     e.log,
@@ -141,7 +219,14 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "llmfence guard: %s -> %s (metrics %s)\n", cfg.Listen, cfg.Upstream, orNone(cfg.MetricsListen))
+	scheme := "http"
+	if cfg.TLS.Enabled() {
+		scheme = "https"
+		if cfg.TLS.ClientCA != "" {
+			scheme = "https+client-cert"
+		}
+	}
+	fmt.Fprintf(e.stderr, "llmfence guard: %s://%s -> %s (metrics %s)\n", scheme, cfg.Listen, cfg.Upstream, orNone(cfg.MetricsListen))
 	return srv.Run(ctx)
 }
 

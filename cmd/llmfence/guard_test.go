@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/guard"
 	gkeys "github.com/llmfence/llmfence/internal/guard/keys"
 	"github.com/llmfence/llmfence/internal/store"
 )
@@ -118,6 +120,13 @@ func TestGuardCommandRejectsBadSettings(t *testing.T) {
 		{[]string{"--allow", "300.1.1.1/8"}, "allow"},
 		{[]string{"--kind", "nope"}, "kind"},
 		{[]string{"--config", cfgFile}, "reading guard config"},
+		{[]string{"--tls-cert", "a.crt"}, "go together"},
+		{[]string{"--client-ca", "ca.pem"}, "need TLS"},
+		{[]string{"--tls-cert", "/nonexistent/a.crt", "--tls-key", "/nonexistent/a.key"}, "loading certificate"},
+		{[]string{"--oidc-issuer", "https://login.example.com"}, "audience is required"},
+		{[]string{"--oidc-audience", "llmfence"}, "need an issuer"},
+		{[]string{"--oidc-issuer", "http://login.example.com", "--oidc-audience", "x"}, "loopback"},
+		{[]string{"--oidc-issuer", "https://login.example.com", "--oidc-audience", "x", "--oidc-admin-claim", "groups"}, "claim=value"},
 	}
 	for _, c := range cases {
 		e := &env{stdout: io.Discard, stderr: io.Discard, db: filepath.Join(t.TempDir(), "x.db")}
@@ -128,5 +137,39 @@ func TestGuardCommandRejectsBadSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want one mentioning %q", c.args, err, c.want)
 		}
+	}
+}
+
+func TestGuardConfigTLSAndOIDC(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "g.yaml")
+	yaml := `tls: {cert: /etc/gw.crt, key: /etc/gw.key}
+oidc:
+  issuer: https://login.example.com/realms/ai
+  audience: llmfence
+  admin_claim: groups=llm-admins
+  default_models: ["llama3*"]
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var f guardFlags
+	cmd := guardCommand(&env{stdout: io.Discard, stderr: io.Discard}, &f)
+	if err := cmd.ParseFlags([]string{"--config", file, "--client-ca", "/etc/ca.pem",
+		"--oidc-models-claim", "llm_models", "--oidc-admin-claim", "roles=admin"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := guardConfig(cmd, &f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := guard.TLSFiles{Cert: "/etc/gw.crt", Key: "/etc/gw.key", ClientCA: "/etc/ca.pem"}
+	if cfg.TLS != want {
+		t.Errorf("tls = %+v, want %+v", cfg.TLS, want)
+	}
+	o := cfg.OIDC
+	if o.Issuer != "https://login.example.com/realms/ai" || o.Audience != "llmfence" || o.AdminClaim != "roles=admin" ||
+		o.ModelsClaim != "llm_models" || len(o.DefaultModels) != 1 || o.DefaultModels[0] != "llama3*" {
+		t.Errorf("oidc = %+v", o)
 	}
 }

@@ -33,6 +33,8 @@ import (
 //	max_body_bytes: 4194304
 //	timeouts: {upstream_header: 10m}
 //	redis: redis://127.0.0.1:6379/0
+//	tls: {cert: /etc/llmfence/tls.crt, key: /etc/llmfence/tls.key, client_ca: /etc/llmfence/clients-ca.pem}
+//	oidc: {issuer: https://login.example.com/realms/ai, audience: llmfence, admin_claim: groups=llm-admins, models_claim: llm_models}
 type Config struct {
 	// Upstream is the base URL of the LLM server. Not reloadable.
 	Upstream string `yaml:"upstream"`
@@ -66,8 +68,114 @@ type Config struct {
 	// (/api/tags, /api/ps, /v1/models).
 	FilterModelList bool `yaml:"filter_model_list"`
 
+	// TLS serves the client side over TLS, optionally requiring client
+	// certificates (mutual TLS). Not reloadable.
+	TLS TLSFiles `yaml:"tls"`
+	// OIDC admits OpenID Connect bearer tokens (JWTs) besides API keys.
+	// Not reloadable: the authenticator is built at start-up.
+	OIDC OIDCConfig `yaml:"oidc"`
+
 	Timeouts Timeouts    `yaml:"timeouts"`
 	AuthFail AuthBackoff `yaml:"auth_backoff"`
+}
+
+// TLSFiles name PEM files for serving TLS.
+//
+// With ClientCA set, every client must present a certificate signed by one
+// of the CAs in that file (the handshake is refused otherwise). A client
+// certificate is a requirement on top of the API key or token, never a
+// replacement for it; its subject is logged with each request (the audit
+// record has no field for it).
+type TLSFiles struct {
+	Cert     string `yaml:"cert"`      // server certificate chain
+	Key      string `yaml:"key"`       // server private key
+	ClientCA string `yaml:"client_ca"` // CA bundle for client certificates
+}
+
+// Enabled reports whether the client side is served over TLS.
+func (t TLSFiles) Enabled() bool { return t.Cert != "" }
+
+// OIDCConfig admits OpenID Connect / OAuth 2 JWT bearer tokens. A bearer
+// that is not an llmfence API key (lf_...) is verified against the
+// issuer's discovery document and JWKS: signature, issuer, audience and
+// expiry. Package authn implements it.
+type OIDCConfig struct {
+	// Issuer is the issuer URL (https; http only for a loopback host).
+	// Empty disables OIDC.
+	Issuer string `yaml:"issuer"`
+	// Audience must be among the token's "aud" values.
+	Audience string `yaml:"audience"`
+	// AdminClaim, "claim=value", grants admin when the claim equals value
+	// or (for a list or space-separated string) contains it. A dotted name
+	// (realm_access.roles) walks nested objects. Empty: no token is admin.
+	AdminClaim string `yaml:"admin_claim"`
+	// ModelsClaim names a claim holding the model globs the token may use
+	// (a list of strings, or one comma- or space-separated string).
+	ModelsClaim string `yaml:"models_claim"`
+	// DefaultModels apply when the token lacks the models claim. Empty
+	// (the default) allows no model: deny by default.
+	DefaultModels []string `yaml:"default_models"`
+	// AllowCloud lets tokens use Ollama cloud models.
+	AllowCloud bool `yaml:"allow_cloud"`
+}
+
+// Enabled reports whether OIDC tokens are accepted.
+func (o OIDCConfig) Enabled() bool { return o.Issuer != "" }
+
+// AdminRule splits AdminClaim into claim name and wanted value.
+func (o OIDCConfig) AdminRule() (claim, value string, ok bool) {
+	claim, value, ok = strings.Cut(o.AdminClaim, "=")
+	claim, value = strings.TrimSpace(claim), strings.TrimSpace(value)
+	return claim, value, ok && claim != "" && value != ""
+}
+
+func (o OIDCConfig) validate() error {
+	if !o.Enabled() {
+		if o.Audience != "" || o.AdminClaim != "" || o.ModelsClaim != "" || len(o.DefaultModels) > 0 {
+			return errors.New("oidc: audience, admin_claim, models_claim and default_models need an issuer")
+		}
+		return nil
+	}
+	u, err := url.Parse(o.Issuer)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("oidc issuer %q: want an https:// URL", o.Issuer)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !loopbackHost(u.Hostname()) {
+			return fmt.Errorf("oidc issuer %q: plain http is only allowed for a loopback issuer; use https", o.Issuer)
+		}
+	default:
+		return fmt.Errorf("oidc issuer %q: want an https:// URL", o.Issuer)
+	}
+	if strings.TrimSpace(o.Audience) == "" {
+		return errors.New("oidc: an audience is required with an issuer (the client ID or API identifier tokens are issued for)")
+	}
+	if o.AdminClaim != "" {
+		if _, _, ok := o.AdminRule(); !ok {
+			return fmt.Errorf("oidc admin claim %q: want claim=value, e.g. groups=llm-admins", o.AdminClaim)
+		}
+	}
+	return nil
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
+}
+
+func (t TLSFiles) validate() error {
+	if (t.Cert == "") != (t.Key == "") {
+		return errors.New("tls: a certificate and its key go together (--tls-cert and --tls-key)")
+	}
+	if t.ClientCA != "" && t.Cert == "" {
+		return errors.New("tls: client certificates (--client-ca) need TLS (--tls-cert and --tls-key)")
+	}
+	return nil
 }
 
 // Timeouts bound slow clients and a stuck upstream.
@@ -164,6 +272,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConnsPerIP < 0 {
 		return fmt.Errorf("max_conns_per_ip must not be negative")
+	}
+	if err := c.TLS.validate(); err != nil {
+		return err
+	}
+	if err := c.OIDC.validate(); err != nil {
+		return err
 	}
 	if c.AuthFail.Base <= 0 || c.AuthFail.Max < c.AuthFail.Base || c.AuthFail.Free < 0 {
 		return fmt.Errorf("auth_backoff: want free >= 0 and 0 < base <= max")

@@ -7,7 +7,9 @@
 //
 //   - [Authenticator] turns the presented API key (Authorization: Bearer or
 //     X-API-Key) into a [Principal]; failures are throttled per client IP
-//     with exponential back-off so keys cannot be guessed.
+//     with exponential back-off so keys cannot be guessed. Package authn
+//     adds OpenID Connect JWT bearer tokens ([OIDCConfig]) and a chain that
+//     sends lf_ API keys to the key store and other bearers to OIDC.
 //   - [Router] (the route table of package route) classes the normalised
 //     path: Denied, Listing, Inference or Admin. Only the normalised path is
 //     ever forwarded. Admin routes need an admin key; inference and
@@ -25,6 +27,10 @@
 //   - [UsageSink] receives one audit record per request from a batched
 //     writer with a bounded queue (see [AuditWriter] for durability).
 //     Prompts and responses are never recorded.
+//
+// The client side can be served over TLS ([TLSFiles]); with a client CA,
+// every connection must present a certificate from that CA (mutual TLS), in
+// addition to, not instead of, the API key or token.
 //
 // Metrics (Prometheus text format), /healthz and /readyz are served on a
 // separate listener by [Server.MetricsHandler].

@@ -53,6 +53,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.audit != nil {
 			s.audit.Submit(x.rec)
 		}
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			// The audit record has no field for it: log the client
+			// certificate next to what the record holds.
+			c := r.TLS.PeerCertificates[0]
+			s.log.Info("mTLS request", "client_cert_subject", c.Subject.String(),
+				"client_cert_serial", c.SerialNumber.String(), "key", x.rec.KeyName,
+				"method", x.rec.Method, "route", x.rec.Route, "status", x.rec.Status)
+		}
 	}()
 	s.serve(x, rc, r)
 }
@@ -97,7 +105,7 @@ func (s *Server) serve(x *exchange, rc *runtimeConfig, r *http.Request) {
 			s.metrics.deny("bad_key")
 			s.throttle.fail(ip, cfg.AuthFail)
 			x.w.Header().Set("WWW-Authenticate", `Bearer realm="llmfence", error="invalid_token"`)
-			s.fail(x, http.StatusUnauthorized, "authentication_error", "the API key is not valid (unknown, expired or revoked)")
+			s.fail(x, http.StatusUnauthorized, "authentication_error", "the API key or token is not valid (unknown, expired or revoked)")
 			return
 		}
 		s.log.Error("authentication failed", "err", err)

@@ -2,6 +2,8 @@ package guard
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -152,11 +155,13 @@ func (s *Server) Reload(cfg Config) error {
 	if old := s.rt.Load(); old != nil {
 		o := old.cfg
 		if cfg.Upstream != o.Upstream || cfg.Kind != o.Kind || cfg.Listen != o.Listen ||
-			cfg.MetricsListen != o.MetricsListen || cfg.Redis != o.Redis || cfg.MaxConnsPerIP != o.MaxConnsPerIP {
-			s.log.Warn("config reload: upstream, kind, listen, metrics_listen, redis and max_conns_per_ip need a restart; keeping the running values")
+			cfg.MetricsListen != o.MetricsListen || cfg.Redis != o.Redis || cfg.MaxConnsPerIP != o.MaxConnsPerIP ||
+			cfg.TLS != o.TLS || !reflect.DeepEqual(cfg.OIDC, o.OIDC) {
+			s.log.Warn("config reload: upstream, kind, listen, metrics_listen, redis, max_conns_per_ip, tls and oidc need a restart; keeping the running values")
 		}
 		cfg.Upstream, cfg.Kind, cfg.Listen, cfg.MetricsListen, cfg.Redis, cfg.MaxConnsPerIP =
 			o.Upstream, o.Kind, o.Listen, o.MetricsListen, o.Redis, o.MaxConnsPerIP
+		cfg.TLS, cfg.OIDC = o.TLS, o.OIDC
 		cfg.Timeouts.UpstreamHeader = o.Timeouts.UpstreamHeader
 	}
 	s.rt.Store(&runtimeConfig{cfg: cfg, ipf: ipFilter{allow: allow, deny: deny}})
@@ -199,6 +204,17 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve is Run on listeners the caller opened; mln may be nil.
 func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	cfg := s.Config()
+	var tlsCfg *tls.Config
+	if cfg.TLS.Enabled() {
+		var err error
+		if tlsCfg, err = ServerTLSConfig(cfg.TLS); err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return err
+		}
+	}
 	ln = limitPerIP(ln, cfg.MaxConnsPerIP, func(netip.Addr) { s.metrics.deny("conn_limit") })
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	srv := &http.Server{
@@ -209,17 +225,25 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errLog,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		TLSConfig:         tlsCfg,
 	}
 	var msrv *http.Server
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	if mln != nil {
 		msrv = &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 		go func() { errc <- msrv.Serve(mln) }()
 	}
 	stopWatch := s.watchReload(ctx)
 	defer stopWatch()
-	s.log.Info("guard listening", "listen", ln.Addr().String(), "upstream", s.upstream.Redacted())
+	s.log.Info("guard listening", "listen", ln.Addr().String(), "upstream", s.upstream.Redacted(),
+		"tls", tlsCfg != nil, "client_certs", tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
 
 	var serveErr error
 	select {
@@ -244,6 +268,33 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 		return fmt.Errorf("guard: shutdown: streams still open after %s: %w", grace, shutErr)
 	}
 	return closeErr
+}
+
+// ServerTLSConfig loads the certificate, key and client CA bundle named by
+// t. With a client CA, the handshake requires and verifies a client
+// certificate (tls.RequireAndVerifyClientCert). TLS 1.2 is the minimum.
+func ServerTLSConfig(t TLSFiles) (*tls.Config, error) {
+	if err := t.validate(); err != nil {
+		return nil, err
+	}
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: loading certificate %s and key %s: %w", t.Cert, t.Key, err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCA != "" {
+		pem, err := os.ReadFile(t.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("tls: reading client CA bundle: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls: client CA bundle %s holds no PEM certificate", t.ClientCA)
+		}
+		c.ClientCAs = pool
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return c, nil
 }
 
 // watchReload reloads on SIGHUP and when the config file changes (polled
