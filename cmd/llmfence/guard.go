@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/llmfence/llmfence/internal/guard/abuse"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,6 +28,8 @@ type guardFlags struct {
 	oidcIssuer, oidcAudience, oidcAdmin            string
 	oidcModels                                     string
 	oidcDefaultModels                              []string
+	abuseWebhook                                   string
+	abuseBlock                                     []string
 }
 
 func newGuardCmd(e *env) *cobra.Command { return guardCommand(e, &guardFlags{}) }
@@ -80,6 +84,8 @@ default). Token callers get the default limits tier.`,
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `FILE` for --tls-cert")
 	fl.StringVar(&f.clientCA, "client-ca", "", "require client certificates signed by a CA in this PEM `FILE` (mutual TLS, on top of the API key)")
+	fl.StringVar(&f.abuseWebhook, "abuse-webhook", "", "POST abuse alerts (JSON) to this `URL`")
+	fl.StringSliceVar(&f.abuseBlock, "abuse-block", nil, "refuse requests that trip these abuse signals: rate_jump, new_network, prompt_abuse, bulk_spam (default: alert or log only)")
 	fl.StringVar(&f.oidcIssuer, "oidc-issuer", "", "accept OpenID Connect JWT bearer tokens from this issuer `URL`")
 	fl.StringVar(&f.oidcAudience, "oidc-audience", "", "`AUD` that tokens must be issued for (required with --oidc-issuer)")
 	fl.StringVar(&f.oidcAdmin, "oidc-admin-claim", "", "`CLAIM=VALUE` granting admin routes, e.g. groups=llm-admins")
@@ -133,6 +139,23 @@ func guardConfig(cmd *cobra.Command, f *guardFlags) (guard.Config, error) {
 	}
 	if ch("client-ca") {
 		cfg.TLS.ClientCA = f.clientCA
+	}
+	if ch("abuse-webhook") {
+		cfg.Abuse.Webhook = f.abuseWebhook
+	}
+	for _, sig := range f.abuseBlock {
+		switch strings.TrimSpace(sig) {
+		case "rate_jump":
+			cfg.Abuse.RateJump.Action = abuse.Block
+		case "new_network":
+			cfg.Abuse.NewNetwork.Action = abuse.Block
+		case "prompt_abuse":
+			cfg.Abuse.PromptAbuse.Action = abuse.Block
+		case "bulk_spam":
+			cfg.Abuse.BulkSpam.Action = abuse.Block
+		default:
+			return cfg, fmt.Errorf("--abuse-block %q: want rate_jump, new_network, prompt_abuse or bulk_spam", sig)
+		}
 	}
 	if ch("oidc-issuer") {
 		cfg.OIDC.Issuer = f.oidcIssuer
@@ -207,7 +230,12 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 		auth = authn.Chain(auth, o)
 	}
 
+	detector, err := abuse.New(cfg.Abuse, abuse.Options{Logger: e.log})
+	if err != nil {
+		return fmt.Errorf("abuse rules: %w", err)
+	}
 	srv, err := guard.New(guard.Options{
+		Abuse:      detector,
 		Config:     cfg,
 		Auth:       auth,
 		Limiter:    lim,

@@ -3,6 +3,7 @@ package guard
 import (
 	"errors"
 	"fmt"
+	"github.com/llmfence/llmfence/internal/guard/abuse"
 	"io"
 	"net"
 	"net/netip"
@@ -74,6 +75,10 @@ type Config struct {
 	// OIDC admits OpenID Connect bearer tokens (JWTs) besides API keys.
 	// Not reloadable: the authenticator is built at start-up.
 	OIDC OIDCConfig `yaml:"oidc"`
+	// Abuse configures the LLMjacking signals (rate jump, new network,
+	// abusive prompts, bulk spam) and what each does: log, alert, block.
+	// Not reloadable.
+	Abuse abuse.Config `yaml:"abuse"`
 
 	Timeouts Timeouts    `yaml:"timeouts"`
 	AuthFail AuthBackoff `yaml:"auth_backoff"`
@@ -203,6 +208,7 @@ type AuthBackoff struct {
 // DefaultConfig returns the defaults every field falls back to.
 func DefaultConfig() Config {
 	return Config{
+		Abuse:            abuse.DefaultConfig(),
 		Upstream:         "http://127.0.0.1:11434",
 		Kind:             "ollama",
 		Listen:           "127.0.0.1:11435",

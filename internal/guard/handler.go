@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/llmfence/llmfence/internal/guard/abuse"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -202,6 +204,15 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 		s.fail(x, http.StatusForbidden, "permission_error", why)
 		return
 	}
+	if s.abuse != nil {
+		ip, _ := netip.ParseAddr(x.rec.ClientIP)
+		v := s.abuse.Before(r.Context(), abuse.Request{KeyID: p.ID, KeyName: p.Name, ClientIP: ip, Route: d.Path, Body: body})
+		if sig, blocked := v.Blocked(); blocked {
+			s.metrics.deny("abuse")
+			s.fail(x, http.StatusForbidden, "permission_error", "request refused by abuse rule "+sig.Kind+": "+sig.Detail)
+			return
+		}
+	}
 	lim := limits.Resolve(p.Limits, cfg.DefaultLimits)
 	if !metered && (lim.TPM > 0 || lim.Daily > 0 || lim.Monthly > 0) {
 		s.metrics.deny("unmetered_route")
@@ -254,6 +265,9 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 		ctx := context.WithoutCancel(r.Context())
 		if err := res.Commit(ctx, u.Prompt, u.Completion); err != nil {
 			s.log.Error("could not bill tokens", "key", p.Name, "prompt", u.Prompt, "completion", u.Completion, "err", err)
+		}
+		if s.abuse != nil {
+			s.abuse.After(ctx, abuse.Completed{KeyID: p.ID, PromptTokens: u.Prompt, CompletionTokens: u.Completion, At: s.now()})
 		}
 		x.rec.PromptTokens, x.rec.CompletionTokens = u.Prompt, u.Completion
 		x.rec.Truncated = u.Truncated

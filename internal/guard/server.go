@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/llmfence/llmfence/internal/guard/abuse"
 	"log/slog"
 	"net"
 	"net/http"
@@ -46,6 +47,10 @@ type Options struct {
 	// Server.Reload.
 	Reload     func() (Config, error)
 	ConfigFile string
+	// Abuse, when set, screens every inference request and learns each
+	// key's usage (see package abuse; Config.Abuse is what the command
+	// builds it from). nil turns the signals off. Server.Close closes it.
+	Abuse *abuse.Detector
 }
 
 // Server is the gateway: an http.Handler for the client side plus Run,
@@ -57,6 +62,7 @@ type Server struct {
 	auth      Authenticator
 	limiter   Limiter
 	audit     *AuditWriter
+	abuse     *abuse.Detector // nil: abuse signals off
 	transport http.RoundTripper
 	proxy     *httputil.ReverseProxy
 	log       *slog.Logger
@@ -86,6 +92,7 @@ func New(opts Options) (*Server, error) {
 	}
 	u, _ := url.Parse(cfg.Upstream) // validated
 	s := &Server{
+		abuse:    opts.Abuse,
 		upstream: u, kind: cfg.Kind, router: opts.Router, auth: opts.Auth,
 		limiter: opts.Limiter, transport: opts.Transport, log: opts.Logger,
 		now: opts.Now, opts: opts, metrics: newMetrics(),
@@ -174,10 +181,14 @@ func (s *Server) Config() Config { return s.rt.Load().cfg }
 // Close flushes the audit log, waiting at most until ctx ends. Run calls it
 // on shutdown; call it yourself when using the Server only as a handler.
 func (s *Server) Close(ctx context.Context) error {
-	if s.audit == nil {
-		return nil
+	var errs []error
+	if s.abuse != nil {
+		errs = append(errs, s.abuse.Close(ctx))
 	}
-	return s.audit.Close(ctx)
+	if s.audit != nil {
+		errs = append(errs, s.audit.Close(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // Run listens on Config.Listen (client side) and Config.MetricsListen
