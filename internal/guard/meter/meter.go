@@ -471,41 +471,54 @@ func (m *Meter) errorEvent(reason error) []byte {
 // calls; a line that is not a JSON object counts too), and u the counts on
 // the final done:true object.
 func ollamaChunk(line []byte) (n int64, u upstreamUsage) {
-	var obj map[string]json.RawMessage
+	// A struct, not a map: this runs for every streamed line, and decoding
+	// into named fields skips everything else without allocating for it.
+	// Field matching is case-insensitive and the last duplicate wins, as
+	// in Ollama's own (encoding/json) decoding.
+	var obj ollamaLine
 	if err := json.Unmarshal(line, &obj); err != nil {
 		return 1, u
 	}
-	if obj == nil { // null
-		return 0, u
-	}
-	for k, v := range obj {
-		switch {
-		case isKey(k, "response", "thinking", "content", "tool_calls") && nonEmpty(v):
+	switch {
+	case nonEmpty(obj.Response), nonEmpty(obj.Thinking), nonEmpty(obj.Content), nonEmpty(obj.ToolCalls):
+		n = 1
+	case nonEmpty(obj.Message):
+		var msg ollamaMessage
+		if json.Unmarshal(obj.Message, &msg) != nil ||
+			nonEmpty(msg.Content) || nonEmpty(msg.Thinking) || nonEmpty(msg.ToolCalls) || nonEmpty(msg.ReasoningContent) {
 			n = 1
-		case isKey(k, "message") && nonEmpty(v):
-			var msg map[string]json.RawMessage
-			if json.Unmarshal(v, &msg) != nil {
-				n = 1
-				continue
-			}
-			for mk, mv := range msg {
-				if isKey(mk, "content", "thinking", "tool_calls", "reasoning_content") && nonEmpty(mv) {
-					n = 1
-				}
-			}
 		}
 	}
-	if done, ok := lookup(obj, "done"); ok && string(bytes.TrimSpace(done)) == "true" {
+	if string(bytes.TrimSpace(obj.Done)) == "true" {
 		u.final = true
 		u.hasCompletion = true
-		if v, ok := lookup(obj, "eval_count"); ok {
-			u.completion = count(v)
+		if obj.EvalCount != nil {
+			u.completion = count(obj.EvalCount)
 		}
-		if v, ok := lookup(obj, "prompt_eval_count"); ok && !isNull(v) {
-			u.prompt, u.hasPrompt = count(v), true
+		if obj.PromptEvalCount != nil && !isNull(obj.PromptEvalCount) {
+			u.prompt, u.hasPrompt = count(obj.PromptEvalCount), true
 		}
 	}
 	return n, u
+}
+
+// ollamaLine holds the fields of an Ollama stream line the meter reads.
+type ollamaLine struct {
+	Response        json.RawMessage `json:"response"`
+	Thinking        json.RawMessage `json:"thinking"`
+	Content         json.RawMessage `json:"content"`
+	ToolCalls       json.RawMessage `json:"tool_calls"`
+	Message         json.RawMessage `json:"message"`
+	Done            json.RawMessage `json:"done"`
+	EvalCount       json.RawMessage `json:"eval_count"`
+	PromptEvalCount json.RawMessage `json:"prompt_eval_count"`
+}
+
+type ollamaMessage struct {
+	Content          json.RawMessage `json:"content"`
+	Thinking         json.RawMessage `json:"thinking"`
+	ToolCalls        json.RawMessage `json:"tool_calls"`
+	ReasoningContent json.RawMessage `json:"reasoning_content"`
 }
 
 // openAIChunk reads the data of one SSE event of an OpenAI stream: n is the
