@@ -143,7 +143,9 @@ func oracleContent(info RequestInfo, out []byte) int64 {
 				continue
 			}
 			var v any
-			if json.Unmarshal([]byte(line), &v) != nil {
+			dec := json.NewDecoder(strings.NewReader(line))
+			dec.UseNumber() // see the SSE case below
+			if dec.Decode(&v) != nil || dec.More() {
 				n++
 				continue
 			}
@@ -173,8 +175,12 @@ func oracleContent(info RequestInfo, out []byte) int64 {
 		if strings.TrimSpace(d) == "[DONE]" {
 			return
 		}
+		// UseNumber: a syntactically valid number too large for a float64
+		// (e.g. 17e5456107) is still JSON, not text a client would show.
 		var v any
-		if json.Unmarshal([]byte(d), &v) != nil {
+		dec := json.NewDecoder(strings.NewReader(d))
+		dec.UseNumber()
+		if dec.Decode(&v) != nil || dec.More() {
 			n++
 			return
 		}
