@@ -87,13 +87,19 @@ func setMeta(s *service.Service, model, key string, v any) {
 	meta[model][key] = v
 }
 
+// fetchModelCards reads an OpenAI-shaped model list (GET path); ok is false
+// unless it answered 200 with a list.
+func fetchModelCards(ctx context.Context, t *target, path string) ([]openAICard, bool) {
+	r := t.fetch(ctx, Request{Method: http.MethodGet, Path: path})
+	if !r.OK() || r.Status != http.StatusOK {
+		return nil, false
+	}
+	return decodeOpenAIModels(r.Body)
+}
+
 // enrichOpenAI reads GET /v1/models; every OpenAI-compatible stack has it.
 func enrichOpenAI(ctx context.Context, p *Prober, t *target, s *service.Service) {
-	r := t.fetch(ctx, Request{Method: http.MethodGet, Path: "/v1/models"})
-	if !r.OK() || r.Status != http.StatusOK {
-		return
-	}
-	cards, ok := decodeOpenAIModels(r.Body)
+	cards, ok := fetchModelCards(ctx, t, "/v1/models")
 	if !ok {
 		return
 	}
@@ -300,11 +306,7 @@ func enrichOpenWebUI(ctx context.Context, p *Prober, t *target, s *service.Servi
 			}
 		}
 	}
-	r := t.fetch(ctx, Request{Method: http.MethodGet, Path: "/api/models"})
-	if !r.OK() || r.Status != http.StatusOK {
-		return
-	}
-	cards, ok := decodeOpenAIModels(r.Body)
+	cards, ok := fetchModelCards(ctx, t, "/api/models")
 	if !ok {
 		return
 	}
