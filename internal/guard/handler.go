@@ -182,7 +182,8 @@ func (s *Server) serve(x *exchange, rc *runtimeConfig, r *http.Request) {
 // the model, admit against limits, relay through the meter, bill.
 func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.Decision, cfg Config, body []byte) {
 	dialect := dialectOf(d.Path)
-	_, info, err := meter.PrepareRequest(dialect, d.Path, body, meter.Unlimited)
+	req, err := meter.ParseRequest(dialect, d.Path, body)
+	var info meter.RequestInfo
 	metered := true
 	switch {
 	case errors.Is(err, meter.ErrUnsupportedRoute):
@@ -197,6 +198,8 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 		s.metrics.deny("bad_request")
 		s.fail(x, http.StatusBadRequest, "invalid_request_error", requestProblem(err))
 		return
+	default:
+		info = req.Info()
 	}
 	x.rec.Model = info.Model
 	if allowed, why := s.modelAllowed(info.Model, p); !allowed {
@@ -244,7 +247,7 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 	}
 	st := &proxyState{path: d.Path, body: body, principal: p}
 	if metered {
-		newBody, info2, err := meter.PrepareRequest(dialect, d.Path, body, budget)
+		newBody, info2, err := req.Encode(budget)
 		if err != nil {
 			settled = true
 			res.Release(context.WithoutCancel(r.Context()))

@@ -167,7 +167,12 @@ type meterWriter struct {
 
 func (w *meterWriter) Header() http.Header { return w.sw.Header() }
 func (w *meterWriter) WriteHeader(c int)   { w.sw.WriteHeader(c) }
-func (w *meterWriter) Flush()              { w.sw.flush() }
+// Flush is a no-op while the meter relays: it flushes after each write.
+func (w *meterWriter) Flush() {
+	if w.st.m == nil {
+		w.sw.flush()
+	}
+}
 
 func (w *meterWriter) Write(p []byte) (int, error) {
 	st := w.st
@@ -208,7 +213,13 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 func (w *statusWriter) Flush()                      { w.flush() }
-func (w *statusWriter) flush()                      { http.NewResponseController(w.ResponseWriter).Flush() }
+func (w *statusWriter) flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush() // net/http's own writer: no ResponseController to allocate
+		return
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // maxListing bounds a model listing the gateway filters.

@@ -328,3 +328,65 @@ func FuzzPrepareRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastOllamaChunk: wherever the allocation-free walk of a stream line
+// answers, it answers exactly what decoding with encoding/json does.
+func FuzzFastOllamaChunk(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","created_at":"t","response":" tok","done":false}`,
+		`{"model":"m","response":"","done":true,"eval_count":20,"prompt_eval_count":7}`,
+		`{"model":"m","message":{"role":"assistant","content":"hi"},"done":false}`,
+		`{"message":{"role":"assistant","content":""},"done":true,"eval_count":3,"prompt_eval_count":null}`,
+		`{"message":{"content":"","tool_calls":[{"function":{"name":"f"}}]}}`,
+		`{"message":{"CONTENT":"x","content":""}}`,
+		`{"message":"text"}`,
+		`{"message":[]}`,
+		`{"message":[1]}`,
+		`{"Response":"x","RESPONSE":""}`,
+		`{"done":true,"eval_count":1e400}`,
+		`{"done":true,"eval_count":"12"}`,
+		`{"done" : true , "eval_count" : 5 }`,
+		`{"re\u0073ponse":"x"}`,
+		`{"reſponse":"x"}`,
+		`{"thinking":"a","done":false}`,
+		`{"message":{"reasoning_content":"r"}}`,
+		`{}`, `[]`, `null`, `"x"`, `{"a":{"b":[{"c":"}"}]},"response":"\"}"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		if !json.Valid(line) {
+			return
+		}
+		n, u, ok := fastOllamaChunk(line)
+		if !ok {
+			return
+		}
+		wn, wu := decodeOllamaChunk(line)
+		if n != wn || u != wu {
+			t.Fatalf("line %q: fast walk says n=%d usage=%+v, encoding/json says n=%d usage=%+v", line, n, u, wn, wu)
+		}
+	})
+}
+
+// The fast walk must actually take the lines Ollama sends, or the hot path
+// silently falls back to decoding.
+func TestFastOllamaChunkTakesOllamaLines(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		n    int64
+		u    upstreamUsage
+	}{
+		{`{"model":"m","created_at":"2026-11-23T18:35:05Z","response":" tok","done":false}`, 1, upstreamUsage{}},
+		{`{"model":"m","created_at":"t","message":{"role":"assistant","content":"hi"},"done":false}`, 1, upstreamUsage{}},
+		{`{"model":"m","created_at":"t","response":"","done":true,"done_reason":"stop","context":[1,2,3],"total_duration":5,"prompt_eval_count":7,"eval_count":20}`, 0,
+			upstreamUsage{final: true, hasCompletion: true, completion: 20, hasPrompt: true, prompt: 7}},
+		{`{"model":"m","message":{"role":"assistant","content":""},"done":true,"eval_count":3}`, 0,
+			upstreamUsage{final: true, hasCompletion: true, completion: 3}},
+	} {
+		n, u, ok := fastOllamaChunk([]byte(tt.line))
+		if !ok || n != tt.n || u != tt.u {
+			t.Errorf("%s: got n=%d usage=%+v ok=%v, want n=%d usage=%+v ok=true", tt.line, n, u, ok, tt.n, tt.u)
+		}
+	}
+}

@@ -471,10 +471,23 @@ func (m *Meter) errorEvent(reason error) []byte {
 // calls; a line that is not a JSON object counts too), and u the counts on
 // the final done:true object.
 func ollamaChunk(line []byte) (n int64, u upstreamUsage) {
-	// A struct, not a map: this runs for every streamed line, and decoding
-	// into named fields skips everything else without allocating for it.
-	// Field matching is case-insensitive and the last duplicate wins, as
-	// in Ollama's own (encoding/json) decoding.
+	// This runs for every streamed line: valid lines are walked without
+	// decoding (fastline.go), the rest decoded with the semantics of
+	// Ollama's own encoding/json (case-insensitive keys, last duplicate wins).
+	if !json.Valid(line) {
+		return 1, u
+	}
+	if n, u, ok := fastOllamaChunk(line); ok {
+		return n, u
+	}
+	return decodeOllamaChunk(line)
+}
+
+// decodeOllamaChunk is ollamaChunk with encoding/json, for lines the fast
+// walk leaves alone.
+func decodeOllamaChunk(line []byte) (n int64, u upstreamUsage) {
+	// A struct, not a map: named fields skip everything else without
+	// allocating for it.
 	var obj ollamaLine
 	if err := json.Unmarshal(line, &obj); err != nil {
 		return 1, u

@@ -133,10 +133,104 @@ func Route(kind, route string) (Endpoint, error) {
 	return "", fmt.Errorf("meter: %s route %q: %w", kind, route, ErrUnsupportedRoute)
 }
 
+// Request is a parsed, validated request body of a metered route. Parse
+// it once with ParseRequest, read what it asks for with Info, then Encode
+// it with the completion limit the caller admits.
+type Request struct {
+	kind  string
+	obj   object      // the client's members, unclamped
+	info  RequestInfo // what the client asked for (MaxTokens: its own limit)
+	plain []byte      // the body re-encoded without a clamp (embeddings too)
+}
+
+// ParseRequest validates body for kind's route and reads the model, the
+// client's own completion limit, the stream flag and a prompt estimate.
+// Errors are ErrUnsupportedRoute, a *RequestError (ErrInvalidRequest)
+// naming the problem, or nothing else.
+func ParseRequest(kind, route string, body []byte) (*Request, error) {
+	ep, err := Route(kind, route)
+	if err != nil {
+		return nil, err
+	}
+	info := RequestInfo{Kind: kind, Route: route, Endpoint: ep, MaxTokens: Unlimited, Choices: 1}
+
+	obj, err := parseObject(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := obj.checkKeys(""); err != nil {
+		return nil, err
+	}
+	if raw, ok := obj.get("model"); ok && !isNull(raw) {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, badField("model", "must be a string")
+		}
+		info.Model = s
+	}
+	info.PromptEstimate = estimatePrompt(obj)
+	r := &Request{kind: kind, obj: obj, info: info}
+	if ep == EndpointEmbed {
+		r.plain = obj.encode()
+		return r, nil
+	}
+	stream, set, err := boolField(obj, "", "stream")
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case KindOllama:
+		r.info.Stream = !set || stream
+	case KindOpenAI:
+		r.info.Stream = set && stream
+	}
+	// Clamping without a limit validates the limit fields and fills in
+	// the client's own limit and choice count.
+	plain, info, err := r.clamp(Unlimited)
+	if err != nil {
+		return nil, err
+	}
+	r.plain, r.info = plain, info
+	return r, nil
+}
+
+// Info reports what the client asked for; MaxTokens is the client's own
+// completion limit (Unlimited when it named none).
+func (r *Request) Info() RequestInfo { return r.info }
+
+// Encode returns the body to forward with completions clamped to
+// maxTokens (Unlimited: no clamp), and the request's info under that
+// clamp. It fails with ErrBudgetExhausted when maxTokens is 0 or too small
+// for the choices asked for. The Request is not changed: Encode may be
+// called again with another limit.
+func (r *Request) Encode(maxTokens int64) ([]byte, RequestInfo, error) {
+	if maxTokens < 0 || r.info.Endpoint == EndpointEmbed {
+		return r.plain, r.info, nil
+	}
+	return r.clamp(maxTokens)
+}
+
+func (r *Request) clamp(maxTokens int64) ([]byte, RequestInfo, error) {
+	obj := append(object(nil), r.obj...) // clamps replace members, never edit them
+	info := r.info
+	var err error
+	switch r.kind {
+	case KindOllama:
+		err = clampOllama(&obj, &info, maxTokens)
+	case KindOpenAI:
+		err = clampOpenAI(&obj, &info, maxTokens)
+	}
+	if err != nil {
+		return nil, info, err
+	}
+	return obj.encode(), info, nil
+}
+
 // PrepareRequest validates a client's request body for route (the
 // normalised path the upstream will see) and rewrites it so the upstream
 // generates at most maxTokens completion tokens (Unlimited: leave limits as
-// the client set them) and, for OpenAI streams, reports usage.
+// the client set them) and, for OpenAI streams, reports usage. It is
+// ParseRequest followed by Encode(maxTokens).
 //
 // Errors matching ErrInvalidRequest name the problem for the client (400);
 // ErrBudgetExhausted means maxTokens is 0 (or too small for the number of
@@ -144,51 +238,12 @@ func Route(kind, route string) (Endpoint, error) {
 // route is not one the meter handles. See the package documentation for
 // what is rewritten and how key order is kept.
 func PrepareRequest(kind string, route string, body []byte, maxTokens int64) ([]byte, RequestInfo, error) {
-	ep, err := Route(kind, route)
+	r, err := ParseRequest(kind, route, body)
 	if err != nil {
-		return nil, RequestInfo{}, err
-	}
-	if maxTokens < 0 {
-		maxTokens = Unlimited
-	}
-	info := RequestInfo{Kind: kind, Route: route, Endpoint: ep, MaxTokens: Unlimited, Choices: 1}
-
-	obj, err := parseObject(body)
-	if err != nil {
+		info := RequestInfo{Kind: kind, Route: route, MaxTokens: Unlimited, Choices: 1}
 		return nil, info, err
 	}
-	if err := obj.checkKeys(""); err != nil {
-		return nil, info, err
-	}
-	if raw, ok := obj.get("model"); ok && !isNull(raw) {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, info, badField("model", "must be a string")
-		}
-		info.Model = s
-	}
-	info.PromptEstimate = estimatePrompt(obj)
-
-	if ep == EndpointEmbed {
-		return obj.encode(), info, nil
-	}
-
-	stream, set, err := boolField(obj, "", "stream")
-	if err != nil {
-		return nil, info, err
-	}
-	switch kind {
-	case KindOllama:
-		info.Stream = !set || stream
-		err = clampOllama(&obj, &info, maxTokens)
-	case KindOpenAI:
-		info.Stream = set && stream
-		err = clampOpenAI(&obj, &info, maxTokens)
-	}
-	if err != nil {
-		return nil, info, err
-	}
-	return obj.encode(), info, nil
+	return r.Encode(maxTokens)
 }
 
 func clampOllama(obj *object, info *RequestInfo, maxTokens int64) error {
