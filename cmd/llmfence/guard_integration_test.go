@@ -167,9 +167,9 @@ func giUsage(t *testing.T, db, key string) usageReport {
 	return rep
 }
 
-// giRecords waits until the audit log holds n records of key (the guard
-// writes it in batches, about once a second) and returns them, newest
-// first.
+// giRecords waits until the audit log holds n records of key and returns
+// them, newest first. (A request's record is committed before its response
+// ends; the wait covers requests whose client went away mid-stream.)
 func giRecords(t *testing.T, db, key string, n int) []store.UsageRecord {
 	t.Helper()
 	var recs []store.UsageRecord

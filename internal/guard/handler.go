@@ -53,7 +53,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.request(x.routeLabel, x.rec.Status)
 		s.metrics.addTokens(x.rec.KeyName, x.rec.PromptTokens, x.rec.CompletionTokens)
 		if s.audit != nil {
-			s.audit.Submit(x.rec)
+			// Before the handler returns, so before the end of the response
+			// leaves: a client that saw its answer complete has its record
+			// in the store.
+			if err := s.audit.Record(x.rec); err != nil {
+				s.log.Warn("audit record not confirmed", "key", x.rec.KeyName, "route", x.rec.Route, "err", err)
+			}
 		}
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 			// The audit record has no field for it: log the client

@@ -197,7 +197,7 @@ func newGateway(t *testing.T, up *fakeUpstream, mod func(*Options)) *gw {
 	g := &gw{lim: newFakeLimiter(1000, false), sink: &memSink{}, up: up,
 		clock: &fakeClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}}
 	opts := Options{Config: cfg, Auth: defaultAuth(), Limiter: g.lim, Sink: g.sink,
-		Audit: AuditOptions{Interval: 10 * time.Millisecond}, Now: g.clock.now}
+		Now: g.clock.now}
 	if mod != nil {
 		mod(&opts)
 	}

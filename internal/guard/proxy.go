@@ -167,6 +167,7 @@ type meterWriter struct {
 
 func (w *meterWriter) Header() http.Header { return w.sw.Header() }
 func (w *meterWriter) WriteHeader(c int)   { w.sw.WriteHeader(c) }
+
 // Flush is a no-op while the meter relays: it flushes after each write.
 func (w *meterWriter) Flush() {
 	if w.st.m == nil {
@@ -212,7 +213,7 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *statusWriter) Flush()                      { w.flush() }
+func (w *statusWriter) Flush() { w.flush() }
 func (w *statusWriter) flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush() // net/http's own writer: no ResponseController to allocate

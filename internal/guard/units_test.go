@@ -3,14 +3,17 @@ package guard
 import (
 	"context"
 	"errors"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/llmfence/llmfence/internal/guard/limits"
 	"github.com/llmfence/llmfence/internal/store"
@@ -175,7 +178,7 @@ func TestAuditWriter(t *testing.T) {
 	t.Run("flushes on close and retries", func(t *testing.T) {
 		sink := &flakySink{fails: 1}
 		m := newMetrics()
-		a := newAuditWriter(sink, AuditOptions{Batch: 10, Interval: time.Hour, Retries: 2}, nil, m)
+		a := newAuditWriter(sink, AuditOptions{Batch: 10, Retries: 2}, nil, m)
 		for i := range 25 {
 			if !a.Submit(store.UsageRecord{Status: 200 + i}) {
 				t.Fatal("dropped")
@@ -194,11 +197,57 @@ func TestAuditWriter(t *testing.T) {
 			t.Error("accepted after close")
 		}
 	})
+	t.Run("Record returns once its batch is committed", func(t *testing.T) {
+		sink := &flakySink{fails: 1} // the first write fails and is retried
+		m := newMetrics()
+		a := newAuditWriter(sink, AuditOptions{Retries: 2}, nil, m)
+		defer a.Close(context.Background())
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := a.Record(store.UsageRecord{Status: 200, KeyName: fmt.Sprint(i)}); err != nil {
+					t.Errorf("Record: %v", err)
+					return
+				}
+				// Committed before Record returned: the sink holds it now.
+				sink.mu.Lock()
+				defer sink.mu.Unlock()
+				if !slices.ContainsFunc(sink.got, func(r store.UsageRecord) bool { return r.KeyName == fmt.Sprint(i) }) {
+					t.Errorf("Record %d returned before the sink had the record", i)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+	t.Run("Record reports a sink that keeps failing", func(t *testing.T) {
+		sink := &flakySink{fails: 100}
+		a := newAuditWriter(sink, AuditOptions{Retries: 1}, nil, newMetrics())
+		defer a.Close(context.Background())
+		if err := a.Record(store.UsageRecord{}); err == nil {
+			t.Error("Record returned nil though the sink refused every write")
+		}
+	})
+	t.Run("Record stops waiting after Wait and counts it", func(t *testing.T) {
+		block := make(chan struct{})
+		sink := &blockingSink{block: block}
+		m := newMetrics()
+		a := newAuditWriter(sink, AuditOptions{Wait: 20 * time.Millisecond}, nil, m)
+		err := a.Record(store.UsageRecord{})
+		close(block)
+		a.Close(context.Background())
+		if !errors.Is(err, errUnconfirmed) || testutil.ToFloat64(m.audit.WithLabelValues("unconfirmed")) != 1 ||
+			testutil.ToFloat64(m.audit.WithLabelValues("written")) != 1 {
+			t.Errorf("Record = %v; counters unconfirmed %v written %v", err,
+				testutil.ToFloat64(m.audit.WithLabelValues("unconfirmed")), testutil.ToFloat64(m.audit.WithLabelValues("written")))
+		}
+	})
 	t.Run("full queue drops and counts", func(t *testing.T) {
 		block := make(chan struct{})
 		sink := &blockingSink{block: block}
 		m := newMetrics()
-		a := newAuditWriter(sink, AuditOptions{Queue: 2, Batch: 1, Interval: time.Hour}, nil, m)
+		a := newAuditWriter(sink, AuditOptions{Queue: 2, Batch: 1}, nil, m)
 		dropped := 0
 		for range 10 {
 			if !a.Submit(store.UsageRecord{}) {

@@ -119,10 +119,7 @@ func (m *Meter) writeJSON(p []byte) (int, error) {
 		m.err = fmt.Errorf("%w: %w", ErrClientGone, err)
 		return n, m.err
 	}
-	if m.flush != nil {
-		m.flush()
-	}
-	return n, nil
+	return n, nil // not flushed: a whole body is only useful whole
 }
 
 // jsonValue takes one captured top-level value of a non-streaming body.

@@ -78,12 +78,16 @@ const (
 // the upstream request. A Meter's methods may be called from different
 // goroutines, though writes must come in order.
 type Meter struct {
-	mu      sync.Mutex
-	info    RequestInfo
-	budget  int64
-	w       io.Writer
-	flush   func()
-	dirty   bool // events relayed since the last flush
+	mu     sync.Mutex
+	info   RequestInfo
+	budget int64
+	w      io.Writer
+	flush  func()
+	dirty  bool // events relayed since the last flush
+	// ended: the upstream's last event (Ollama's done:true line, OpenAI's
+	// [DONE]) was relayed. It is not flushed: the caller completes the
+	// response (the guard does so once the audit record is committed).
+	ended   bool
 	maxLine int
 	mode    mode
 
@@ -111,7 +115,9 @@ type Meter struct {
 // (from PrepareRequest). budget is the most completion tokens the client
 // may still receive (Unlimited for none); w receives what the client sees
 // and flush, if not nil, is called after each Write that relayed events
-// (and after the final error event).
+// of a stream (and after the final error event), but not once the stream's
+// last event was relayed, and never for a non-streaming body: the end of a
+// response leaves when the caller completes it.
 func NewMeter(info RequestInfo, budget int64, w io.Writer, flush func(), opts ...Option) *Meter {
 	if budget < 0 {
 		budget = Unlimited
@@ -335,6 +341,9 @@ func (m *Meter) dispatch() {
 		m.hasData = false
 	}()
 	if !hasData || string(bytes.TrimSpace(data)) == "[DONE]" {
+		if hasData {
+			m.ended = true
+		}
 		m.relay(raw, 0, upstreamUsage{})
 		return
 	}
@@ -365,6 +374,9 @@ func (m *Meter) relay(raw []byte, n int64, u upstreamUsage) {
 		return
 	}
 	m.record(n, u)
+	if u.final {
+		m.ended = true
+	}
 	if _, err := m.w.Write(raw); err != nil {
 		m.clientGone = true
 		m.err = fmt.Errorf("%w: %w", ErrClientGone, err)
@@ -378,7 +390,7 @@ func (m *Meter) relay(raw []byte, n int64, u upstreamUsage) {
 // client, while an upstream that sends event by event is still relayed
 // event by event.
 func (m *Meter) flushPending() {
-	if m.dirty && m.flush != nil && m.err == nil {
+	if m.dirty && m.flush != nil && m.err == nil && !m.ended {
 		m.flush()
 	}
 	m.dirty = false

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -410,4 +411,46 @@ func (r *cancelReader) Read(p []byte) (int, error) {
 	r.data = r.data[n:]
 	r.cancel()
 	return n, nil
+}
+
+// The end of a response is left unflushed for the caller to complete (the
+// guard completes it once the audit record is committed): the last event
+// of a stream and every byte of a non-streaming body stay pending.
+func TestMeterLeavesTheEndUnflushed(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		info        RequestInfo
+		in          string
+		flushed     []string
+		leftPending string
+	}{
+		{"ollama stream",
+			RequestInfo{Kind: KindOllama, Endpoint: EndpointGenerate, Stream: true},
+			`{"response":"a","done":false}` + "\n" + `{"response":"b","done":false}` + "\n" + `{"response":"","done":true,"eval_count":2}` + "\n",
+			[]string{`{"response":"a","done":false}` + "\n", `{"response":"b","done":false}` + "\n"},
+			`{"response":"","done":true,"eval_count":2}` + "\n"},
+		{"openai stream",
+			RequestInfo{Kind: KindOpenAI, Endpoint: EndpointChat, Stream: true},
+			"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n" + "data: [DONE]\n\n",
+			[]string{"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"},
+			"data: [DONE]\n\n"},
+		{"non-streaming body",
+			RequestInfo{Kind: KindOllama, Endpoint: EndpointGenerate},
+			`{"response":"ab","done":true,"eval_count":2}`,
+			nil,
+			`{"response":"ab","done":true,"eval_count":2}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, _, err := runMeter(t, tt.info, Unlimited, []byte(tt.in), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(rec.segments, tt.flushed) {
+				t.Errorf("flushed %q, want %q", rec.segments, tt.flushed)
+			}
+			if rec.pending.String() != tt.leftPending {
+				t.Errorf("left unflushed %q, want %q", rec.pending.String(), tt.leftPending)
+			}
+		})
+	}
 }

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/llmfence/llmfence/internal/store"
+)
+
+// crashUpstream is an Ollama-shaped server: /api/generate streams
+// `lines` tokens and a done:true line with eval_count (or answers one JSON
+// object when "stream":false), /api/tags lists one model.
+func crashUpstream(t *testing.T, lines int) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/version", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"version":"0.6.8"}`)
+	})
+	mux.HandleFunc("GET /api/tags", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"models":[{"name":"tiny:latest","model":"tiny:latest"}]}`)
+	})
+	mux.HandleFunc("POST /api/generate", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), `"stream":false`) {
+			fmt.Fprintf(w, `{"model":"tiny","response":"%s","done":true,"prompt_eval_count":3,"eval_count":%d}`,
+				strings.Repeat("x", lines), lines)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		for i := range lines {
+			fmt.Fprintf(w, `{"model":"tiny","response":"t%d","done":false}`+"\n", i)
+			w.(http.Flusher).Flush()
+		}
+		fmt.Fprintf(w, `{"model":"tiny","response":"","done":true,"prompt_eval_count":3,"eval_count":%d}`+"\n", lines)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// A client that saw its response end has its audit record in the store,
+// even when the guard is killed (SIGKILL, no shutdown) right after.
+func TestGuardAuditSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a guard process")
+	}
+	up := crashUpstream(t, 5)
+	db := filepath.Join(t.TempDir(), "guard.db")
+	key := giCreateKey(t, db, "crash", "--models", "*")
+
+	listen, metrics := freeAddr(t), freeAddr(t)
+	cmd := llmfenceCommand(t, "--db", db, "--log-level", "warn", "guard", "--upstream", up.URL,
+		"--listen", listen, "--metrics", metrics)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	base := "http://" + listen
+	ready := false
+	for range 200 {
+		if resp, err := http.Get("http://" + metrics + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				ready = true
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !ready {
+		t.Fatalf("guard did not become ready; stderr: %s", stderr.String())
+	}
+
+	type call struct {
+		method, path, key, body string
+		status                  int
+		tokens                  int64 // completion tokens billed
+	}
+	var calls []call
+	for range 24 {
+		calls = append(calls, call{"POST", "/api/generate", key, `{"model":"tiny","prompt":"hi"}`, 200, 5})
+	}
+	for range 8 {
+		calls = append(calls, call{"POST", "/api/generate", key, `{"model":"tiny","prompt":"hi","stream":false}`, 200, 5})
+	}
+	for range 4 {
+		calls = append(calls, call{"GET", "/api/tags", key, "", 200, 0})
+	}
+	for range 4 {
+		calls = append(calls, call{"POST", "/api/generate", "", `{"model":"tiny","prompt":"hi"}`, 401, 0})
+	}
+
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(calls))
+	next := make(chan call)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range next {
+				req, _ := http.NewRequestWithContext(ctx, c.method, base+c.path, strings.NewReader(c.body))
+				if c.key != "" {
+					req.Header.Set("Authorization", "Bearer "+c.key)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				_, err = io.ReadAll(resp.Body) // to the end of the response
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != c.status {
+					errs <- fmt.Errorf("%s %s: status %d (want %d), read error %v", c.method, c.path, resp.StatusCode, c.status, err)
+				}
+			}
+		}()
+	}
+	for _, c := range calls {
+		next <- c
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// Every response has ended: kill at once, no graceful shutdown.
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+
+	st, err := store.OpenGuard(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.QueryUsage(ctx, store.UsageFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(calls) {
+		t.Fatalf("after SIGKILL the audit log holds %d records, want %d (one per answered request)", len(recs), len(calls))
+	}
+	var byStatus = map[int]int{}
+	var completion int64
+	for _, r := range recs {
+		byStatus[r.Status]++
+		completion += r.CompletionTokens
+	}
+	if byStatus[200] != 36 || byStatus[401] != 4 {
+		t.Errorf("records by status %v, want 36×200 and 4×401", byStatus)
+	}
+	if completion != 32*5 {
+		t.Errorf("completion tokens recorded %d, want %d", completion, 32*5)
+	}
+}
