@@ -6,14 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/llmfence/llmfence/internal/guard/abuse"
 	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/guard/abuse"
 	"github.com/llmfence/llmfence/internal/guard/limits"
 	"github.com/llmfence/llmfence/internal/guard/meter"
 	"github.com/llmfence/llmfence/internal/guard/route"
@@ -150,6 +151,16 @@ func (s *Server) serve(x *exchange, rc *runtimeConfig, r *http.Request) {
 		x.routeLabel = d.Route
 	}
 
+	if d.Class == route.Admin && isBlobUpload(r.Method, d.Path) {
+		// A model file: streamed to the upstream (which checks it against
+		// the digest in the path), neither buffered nor held to
+		// max_body_bytes. Only admin keys get here.
+		st := &proxyState{path: d.Path, principal: p}
+		st.upload = &countingReader{r: r.Body, n: &st.uploaded}
+		s.admitAndForward(x, r, p, cfg, st)
+		x.rec.BytesIn = st.uploaded.Load()
+		return
+	}
 	body, ok := s.readBody(x, r, cfg.MaxBodyBytes)
 	if !ok {
 		return
@@ -180,7 +191,40 @@ func (s *Server) serve(x *exchange, rc *runtimeConfig, r *http.Request) {
 	if d.Class == route.Listing && cfg.FilterModelList && !allowsEverything(p) {
 		st.filterModels = true
 	}
+	s.admitAndForward(x, r, p, cfg, st)
+}
+
+// admitAndForward forwards a listing or admin request. They spend no
+// tokens but count against the key's requests per minute and concurrency,
+// so a key cannot hammer the model server with them either.
+func (s *Server) admitAndForward(x *exchange, r *http.Request, p *Principal, cfg Config, st *proxyState) {
+	lim := limits.Resolve(p.Limits, cfg.DefaultLimits)
+	res, err := s.limiter.Admit(r.Context(), p.ID, limits.Limits{RPM: lim.RPM, Concurrent: lim.Concurrent}, 0)
+	if err != nil {
+		s.limitError(x, err)
+		return
+	}
+	defer res.Release(context.WithoutCancel(r.Context()))
 	s.forward(x, r, st)
+}
+
+// isBlobUpload: Ollama's POST /api/blobs/sha256:<digest> carries a model
+// file.
+func isBlobUpload(method, path string) bool {
+	return method == http.MethodPost && strings.HasPrefix(path, "/api/blobs/")
+}
+
+// countingReader counts the bytes read through it into n (atomically: the
+// transport may still be reading when the handler looks).
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 // inference handles a metered route: validate and clamp the body, check
@@ -294,7 +338,11 @@ func (s *Server) forward(x *exchange, r *http.Request, st *proxyState) {
 	out := r.WithContext(withState(ctx, st))
 	out.Body = io.NopCloser(bytes.NewReader(st.body))
 	out.ContentLength = int64(len(st.body))
-	if len(st.body) == 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	switch {
+	case st.upload != nil:
+		out.Body = io.NopCloser(st.upload)
+		out.ContentLength = r.ContentLength
+	case len(st.body) == 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		out.Body = http.NoBody
 	}
 	out.Header = r.Header.Clone()

@@ -22,8 +22,10 @@ import (
 // proxyState travels with the outgoing request (in its context) so the
 // ReverseProxy hooks know what the handler decided.
 type proxyState struct {
-	path      string // normalised path to forward
-	body      []byte // body to forward (rewritten for metered routes)
+	path      string    // normalised path to forward
+	body      []byte    // body to forward (rewritten for metered routes)
+	upload    io.Reader // streamed instead of body (admin blob uploads)
+	uploaded  atomic.Int64
 	principal *Principal
 
 	metered bool

@@ -305,3 +305,77 @@ func TestWithRealLimiter(t *testing.T) {
 		t.Errorf("upstream saw %d requests", n)
 	}
 }
+
+// Listing and admin routes count against requests per minute too, but not
+// against token budgets: a key whose tokens are spent may still list.
+func TestListingAndAdminRoutesAreRateLimited(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"models":[]}`))
+	})
+	g := newGateway(t, up, func(o *Options) {
+		o.Limiter = LimiterFrom(limits.NewMemory(limits.Options{}, nil))
+		o.Config.DefaultLimits = limits.Limits{RPM: 3, Daily: 1}
+	})
+	for i, tt := range []struct {
+		method, path, key string
+		want              int
+	}{
+		{"GET", "/api/tags", userKey, 200},
+		{"GET", "/api/ps", userKey, 200},
+		{"GET", "/v1/models", userKey, 200},
+		{"GET", "/api/tags", userKey, http.StatusTooManyRequests},
+		{"DELETE", "/api/delete", adminKey, 200}, // the admin key has its own minute
+		{"DELETE", "/api/delete", adminKey, 200},
+		{"DELETE", "/api/delete", adminKey, 200},
+		{"DELETE", "/api/delete", adminKey, http.StatusTooManyRequests},
+	} {
+		body := ""
+		if tt.method == "DELETE" {
+			body = `{"model":"tiny"}`
+		}
+		resp, b := g.do(t, tt.method, tt.path, tt.key, body)
+		if resp.StatusCode != tt.want {
+			t.Errorf("request %d %s %s: %d, want %d: %s", i, tt.method, tt.path, resp.StatusCode, tt.want, b)
+		}
+	}
+	if n := len(up.seen()); n != 6 {
+		t.Errorf("upstream saw %d requests, want 6", n)
+	}
+}
+
+// An admin's model-file upload (POST /api/blobs/sha256:…) is streamed to the
+// upstream whole, past max_body_bytes; a normal key is refused before any
+// byte is read.
+func TestBlobUploadIsStreamedForAdmins(t *testing.T) {
+	var got int
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		got = len(body)
+		w.WriteHeader(http.StatusCreated)
+	})
+	g := newGateway(t, up, func(o *Options) { o.Config.MaxBodyBytes = 1024 })
+	blob := strings.Repeat("G", 300<<10)
+	path := "/api/blobs/sha256:" + strings.Repeat("ab", 32)
+	resp, b := g.do(t, "POST", path, adminKey, blob)
+	if resp.StatusCode != http.StatusCreated || got != len(blob) {
+		t.Fatalf("admin upload: %d %s; upstream got %d bytes, want %d", resp.StatusCode, b, got, len(blob))
+	}
+	resp, _ = g.do(t, "POST", path, userKey, blob)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("user upload: %d, want 403", resp.StatusCode)
+	}
+	// Other admin routes keep the body cap.
+	resp, _ = g.do(t, "POST", "/api/create", adminKey, `{"model":"x","modelfile":"`+strings.Repeat("a", 2048)+`"}`)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized /api/create: %d, want 413", resp.StatusCode)
+	}
+	var in int64
+	for _, r := range g.records(t) {
+		if r.Route == path && r.Status == http.StatusCreated {
+			in = r.BytesIn
+		}
+	}
+	if in != int64(len(blob)) {
+		t.Errorf("audit bytes_in %d, want %d", in, len(blob))
+	}
+}
