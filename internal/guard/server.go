@@ -3,7 +3,6 @@ package guard
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"github.com/llmfence/llmfence/internal/guard/abuse"
@@ -15,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"reflect"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -72,6 +70,8 @@ type Server struct {
 	rt       atomic.Pointer[runtimeConfig]
 	throttle *authThrottle
 	metrics  *metrics
+	// certs serves and re-reads the TLS files; nil until Serve starts TLS.
+	certs atomic.Pointer[certReloader]
 }
 
 // runtimeConfig is the reloadable configuration, swapped atomically: each
@@ -124,9 +124,13 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.proxy = &httputil.ReverseProxy{
-		Rewrite:        s.rewrite,
-		Transport:      s.transport,
-		FlushInterval:  -1,
+		Rewrite:   s.rewrite,
+		Transport: s.transport,
+		// 0: bodies of known length are not flushed as they are copied,
+		// so their end leaves only when the handler returns, after the
+		// audit record is committed. Streams (unknown length, SSE) are
+		// flushed at once regardless (ReverseProxy's own rule).
+		FlushInterval:  0,
 		ModifyResponse: s.modifyResponse,
 		ErrorHandler:   s.proxyError,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
@@ -150,29 +154,44 @@ func newTransport(headerTimeout time.Duration) *http.Transport {
 }
 
 // Reload swaps the reloadable configuration atomically. Requests in flight
-// keep the configuration they started with. Fields that cannot change
-// without a restart (upstream, kind, listen addresses, redis, connection
-// cap) are kept as they were, with a warning.
+// keep the configuration they started with; requests that start after it
+// see the new one. Settings that cannot change without a restart
+// (upstream, kind, listen addresses, redis, connection cap, timeouts, OIDC,
+// abuse rules, turning TLS or client certificates on or off) keep their
+// running values, with a warning naming them. When TLS is being served,
+// the certificate, key and client CA files (new paths or the same ones) are
+// re-read; if that fails, the running certificate and paths stay, the error
+// is logged, and the rest of cfg still applies. An invalid cfg is refused
+// whole.
 func (s *Server) Reload(cfg Config) error {
+	_, err := s.reload(cfg, "Server.Reload")
+	return err
+}
+
+// reload is Reload with the trigger to log; it returns the names of the
+// reloadable settings that changed.
+func (s *Server) reload(cfg Config, trigger string) ([]string, error) {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	allow, _ := parsePrefixes(cfg.Allow)
 	deny, _ := parsePrefixes(cfg.Deny)
+	var changed []string
 	if old := s.rt.Load(); old != nil {
-		o := old.cfg
-		if cfg.Upstream != o.Upstream || cfg.Kind != o.Kind || cfg.Listen != o.Listen ||
-			cfg.MetricsListen != o.MetricsListen || cfg.Redis != o.Redis || cfg.MaxConnsPerIP != o.MaxConnsPerIP ||
-			cfg.TLS != o.TLS || !reflect.DeepEqual(cfg.OIDC, o.OIDC) {
-			s.log.Warn("config reload: upstream, kind, listen, metrics_listen, redis, max_conns_per_ip, tls and oidc need a restart; keeping the running values")
+		if fields := restartOnlyChanges(old.cfg, cfg); len(fields) > 0 {
+			s.log.Warn("config reload: these settings need a restart; keeping their running values",
+				"trigger", trigger, "fields", strings.Join(fields, ", "))
 		}
-		cfg.Upstream, cfg.Kind, cfg.Listen, cfg.MetricsListen, cfg.Redis, cfg.MaxConnsPerIP =
-			o.Upstream, o.Kind, o.Listen, o.MetricsListen, o.Redis, o.MaxConnsPerIP
-		cfg.TLS, cfg.OIDC = o.TLS, o.OIDC
-		cfg.Timeouts.UpstreamHeader = o.Timeouts.UpstreamHeader
+		cfg = keepRestartOnly(old.cfg, cfg)
+		if certs := s.certs.Load(); certs != nil {
+			if err := certs.reload(cfg.TLS, trigger); err != nil {
+				cfg.TLS = certs.files() // logged by reload
+			}
+		}
+		changed = changedSettings(old.cfg, cfg)
 	}
 	s.rt.Store(&runtimeConfig{cfg: cfg, ipf: ipFilter{allow: allow, deny: deny}})
-	return nil
+	return changed, nil
 }
 
 // Config returns the configuration in force.
@@ -218,7 +237,7 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	var tlsCfg *tls.Config
 	if cfg.TLS.Enabled() {
 		var err error
-		if tlsCfg, err = ServerTLSConfig(cfg.TLS); err != nil {
+		if tlsCfg, err = s.serveTLSConfig(cfg.TLS); err != nil {
 			ln.Close()
 			if mln != nil {
 				mln.Close()
@@ -284,46 +303,54 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 // ServerTLSConfig loads the certificate, key and client CA bundle named by
 // t. With a client CA, the handshake requires and verifies a client
 // certificate (tls.RequireAndVerifyClientCert). TLS 1.2 is the minimum.
+// The files are read once here, which checks them; a Server serving TLS
+// keeps its own copy and re-reads them on reload and when they change (see
+// Server.Reload).
 func ServerTLSConfig(t TLSFiles) (*tls.Config, error) {
-	if err := t.validate(); err != nil {
+	r, err := newCertReloader(t, nil)
+	if err != nil {
 		return nil, err
 	}
-	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-	if err != nil {
-		return nil, fmt.Errorf("tls: loading certificate %s and key %s: %w", t.Cert, t.Key, err)
-	}
-	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if t.ClientCA != "" {
-		pem, err := os.ReadFile(t.ClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("tls: reading client CA bundle: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls: client CA bundle %s holds no PEM certificate", t.ClientCA)
-		}
-		c.ClientCAs = pool
-		c.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return c, nil
+	return r.serverConfig(), nil
 }
 
-// watchReload reloads on SIGHUP and when the config file changes (polled
-// every two seconds: cheap, and works on every file system).
+// serveTLSConfig is ServerTLSConfig for Serve: the Server keeps the
+// reloader, so reloads and file changes reach the listener.
+func (s *Server) serveTLSConfig(t TLSFiles) (*tls.Config, error) {
+	r, err := newCertReloader(t, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.certs.Store(r)
+	return r.serverConfig(), nil
+}
+
+// reloadPollInterval is how often watchReload looks at the files.
+const reloadPollInterval = 2 * time.Second
+
+// watchReload reloads the configuration on SIGHUP and when the config file
+// changes, and re-reads the TLS certificate, key and client CA bundle when
+// they change. Files are polled (modification time and size) every two
+// seconds: cheap, and it works on every file system, including the
+// symlink swaps of Kubernetes secrets. The returned function stops the
+// watch and waits for a reload under way.
 func (s *Server) watchReload(ctx context.Context) func() {
-	if s.opts.Reload == nil {
+	certs := s.certs.Load()
+	if s.opts.Reload == nil && certs == nil {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	var lastMod time.Time
-	var lastSize int64
-	if fi, err := os.Stat(s.opts.ConfigFile); s.opts.ConfigFile != "" && err == nil {
-		lastMod, lastSize = fi.ModTime(), fi.Size()
+	cfgFile := ""
+	if s.opts.Reload != nil {
+		cfgFile = s.opts.ConfigFile
 	}
-	tick := time.NewTicker(2 * time.Second)
+	last := stampOf(cfgFile)
+	tick := time.NewTicker(reloadPollInterval)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		defer tick.Stop()
 		for {
 			select {
@@ -332,31 +359,48 @@ func (s *Server) watchReload(ctx context.Context) func() {
 			case <-hup:
 				s.reloadNow("SIGHUP")
 			case <-tick.C:
-				if s.opts.ConfigFile == "" {
-					continue
+				if cfgFile != "" {
+					// A file that vanished counts as a change: the reload
+					// fails, says so, and keeps the running configuration.
+					if st := stampOf(cfgFile); st != last {
+						last = st
+						s.reloadNow("config file changed")
+						continue
+					}
 				}
-				fi, err := os.Stat(s.opts.ConfigFile)
-				if err != nil || (fi.ModTime().Equal(lastMod) && fi.Size() == lastSize) {
-					continue
+				if certs != nil {
+					certs.poll("certificate files changed")
 				}
-				lastMod, lastSize = fi.ModTime(), fi.Size()
-				s.reloadNow("config file changed")
 			}
 		}
 	}()
-	return func() { signal.Stop(hup); cancel() }
+	return func() { signal.Stop(hup); cancel(); <-done }
 }
 
-func (s *Server) reloadNow(why string) {
-	cfg, err := s.opts.Reload()
-	if err == nil {
-		err = s.Reload(cfg)
-	}
-	if err != nil {
-		s.log.Error("config reload failed; keeping the running configuration", "trigger", why, "err", err)
+// reloadNow re-reads the configuration (Options.Reload) and applies it; a
+// failure keeps the running configuration. The TLS files are re-read
+// either way: they are not part of the configuration that failed.
+func (s *Server) reloadNow(trigger string) {
+	certs := s.certs.Load()
+	if s.opts.Reload == nil {
+		if certs != nil {
+			certs.reload(certs.files(), trigger)
+		}
 		return
 	}
-	s.log.Info("configuration reloaded", "trigger", why)
+	cfg, err := s.opts.Reload()
+	var changed []string
+	if err == nil {
+		changed, err = s.reload(cfg, trigger)
+	}
+	if err != nil {
+		s.log.Error("config reload failed; keeping the running configuration", "trigger", trigger, "err", err)
+		if certs != nil {
+			certs.reload(certs.files(), trigger)
+		}
+		return
+	}
+	s.log.Info("configuration reloaded", "trigger", trigger, "changed", strings.Join(changed, ", "))
 }
 
 // MetricsHandler serves /metrics (Prometheus text format), /healthz (the
