@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// The guard's tables (migration 0002): API keys and the audit log of the
-// requests the gateway answered. They live in the same database as the scan
+// The guard's tables (migrations 0002 and 0003): API keys, the audit log of
+// the requests the gateway answered, and captured prompts and responses
+// (capture.go). They live in the same database as the scan
 // history; the interfaces are separate so scan code never sees them.
 
 // ErrExists: a key with that name (or ID) already exists.
@@ -98,6 +99,8 @@ type UsageRecord struct {
 	// ClientGone: the client disconnected before the response ended.
 	ClientGone bool   `json:"client_gone,omitempty"`
 	Error      string `json:"error,omitempty"`
+	// ClientCert is the subject of the client's mutual-TLS certificate.
+	ClientCert string `json:"client_cert,omitempty"`
 }
 
 // Failed reports whether the record counts as an error: a status of 400
@@ -143,12 +146,14 @@ type UsageStore interface {
 	SummarizeUsage(ctx context.Context, f UsageFilter) ([]UsageSummary, error)
 }
 
-// GuardStore is a Store that also keeps the guard's keys and usage. Every
-// store Open returns is one; OpenGuard saves the type assertion.
+// GuardStore is a Store that also keeps the guard's keys, usage and
+// captures. Every store Open returns is one; OpenGuard saves the type
+// assertion.
 type GuardStore interface {
 	Store
 	KeyStore
 	UsageStore
+	CaptureStore
 }
 
 // OpenGuard is Open for the guard and the keys / usage commands.

@@ -236,13 +236,14 @@ func (s *sqlStore) AppendUsage(ctx context.Context, recs []UsageRecord) error {
 		return nil
 	}
 	now := s.clock()
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO usage_records (at, key_id, key_name, client_ip,
+	stmt, err := s.prepared(ctx, &s.usageStmt, s.d.rebind(`INSERT INTO usage_records (at, key_id, key_name, client_ip,
 			method, route, model, status, prompt_tokens, completion_tokens, latency_ms, bytes_in, bytes_out,
-			truncated, client_gone, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
-		if err != nil {
-			return err
-		}
+			truncated, client_gone, error, client_cert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+	if err != nil {
+		return s.errf(err, "record %d usage records", len(recs))
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		ins := tx.StmtContext(ctx, stmt)
 		defer ins.Close()
 		for _, r := range recs {
 			at := now
@@ -251,7 +252,7 @@ func (s *sqlStore) AppendUsage(ctx context.Context, recs []UsageRecord) error {
 			}
 			if _, err := ins.ExecContext(ctx, at, clean(r.KeyID), clean(r.KeyName), clean(r.ClientIP),
 				clean(r.Method), clean(r.Route), clean(r.Model), r.Status, r.PromptTokens, r.CompletionTokens,
-				r.LatencyMS, r.BytesIn, r.BytesOut, r.Truncated, r.ClientGone, clean(r.Error)); err != nil {
+				r.LatencyMS, r.BytesIn, r.BytesOut, r.Truncated, r.ClientGone, clean(r.Error), clean(r.ClientCert)); err != nil {
 				return err
 			}
 		}
@@ -288,7 +289,7 @@ func usageWhere(f UsageFilter) (string, []any) {
 func (s *sqlStore) QueryUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, error) {
 	where, args := usageWhere(f)
 	q := `SELECT at, key_id, key_name, client_ip, method, route, model, status, prompt_tokens, completion_tokens,
-		latency_ms, bytes_in, bytes_out, truncated, client_gone, error FROM usage_records` + where + " ORDER BY at DESC, id DESC"
+		latency_ms, bytes_in, bytes_out, truncated, client_gone, error, client_cert FROM usage_records` + where + " ORDER BY at DESC, id DESC"
 	if f.Limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
@@ -303,7 +304,7 @@ func (s *sqlStore) QueryUsage(ctx context.Context, f UsageFilter) ([]UsageRecord
 		var r UsageRecord
 		if err := rows.Scan(&r.Time, &r.KeyID, &r.KeyName, &r.ClientIP, &r.Method, &r.Route, &r.Model, &r.Status,
 			&r.PromptTokens, &r.CompletionTokens, &r.LatencyMS, &r.BytesIn, &r.BytesOut, &r.Truncated,
-			&r.ClientGone, &r.Error); err != nil {
+			&r.ClientGone, &r.Error, &r.ClientCert); err != nil {
 			return nil, s.errf(err, "read usage records")
 		}
 		r.Time = r.Time.UTC()

@@ -76,6 +76,25 @@ type sqlStore struct {
 	// writeMu serialises write transactions (SQLite allows one writer;
 	// queueing here beats spinning in busy_timeout). nil for PostgreSQL.
 	writeMu *sync.Mutex
+
+	// stmtMu guards statements prepared once and reused by every write
+	// transaction (tx.StmtContext): the audit log inserts on every request.
+	stmtMu    sync.Mutex
+	usageStmt *sql.Stmt
+}
+
+// prepared returns *cached, preparing query the first time.
+func (s *sqlStore) prepared(ctx context.Context, cached **sql.Stmt, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if *cached == nil {
+		st, err := s.db.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		*cached = st
+	}
+	return *cached, nil
 }
 
 func newSQLStore(db *sql.DB, d *dialect, where string, opts Options, serialWrites bool) *sqlStore {
@@ -98,7 +117,15 @@ func (s *sqlStore) clock() time.Time { return dbTime(s.now()) }
 
 func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-func (s *sqlStore) Close() error { return s.db.Close() }
+func (s *sqlStore) Close() error {
+	s.stmtMu.Lock()
+	if s.usageStmt != nil {
+		s.usageStmt.Close()
+		s.usageStmt = nil
+	}
+	s.stmtMu.Unlock()
+	return s.db.Close()
+}
 
 func (s *sqlStore) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if s.writeMu != nil {
