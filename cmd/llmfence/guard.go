@@ -14,6 +14,7 @@ import (
 	"github.com/llmfence/llmfence/internal/guard/authn"
 	gkeys "github.com/llmfence/llmfence/internal/guard/keys"
 	"github.com/llmfence/llmfence/internal/guard/limits"
+	"github.com/llmfence/llmfence/internal/redact"
 	"github.com/llmfence/llmfence/internal/store"
 )
 
@@ -24,6 +25,9 @@ type guardFlags struct {
 	allow, deny                                    []string
 	maxBody                                        int64
 	filterModels                                   bool
+	trustedProxies, corsOrigins                    []string
+	capture                                        bool
+	captureRetention                               time.Duration
 	tlsCert, tlsKey, clientCA                      string
 	oidcIssuer, oidcAudience, oidcAdmin            string
 	oidcModels                                     string
@@ -81,6 +85,10 @@ default). Token callers get the default limits tier.`,
 	fl.StringArrayVar(&f.deny, "deny", nil, "refuse clients in this `CIDR` (repeatable; wins over --allow)")
 	fl.Int64Var(&f.maxBody, "max-body", def.MaxBodyBytes, "largest request body in `BYTES`")
 	fl.BoolVar(&f.filterModels, "filter-models", false, "hide models a key may not use from model listings")
+	fl.StringArrayVar(&f.trustedProxies, "trusted-proxy", nil, "believe X-Forwarded-For from reverse proxies in this `CIDR` (repeatable)")
+	fl.StringArrayVar(&f.corsOrigins, "cors-origin", nil, "let browser pages from this `ORIGIN` (https://host[:port], or *) call the gateway (repeatable; default none)")
+	fl.BoolVar(&f.capture, "capture", false, "store prompts and responses, PII and secrets redacted (llmfence captures); off by default")
+	fl.DurationVar(&f.captureRetention, "capture-retention", guard.DefaultCaptureRetention, "delete captured prompts and responses older than this `DURATION`")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `FILE` for --tls-cert")
 	fl.StringVar(&f.clientCA, "client-ca", "", "require client certificates signed by a CA in this PEM `FILE` (mutual TLS, on top of the API key)")
@@ -130,6 +138,18 @@ func guardConfig(cmd *cobra.Command, f *guardFlags) (guard.Config, error) {
 	}
 	if ch("filter-models") {
 		cfg.FilterModelList = f.filterModels
+	}
+	if ch("trusted-proxy") {
+		cfg.TrustedProxies = f.trustedProxies
+	}
+	if ch("cors-origin") {
+		cfg.CORSOrigins = f.corsOrigins
+	}
+	if ch("capture") {
+		cfg.Capture.Enabled = f.capture
+	}
+	if ch("capture-retention") {
+		cfg.Capture.Retention = f.captureRetention
 	}
 	if ch("tls-cert") {
 		cfg.TLS.Cert = f.tlsCert
@@ -234,7 +254,21 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 	if err != nil {
 		return fmt.Errorf("abuse rules: %w", err)
 	}
+	var capture *guard.CaptureWriter
+	if cfg.Capture.Enabled {
+		red, err := redact.New()
+		if err != nil {
+			return fmt.Errorf("redaction patterns: %w", err)
+		}
+		capture = guard.NewCaptureWriter(st, cfg.Capture, red, e.log, nil)
+		keep := cfg.Capture.Retention
+		if keep == 0 {
+			keep = guard.DefaultCaptureRetention
+		}
+		fmt.Fprintf(e.stderr, "llmfence guard: capturing prompts and responses (redacted, kept %s; see llmfence captures)\n", keep)
+	}
 	srv, err := guard.New(guard.Options{
+		Capture:    capture,
 		Abuse:      detector,
 		Config:     cfg,
 		Auth:       auth,

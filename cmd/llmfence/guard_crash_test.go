@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -169,5 +170,68 @@ func TestGuardAuditSurvivesKill(t *testing.T) {
 	}
 	if completion != 32*5 {
 		t.Errorf("completion tokens recorded %d, want %d", completion, 32*5)
+	}
+	// Capture is off by default: no prompt or response was stored.
+	if caps, err := st.QueryCaptures(ctx, store.CaptureFilter{}); err != nil || len(caps) != 0 {
+		t.Errorf("captures without --capture: %d, %v", len(caps), err)
+	}
+}
+
+// With --capture, the prompt and the streamed answer are stored, redacted,
+// and `llmfence captures` shows them; without it nothing is stored.
+func TestGuardCapture(t *testing.T) {
+	up := crashUpstream(t, 3)
+	db := filepath.Join(t.TempDir(), "guard.db")
+	key := giCreateKey(t, db, "cap", "--models", "*")
+	base := giStartGuard(t, db, up.URL, "--capture")
+	secret := key // a real llmfence key pasted into a prompt
+	body := fmt.Sprintf(`{"model":"tiny","prompt":"mail bob@example.com, key %s, card 4111 1111 1111 1111"}`, secret)
+	resp := giPost(t, context.Background(), base+"/api/generate", key, body)
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	var caps []store.Capture
+	for range 100 {
+		out, errOut, code := runCLI(t, "", "--db", db, "captures", "--format", "json", "--since", "0")
+		if code != 0 {
+			t.Fatalf("captures: exit %d: %s", code, errOut)
+		}
+		caps = nil
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if line == "" || line == "[]" {
+				continue
+			}
+			var c store.Capture
+			if err := json.Unmarshal([]byte(line), &c); err != nil {
+				var list []store.Capture
+				if err := json.Unmarshal([]byte(out), &list); err != nil {
+					t.Fatalf("captures output %q: %v", out, err)
+				}
+				caps = list
+				break
+			}
+			caps = append(caps, c)
+		}
+		if len(caps) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(caps) != 1 {
+		t.Fatalf("captures: %+v, want one", caps)
+	}
+	c := caps[0]
+	for _, leaked := range []string{"bob@example.com", secret, "4111 1111 1111 1111"} {
+		if strings.Contains(c.Prompt, leaked) {
+			t.Errorf("stored prompt %q still holds %q", c.Prompt, leaked)
+		}
+	}
+	if !strings.Contains(c.Prompt, "mail ") || c.Redactions["email"] != 1 {
+		t.Errorf("stored prompt %q, redactions %v", c.Prompt, c.Redactions)
+	}
+	if c.Response != "t0t1t2" || c.KeyName != "cap" || c.Route != "/api/generate" || c.Model != "tiny" || c.Status != 200 {
+		t.Errorf("capture %+v", c)
 	}
 }

@@ -154,6 +154,7 @@ Scan only networks you are authorised to scan.`,
 		newInspectCmd(e),
 		newKeysCmd(e),
 		newUsageCmd(e),
+		newCapturesCmd(e),
 		newGuardCmd(e),
 	)
 	return root

@@ -68,6 +68,22 @@ type Config struct {
 	// FilterModelList removes models a key may not use from model listings
 	// (/api/tags, /api/ps, /v1/models).
 	FilterModelList bool `yaml:"filter_model_list"`
+	// TrustedProxies are the CIDRs of reverse proxies in front of the
+	// guard whose X-Forwarded-For is believed: the client is the last
+	// address in that header that is not itself a trusted proxy. The IP
+	// lists, failed-auth back-off, abuse signals and the audit record use
+	// that address. From any other peer, X-Forwarded-For is ignored and
+	// not passed on. (The per-IP connection cap counts TCP peers.)
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// CORSOrigins are the browser origins (scheme://host[:port], or "*")
+	// allowed to call the gateway cross-origin. Empty (the default): no
+	// Access-Control-Allow-* headers are sent, so browsers refuse
+	// cross-origin calls. Either way the upstream's own CORS headers (for
+	// example Ollama's OLLAMA_ORIGINS) never reach the client.
+	CORSOrigins []string `yaml:"cors_origins"`
+	// Capture stores prompts and responses, with PII and secrets
+	// redacted, for a retention period. Off by default. Not reloadable.
+	Capture CaptureConfig `yaml:"capture"`
 
 	// TLS serves the client side over TLS, optionally requiring client
 	// certificates (mutual TLS). Not reloadable.
@@ -269,6 +285,21 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parsePrefixes(c.Deny); err != nil {
 		return fmt.Errorf("deny list: %w", err)
+	}
+	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+		return fmt.Errorf("trusted_proxies: %w", err)
+	}
+	for _, o := range c.CORSOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("cors_origins: %q is not an origin; want scheme://host[:port] or *", o)
+		}
+	}
+	if err := c.Capture.withDefaults().validate(); err != nil {
+		return err
 	}
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("max_body_bytes must be positive, got %d", c.MaxBodyBytes)

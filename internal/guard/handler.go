@@ -23,6 +23,9 @@ import (
 
 // exchange is the state of one request as it crosses the gateway.
 type exchange struct {
+	rc         *runtimeConfig
+	ip         netip.Addr // the client (see trusted_proxies)
+	ipOK       bool
 	rec        store.UsageRecord
 	routeLabel string
 	dialect    string // error-body dialect: meter.KindOllama or meter.KindOpenAI
@@ -34,8 +37,9 @@ type exchange struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := s.rt.Load()
 	start := s.now()
-	ip, _ := clientAddr(r.RemoteAddr)
+	ip, ipOK := rc.clientIP(r)
 	x := &exchange{
+		rc: rc, ip: ip, ipOK: ipOK,
 		rec: store.UsageRecord{Time: start.UTC(), Method: r.Method, ClientIP: ip.String(),
 			Route: r.URL.EscapedPath()},
 		routeLabel: "none",
@@ -51,6 +55,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		x.rec.LatencyMS = s.now().Sub(start).Milliseconds()
 		x.rec.BytesOut = x.w.bytes
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			x.rec.ClientCert = r.TLS.PeerCertificates[0].Subject.String()
+		}
 		s.metrics.request(x.routeLabel, x.rec.Status)
 		s.metrics.addTokens(x.rec.KeyName, x.rec.PromptTokens, x.rec.CompletionTokens)
 		if s.audit != nil {
@@ -61,22 +68,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.log.Warn("audit record not confirmed", "key", x.rec.KeyName, "route", x.rec.Route, "err", err)
 			}
 		}
-		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-			// The audit record has no field for it: log the client
-			// certificate next to what the record holds.
-			c := r.TLS.PeerCertificates[0]
-			s.log.Info("mTLS request", "client_cert_subject", c.Subject.String(),
-				"client_cert_serial", c.SerialNumber.String(), "key", x.rec.KeyName,
-				"method", x.rec.Method, "route", x.rec.Route, "status", x.rec.Status)
-		}
 	}()
 	s.serve(x, rc, r)
 }
 
 func (s *Server) serve(x *exchange, rc *runtimeConfig, r *http.Request) {
 	cfg := rc.cfg
-	ip, ok := clientAddr(r.RemoteAddr)
-	if !ok || !rc.ipf.permits(ip) {
+	ip := x.ip
+	if !x.ipOK || !rc.ipf.permits(ip) {
 		s.metrics.deny("ip")
 		s.fail(x, http.StatusForbidden, "permission_error", "your address may not use this gateway")
 		return
@@ -87,14 +86,25 @@ func (s *Server) serve(x *exchange, rc *runtimeConfig, r *http.Request) {
 		s.fail(x, http.StatusTooManyRequests, "rate_limit_error", "too many failed authentication attempts from your address; retry later")
 		return
 	}
+	corsOK := s.cors(x, r)
 	if r.Method == http.MethodOptions {
-		// CORS preflight: answered here, never forwarded, and without
-		// Access-Control-Allow-* headers, so browsers keep refusing
-		// cross-origin calls with credentials.
+		// CORS preflight: answered here, never forwarded. Only origins in
+		// cors_origins get Access-Control-Allow-* headers; browsers refuse
+		// cross-origin calls from any other.
 		d := s.router.Decide(r.Method, r.URL.EscapedPath())
 		x.routeLabel = "preflight"
 		if d.Allow != "" {
 			x.w.Header().Set("Allow", d.Allow)
+		}
+		if corsOK {
+			h := x.w.Header()
+			methods := d.Allow
+			if methods == "" {
+				methods = "GET, POST, DELETE"
+			}
+			h.Set("Access-Control-Allow-Methods", methods)
+			h.Set("Access-Control-Allow-Headers", "Authorization, X-API-Key, Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
 		}
 		x.w.WriteHeader(http.StatusNoContent)
 		return
@@ -227,6 +237,27 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return k, err
 }
 
+// cors sets Access-Control-Allow-Origin for a request from an allowed
+// origin (cors_origins) and reports whether it did.
+func (s *Server) cors(x *exchange, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || x.rc.cors == nil {
+		return false
+	}
+	h := x.w.Header()
+	h.Add("Vary", "Origin")
+	switch {
+	case x.rc.cors[origin]:
+		h.Set("Access-Control-Allow-Origin", origin)
+	case x.rc.cors["*"]:
+		h.Set("Access-Control-Allow-Origin", "*")
+	default:
+		return false
+	}
+	h.Set("Access-Control-Expose-Headers", "Retry-After")
+	return true
+}
+
 // inference handles a metered route: validate and clamp the body, check
 // the model, admit against limits, relay through the meter, bill.
 func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.Decision, cfg Config, body []byte) {
@@ -257,8 +288,7 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 		return
 	}
 	if s.abuse != nil {
-		ip, _ := netip.ParseAddr(x.rec.ClientIP)
-		v := s.abuse.Before(r.Context(), abuse.Request{KeyID: p.ID, KeyName: p.Name, ClientIP: ip, Route: d.Path, Body: body})
+		v := s.abuse.Before(r.Context(), abuse.Request{KeyID: p.ID, KeyName: p.Name, ClientIP: x.ip, Route: d.Path, Body: body})
 		if sig, blocked := v.Blocked(); blocked {
 			s.metrics.deny("abuse")
 			s.fail(x, http.StatusForbidden, "permission_error", "request refused by abuse rule "+sig.Kind+": "+sig.Detail)
@@ -309,6 +339,11 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 			return
 		}
 		st.body, st.info, st.budget, st.metered = newBody, info2, budget, true
+		if s.opts.Capture != nil {
+			// Enough of the relayed body for the stored response text
+			// (which the writer cuts to max_bytes) plus its JSON framing.
+			st.captureCap = 8*s.opts.Capture.maxBytes() + 64<<10
+		}
 	}
 	// Billing runs even if the proxy aborts the handler (panic).
 	defer func() {
@@ -324,6 +359,12 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 		x.rec.PromptTokens, x.rec.CompletionTokens = u.Prompt, u.Completion
 		x.rec.Truncated = u.Truncated
 		x.rec.ClientGone = x.rec.ClientGone || u.ClientGone
+		if st.captureCap > 0 {
+			s.opts.Capture.Submit(store.Capture{Time: x.rec.Time, KeyID: p.ID, KeyName: p.Name,
+				ClientIP: x.rec.ClientIP, Route: d.Path, Model: info.Model, Status: x.w.status,
+				Prompt: meter.RequestText(body), Response: meter.ResponseText(st.info, st.capture),
+				ResponseTruncated: st.captureCut})
+		}
 	}()
 	s.forward(x, r, st)
 }

@@ -36,6 +36,12 @@ type proxyState struct {
 
 	filterModels bool
 
+	// capture holds the response as relayed, for prompt/response capture
+	// (nil when capture is off), up to captureCap bytes.
+	capture    []byte
+	captureCap int
+	captureCut bool
+
 	cancel    context.CancelFunc // cancels the upstream request
 	clientCtx context.Context
 	x         *exchange
@@ -52,6 +58,15 @@ func withState(ctx context.Context, st *proxyState) context.Context {
 func stateFrom(ctx context.Context) *proxyState {
 	st, _ := ctx.Value(stateKey{}).(*proxyState)
 	return st
+}
+
+// keep adds relayed bytes to the capture buffer, up to its cap.
+func (st *proxyState) keep(p []byte) {
+	room := st.captureCap - len(st.capture)
+	if len(p) > room {
+		p, st.captureCut = p[:max(room, 0)], true
+	}
+	st.capture = append(st.capture, p...)
 }
 
 // stop ends relaying and cancels the upstream request so it stops
@@ -86,7 +101,17 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.RawPath = ""
 	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 	pr.Out.Host = s.upstream.Host
-	pr.SetXForwarded()
+	// X-Forwarded-*: set here rather than by SetXForwarded, which would
+	// pass on whatever X-Forwarded-For an untrusted client made up.
+	pr.Out.Header.Set("X-Forwarded-For", st.x.rc.upstreamForwardedFor(pr.In))
+	pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
+	if pr.In.TLS != nil {
+		pr.Out.Header.Set("X-Forwarded-Proto", "https")
+	} else {
+		pr.Out.Header.Set("X-Forwarded-Proto", "http")
+	}
+	pr.Out.Header.Del("Forwarded")
+	pr.Out.Header.Del("X-Real-Ip")
 	for _, h := range []string{"Authorization", "X-Api-Key", "Proxy-Authorization", "Cookie", "Accept-Encoding"} {
 		pr.Out.Header.Del(h)
 	}
@@ -106,6 +131,13 @@ func joinPath(base, p string) string {
 func (s *Server) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
 	s.metrics.upstreamLatency(s.now().Sub(st.sent))
+	// The upstream's own CORS answer (Ollama's OLLAMA_ORIGINS, vLLM's
+	// --allowed-origins) is not the gateway's: cors_origins decides.
+	for k := range resp.Header {
+		if strings.HasPrefix(k, "Access-Control-") {
+			delete(resp.Header, k)
+		}
+	}
 	resp.Body = &stopBody{rc: resp.Body, st: st}
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if st.metered && ok {
@@ -184,6 +216,9 @@ func (w *meterWriter) Write(p []byte) (int, error) {
 	}
 	if st.stopped.Load() {
 		return len(p), nil // discarded; the body reader ends next
+	}
+	if st.captureCap > 0 {
+		st.keep(p)
 	}
 	_, err := st.m.Write(p)
 	if err != nil || st.m.CancelUpstream() {

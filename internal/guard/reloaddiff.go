@@ -10,7 +10,7 @@ import (
 // A reload (SIGHUP, a changed --config file, or a call of Server.Reload)
 // takes effect for requests that start after it: allow and deny lists,
 // default limits, default_max_tokens, max_body_bytes, filter_model_list,
-// auth_backoff, and the TLS certificate, key and client CA files (re-read
+// trusted_proxies, cors_origins, auth_backoff, and the TLS certificate, key and client CA files (re-read
 // even when their paths stay the same). The settings below are built into
 // listeners, the transport, the authenticator or the abuse detector at
 // start-up; a reload that changes them keeps the running values and logs a
@@ -50,6 +50,8 @@ func restartOnlySettings() []settingDiff {
 			func(d, s *Config) { d.OIDC = s.OIDC }},
 		{"abuse", func(a, b *Config) bool { return !reflect.DeepEqual(a.Abuse, b.Abuse) },
 			func(d, s *Config) { d.Abuse = s.Abuse }},
+		{"capture", func(a, b *Config) bool { return a.Capture != b.Capture },
+			func(d, s *Config) { d.Capture = s.Capture }},
 		// The HTTP server's timeouts and the shutdown grace are read when
 		// it starts, the upstream header timeout when the transport is
 		// built.
@@ -75,6 +77,8 @@ func reloadableSettings() []settingDiff {
 		{name: "default_max_tokens", differs: func(a, b *Config) bool { return a.DefaultMaxTokens != b.DefaultMaxTokens }},
 		{name: "max_body_bytes", differs: func(a, b *Config) bool { return a.MaxBodyBytes != b.MaxBodyBytes }},
 		{name: "filter_model_list", differs: func(a, b *Config) bool { return a.FilterModelList != b.FilterModelList }},
+		{name: "trusted_proxies", differs: func(a, b *Config) bool { return !slices.Equal(a.TrustedProxies, b.TrustedProxies) }},
+		{name: "cors_origins", differs: func(a, b *Config) bool { return !slices.Equal(a.CORSOrigins, b.CORSOrigins) }},
 		{name: "auth_backoff", differs: func(a, b *Config) bool { return !reflect.DeepEqual(a.AuthFail, b.AuthFail) }},
 		{name: "tls.cert", differs: func(a, b *Config) bool { return a.TLS.Cert != b.TLS.Cert }},
 		{name: "tls.key", differs: func(a, b *Config) bool { return a.TLS.Key != b.TLS.Key }},

@@ -49,6 +49,10 @@ type Options struct {
 	// key's usage (see package abuse; Config.Abuse is what the command
 	// builds it from). nil turns the signals off. Server.Close closes it.
 	Abuse *abuse.Detector
+	// Capture, when set, receives the prompt and response of every
+	// metered request (Config.Capture; redacted by the writer). nil: no
+	// capture. Server.Close closes it.
+	Capture *CaptureWriter
 }
 
 // Server is the gateway: an http.Handler for the client side plus Run,
@@ -77,8 +81,10 @@ type Server struct {
 // runtimeConfig is the reloadable configuration, swapped atomically: each
 // request loads it once and keeps it to the end.
 type runtimeConfig struct {
-	cfg Config
-	ipf ipFilter
+	cfg     Config
+	ipf     ipFilter
+	trusted []netip.Prefix  // proxies whose X-Forwarded-For is believed
+	cors    map[string]bool // allowed origins ("*": any)
 }
 
 // New builds a Server. It does not listen; see Run or use it as a handler.
@@ -190,7 +196,15 @@ func (s *Server) reload(cfg Config, trigger string) ([]string, error) {
 		}
 		changed = changedSettings(old.cfg, cfg)
 	}
-	s.rt.Store(&runtimeConfig{cfg: cfg, ipf: ipFilter{allow: allow, deny: deny}})
+	trusted, _ := parsePrefixes(cfg.TrustedProxies)
+	rc := &runtimeConfig{cfg: cfg, ipf: ipFilter{allow: allow, deny: deny}, trusted: trusted}
+	if len(cfg.CORSOrigins) > 0 {
+		rc.cors = make(map[string]bool, len(cfg.CORSOrigins))
+		for _, o := range cfg.CORSOrigins {
+			rc.cors[strings.TrimSuffix(o, "/")] = true
+		}
+	}
+	s.rt.Store(rc)
 	return changed, nil
 }
 
@@ -206,6 +220,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	if s.audit != nil {
 		errs = append(errs, s.audit.Close(ctx))
+	}
+	if s.opts.Capture != nil {
+		errs = append(errs, s.opts.Capture.Close(ctx))
 	}
 	return errors.Join(errs...)
 }
