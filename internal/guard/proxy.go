@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -321,3 +322,16 @@ func filterModelList(resp *http.Response, p *Principal) error {
 	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
 	return nil
 }
+
+// copyBuffers recycles the buffers ReverseProxy copies response bodies
+// through (32 KiB each, otherwise allocated per request).
+type copyBuffers struct{ p sync.Pool }
+
+func (c *copyBuffers) Get() []byte {
+	if b, ok := c.p.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32<<10)
+}
+
+func (c *copyBuffers) Put(b []byte) { c.p.Put(&b) }

@@ -138,6 +138,7 @@ func New(opts Options) (*Server, error) {
 		// flushed at once regardless (ReverseProxy's own rule).
 		FlushInterval:  0,
 		ModifyResponse: s.modifyResponse,
+		BufferPool:     &copyBuffers{},
 		ErrorHandler:   s.proxyError,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
