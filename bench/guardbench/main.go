@@ -6,8 +6,10 @@
 // /api/generate streams 20 NDJSON lines as fast as it can, then a
 // done:true object with eval_count; GET /api/version), then in front of it
 // nginx (1 worker, map on $http_authorization), Caddy (header matcher,
-// admin off) and the guard (authentication, per-key limits and the SQLite
-// usage audit all on). Its own Go load generator runs closed loops at each
+// admin off), the standard library's httputil.ReverseProxy with a bearer
+// check (this program re-run with -serve-goproxy: the floor under any Go
+// gateway on net/http) and the guard (authentication, per-key limits and
+// the SQLite usage audit all on). Its own Go load generator runs closed loops at each
 // concurrency against the upstream directly (the anchor) and each proxy,
 // timing every request to the end of its stream, and prints throughput,
 // added latency (p50/p99 minus the direct p50/p99) and the throughput ratio
@@ -47,10 +49,17 @@ func main() {
 		rssDur   = flag.Duration("rss-d", 10*time.Second, "duration of the memory measurement")
 		keep     = flag.Bool("keep", false, "keep the work directory (configs, logs, guard.db)")
 		upstream = flag.String("serve-upstream", "", "internal: run as the fake upstream on this address")
+		goproxy  = flag.String("serve-goproxy", "", "internal: run as the Go reference proxy on this address")
+		gpUp     = flag.String("goproxy-upstream", "", "internal: upstream URL of -serve-goproxy")
+		gpKey    = flag.String("goproxy-key", "", "internal: key -serve-goproxy admits")
 	)
 	flag.Parse()
 	if *upstream != "" {
 		upstreamChild(*upstream)
+		return
+	}
+	if *goproxy != "" {
+		goProxyChild(*goproxy, *gpUp, *gpKey)
 		return
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -133,6 +142,11 @@ func run(ctx context.Context, log *slog.Logger, bin string, concs []int, warm, d
 		return err
 	}
 	defer cdy.stop()
+	gop, gopBase, err := startGoProxy(upBase, key)
+	if err != nil {
+		return err
+	}
+	defer gop.stop()
 	grd, err := startGuard(dir, bin, "guard", upBase, ports[2])
 	if err != nil {
 		return err
@@ -144,9 +158,10 @@ func run(ctx context.Context, log *slog.Logger, bin string, concs []int, warm, d
 		{name: "direct", base: upBase},
 		{name: "nginx", base: base(ports[0]), auth: auth},
 		{name: "caddy", base: base(ports[1]), auth: auth},
+		{name: "go httputil", base: gopBase, auth: auth},
 		{name: "llmfence guard", base: base(ports[2]), auth: auth},
 	}
-	procs := map[string]*proc{"nginx": ngx, "caddy": cdy, "llmfence guard": grd}
+	procs := map[string]*proc{"nginx": ngx, "caddy": cdy, "go httputil": gop, "llmfence guard": grd}
 	for _, t := range targets[1:] {
 		if err := waitHTTP(ctx, procs[t.name], t.base); err != nil {
 			return err
@@ -241,7 +256,7 @@ func report(w *os.File, rows []row, concs []int, dur time.Duration, rssSat map[s
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, c := range concs {
 		d, n := get("direct", c), get("nginx", c)
-		for _, name := range []string{"direct", "nginx", "caddy", "llmfence guard"} {
+		for _, name := range []string{"direct", "nginx", "caddy", "go httputil", "llmfence guard"} {
 			r := get(name, c)
 			ratio, a50, a99 := "—", "—", "—"
 			if n.rps() > 0 && name != "direct" {
@@ -254,10 +269,10 @@ func report(w *os.File, rows []row, concs []int, dur time.Duration, rssSat map[s
 				name, c, r.rps(), ratio, ms(r.pct(0.5)), ms(r.pct(0.99)), a50, a99, r.errs)
 		}
 	}
-	fmt.Fprintf(w, "\nPeak RSS (VmHWM) after the saturation runs: guard %.1f MiB, nginx (master+worker) %.1f MiB, caddy %.1f MiB.\n",
-		float64(rssSat["llmfence guard"])/1024, float64(rssSat["nginx"])/1024, float64(rssSat["caddy"])/1024)
+	fmt.Fprintf(w, "\nPeak RSS (VmHWM) after the saturation runs: guard %.1f MiB, nginx (master+worker) %.1f MiB, caddy %.1f MiB, go httputil %.1f MiB.\n",
+		float64(rssSat["llmfence guard"])/1024, float64(rssSat["nginx"])/1024, float64(rssSat["caddy"])/1024, float64(rssSat["go httputil"])/1024)
 	fmt.Fprintf(w, "Guard at a paced %d req/s for %s (fresh process): achieved %.0f req/s, p50 %s ms, p99 %s ms, errors %d; RSS idle %.1f MiB, peak (VmHWM) %.1f MiB.\n",
 		rate, rssDur, rr.rps(), ms(rr.pct(0.5)), ms(rr.pct(0.99)), rr.errs, float64(idle)/1024, float64(hwm)/1024)
-	fmt.Fprintln(w, "\nGuard: API-key auth, per-key limits (rpm/tpm/concurrent/daily/monthly) and SQLite usage audit on; nginx and Caddy: Bearer check only, no access log.")
+	fmt.Fprintln(w, "\nGuard: API-key auth, per-key limits (rpm/tpm/concurrent/daily/monthly) and SQLite usage audit on; nginx, Caddy and go httputil (the standard library's ReverseProxy, the floor under any net/http gateway): Bearer check only, no access log.")
 	fmt.Fprintln(w, "Throughput and latencies count complete streams only; errors are truncated streams or failed requests (Caddy 2.6's HTTP/1 reverse proxy cuts some chunked POST streams short, caddyserver/caddy#5431).")
 }

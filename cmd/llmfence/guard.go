@@ -49,13 +49,16 @@ func guardCommand(e *env, f *guardFlags) *cobra.Command {
 stops LLMjacking: every request needs an API key (llmfence keys create), only
 inference and model listing are open to normal keys, model management needs
 an admin key, and per-key rate limits and token budgets hold even mid-stream.
-Usage is written to the store (llmfence usage). SIGHUP reloads --config.
+Usage is written to the store (llmfence usage); prompts and responses only
+with --capture, redacted (llmfence captures). SIGHUP, or a change to the
+--config file, reloads the configuration and the TLS certificate files
+without dropping streams in flight.
 
 TLS: --tls-cert and --tls-key serve HTTPS. --client-ca also requires every
 client to present a certificate signed by that CA (mutual TLS); the handshake
 is refused otherwise. A client certificate is an extra requirement on top of
-the API key or token, never a replacement for it; its subject is logged with
-each request.
+the API key or token, never a replacement for it; its subject is kept in
+each request's audit record.
 
 OpenID Connect: with --oidc-issuer and --oidc-audience, a bearer token that is
 not an llmfence API key (lf_...) is verified as a JWT (ID token or JWT access

@@ -57,35 +57,8 @@ func TestGuardAuditSurvivesKill(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "guard.db")
 	key := giCreateKey(t, db, "crash", "--models", "*")
 
-	listen, metrics := freeAddr(t), freeAddr(t)
-	cmd := llmfenceCommand(t, "--db", db, "--log-level", "warn", "guard", "--upstream", up.URL,
-		"--listen", listen, "--metrics", metrics)
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	base := "http://" + listen
-	ready := false
-	for range 200 {
-		if resp, err := http.Get("http://" + metrics + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				ready = true
-				break
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !ready {
-		t.Fatalf("guard did not become ready; stderr: %s", stderr.String())
-	}
+	g := startGuardProcess(t, db, up.URL)
+	base := g.base
 
 	type call struct {
 		method, path, key, body string
@@ -142,10 +115,7 @@ func TestGuardAuditSurvivesKill(t *testing.T) {
 		t.Error(err)
 	}
 	// Every response has ended: kill at once, no graceful shutdown.
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
+	g.kill()
 
 	st, err := store.OpenGuard(ctx, db)
 	if err != nil {

@@ -487,9 +487,10 @@ func TestGuardReplicasShareLimitsThroughRedis(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "guard.db")
 	key := giCreateKey(t, db, "burst", "--models", "*", "--rpm", "20")
 	redisURL := "redis://" + raddr + "/0"
+	// Two guard processes, as replicas would run.
 	replicas := []string{
-		giStartGuard(t, db, up.URL, "--redis", redisURL),
-		giStartGuard(t, db, up.URL, "--redis", redisURL),
+		startGuardProcess(t, db, up.URL, "--redis", redisURL).base,
+		startGuardProcess(t, db, up.URL, "--redis", redisURL).base,
 	}
 
 	const workers, perWorker = 8, 8 // 64 requests, per replica 32
@@ -540,7 +541,7 @@ func TestGuardReplicasShareLimitsThroughRedis(t *testing.T) {
 	upstreamCalls.Unlock()
 
 	// A third replica started now sees the same spent budget.
-	third := giStartGuard(t, db, up.URL, "--redis", redisURL)
+	third := startGuardProcess(t, db, up.URL, "--redis", redisURL).base
 	resp := giPost(t, context.Background(), third+"/api/generate", key, `{"model":"tiny","prompt":"x","stream":false}`)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,30 +19,9 @@ import (
 	"time"
 )
 
-// Configuration reload of a real `llmfence guard` process: the binary is
-// built once, run with --config, and sent SIGHUP or left to notice the
+// Configuration reload of a real `llmfence guard` process, run with
+// --config, and sent SIGHUP or left to notice the
 // changed file, while a slow stream is in flight.
-
-// buildLLMFence compiles this command into a temporary directory that
-// lives as long as t.
-func buildLLMFence(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the go command is required in CI: %v", err)
-		}
-		t.Skipf("go command not found: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "llmfence")
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // slowOllama is a fake Ollama. A streaming /api/generate sends a chunk
 // every 50 ms until release is closed, then the final done line, whose
@@ -116,14 +94,6 @@ func (o *slowOllama) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// guardProc is a running `llmfence guard` process.
-type guardProc struct {
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	exited chan struct{} // closed when the process has exited
-	base   string        // client side, http://listen
-}
-
 // reloadFixture is a fake Ollama, a store with one key, a config file
 // and the guard process reading it.
 type reloadFixture struct {
@@ -179,7 +149,7 @@ func (f *reloadFixture) rewrite(t *testing.T, data []byte, keepStamp bool) {
 }
 
 // newReloadFixture starts everything with the config extra.
-func newReloadFixture(t *testing.T, bin, extra string) *reloadFixture {
+func newReloadFixture(t *testing.T, extra string) *reloadFixture {
 	t.Helper()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "guard.db")
@@ -196,60 +166,18 @@ func newReloadFixture(t *testing.T, bin, extra string) *reloadFixture {
 	if err := os.WriteFile(f.config, f.yaml(t, extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.proc = startGuardProcess(t, bin, db, f.config, f.listen, f.metricsAddr)
+	f.proc = startConfiguredGuard(t, db, f.config, f.listen, f.metricsAddr)
 	return f
 }
 
-// startGuardProcess runs `llmfence guard --config FILE` and waits until
-// /readyz answers and the reload watch is on (the "guard listening" line
-// is logged after it starts). The process gets SIGTERM when the test ends
-// and must exit cleanly.
-func startGuardProcess(t *testing.T, bin, db, config, listen, metrics string) *guardProc {
+// startConfiguredGuard runs `llmfence guard --config FILE` in its own
+// process and waits until the reload watch is on (the "guard listening"
+// line is logged after it starts).
+func startConfiguredGuard(t *testing.T, db, config, listen, metrics string) *guardProc {
 	t.Helper()
-	p := &guardProc{stderr: &syncBuffer{}, exited: make(chan struct{}), base: "http://" + listen}
-	p.cmd = exec.Command(bin, "--db", db, "--log-level", "info", "guard", "--config", config)
-	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting llmfence guard: %v", err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.exited:
-			case <-time.After(30 * time.Second):
-				_ = p.cmd.Process.Kill()
-				<-p.exited
-				t.Errorf("guard did not shut down on SIGTERM; stderr:\n%s", p.stderr.String())
-				return
-			}
-		}
-		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-			t.Errorf("guard exited with status %d; stderr:\n%s", code, p.stderr.String())
-		}
-	})
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-p.exited:
-			t.Fatalf("guard exited early with status %d; stderr:\n%s", p.cmd.ProcessState.ExitCode(), p.stderr.String())
-		default:
-		}
-		if resp, err := client.Get("http://" + metrics + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.Contains(p.stderr.String(), `msg="guard listening"`) {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("guard not ready on %s; stderr:\n%s", listen, p.stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return startGuardProc(t, listen, metrics,
+		func(stderr string) bool { return strings.Contains(stderr, `msg="guard listening"`) },
+		"--db", db, "--log-level", "info", "guard", "--config", config)
 }
 
 func (p *guardProc) signal(t *testing.T, sig os.Signal) {
@@ -349,11 +277,9 @@ func (f *reloadFixture) finishStream(t *testing.T, resp *http.Response, br *bufi
 }
 
 func TestGuardProcessReload(t *testing.T) {
-	bin := buildLLMFence(t)
-
 	t.Run("SIGHUP", func(t *testing.T) {
 		t.Parallel()
-		f := newReloadFixture(t, bin, "max_body_bytes: 4096")
+		f := newReloadFixture(t, "max_body_bytes: 4096")
 		if got := f.generate(t, bigPrompt); got != http.StatusOK {
 			t.Fatalf("before the reload: status %d, want 200", got)
 		}
@@ -380,7 +306,7 @@ func TestGuardProcessReload(t *testing.T) {
 
 	t.Run("file change", func(t *testing.T) {
 		t.Parallel()
-		f := newReloadFixture(t, bin, "max_body_bytes: 4096")
+		f := newReloadFixture(t, "max_body_bytes: 4096")
 		if got := f.generate(t, bigPrompt); got != http.StatusOK {
 			t.Fatalf("before the reload: status %d, want 200", got)
 		}
@@ -405,7 +331,7 @@ func TestGuardProcessReload(t *testing.T) {
 
 	t.Run("invalid config keeps the running one", func(t *testing.T) {
 		t.Parallel()
-		f := newReloadFixture(t, bin, "max_body_bytes: 4096")
+		f := newReloadFixture(t, "max_body_bytes: 4096")
 		cases := []struct {
 			name, extra, wantErr string
 		}{

@@ -86,7 +86,9 @@ type Config struct {
 	Capture CaptureConfig `yaml:"capture"`
 
 	// TLS serves the client side over TLS, optionally requiring client
-	// certificates (mutual TLS). Not reloadable.
+	// certificates (mutual TLS). The certificate, key and client CA files
+	// are re-read on reload and when they change; turning TLS or client
+	// certificates on or off needs a restart.
 	TLS TLSFiles `yaml:"tls"`
 	// OIDC admits OpenID Connect bearer tokens (JWTs) besides API keys.
 	// Not reloadable: the authenticator is built at start-up.
@@ -96,6 +98,8 @@ type Config struct {
 	// Not reloadable.
 	Abuse abuse.Config `yaml:"abuse"`
 
+	// Timeouts are read when the listeners and transport start. Not
+	// reloadable.
 	Timeouts Timeouts    `yaml:"timeouts"`
 	AuthFail AuthBackoff `yaml:"auth_backoff"`
 }
@@ -105,8 +109,8 @@ type Config struct {
 // With ClientCA set, every client must present a certificate signed by one
 // of the CAs in that file (the handshake is refused otherwise). A client
 // certificate is a requirement on top of the API key or token, never a
-// replacement for it; its subject is logged with each request (the audit
-// record has no field for it).
+// replacement for it; its subject is kept in the audit record
+// (client_cert).
 type TLSFiles struct {
 	Cert     string `yaml:"cert"`      // server certificate chain
 	Key      string `yaml:"key"`       // server private key

@@ -17,16 +17,26 @@
 //     cloud models are refused unless the key allows them.
 //   - [Limiter] (package limits) admits inference requests against the
 //     key's RPM, TPM, concurrency and daily/monthly budgets and hands out the
-//     token allowance the request body is clamped to.
+//     token allowance the request body is clamped to; listing and admin
+//     requests count against RPM and concurrency only.
 //   - The meter (package meter) validates and rewrites request bodies and
 //     relays the response stream event by event, counting tokens and ending
 //     a stream that would overrun the budget with a final error event in the
 //     client's dialect. When it stops, or the client goes away, the upstream
 //     request is cancelled so the GPU stops, and the client is billed for
 //     what was relayed.
-//   - [UsageSink] receives one audit record per request from a batched
-//     writer with a bounded queue (see [AuditWriter] for durability).
-//     Prompts and responses are never recorded.
+//   - [UsageSink] receives one audit record per request from a group-commit
+//     writer; a request's record is committed before its response ends
+//     (see [AuditWriter]).
+//   - [CaptureWriter], only when [CaptureConfig] turns it on, stores the
+//     prompt and response text of metered requests, redacted by package
+//     redact, and prunes them after the retention period. Off by default:
+//     then no prompt or response text is kept anywhere.
+//
+// The client's address is the TCP peer, or, behind reverse proxies listed
+// in Config.TrustedProxies, the last untrusted X-Forwarded-For hop; it is
+// what the IP lists, back-off, abuse signals and audit see. Browser access
+// needs Config.CORSOrigins; the upstream's CORS headers are always removed.
 //
 // The client side can be served over TLS ([TLSFiles]); with a client CA,
 // every connection must present a certificate from that CA (mutual TLS), in
@@ -35,7 +45,10 @@
 // Metrics (Prometheus text format), /healthz and /readyz are served on a
 // separate listener by [Server.MetricsHandler].
 //
-// The reloadable part of the configuration (CIDR lists, default limits, body
-// cap, back-off settings) is swapped atomically by [Server.Reload]; requests
-// in flight keep the configuration they started with.
+// The reloadable part of the configuration (CIDR lists, trusted proxies,
+// CORS origins, default limits, body cap, back-off settings, TLS certificate
+// files) is swapped atomically by [Server.Reload], on SIGHUP and when the
+// config file changes; requests in flight keep the configuration they
+// started with. Settings that need a restart are kept, with a warning (see
+// reloaddiff.go).
 package guard
