@@ -274,5 +274,5 @@ func report(w *os.File, rows []row, concs []int, dur time.Duration, rssSat map[s
 	fmt.Fprintf(w, "Guard at a paced %d req/s for %s (fresh process): achieved %.0f req/s, p50 %s ms, p99 %s ms, errors %d; RSS idle %.1f MiB, peak (VmHWM) %.1f MiB.\n",
 		rate, rssDur, rr.rps(), ms(rr.pct(0.5)), ms(rr.pct(0.99)), rr.errs, float64(idle)/1024, float64(hwm)/1024)
 	fmt.Fprintln(w, "\nGuard: API-key auth, per-key limits (rpm/tpm/concurrent/daily/monthly) and SQLite usage audit on; nginx, Caddy and go httputil (the standard library's ReverseProxy, the floor under any net/http gateway): Bearer check only, no access log.")
-	fmt.Fprintln(w, "Throughput and latencies count complete streams only; errors are truncated streams or failed requests (Caddy 2.6's HTTP/1 reverse proxy cuts some chunked POST streams short, caddyserver/caddy#5431).")
+	fmt.Fprintln(w, "Throughput and latencies count complete streams only; errors are truncated streams or failed requests (Caddy 2.6 and the bare httputil.ReverseProxy both cut some streams short with \"use of closed network connection\" on the upstream read, cf. caddyserver/caddy#5431).")
 }
