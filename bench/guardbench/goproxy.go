@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -13,9 +12,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
-	"strings"
-	"syscall"
 	"time"
 )
 
@@ -77,25 +73,5 @@ func goProxyChild(addr, upstream, key string) {
 
 // startGoProxy runs the Go reference proxy in front of upstream.
 func startGoProxy(upstream, key string) (*proc, string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, "", fmt.Errorf("find own executable: %w", err)
-	}
-	cmd := exec.Command(self, "-serve-goproxy", "127.0.0.1:0", "-goproxy-upstream", upstream, "-goproxy-key", key)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, "", err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("start go proxy: %w", err)
-	}
-	p := (&proc{name: "go httputil", cmd: cmd, log: os.DevNull}).watch()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		p.stop()
-		return nil, "", fmt.Errorf("go proxy did not report its address: %w", err)
-	}
-	return p, "http://" + strings.TrimSpace(line), nil
+	return startChild("go httputil", "-serve-goproxy", "127.0.0.1:0", "-goproxy-upstream", upstream, "-goproxy-key", key)
 }

@@ -127,11 +127,17 @@ func waitHTTP(ctx context.Context, p *proc, base string) error {
 // startUpstream re-runs this program as the fake Ollama and returns its
 // base URL.
 func startUpstream(dir string) (*proc, string, error) {
+	return startChild("upstream", "-serve-upstream", "127.0.0.1:0")
+}
+
+// startChild re-runs this program with args as a server process named
+// name, which prints its address on its first line of output.
+func startChild(name string, args ...string) (*proc, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", fmt.Errorf("find own executable: %w", err)
 	}
-	cmd := exec.Command(self, "-serve-upstream", "127.0.0.1:0")
+	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
@@ -139,13 +145,13 @@ func startUpstream(dir string) (*proc, string, error) {
 		return nil, "", err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("start upstream: %w", err)
+		return nil, "", fmt.Errorf("start %s: %w", name, err)
 	}
-	p := (&proc{name: "upstream", cmd: cmd, log: os.DevNull}).watch()
+	p := (&proc{name: name, cmd: cmd, log: os.DevNull}).watch()
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		p.stop()
-		return nil, "", fmt.Errorf("upstream did not report its address: %w", err)
+		return nil, "", fmt.Errorf("%s did not report its address: %w", name, err)
 	}
 	return p, "http://" + strings.TrimSpace(line), nil
 }

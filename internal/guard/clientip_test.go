@@ -6,27 +6,6 @@ import (
 	"testing"
 )
 
-// doWith is gw.do with extra request headers.
-func (g *gw) doWith(t *testing.T, method, path, key, body string, hdr map[string]string) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(method, g.ts.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := g.ts.Client().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	resp.Body.Close()
-	return resp
-}
-
 func TestTrustedProxies(t *testing.T) {
 	gen := `{"model":"tiny","prompt":"x","stream":false}`
 	for _, tt := range []struct {
@@ -61,7 +40,7 @@ func TestTrustedProxies(t *testing.T) {
 			if tt.xff != "" {
 				hdr["X-Forwarded-For"] = tt.xff
 			}
-			resp := g.doWith(t, "POST", "/api/generate", userKey, gen, hdr)
+			resp, _ := g.doWith(t, "POST", "/api/generate", userKey, gen, hdr)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
 			}
@@ -104,7 +83,7 @@ func TestCORS(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := newGateway(t, up, func(o *Options) { o.Config.CORSOrigins = tt.origins })
-			resp := g.doWith(t, tt.method, tt.path, tt.key, "", map[string]string{"Origin": tt.origin})
+			resp, _ := g.doWith(t, tt.method, tt.path, tt.key, "", map[string]string{"Origin": tt.origin})
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
 			}

@@ -222,12 +222,21 @@ func newGateway(t *testing.T, up *fakeUpstream, mod func(*Options)) *gw {
 // do sends one request with an optional key.
 func (g *gw) do(t *testing.T, method, path, key string, body string) (*http.Response, []byte) {
 	t.Helper()
+	return g.doWith(t, method, path, key, body, nil)
+}
+
+// doWith is do with extra request headers.
+func (g *gw) doWith(t *testing.T, method, path, key, body string, hdr map[string]string) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, g.ts.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	resp, err := g.ts.Client().Do(req)
 	if err != nil {

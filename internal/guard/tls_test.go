@@ -102,6 +102,14 @@ func startTLSGateway(t *testing.T, files TLSFiles, up *fakeUpstream, log *slog.L
 	if len(sink) > 0 {
 		opts.Sink = sink[0]
 	}
+	_, base := serveOnLoopback(t, opts)
+	return base
+}
+
+// serveOnLoopback builds a Server from opts and runs Serve on a loopback
+// listener until the test ends; it returns the server and its https:// base.
+func serveOnLoopback(t *testing.T, opts Options) (*Server, string) {
+	t.Helper()
 	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +127,7 @@ func startTLSGateway(t *testing.T, files TLSFiles, up *fakeUpstream, log *slog.L
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return "https://" + ln.Addr().String()
+	return s, "https://" + ln.Addr().String()
 }
 
 func writeFile(t *testing.T, dir, name string, data []byte) string {

@@ -2,7 +2,6 @@ package guard
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -37,23 +36,7 @@ func serveTLSGateway(t *testing.T, files TLSFiles, reload func() (Config, error)
 	cfg.TLS = files
 	logs := &lockedBuf{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := New(Options{Config: cfg, Auth: defaultAuth(), Logger: log, Reload: reload})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	s, base := serveOnLoopback(t, Options{Config: cfg, Auth: defaultAuth(), Logger: log, Reload: reload})
 	// Serve reads the files before it accepts: wait for that, so the
 	// test's changes come after.
 	for deadline := time.Now().Add(10 * time.Second); s.certs.Load() == nil; {
@@ -62,7 +45,7 @@ func serveTLSGateway(t *testing.T, files TLSFiles, reload func() (Config, error)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return &tlsServer{srv: s, addr: ln.Addr().String(), logs: logs}
+	return &tlsServer{srv: s, addr: strings.TrimPrefix(base, "https://"), logs: logs}
 }
 
 // tlsClient dials the gateway: roots verify the server, certs are the
