@@ -45,7 +45,7 @@ func newMetrics() *metrics {
 			Name: "llmfence_guard_denied_total", Help: "Requests refused before reaching the upstream, by reason.",
 		}, []string{"reason"}),
 		audit: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "llmfence_guard_audit_records_total", Help: "Audit records, by outcome (written, dropped, failed).",
+			Name: "llmfence_guard_audit_records_total", Help: "Audit records, by outcome (written, unconfirmed, dropped, failed).",
 		}, []string{"outcome"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "llmfence_guard_in_flight_requests", Help: "Requests being proxied now.",
