@@ -192,6 +192,29 @@ func giRecords(t *testing.T, db, key string, n int) []store.UsageRecord {
 	return nil
 }
 
+// giCapture waits for the first capture of key (captures are written in
+// the background) and returns it.
+func giCapture(t *testing.T, db, key string) store.Capture {
+	t.Helper()
+	for range 100 {
+		st, err := store.OpenGuard(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caps, err := st.QueryCaptures(context.Background(), store.CaptureFilter{Key: key})
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(caps) > 0 {
+			return caps[len(caps)-1]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no capture of %s stored", key)
+	return store.Capture{}
+}
+
 func TestGuardRealOllama(t *testing.T) {
 	ol := ollamatest.Start(t)
 	ol.CreateModel(t, "tiny", "You are tiny.")
@@ -199,7 +222,7 @@ func TestGuardRealOllama(t *testing.T) {
 	alice := giCreateKey(t, db, "alice", "--models", "tiny*")
 	small := giCreateKey(t, db, "small", "--models", "tiny*", "--daily-tokens", "5")
 	leaver := giCreateKey(t, db, "leaver", "--models", "*")
-	base := giStartGuard(t, db, ol.URL)
+	base := giStartGuard(t, db, ol.URL, "--capture")
 	ctx := t.Context()
 
 	t.Run("no key is 401", func(t *testing.T) {
@@ -261,6 +284,16 @@ func TestGuardRealOllama(t *testing.T) {
 		if r.PromptTokens != *last.PromptEvalCount || r.CompletionTokens != *last.EvalCount {
 			t.Errorf("record billed %d+%d tokens; ollama counted prompt_eval_count=%d eval_count=%d",
 				r.PromptTokens, r.CompletionTokens, *last.PromptEvalCount, *last.EvalCount)
+		}
+		// --capture stored the prompt and exactly the text Ollama streamed.
+		var streamed strings.Builder
+		for _, l := range lines {
+			streamed.WriteString(l.Response)
+		}
+		c := giCapture(t, db, "alice")
+		if c.Prompt != "Hello there" || c.Response != streamed.String() || c.Model != "tiny" || c.Status != 200 {
+			t.Errorf("capture prompt %q response %q (model %q, status %d); streamed %q",
+				c.Prompt, c.Response, c.Model, c.Status, streamed.String())
 		}
 		rep := giUsage(t, db, "alice")
 		if len(rep.Keys) != 1 || rep.Keys[0].KeyName != "alice" || rep.Keys[0].Requests != 1 ||
