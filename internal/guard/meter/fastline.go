@@ -10,81 +10,71 @@ package meter
 // makes it give up, and the caller decodes. FuzzFastOllamaChunk checks the
 // two agree.
 
+// The members read from a line and from its message object, by index.
+var (
+	lineKeys    = []string{"response", "thinking", "content", "tool_calls", "message", "done", "eval_count", "prompt_eval_count"}
+	messageKeys = []string{"content", "thinking", "tool_calls", "reasoning_content"}
+)
+
+const (
+	kResponse = iota
+	kThinking
+	kContent
+	kToolCalls
+	kMessage
+	kDone
+	kEvalCount
+	kPromptEvalCount
+)
+
 // fastOllamaChunk is ollamaChunk for a line json.Valid accepted. ok is false
 // when the line needs the full decoder.
 func fastOllamaChunk(line []byte) (n int64, u upstreamUsage, ok bool) {
-	var response, thinking, content, toolCalls, message, done, evalCount, promptEvalCount []byte
-	ok = walkObject(line, func(key, val []byte) {
-		switch {
-		case asciiFold(key, "response"):
-			response = val
-		case asciiFold(key, "thinking"):
-			thinking = val
-		case asciiFold(key, "content"):
-			content = val
-		case asciiFold(key, "tool_calls"):
-			toolCalls = val
-		case asciiFold(key, "message"):
-			message = val
-		case asciiFold(key, "done"):
-			done = val
-		case asciiFold(key, "eval_count"):
-			evalCount = val
-		case asciiFold(key, "prompt_eval_count"):
-			promptEvalCount = val
-		}
-	})
-	if !ok {
+	var v [8][]byte
+	if !pickMembers(line, lineKeys, v[:]) {
 		return 0, u, false
 	}
 	switch {
-	case nonEmpty(response), nonEmpty(thinking), nonEmpty(content), nonEmpty(toolCalls):
+	case nonEmpty(v[kResponse]), nonEmpty(v[kThinking]), nonEmpty(v[kContent]), nonEmpty(v[kToolCalls]):
 		n = 1
-	case nonEmpty(message):
-		if message[0] != '{' {
+	case nonEmpty(v[kMessage]):
+		if v[kMessage][0] != '{' {
 			n = 1 // not an object: encoding/json fails on it, and that counts
 			break
 		}
-		has, walked := messageHasContent(message)
-		if !walked {
+		var m [4][]byte
+		if !pickMembers(v[kMessage], messageKeys, m[:]) {
 			return 0, u, false
 		}
-		if has {
+		if nonEmpty(m[0]) || nonEmpty(m[1]) || nonEmpty(m[2]) || nonEmpty(m[3]) {
 			n = 1
 		}
 	}
-	if string(done) == "true" {
+	if string(v[kDone]) == "true" {
 		u.final = true
 		u.hasCompletion = true
-		if evalCount != nil {
-			u.completion = count(evalCount)
+		if v[kEvalCount] != nil {
+			u.completion = count(v[kEvalCount])
 		}
-		if promptEvalCount != nil && string(promptEvalCount) != "null" {
-			u.prompt, u.hasPrompt = count(promptEvalCount), true
+		if p := v[kPromptEvalCount]; p != nil && string(p) != "null" {
+			u.prompt, u.hasPrompt = count(p), true
 		}
 	}
 	return n, u, true
 }
 
-// messageHasContent reports whether a message object has a non-empty
-// content, thinking, tool_calls or reasoning_content (the last of duplicate
-// keys counts, as in encoding/json); walked is false when the object needs
-// the full decoder.
-func messageHasContent(message []byte) (has, walked bool) {
-	var c, t, tc, rc []byte
-	walked = walkObject(message, func(key, val []byte) {
-		switch {
-		case asciiFold(key, "content"):
-			c = val
-		case asciiFold(key, "thinking"):
-			t = val
-		case asciiFold(key, "tool_calls"):
-			tc = val
-		case asciiFold(key, "reasoning_content"):
-			rc = val
+// pickMembers sets vals[i] to the value of the member named keys[i]
+// (ASCII case ignored, the last of duplicates wins, as in encoding/json);
+// false when walkObject gives up.
+func pickMembers(obj []byte, keys []string, vals [][]byte) bool {
+	return walkObject(obj, func(key, val []byte) {
+		for i, name := range keys {
+			if asciiFold(key, name) {
+				vals[i] = val
+				return
+			}
 		}
 	})
-	return nonEmpty(c) || nonEmpty(t) || nonEmpty(tc) || nonEmpty(rc), walked
 }
 
 // walkObject calls fn with each member of the JSON object in data, which
