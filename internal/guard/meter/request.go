@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -47,17 +48,57 @@ type RequestInfo struct {
 	// MaxTokens is the completion-token limit per choice the upstream will
 	// apply after rewriting, or Unlimited.
 	MaxTokens int64
-	// Choices is how many sequences the upstream generates per request
-	// (OpenAI n / best_of), at least 1.
+	// Choices is how many sequences the upstream generates per request,
+	// at least 1: the number of prompts of an OpenAI completions request
+	// (a list of prompts is a batch) times the largest of n, best_of and
+	// llama.cpp's n_cmpl.
 	Choices int64
+	// Prompts is the number of prompts in the request (OpenAI completions
+	// and embeddings accept a list; 1 otherwise).
+	Prompts int64
 	// InjectedUsage is true when PrepareRequest switched on
 	// stream_options.include_usage although the client did not ask for it:
 	// the meter then removes the usage chunk from what the client sees.
 	InjectedUsage bool
-	// PromptEstimate is a rough count of prompt tokens (text bytes / 4),
-	// billed when the upstream never reports its own count (for example
-	// when the client disconnects before the final usage arrives).
+	// PromptEstimate is a rough count of prompt tokens (text bytes / 4,
+	// plus token IDs given as numbers), billed when the upstream never
+	// reports its own count (for example when the client disconnects
+	// before the final usage arrives).
 	PromptEstimate int64
+	// Prompt describes the prompt's size for a reservation made before
+	// the upstream has counted it (see PromptShape.Bound).
+	Prompt PromptShape
+	// CompletionCap, when > 0, bounds the completion tokens charged for a
+	// response whose upstream reports no usage (an estimate from its
+	// size): the caller sets it to the completion allowance it admitted.
+	CompletionCap int64
+}
+
+// PromptShape is what the meter counted in a request's prompt-bearing
+// fields, without decoding them.
+type PromptShape struct {
+	TextBytes int64 // bytes of prompt text (JSON string contents, escapes counted as written)
+	TokenIDs  int64 // token IDs given directly as numbers (OpenAI prompt/input, Ollama context)
+	Items     int64 // messages, prompts and inputs: each costs a few template tokens
+	Media     int64 // inline images, audio and video parts
+}
+
+// Per-item and per-media reservations of Bound.
+const (
+	ItemTokens  = 8    // a chat template's tokens around one message
+	MediaTokens = 1024 // one image or audio part, before the upstream counts it
+)
+
+// Bound is a conservative count of prompt tokens to reserve before the
+// upstream reports its own: text bytes divided by bytesPerToken (rounded
+// up; 1 gives a true upper bound for byte-level tokenizers, 2 is about
+// twice the usual count for English and about the count for CJK text),
+// plus token IDs, ItemTokens per item and MediaTokens per media part.
+func (p PromptShape) Bound(bytesPerToken int64) int64 {
+	if bytesPerToken < 1 {
+		bytesPerToken = 1
+	}
+	return (p.TextBytes+bytesPerToken-1)/bytesPerToken + p.TokenIDs + ItemTokens*p.Items + MediaTokens*p.Media
 }
 
 // ErrInvalidRequest is matched (errors.Is) by every error PrepareRequest
@@ -102,8 +143,44 @@ func badField(field, format string, args ...any) error {
 // Ollama, would take it as that field) is refused.
 var sensitiveKeys = []string{
 	"model", "stream", "options", "stream_options", "max_tokens",
-	"max_completion_tokens", "n_predict", "n", "best_of",
-	"num_predict", "include_usage",
+	"max_completion_tokens", "n_predict", "n", "best_of", "n_cmpl",
+	"num_predict", "include_usage", "prompt", "input", "messages", "context",
+}
+
+// multiplierKeys are the OpenAI-compatible fields that make the upstream
+// generate several sequences per prompt: OpenAI's n and best_of (vLLM
+// generates best_of and returns n) and llama.cpp's n_cmpl.
+var multiplierKeys = []string{"n", "best_of", "n_cmpl"}
+
+// Meter IDs name what a route table entry meters (route.Route.Meter):
+// the dialect and the endpoint together.
+var meterIDs = map[string]struct {
+	kind string
+	ep   Endpoint
+}{
+	"ollama.generate":    {KindOllama, EndpointGenerate},
+	"ollama.chat":        {KindOllama, EndpointChat},
+	"ollama.embed":       {KindOllama, EndpointEmbed},
+	"openai.completions": {KindOpenAI, EndpointGenerate},
+	"openai.chat":        {KindOpenAI, EndpointChat},
+	"openai.embeddings":  {KindOpenAI, EndpointEmbed},
+}
+
+// Lookup resolves a meter ID ("ollama.chat", "openai.completions", ...)
+// to its dialect and endpoint.
+func Lookup(id string) (kind string, ep Endpoint, ok bool) {
+	m, ok := meterIDs[id]
+	return m.kind, m.ep, ok
+}
+
+// MeterIDs lists the meter IDs Lookup knows, sorted.
+func MeterIDs() []string {
+	out := make([]string, 0, len(meterIDs))
+	for id := range meterIDs {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Route resolves a route of the given kind to the endpoint it meters.
@@ -152,7 +229,22 @@ func ParseRequest(kind, route string, body []byte) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := RequestInfo{Kind: kind, Route: route, Endpoint: ep, MaxTokens: Unlimited, Choices: 1}
+	return parse(kind, route, ep, body)
+}
+
+// ParseMetered is ParseRequest for the route table's meter ID (see
+// Lookup) rather than a path: the table, not the path's prefix, says what
+// a route is. Unknown IDs give ErrUnsupportedRoute.
+func ParseMetered(meterID, route string, body []byte) (*Request, error) {
+	kind, ep, ok := Lookup(meterID)
+	if !ok {
+		return nil, fmt.Errorf("meter: %q: %w", meterID, ErrUnsupportedRoute)
+	}
+	return parse(kind, route, ep, body)
+}
+
+func parse(kind, route string, ep Endpoint, body []byte) (*Request, error) {
+	info := RequestInfo{Kind: kind, Route: route, Endpoint: ep, MaxTokens: Unlimited, Choices: 1, Prompts: 1}
 
 	obj, err := parseObject(body)
 	if err != nil {
@@ -168,7 +260,12 @@ func ParseRequest(kind, route string, body []byte) (*Request, error) {
 		}
 		info.Model = s
 	}
-	info.PromptEstimate = estimatePrompt(obj)
+	shape, prompts, err := measurePrompt(obj, kind, ep)
+	if err != nil {
+		return nil, err
+	}
+	info.Prompt, info.Prompts = shape, prompts
+	info.PromptEstimate = (shape.TextBytes+3)/4 + shape.TokenIDs
 	r := &Request{kind: kind, obj: obj, info: info}
 	if ep == EndpointEmbed {
 		r.plain = obj.encode()
@@ -293,8 +390,8 @@ func clampOpenAI(obj *object, info *RequestInfo, maxTokens int64) error {
 			client = v
 		}
 	}
-	choices := int64(1)
-	for _, k := range []string{"n", "best_of"} {
+	perPrompt := int64(1)
+	for _, k := range multiplierKeys {
 		raw, ok := obj.get(k)
 		if !ok || isNull(raw) {
 			continue
@@ -303,9 +400,14 @@ func clampOpenAI(obj *object, info *RequestInfo, maxTokens int64) error {
 		if !ok {
 			return badField(k, "must be a number")
 		}
-		if c := ceilInt(f); c > choices {
-			choices = c
+		if c := ceilInt(f); c > perPrompt {
+			perPrompt = c
 		}
+	}
+	// Every prompt of a batch gets every sequence.
+	choices := perPrompt * max(info.Prompts, 1)
+	if choices > maxChoices {
+		return badField("", "%d prompts × %d sequences each: more than %d sequences in one request", info.Prompts, perPrompt, maxChoices)
 	}
 	info.Choices = choices
 
@@ -427,6 +529,10 @@ func number(raw json.RawMessage) (float64, bool) {
 	}
 	return f, true
 }
+
+// maxChoices bounds the sequences one request may ask for (prompts ×
+// n / best_of); more is refused as a request that cannot be metered.
+const maxChoices = 4096
 
 func ceilInt(f float64) int64 {
 	f = math.Ceil(f)
@@ -575,52 +681,140 @@ func (o object) encode() []byte {
 	return b.Bytes()
 }
 
-// promptKeys hold the text a model reads as its prompt.
-var promptKeys = []string{"prompt", "system", "messages", "input", "suffix", "tools", "template"}
+// promptKeys hold the text a model reads as its prompt. context is
+// Ollama's token list from an earlier answer, sent back as prompt.
+var promptKeys = []string{"prompt", "system", "messages", "input", "suffix", "tools", "template", "context", "images"}
 
-// estimatePrompt counts the bytes of text under the prompt-bearing fields
-// (skipping inline images, audio and data: URLs) and divides by four.
-func estimatePrompt(obj object) int64 {
-	var n int64
+// maxPrompts bounds the prompts of one batch request.
+const maxPrompts = 1024
+
+// measurePrompt sizes the prompt-bearing fields and counts the prompts of
+// a batch (OpenAI completions' and embeddings' "prompt"/"input" lists).
+func measurePrompt(obj object, kind string, ep Endpoint) (PromptShape, int64, error) {
+	var p PromptShape
 	for _, k := range promptKeys {
 		raw, ok := obj.get(k)
-		if !ok {
+		if !ok || isNull(raw) {
 			continue
 		}
-		var v any
-		if json.Unmarshal(raw, &v) == nil {
-			n += textBytes(v)
+		switch k {
+		case "images": // Ollama's inline images of /api/generate
+			if n, ok := arrayLen(raw); ok {
+				p.Media += n
+			}
+			continue
+		case "tools":
+			// Rendered into the prompt as JSON schema, keys and all.
+			p.TextBytes += int64(len(bytes.TrimSpace(raw)))
+			continue
+		case "messages", "prompt", "input":
+			if n, ok := arrayLen(raw); ok && k == "messages" {
+				p.Items += n
+			} else {
+				p.Items++
+			}
+		}
+		sizeValue(raw, &p, 0)
+	}
+	prompts := int64(1)
+	if kind == KindOpenAI && ep != EndpointChat {
+		field := "prompt"
+		if ep == EndpointEmbed {
+			field = "input"
+		}
+		if raw, ok := obj.get(field); ok {
+			n, err := countPrompts(field, raw)
+			if err != nil {
+				return p, 0, err
+			}
+			prompts = n
 		}
 	}
-	return (n + 3) / 4
+	return p, prompts, nil
 }
 
-func textBytes(v any) int64 {
-	switch v := v.(type) {
-	case string:
-		if strings.HasPrefix(v, "data:") {
-			return 0
-		}
-		return int64(len(v))
-	case []any:
-		var n int64
-		for _, e := range v {
-			n += textBytes(e)
-		}
-		return n
-	case map[string]any:
-		var n int64
-		for k, e := range v {
-			switch strings.ToLower(k) {
-			case "images", "image_url", "input_audio", "audio", "video", "image", "file":
-				continue
-			}
-			n += textBytes(e)
-		}
-		return n
-	case float64:
-		// token ids given directly (OpenAI completions accept them)
-		return 4
+// countPrompts reads how many prompts an OpenAI prompt or input holds: a
+// string or a list of token IDs is one; a list of strings or of token
+// lists is one per element.
+func countPrompts(field string, raw json.RawMessage) (int64, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '[' {
+		return 1, nil
 	}
-	return 0
+	var n, numbers, lists int64
+	ok := walkArray(raw, func(el []byte) {
+		n++
+		switch el[0] {
+		case '[':
+			lists++
+		case '"':
+		default:
+			numbers++
+		}
+	})
+	if !ok {
+		return 0, badField(field, "must be a string or a list")
+	}
+	switch {
+	case n == 0:
+		return 1, nil
+	case numbers == n:
+		return 1, nil // one prompt given as token IDs
+	case numbers > 0:
+		return 0, badField(field, "mixes token IDs with strings or lists")
+	case n > maxPrompts:
+		return 0, badField(field, "more than %d prompts in one request", maxPrompts)
+	}
+	return n, nil
+}
+
+// arrayLen is the number of elements of a JSON array value.
+func arrayLen(raw []byte) (int64, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '[' {
+		return 0, false
+	}
+	var n int64
+	ok := walkArray(raw, func([]byte) { n++ })
+	return n, ok
+}
+
+// mediaKeys hold inline media rather than text.
+var mediaKeys = []string{"images", "image_url", "input_audio", "audio", "video", "image", "file", "input_image", "video_url"}
+
+// sizeValue adds the text bytes, token IDs and media parts of a JSON
+// value (valid JSON, as parseObject checked) to p, without decoding it.
+func sizeValue(raw []byte, p *PromptShape, depth int) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || depth > 64 {
+		return
+	}
+	switch raw[0] {
+	case '"':
+		body := raw[1 : len(raw)-1]
+		if bytes.HasPrefix(body, []byte("data:")) {
+			p.Media++
+			return
+		}
+		p.TextBytes += int64(len(body))
+	case '[':
+		walkArray(raw, func(el []byte) { sizeValue(el, p, depth+1) })
+	case '{':
+		walkMembers(raw, func(key, val []byte) {
+			for _, m := range mediaKeys {
+				if asciiFold(key, m) {
+					if n, ok := arrayLen(val); ok {
+						p.Media += n
+					} else if !isNull(val) {
+						p.Media++
+					}
+					return
+				}
+			}
+			sizeValue(val, p, depth+1)
+		})
+	case 't', 'f', 'n':
+	default:
+		p.TokenIDs++ // a number: a token ID given directly
+	}
 }
