@@ -40,6 +40,14 @@
 // of a very long prompt is not seen. Bodies larger than MaxBodyBytes are not
 // examined at all.
 //
+// Prompt analysis (extraction, classification, simhash) is cached by the
+// hash of the request body (a bounded map), so a repeated prompt is
+// classified once. With Options.Background (the gateway's setting) it also
+// leaves the request path: unless prompt_abuse or bulk_spam is set to
+// block, Before queues the prompt for one background worker and returns;
+// their signals are logged and alerted from the worker, and a prompt that
+// finds the bounded queue full is skipped and counted.
+//
 // Memory is bounded: at most MaxKeys key states (LRU, spread over shards),
 // each with a fixed-size rate state, at most MaxNetworks networks and at
 // most MaxPrompts prompt hashes. A key whose state is evicted starts again
