@@ -278,7 +278,11 @@ func (m *Meter) Result() Usage {
 // nil when the body was relayed in full; otherwise the caller cancels the
 // upstream request (cancelling ctx does that when r is its body).
 func (m *Meter) Relay(ctx context.Context, r io.Reader) (Usage, error) {
-	buf := make([]byte, 32<<10)
+	return m.RelayWith(ctx, r, make([]byte, 32<<10))
+}
+
+// RelayWith is Relay reading through the caller's buffer.
+func (m *Meter) RelayWith(ctx context.Context, r io.Reader, buf []byte) (Usage, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			m.abandon()

@@ -36,6 +36,9 @@ type Decision struct {
 	// Model is the model named in the path (the route's model_param), if
 	// any.
 	Model string
+	// ModelList says whether the answer lists models, and when to filter
+	// it (route.ModelListFiltered, route.ModelListAlways).
+	ModelList string
 }
 
 // Decide classifies one request by method and raw path (the escaped path as
@@ -75,7 +78,7 @@ func (t *Table) Decide(method, rawPath string) Decision {
 	for _, r := range matched {
 		if r.allows(method) {
 			d := Decision{
-				Class: r.Class, Path: norm, Route: r.ID, Meter: r.Meter,
+				Class: r.Class, Path: norm, Route: r.ID, Meter: r.Meter, ModelList: r.ModelList,
 				Reason: fmt.Sprintf("%s route %s", r.Class, r.ID),
 			}
 			if r.modelSeg >= 0 && r.modelSeg < len(segs) {

@@ -88,7 +88,18 @@ type RouteSpec struct {
 	// ModelParam names the path parameter (without its ':') holding a
 	// model name, to which the key's model globs apply.
 	ModelParam string `yaml:"model_param"`
+	// ModelList marks a listing route whose answer lists models:
+	// "filtered" (the models a key may not use are removed when
+	// filter_model_list is on) or "always" (removed for every key limited
+	// to some models: the list shows what runs now, other users' work).
+	ModelList string `yaml:"model_list"`
 }
+
+// ModelList values.
+const (
+	ModelListFiltered = "filtered"
+	ModelListAlways   = "always"
+)
 
 // MeterNone marks an inference route the meter cannot bill.
 const MeterNone = "none"
@@ -107,7 +118,8 @@ type Route struct {
 	Pattern string
 	Source  string
 	Example string
-	Meter   string // see RouteSpec.Meter
+	Meter     string // see RouteSpec.Meter
+	ModelList string // see RouteSpec.ModelList
 	// modelSeg is the index of the model_param segment, -1 without one.
 	modelSeg int
 
@@ -294,6 +306,15 @@ func compileRoute(rs RouteSpec, headAsGet bool) (Route, error) {
 	case cls != Inference && rs.Meter != "":
 		return Route{}, fmt.Errorf("route %s: only inference routes are metered", rs.ID)
 	}
+	switch rs.ModelList {
+	case "":
+	case ModelListFiltered, ModelListAlways:
+		if cls != Listing {
+			return Route{}, fmt.Errorf("route %s: model_list is for listing routes", rs.ID)
+		}
+	default:
+		return Route{}, fmt.Errorf("route %s: model_list %q: want %s or %s", rs.ID, rs.ModelList, ModelListFiltered, ModelListAlways)
+	}
 	modelSeg := -1
 	if rs.ModelParam != "" {
 		modelSeg = slices.Index(segs, ":"+rs.ModelParam)
@@ -302,7 +323,7 @@ func compileRoute(rs RouteSpec, headAsGet bool) (Route, error) {
 		}
 	}
 	r := Route{ID: rs.ID, Class: cls, Methods: methods, Pattern: rs.Path, Source: rs.Source, Example: rs.Example,
-		Meter: rs.Meter, modelSeg: modelSeg, segs: segs}
+		Meter: rs.Meter, ModelList: rs.ModelList, modelSeg: modelSeg, segs: segs}
 	ex, err := Normalize(rs.Example)
 	if err != nil || ex != rs.Example || !r.matches(splitPath(ex), false) {
 		return Route{}, fmt.Errorf("route %s: example %q does not match pattern %q", rs.ID, rs.Example, rs.Path)
