@@ -286,11 +286,11 @@ const DefaultConcurrent = 16
 // DefaultConfig returns the defaults every field falls back to.
 func DefaultConfig() Config {
 	return Config{
-		Abuse:            abuse.DefaultConfig(),
-		Upstream:         "http://127.0.0.1:11434",
-		Kind:             "ollama",
-		Listen:           "127.0.0.1:11435",
-		MetricsListen:    "127.0.0.1:9464",
+		Abuse:               abuse.DefaultConfig(),
+		Upstream:            "http://127.0.0.1:11434",
+		Kind:                "ollama",
+		Listen:              "127.0.0.1:11435",
+		MetricsListen:       "127.0.0.1:9464",
 		DefaultMaxTokens:    4096,
 		MaxBodyBytes:        8 << 20,
 		MaxConnsPerIP:       64,

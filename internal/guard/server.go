@@ -3,12 +3,12 @@ package guard
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"github.com/llmfence/llmfence/internal/guard/abuse"
 	"log/slog"
 	"net"
-	"encoding/base64"
 	"net/http"
 	"net/netip"
 	"net/url"

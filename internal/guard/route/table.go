@@ -112,12 +112,12 @@ type Omission struct {
 
 // Route is one compiled route of a Table.
 type Route struct {
-	ID      string
-	Class   Class
-	Methods []string // as listed; HEAD added for GET routes when the kind says so
-	Pattern string
-	Source  string
-	Example string
+	ID        string
+	Class     Class
+	Methods   []string // as listed; HEAD added for GET routes when the kind says so
+	Pattern   string
+	Source    string
+	Example   string
 	Meter     string // see RouteSpec.Meter
 	ModelList string // see RouteSpec.ModelList
 	// modelSeg is the index of the model_param segment, -1 without one.
