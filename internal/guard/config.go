@@ -340,10 +340,10 @@ func ParseConfig(data []byte, base Config) (Config, error) {
 func (c *Config) Validate() error {
 	u, err := url.Parse(c.Upstream)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("upstream %q: want an http:// or https:// URL", c.Upstream)
+		return fmt.Errorf("upstream %q: want an http:// or https:// URL", RedactURL(c.Upstream))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("upstream %q: a query or fragment is not allowed", c.Upstream)
+		return fmt.Errorf("upstream %q: a query or fragment is not allowed", RedactURL(c.Upstream))
 	}
 	if _, err := route.New(c.Kind); err != nil {
 		return fmt.Errorf("kind %q: want one of %s: %w", c.Kind, strings.Join(route.Kinds(), ", "), err)

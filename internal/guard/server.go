@@ -292,6 +292,7 @@ func (s *Server) Run(ctx context.Context) error {
 	cfg := s.Config()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		s.Close(context.Background())
 		return fmt.Errorf("guard: listening on %s: %w", cfg.Listen, err)
 	}
 	var mln net.Listener
@@ -299,6 +300,7 @@ func (s *Server) Run(ctx context.Context) error {
 		mln, err = net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
 			ln.Close()
+			s.Close(context.Background())
 			return fmt.Errorf("guard: metrics listener on %s: %w", cfg.MetricsListen, err)
 		}
 	}
@@ -316,6 +318,7 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 			if mln != nil {
 				mln.Close()
 			}
+			s.Close(context.Background())
 			return err
 		}
 	}

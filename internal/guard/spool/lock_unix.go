@@ -19,7 +19,7 @@ func lockDir(path string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("in use by another guard process (give each one its own audit.spool)")
+			return nil, ErrInUse
 		}
 		return nil, fmt.Errorf("locking: %w", err)
 	}

@@ -72,6 +72,9 @@ type Options struct {
 // ErrFull is returned by Append when the spool holds MaxBytes.
 var ErrFull = errors.New("audit spool full (the store has not taken records for a while)")
 
+// ErrInUse is returned by Open when another process holds the spool.
+var ErrInUse = errors.New("in use by another guard process (give each one its own audit.spool)")
+
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("audit spool closed")
 
