@@ -410,6 +410,31 @@ func testGuardStore(t *testing.T, be backend) {
 		}
 	})
 
+	t.Run("large batches go in with multi-row inserts", func(t *testing.T) {
+		s := openGuardT(t, be.newDSN(t), Options{})
+		full := usageFixture()[0]
+		batch := make([]UsageRecord, 2*usageRowsPerInsert+7)
+		for i := range batch {
+			batch[i] = full
+			batch[i].Time = t0.Add(time.Duration(i) * time.Second)
+			batch[i].PromptTokens = int64(i)
+		}
+		batch[70].Requests = 9
+		if err := s.AppendSpooled(ctx, "big", batch, SpoolPosition{Segment: 1, Offset: 99}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.QueryUsage(ctx, UsageFilter{})
+		if err != nil || len(got) != len(batch) {
+			t.Fatalf("%d records, %v; want %d", len(got), err, len(batch))
+		}
+		for i, r := range got {
+			want := batch[len(batch)-1-i] // newest first
+			if mustJSON(t, r) != mustJSON(t, want) {
+				t.Fatalf("record %d = %s\nwant %s", i, mustJSON(t, r), mustJSON(t, want))
+			}
+		}
+	})
+
 	t.Run("usage retention", func(t *testing.T) {
 		s := openGuardT(t, be.newDSN(t), Options{})
 		if err := s.AppendUsage(ctx, usageFixture()[:5]); err != nil {

@@ -235,6 +235,17 @@ const usageInsert = `INSERT INTO usage_records (at, key_id, key_name, client_ip,
 	method, route, model, status, prompt_tokens, completion_tokens, latency_ms, bytes_in, bytes_out,
 	truncated, client_gone, error, client_cert, requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// usageRowsPerInsert is how many records one multi-row INSERT carries
+// (18 parameters each, well under either back end's limit).
+const usageRowsPerInsert = 64
+
+// usageInsertRows is usageInsert for n rows.
+func usageInsertRows(n int) string {
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	head, _, _ := strings.Cut(usageInsert, "VALUES")
+	return head + "VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
 func (s *sqlStore) AppendUsage(ctx context.Context, recs []UsageRecord) error {
 	if len(recs) == 0 {
 		return nil
@@ -261,18 +272,43 @@ func (s *sqlStore) appendUsage(ctx context.Context, recs []UsageRecord, also fun
 	if err != nil {
 		return s.errf(err, "record %d usage records", len(recs))
 	}
+	args := func(dst []any, r *UsageRecord) []any {
+		at := now
+		if !r.Time.IsZero() {
+			at = dbTime(r.Time)
+		}
+		return append(dst, at, clean(r.KeyID), clean(r.KeyName), clean(r.ClientIP),
+			clean(r.Method), clean(r.Route), clean(r.Model), r.Status, r.PromptTokens, r.CompletionTokens,
+			r.LatencyMS, r.BytesIn, r.BytesOut, r.Truncated, r.ClientGone, clean(r.Error), clean(r.ClientCert),
+			r.Count())
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		rest := recs
+		if len(rest) >= usageRowsPerInsert {
+			// Large batches (the audit spool's) go in with multi-row
+			// INSERTs: one statement per usageRowsPerInsert records.
+			many, err := tx.PrepareContext(ctx, s.d.rebind(usageInsertRows(usageRowsPerInsert)))
+			if err != nil {
+				return err
+			}
+			defer many.Close()
+			vals := make([]any, 0, usageRowsPerInsert*18)
+			for len(rest) >= usageRowsPerInsert {
+				vals = vals[:0]
+				for i := range usageRowsPerInsert {
+					vals = args(vals, &rest[i])
+				}
+				if _, err := many.ExecContext(ctx, vals...); err != nil {
+					return err
+				}
+				rest = rest[usageRowsPerInsert:]
+			}
+		}
 		ins := tx.StmtContext(ctx, stmt)
 		defer ins.Close()
-		for _, r := range recs {
-			at := now
-			if !r.Time.IsZero() {
-				at = dbTime(r.Time)
-			}
-			if _, err := ins.ExecContext(ctx, at, clean(r.KeyID), clean(r.KeyName), clean(r.ClientIP),
-				clean(r.Method), clean(r.Route), clean(r.Model), r.Status, r.PromptTokens, r.CompletionTokens,
-				r.LatencyMS, r.BytesIn, r.BytesOut, r.Truncated, r.ClientGone, clean(r.Error), clean(r.ClientCert),
-				r.Count()); err != nil {
+		vals := make([]any, 0, 18)
+		for i := range rest {
+			if _, err := ins.ExecContext(ctx, args(vals[:0], &rest[i])...); err != nil {
 				return err
 			}
 		}

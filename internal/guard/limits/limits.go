@@ -67,8 +67,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -310,12 +312,33 @@ func periods(t time.Time, loc *time.Location) (day, month string, dayEnd, monthE
 	return
 }
 
-func newID() (string, error) {
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generating reservation id: %w", err)
+// idGen makes reservation IDs: a prefix drawn once per limiter and a
+// counter, so IDs are unique across replicas (96 random bits) without a
+// random read per request.
+type idGen struct {
+	once   sync.Once
+	prefix string
+	err    error
+	n      atomic.Uint64
+}
+
+func (g *idGen) newID() (string, error) {
+	g.once.Do(func() {
+		var b [12]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			g.err = fmt.Errorf("generating reservation ids: %w", err)
+			return
+		}
+		g.prefix = hex.EncodeToString(b[:])
+	})
+	if g.err != nil {
+		return "", g.err
 	}
-	return hex.EncodeToString(b[:]), nil
+	var buf [24 + 1 + 16]byte
+	b := append(buf[:0], g.prefix...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, g.n.Add(1), 36)
+	return string(b), nil
 }
 
 // verdict is the outcome of one admission decision, shared by both

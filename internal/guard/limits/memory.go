@@ -22,6 +22,7 @@ const sweepEvery = time.Minute
 type Memory struct {
 	opts Options
 	log  *slog.Logger
+	ids  idGen
 
 	mu        sync.Mutex
 	keys      map[string]*memKey
@@ -57,7 +58,7 @@ func (m *Memory) Admit(ctx context.Context, key string, l Limits, want Want) (*R
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("admitting request for key %q: %w", key, err)
 	}
-	id, err := newID()
+	id, err := m.ids.newID()
 	if err != nil {
 		return nil, err
 	}

@@ -64,6 +64,7 @@ type RedisOptions struct {
 // the effect is an extra admission counted (a stricter limit), never an
 // extra request let through.
 type Redis struct {
+	ids    idGen
 	rdb    redis.Scripter
 	opts   RedisOptions
 	log    *slog.Logger
@@ -124,7 +125,7 @@ func (r *Redis) Admit(ctx context.Context, key string, l Limits, want Want) (*Re
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("admitting request for key %q: %w", key, err)
 	}
-	id, err := newID()
+	id, err := r.ids.newID()
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +172,7 @@ func (r *Redis) unavailable(ctx context.Context, key string, want Want, err erro
 		return nil, fmt.Errorf("%w (failing closed): %w", ErrUnavailable, err)
 	}
 	r.log.Warn("limit store unavailable; admitting request unmetered (fail-open)", "key", key, "err", err)
-	id, idErr := newID()
+	id, idErr := r.ids.newID()
 	if idErr != nil {
 		return nil, idErr
 	}

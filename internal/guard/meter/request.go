@@ -214,10 +214,10 @@ func Route(kind, route string) (Endpoint, error) {
 // it once with ParseRequest, read what it asks for with Info, then Encode
 // it with the completion limit the caller admits.
 type Request struct {
-	kind  string
-	obj   object      // the client's members, unclamped
-	info  RequestInfo // what the client asked for (MaxTokens: its own limit)
-	plain []byte      // the body re-encoded without a clamp (embeddings too)
+	kind     string
+	obj      object      // the client's members, unclamped
+	info     RequestInfo // what the client asked for (MaxTokens: its own limit)
+	plainObj object      // the members without a clamp (nil for embeddings: obj)
 }
 
 // ParseRequest validates body for kind's route and reads the model, the
@@ -268,7 +268,7 @@ func parse(kind, route string, ep Endpoint, body []byte) (*Request, error) {
 	info.PromptEstimate = (shape.TextBytes+3)/4 + shape.TokenIDs
 	r := &Request{kind: kind, obj: obj, info: info}
 	if ep == EndpointEmbed {
-		r.plain = obj.encode()
+		r.plainObj = obj
 		return r, nil
 	}
 	stream, set, err := boolField(obj, "", "stream")
@@ -282,12 +282,13 @@ func parse(kind, route string, ep Endpoint, body []byte) (*Request, error) {
 		r.info.Stream = set && stream
 	}
 	// Clamping without a limit validates the limit fields and fills in
-	// the client's own limit and choice count.
-	plain, info, err := r.clamp(Unlimited)
+	// the client's own limit and choice count; the body it would give is
+	// encoded only if asked for (Encode(Unlimited)).
+	plain, info, err := r.clampObj(Unlimited)
 	if err != nil {
 		return nil, err
 	}
-	r.plain, r.info = plain, info
+	r.plainObj, r.info = plain, info
 	return r, nil
 }
 
@@ -302,12 +303,20 @@ func (r *Request) Info() RequestInfo { return r.info }
 // called again with another limit.
 func (r *Request) Encode(maxTokens int64) ([]byte, RequestInfo, error) {
 	if maxTokens < 0 || r.info.Endpoint == EndpointEmbed {
-		return r.plain, r.info, nil
+		return r.plainObj.encode(), r.info, nil
 	}
 	return r.clamp(maxTokens)
 }
 
 func (r *Request) clamp(maxTokens int64) ([]byte, RequestInfo, error) {
+	obj, info, err := r.clampObj(maxTokens)
+	if err != nil {
+		return nil, info, err
+	}
+	return obj.encode(), info, nil
+}
+
+func (r *Request) clampObj(maxTokens int64) (object, RequestInfo, error) {
 	obj := append(object(nil), r.obj...) // clamps replace members, never edit them
 	info := r.info
 	var err error
@@ -320,7 +329,7 @@ func (r *Request) clamp(maxTokens int64) ([]byte, RequestInfo, error) {
 	if err != nil {
 		return nil, info, err
 	}
-	return obj.encode(), info, nil
+	return obj, info, nil
 }
 
 // PrepareRequest validates a client's request body for route (the
@@ -570,6 +579,15 @@ func parseObject(data []byte) (object, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &RequestError{Problem: "empty body, expected a JSON object"}
 	}
+	// Valid JSON whose keys hold no escape or non-ASCII byte is split by
+	// the allocation-free walk, its values kept as slices of data; the
+	// rest (and every error message) goes through the decoder.
+	if json.Valid(data) {
+		obj := make(object, 0, 16)
+		if walkObject(data, func(key, val []byte) { obj = append(obj, field{key: string(key), val: val}) }) {
+			return obj, nil
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil {
@@ -617,6 +635,9 @@ func jsonProblem(err error) error {
 // checkKeys refuses duplicate keys (compared the way Go's encoding/json
 // matches them, i.e. ignoring case) and case variants of sensitive keys.
 func (o object) checkKeys(prefix string) error {
+	if len(o) <= 32 && o.asciiKeys() {
+		return o.checkASCIIKeys(prefix)
+	}
 	seen := make(map[string]string, len(o))
 	for _, f := range o {
 		k := foldKey(f.key)
@@ -629,6 +650,40 @@ func (o object) checkKeys(prefix string) error {
 		seen[k] = f.key
 		for _, s := range sensitiveKeys {
 			if f.key != s && k == foldKey(s) {
+				return badField(prefix+f.key, "write it as %q", s)
+			}
+		}
+	}
+	return nil
+}
+
+// asciiKeys reports whether every key is ASCII: then encoding/json's
+// folding is ASCII case folding, and checkASCIIKeys applies.
+func (o object) asciiKeys() bool {
+	for _, f := range o {
+		for i := 0; i < len(f.key); i++ {
+			if f.key[i] >= 0x80 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkASCIIKeys is checkKeys for small objects of ASCII keys, without
+// allocating: pairwise comparisons instead of a map of folded keys.
+func (o object) checkASCIIKeys(prefix string) error {
+	for i, f := range o {
+		for j := 0; j < i; j++ {
+			if strings.EqualFold(o[j].key, f.key) {
+				if o[j].key == f.key {
+					return badField(prefix+f.key, "appears twice")
+				}
+				return badField(prefix+f.key, "appears twice (also as %q)", o[j].key)
+			}
+		}
+		for _, s := range sensitiveKeys {
+			if f.key != s && strings.EqualFold(f.key, s) {
 				return badField(prefix+f.key, "write it as %q", s)
 			}
 		}
@@ -666,19 +721,40 @@ func (o *object) set(key string, val json.RawMessage) {
 }
 
 func (o object) encode() []byte {
-	var b bytes.Buffer
-	b.WriteByte('{')
+	n := 2
+	for _, f := range o {
+		n += len(f.key) + len(f.val) + 4
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
 	for i, f := range o {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		k, _ := json.Marshal(f.key) // a string always marshals
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(bytes.TrimSpace(f.val))
+		if plainKey(f.key) {
+			b = append(b, '"')
+			b = append(b, f.key...)
+			b = append(b, '"')
+		} else {
+			k, _ := json.Marshal(f.key) // a string always marshals
+			b = append(b, k...)
+		}
+		b = append(b, ':')
+		b = append(b, bytes.TrimSpace(f.val)...)
 	}
-	b.WriteByte('}')
-	return b.Bytes()
+	return append(b, '}')
+}
+
+// plainKey reports whether json.Marshal would write key as it is between
+// quotes (printable ASCII, none of " \ < > &).
+func plainKey(key string) bool {
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // promptKeys hold the text a model reads as its prompt. context is
