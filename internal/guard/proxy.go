@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,16 +181,24 @@ func (s *Server) outRequest(ctx context.Context, x *exchange, r *http.Request, s
 	case len(st.body) > 0 || (r.Method != http.MethodGet && r.Method != http.MethodHead):
 		body = bytes.NewReader(st.body)
 	}
-	out, err := http.NewRequestWithContext(ctx, r.Method, s.upstreamBase, body)
-	if err != nil {
-		return nil, err
-	}
-	if st.upload != nil {
+	u := &url.URL{Scheme: s.upstream.Scheme, Host: s.upstream.Host, Path: joinPath(s.upstream.Path, st.path),
+		RawQuery: r.URL.RawQuery}
+	out := (&http.Request{Method: r.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Host: s.upstream.Host}).WithContext(ctx)
+	switch b := body.(type) {
+	case nil:
+		out.Body = http.NoBody
+	case *bytes.Reader:
+		out.ContentLength = int64(b.Len())
+		if out.ContentLength == 0 {
+			out.Body = http.NoBody
+		} else {
+			out.Body = io.NopCloser(b)
+		}
+	default:
+		out.Body = io.NopCloser(b)
 		out.ContentLength = r.ContentLength
 	}
-	out.URL.Path = joinPath(s.upstream.Path, st.path)
-	out.URL.RawQuery = r.URL.RawQuery
-	out.Host = s.upstream.Host
 	hdr := make(http.Header, len(x.rc.reqHeaders)+5)
 	for _, k := range x.rc.reqHeaders {
 		if v := r.Header[k]; len(v) > 0 {

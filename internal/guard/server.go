@@ -66,7 +66,6 @@ type Options struct {
 // which listens, serves metrics and shuts down gracefully.
 type Server struct {
 	upstream     *url.URL
-	upstreamBase string // scheme://host, no userinfo
 	upstreamAuth string // Authorization for the upstream (its URL's userinfo), or ""
 	kind         string
 	router       Router
@@ -117,9 +116,6 @@ func New(opts Options) (*Server, error) {
 		limiter: opts.Limiter, transport: opts.Transport, log: opts.Logger,
 		now: opts.Now, opts: opts, metrics: newMetrics(), writeIdle: cfg.Timeouts.Write,
 	}
-	base := *u
-	base.User, base.Path, base.RawPath = nil, "", ""
-	s.upstreamBase = base.String()
 	if u.User != nil {
 		// The upstream's own credentials (a basic-auth front in front of
 		// the model server): sent with every request, never shown.

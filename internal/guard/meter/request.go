@@ -523,16 +523,14 @@ func boolField(obj object, prefix, key string) (val, set bool, err error) {
 }
 
 func number(raw json.RawMessage) (float64, bool) {
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
+	raw = bytes.TrimSpace(raw)
+	// A JSON number literal (raw is always one valid JSON value here) is
+	// read directly; json.Number also accepts a string holding a number,
+	// which is refused: servers disagree about it.
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) || !json.Valid(raw) {
 		return 0, false
 	}
-	// json.Number also accepts a string holding a number; refuse that,
-	// servers disagree about it.
-	if trimmedFirst(raw) == '"' {
-		return 0, false
-	}
-	f, err := n.Float64()
+	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return 0, false
 	}
