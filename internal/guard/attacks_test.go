@@ -432,9 +432,20 @@ func TestDefaultConcurrencyCap(t *testing.T) {
 	for len(up.seen()) < DefaultConcurrent && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	resp, body := g.do(t, "POST", "/api/generate", userKey, `{"model":"tiny","prompt":"x"}`)
+	// One more: refused at once (were it admitted, it would wait for the
+	// gate like the others, and the deadline would end it).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", g.ts.URL+"/api/generate", strings.NewReader(`{"model":"tiny","prompt":"x"}`))
+	req.Header.Set("Authorization", "Bearer "+userKey)
+	resp, err := g.ts.Client().Do(req)
 	close(gate)
 	wg.Wait()
+	if err != nil {
+		t.Fatalf("request %d in flight was admitted and held: %v", DefaultConcurrent+1, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "concurrent") {
 		t.Errorf("request %d in flight: status %d: %s", DefaultConcurrent+1, resp.StatusCode, body)
 	}
