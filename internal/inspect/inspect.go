@@ -139,7 +139,13 @@ func (in *Inspector) InspectFile(ctx context.Context, path, display string) *Res
 	}
 	res := &Result{Path: display, Format: FormatUnknown}
 	defer res.finish()
-	f, err := os.Open(path)
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		res.Error = fmt.Sprintf("refused: %s, not a regular file (not opened)", fileKind(st.Mode()))
+		return res
+	}
+	// Non-blocking, so that a FIFO swapped in after the check above does
+	// not hang the open; it is refused by the check after it.
+	f, err := openNoBlock(path)
 	if err != nil {
 		res.Error = fmt.Sprintf("cannot open: %v", unwrapPathError(err))
 		return res
@@ -151,7 +157,7 @@ func (in *Inspector) InspectFile(ctx context.Context, path, display string) *Res
 		return res
 	}
 	if !st.Mode().IsRegular() {
-		res.Error = fmt.Sprintf("not a regular file (%s)", st.Mode().Type())
+		res.Error = fmt.Sprintf("refused: %s, not a regular file", fileKind(st.Mode()))
 		return res
 	}
 	size := st.Size()

@@ -155,7 +155,7 @@ func corpus() []corpusCase {
 		{"deep.zip", func(t testing.TB) []byte { return nestedZip(t, pickleOSSystem, 6) }, FormatZip, verdict.Suspicious, []string{"INS-005"}},
 		{"shallow.zip", func(t testing.TB) []byte { return nestedZip(t, pickleOSSystem, 3) }, FormatZip, verdict.Malicious, []string{"FAKE-PKL", "INS-001"}},
 		{"big.zip", func(t testing.TB) []byte { return zipFile(t, "", zmember{"huge.bin", make([]byte, 3<<20)}) }, FormatZip, verdict.Suspicious, []string{"INS-006"}},
-		{"noise.dat", func(testing.TB) []byte { return randomBytes(200<<10, 2) }, FormatUnknown, verdict.Clean, []string{"INS-002"}},
+		{"noise.dat", func(testing.TB) []byte { return randomBytes(200<<10, 2) }, FormatUnknown, verdict.NotInspected, []string{"INS-002"}},
 		{"polyglot.png", func(testing.TB) []byte {
 			return append(append([]byte("\x89PNG\r\n\x1a\n"), randomBytes(500, 3)...), append([]byte("\x80\x02"), pickleOSSystem...)...)
 		}, FormatUnknown, verdict.Malicious, []string{"FAKE-PKL", "INS-003"}},
