@@ -100,12 +100,65 @@ func (r *Result) Verdict() verdict.Verdict {
 // Scan analyses the pickle stream(s) in r without executing anything.
 // Malformed, truncated or hostile input is reported as findings; the error
 // is only for failures of r itself or a cancelled ctx.
+//
+// When a read crosses a FRAME's end, the stream reads differently from a
+// file (loaders) and from bytes (pickle.loads): Scan reports PKL-015, and,
+// when r is an io.ReadSeeker, reads it a second time the pickle.loads way
+// and adds what that reading imports.
 func Scan(ctx context.Context, r io.Reader, opts Options) (*Result, error) {
+	start := int64(-1)
+	if rs, ok := r.(io.ReadSeeker); ok {
+		if p, err := rs.Seek(0, io.SeekCurrent); err == nil {
+			start = p
+		}
+	}
 	m := newMachine(ctx, r, opts, 64<<10)
 	if err := m.run(ctx); err != nil {
 		return m.res, err
 	}
-	return m.res, nil
+	if len(m.src.straddle) == 0 {
+		return m.res, nil
+	}
+	res := m.res
+	res.Findings = append(res.Findings, catalogue.New("PKL-015", fmt.Sprintf("a read at offset %d crosses the end of a FRAME", m.src.straddle[0]), m.src.straddle[0]))
+	rs, ok := r.(io.ReadSeeker)
+	if !ok || start < 0 {
+		return res, nil
+	}
+	if _, err := rs.Seek(start, io.SeekStart); err != nil {
+		return res, nil
+	}
+	b := newMachine(ctx, r, opts, 64<<10)
+	b.src.bytesSem = true
+	if err := b.run(ctx); err != nil {
+		return res, err
+	}
+	mergeResults(res, b.res)
+	return res, nil
+}
+
+// mergeResults adds the imports and findings of a second reading.
+func mergeResults(dst, src *Result) {
+	have := map[string]bool{}
+	for _, g := range dst.Globals {
+		have[g.Module+"\x00"+g.Name] = true
+	}
+	for _, g := range src.Globals {
+		if !have[g.Module+"\x00"+g.Name] && len(dst.Globals) < maxGlobals {
+			dst.Globals = append(dst.Globals, g)
+		}
+	}
+	seen := map[string]bool{}
+	for _, f := range dst.Findings {
+		seen[f.ID+"\x00"+f.Detail] = true
+	}
+	for _, f := range src.Findings {
+		if !seen[f.ID+"\x00"+f.Detail] {
+			f.Detail += " (reading the bytes as pickle.loads does)"
+			dst.Findings = append(dst.Findings, f)
+		}
+	}
+	dst.Complete = dst.Complete && src.Complete
 }
 
 type kind uint8
@@ -170,6 +223,9 @@ type machine struct {
 	src   *source
 	res   *Result
 	sniff bool // Looks: stricter GLOBAL operands, no reporting needed
+	// later: decoding a stream after the first, where bytes that only
+	// look like an import of a non-identifier are trailing data.
+	later bool
 
 	stack    []value
 	marks    int
@@ -254,12 +310,11 @@ func (m *machine) run(ctx context.Context) error {
 			if len(head) == 0 {
 				return nil
 			}
-			if !Looks(head) {
-				m.pending = nil
-				m.add("PKL-013", fmt.Sprintf("data from offset %d on is not a further pickle stream", start), start, "")
-				m.commit()
-				return nil
-			}
+			// Whatever the next bytes look like, a loader that calls
+			// pickle.load again (torch's legacy format does, five times)
+			// reads them as a stream: decode them; a stream that breaks
+			// before importing anything is trailing data.
+			m.later = true
 			if stream >= m.opts.MaxStreams {
 				m.add("PKL-011", fmt.Sprintf("more than %d concatenated pickle streams; the rest was not analysed", m.opts.MaxStreams), start, "")
 				m.commit()
@@ -300,7 +355,7 @@ func (m *machine) run(ctx context.Context) error {
 		}
 		if stream > 0 && m.streamGlobs == 0 {
 			m.pending = nil
-			m.add("PKL-013", fmt.Sprintf("data from offset %d on looks like pickle but breaks (%s); nothing in it imports code", start, b.msg), start, "")
+			m.add("PKL-013", fmt.Sprintf("data from offset %d on is not a further pickle stream (%s); nothing in it imports code", start, b.msg), start, "")
 			m.commit()
 			return nil
 		}
@@ -621,12 +676,12 @@ func (m *machine) exec(in *instr) error {
 			return err
 		}
 	case opGlobal:
-		if m.sniff && (!identifierPath(a.s) || !identifierPath(a.name)) {
+		if (m.sniff || m.later) && (!identifierPath(a.s) || !identifierPath(a.name)) {
 			return m.malformed(in, "not an importable name")
 		}
 		return m.push(in, m.global(in, a))
 	case opInst:
-		if m.sniff && (!identifierPath(a.s) || !identifierPath(a.name)) {
+		if (m.sniff || m.later) && (!identifierPath(a.s) || !identifierPath(a.name)) {
 			return m.malformed(in, "not an importable name")
 		}
 		if _, _, _, err := m.popMark(in); err != nil {
@@ -772,7 +827,7 @@ func (m *machine) exec(in *instr) error {
 			m.streamProto = int(a.n)
 		}
 	case opFrame:
-		// Framing only groups opcodes for buffered reading.
+		return m.src.frame(a.n, in)
 	default:
 		return m.malformed(in, "opcode not handled")
 	}
