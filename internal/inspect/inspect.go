@@ -172,7 +172,7 @@ func (in *Inspector) InspectFile(ctx context.Context, path, display string) *Res
 	c := &content{path: path, name: display, ra: f, size: size, head: head, tail: tail}
 	var n *node
 	if in.opts.MaxFileSize > 0 && size > in.opts.MaxFileSize {
-		n = &node{format: sniff(head, tail, size, in.p.LooksPickle, in.p.DetectContainer)}
+		n = &node{format: sniff(head, tail, size, in.isPickle(ctx, c), in.p.DetectContainer)}
 		n.add(in.cat.New("INS-004", fmt.Sprintf("%d bytes, limit %d", size, in.opts.MaxFileSize), -1))
 	} else {
 		c.stream = bufio.NewReaderSize(hr, hashBufSize)
@@ -279,7 +279,7 @@ func (n *node) mergeReport(member string, r Report) {
 // top-level file only (an I/O error reading it); member problems become
 // findings.
 func (in *Inspector) examine(ctx context.Context, c *content) (*node, error) {
-	n := &node{format: sniff(c.head, c.tail, c.size, in.p.LooksPickle, in.p.DetectContainer)}
+	n := &node{format: sniff(c.head, c.tail, c.size, in.isPickle(ctx, c), in.p.DetectContainer)}
 	var err error
 	switch n.format {
 	case FormatEmpty:
@@ -311,6 +311,17 @@ func (in *Inspector) examine(ctx context.Context, c *content) (*node, error) {
 		n.add(in.memberFinding(c, "INS-008", err.Error()))
 	}
 	return n, nil
+}
+
+// isPickle returns the pickle test for c: the parsers' SniffPickle over
+// the whole content, else the built-in look at its head.
+func (in *Inspector) isPickle(ctx context.Context, c *content) func() bool {
+	return func() bool {
+		if in.p.SniffPickle != nil {
+			return in.p.SniffPickle(ctx, c.ra, c.size)
+		}
+		return looksPickleBuiltin(c.head)
+	}
 }
 
 func (in *Inspector) memberFinding(c *content, id, detail string) verdict.Finding {

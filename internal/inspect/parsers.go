@@ -84,9 +84,10 @@ type Parsers struct {
 	Keras       KerasChecker
 	Archive     ArchiveWalker
 	Template    TemplateChecker
-	// LooksPickle, if set, decides whether content is a pickle stream; it
-	// takes precedence over the built-in heuristic for protocols 0 and 1.
-	LooksPickle func(head []byte) bool
+	// SniffPickle, if set, decides whether content (size bytes) is a
+	// pickle stream as a loader would read it; it takes precedence over the
+	// built-in look at the first bytes.
+	SniffPickle func(ctx context.Context, r io.ReaderAt, size int64) bool
 	// DetectContainer, if set, names compressed-stream kinds beyond the
 	// built-in ones ("lzma", "zstd", "lz4").
 	DetectContainer func(head []byte) string

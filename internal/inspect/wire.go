@@ -19,7 +19,7 @@ func DefaultParsers() Parsers {
 		GGUF:        ggufScanner{},
 		Archive:     archiveWalker{},
 		Template:    templateChecker{},
-		LooksPickle: pickle.Looks,
+		SniffPickle: pickle.Sniff,
 		DetectContainer: func(head []byte) string {
 			return string(archive.Detect(head))
 		},

@@ -90,7 +90,14 @@ func TestDifferentialCPython(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := disagreement(res, refs[i]); d != "" {
+		d := disagreement(res, refs[i])
+		// Sniffing cannot be dodged: content on which CPython imports and
+		// calls a callable off the allow-list is a pickle, whatever it
+		// starts with.
+		if refs[i].Calls > 0 && importsUnsafe(refs[i].Imports) && !Sniff(context.Background(), bytes.NewReader(c.Data), int64(len(c.Data))) {
+			d = strings.TrimPrefix(d+"; Sniff says it is not a pickle", "; ")
+		}
+		if d != "" {
 			bad++
 			if bad <= 15 {
 				t.Errorf("%s %q: %s (CPython error: %v)", c.Name, clipq(c.Data), d, deref(refs[i].Error))

@@ -246,6 +246,8 @@ type machine struct {
 	depthFlagged bool
 	brk          *streamBreak
 
+	calls int // callables applied (REDUCE, NEWOBJ, INST, OBJ)
+
 	trace   func(in instr, marks int, note string)
 	onBreak func(b *streamBreak)
 	note    string
@@ -581,6 +583,7 @@ func (m *machine) importName(in *instr, module, name string, cls Class, why stri
 
 // call records that fn is called by the opcode and returns the result.
 func (m *machine) call(in *instr, fn value) value {
+	m.calls++
 	if fn.k == vGlobal {
 		if fn.g >= 0 {
 			m.res.Globals[fn.g].Called = true
