@@ -23,7 +23,7 @@ const (
 	Bzip2    Kind = "bzip2"
 	JoblibZ  Kind = "joblib-zfile" // joblib < 0.10: "ZF", hex length, zlib
 	Zstd     Kind = "zstd"         // recognised, not decompressed
-	Lz4      Kind = "lz4"  // recognised, not decompressed
+	Lz4      Kind = "lz4"          // recognised, not decompressed
 )
 
 // HeadSize is how many leading bytes Detect wants to see (tar's magic sits

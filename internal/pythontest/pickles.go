@@ -51,7 +51,9 @@ var prefixes = [][]byte{
 func le64(n uint64) []byte { return binary.LittleEndian.AppendUint64(nil, n) }
 
 // frame wraps body in a protocol 4 FRAME of its exact length.
-func frame(body []byte) []byte { return append(append([]byte{0x95}, le64(uint64(len(body)))...), body...) }
+func frame(body []byte) []byte {
+	return append(append([]byte{0x95}, le64(uint64(len(body)))...), body...)
+}
 
 // PickleCases returns n inputs: every payload behind every prefix and
 // prefix pair, framed or not, with a STOP, a broken tail, a benign

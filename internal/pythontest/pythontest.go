@@ -13,9 +13,9 @@ package pythontest
 
 import (
 	"bufio"
-	"embed"
 	"bytes"
 	"context"
+	"embed"
 	"encoding/json"
 	"fmt"
 	"os"
