@@ -298,6 +298,14 @@ func (in *Inspector) examine(ctx context.Context, c *content) (*node, error) {
 			err = in.walkArchive(ctx, c, n, kind)
 		}
 	}
+	// A loader that opens this name tries formats in its own order
+	// (torch.load: zip by its first bytes, else tar, else pickle; numpy:
+	// zip, npy, else pickle; joblib: compressors, else pickle): whatever
+	// the content was sniffed as, what such a loader would unpickle is
+	// judged too.
+	if err == nil && ctx.Err() == nil && loaderOpens(c.name) && alsoPickle(n.format, c.head) {
+		err = in.alsoPickle(ctx, c, n)
+	}
 	if ext, bad := extensionDisagrees(c.name, n.format); bad {
 		n.add(in.memberFinding(c, "INS-001", fmt.Sprintf("named %s, content is %s", ext, n.format)))
 	}
@@ -368,11 +376,78 @@ func (in *Inspector) runPickle(ctx context.Context, c *content, n *node) error {
 	if r == nil {
 		r = bufio.NewReaderSize(io.NewSectionReader(c.ra, 0, c.size), 64<<10)
 	}
-	return in.guard(c, n, n.format, func() error {
-		rep, err := in.p.Pickle.ScanStream(ctx, r)
+	var rep Report
+	err := in.guard(c, n, n.format, func() error {
+		var err error
+		rep, err = in.p.Pickle.ScanStream(ctx, r)
 		n.mergeReport(c.member, rep)
 		return err
 	})
+	if err == nil {
+		in.openEmbedded(ctx, c, n, rep)
+	}
+	return err
+}
+
+// openEmbedded inspects the byte ranges a parser says a loader opens as
+// files of their own (torch archives inside a pickle), as members named
+// "<via@offset>", one level deeper.
+func (in *Inspector) openEmbedded(ctx context.Context, c *content, n *node, rep Report) {
+	for _, e := range rep.Embedded {
+		if ctx.Err() != nil {
+			return
+		}
+		name := fmt.Sprintf("<%s@%d>", e.Via, e.Offset)
+		mpath := joinMember(c.member, name)
+		if e.Offset < 0 || e.Length < 0 || e.Offset > c.size || e.Length > c.size-e.Offset {
+			n.add(in.memberFinding(&content{member: mpath}, "INS-008", "embedded range lies outside the content"))
+			continue
+		}
+		if c.depth+1 > in.opts.MaxDepth {
+			n.add(in.memberFinding(&content{member: mpath}, "INS-005", fmt.Sprintf("embedded archive at nesting depth %d not opened (limit %d)", c.depth+1, in.opts.MaxDepth)))
+			continue
+		}
+		ra := io.NewSectionReader(c.ra, e.Offset, e.Length)
+		head, tail, err := headTail(ra, e.Length)
+		if err != nil {
+			n.add(in.memberFinding(&content{member: mpath}, "INS-008", err.Error()))
+			continue
+		}
+		sub, _ := in.examine(ctx, &content{member: mpath, name: name, ra: ra, size: e.Length, head: head, tail: tail, depth: c.depth + 1})
+		n.add(sub.findings...)
+		n.setMeta("embedded", append(metaList(n.meta["embedded"]), memberEntry{Name: name, Size: e.Length, Format: sub.format, Verdict: string(verdictOf(sub.findings))}))
+	}
+}
+
+func metaList(v any) []memberEntry {
+	l, _ := v.([]memberEntry)
+	return l
+}
+
+// alsoPickle scans content of another format as the pickle a loader of
+// its name would read from its first byte, and reports it when that
+// pickle imports anything (INS-021 and the pickle's findings).
+func (in *Inspector) alsoPickle(ctx context.Context, c *content, n *node) error {
+	if in.p.Pickle == nil {
+		return nil
+	}
+	var rep Report
+	err := in.guard(c, n, "pickle", func() error {
+		var err error
+		rep, err = in.p.Pickle.ScanStream(ctx, io.NewSectionReader(c.ra, 0, c.size))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	imports := globalsOf(rep)
+	if len(imports) == 0 {
+		return nil
+	}
+	n.add(in.memberFinding(c, "INS-021", fmt.Sprintf("content sniffed as %s; read as a pickle it imports %s", n.format, strings.Join(firstN(imports, 5), ", "))))
+	n.addIn(c.member, rep.Findings)
+	in.openEmbedded(ctx, c, n, rep)
+	return nil
 }
 
 // checkExternal reports external files that resolve (through symbolic

@@ -20,6 +20,17 @@ type Report struct {
 	// its own directory (ONNX external tensor data). The orchestrator
 	// checks that each one, links resolved, stays inside that directory.
 	External []string
+	// Embedded lists byte ranges of the content that a loader opens as
+	// files of their own while loading it (a torch archive passed to
+	// torch.storage._load_from_bytes inside a pickle). The orchestrator
+	// inspects each one as a member; what they hold decides their verdict.
+	Embedded []ByteRange
+}
+
+// ByteRange is a part of some content.
+type ByteRange struct {
+	Offset, Length int64
+	Via            string // what opens it
 }
 
 // ModelInfo is what a model file says about the model, for the BOM.

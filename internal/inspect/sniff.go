@@ -339,3 +339,35 @@ func extensionDisagrees(name, format string) (string, bool) {
 	}
 	return ext, true
 }
+
+// loaderExts are the extensions ML loaders open with pickle somewhere in
+// their search order (torch.load, joblib.load, pickle.load, numpy.load
+// with allow_pickle, pandas.read_pickle), by framework convention.
+var loaderExts = map[string]bool{
+	".bin": true, ".pt": true, ".pth": true, ".ckpt": true, ".pkl": true,
+	".pickle": true, ".joblib": true, ".dat": true, ".npy": true, ".npz": true,
+	".sav": true, ".p": true, ".pk": true, ".data": true, ".model": true,
+	".mdl": true, ".tar": true,
+}
+
+// loaderOpens reports whether a loader might open a file or member of
+// this name: a loader extension, or no extension at all (blobs in model
+// stores and caches, archive members).
+func loaderOpens(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	return ext == "" || loaderExts[ext]
+}
+
+// alsoPickle reports whether a loader opening content of this sniffed
+// format could still unpickle it from its first byte: everything but a
+// pickle (already parsed as one) and a zip that starts with a local
+// header (torch.load and numpy.load open those as zips).
+func alsoPickle(format string, head []byte) bool {
+	switch format {
+	case FormatPickle, FormatEmpty:
+		return false
+	case FormatZip, FormatPyTorchZip, FormatKeras, FormatNPZ:
+		return !bytes.HasPrefix(head, []byte("PK\x03\x04"))
+	}
+	return true
+}

@@ -57,7 +57,11 @@ func (pickleScanner) ScanStream(ctx context.Context, r io.Reader) (Report, error
 		meta["globals_truncated"] = true
 	}
 	meta["imports"] = globals
-	return Report{Findings: res.Findings, Metadata: meta}, err
+	rep := Report{Findings: res.Findings, Metadata: meta}
+	for _, e := range res.Embedded {
+		rep.Embedded = append(rep.Embedded, ByteRange{Offset: e.Offset, Length: e.Length, Via: e.Via})
+	}
+	return rep, err
 }
 
 type ggufScanner struct{}

@@ -38,6 +38,10 @@ var listsYAML []byte
 type ListEntry struct {
 	Name string `yaml:"name" json:"name"`
 	Why  string `yaml:"why" json:"why"`
+	// Overrides (allow-list only) names the deny-list entry above Name
+	// that this exact name is excepted from; a safe name below a denied
+	// module without it is refused as a likely mistake.
+	Overrides string `yaml:"overrides,omitempty" json:"overrides,omitempty"`
 }
 
 // Lists are the embedded import lists.
@@ -82,8 +86,15 @@ func parseLists(data []byte) (*Lists, error) {
 		l.dangerous[e.Name] = e.Why
 	}
 	for _, e := range l.Safe {
-		if c, why := l.classify(e.Name[:strings.LastIndexByte(e.Name, '.')], e.Name[strings.LastIndexByte(e.Name, '.')+1:]); c == Dangerous {
-			return nil, fmt.Errorf("pickle import lists: %q is both safe and dangerous (%s)", e.Name, why)
+		if _, dup := l.dangerous[e.Name]; dup {
+			return nil, fmt.Errorf("pickle import lists: %q is both safe and dangerous", e.Name)
+		}
+		_, entry, denied := l.matchDangerousEntry(e.Name)
+		switch {
+		case denied && e.Overrides != entry:
+			return nil, fmt.Errorf("pickle import lists: safe %q lies below deny-listed %q; say overrides: %s if that is meant", e.Name, entry, entry)
+		case !denied && e.Overrides != "":
+			return nil, fmt.Errorf("pickle import lists: safe %q overrides %q, which does not deny it", e.Name, e.Overrides)
 		}
 	}
 	return &l, nil
@@ -128,6 +139,12 @@ func (l *Lists) classify(module, name string) (Class, string) {
 
 func (l *Lists) classifyOne(module, name string) (Class, string) {
 	full := module + "." + name
+	// The most specific entry wins: an exact allow-list name below a
+	// deny-listed module (joblib.numpy_pickle.NumpyArrayWrapper under
+	// joblib) is safe; everything else under that module is not.
+	if why, ok := l.safe[full]; ok {
+		return Safe, why
+	}
 	if why, ok := l.matchDangerous(full); ok {
 		return Dangerous, why
 	}
@@ -144,22 +161,25 @@ func (l *Lists) classifyOne(module, name string) (Class, string) {
 	} else if len(name) > 4 && strings.HasPrefix(name, "__") && strings.HasSuffix(name, "__") {
 		return Dangerous, "dunder attribute " + name + " of a module reaches interpreter internals"
 	}
-	if why, ok := l.safe[full]; ok {
-		return Safe, why
-	}
 	return Unknown, "not on the allow-list of checkpoint imports"
 }
 
 // matchDangerous reports whether path is a deny-list entry or lies below one
 // (entry "os" matches "os.system" and "os.path.join", not "ossify.x").
 func (l *Lists) matchDangerous(path string) (string, bool) {
+	why, _, ok := l.matchDangerousEntry(path)
+	return why, ok
+}
+
+// matchDangerousEntry is matchDangerous that also names the entry.
+func (l *Lists) matchDangerousEntry(path string) (string, string, bool) {
 	for p := path; ; {
 		if why, ok := l.dangerous[p]; ok {
-			return "deny-listed " + p + ": " + why, true
+			return "deny-listed " + p + ": " + why, p, true
 		}
 		i := strings.LastIndexByte(p, '.')
 		if i < 0 {
-			return "", false
+			return "", "", false
 		}
 		p = p[:i]
 	}

@@ -89,6 +89,7 @@ type instr struct {
 // the file behaviour unless bytesSem is set, and records where a read
 // crossed a frame end (the two readings differ there).
 type source struct {
+	ctx      context.Context
 	br       *bufio.Reader
 	off      int64
 	buf      [8]byte
@@ -99,7 +100,7 @@ type source struct {
 }
 
 func newSource(ctx context.Context, r io.Reader, bufSize int) *source {
-	return &source{br: bufio.NewReaderSize(ctxReader{ctx, r}, bufSize), size: -1, frameEnd: -1}
+	return &source{ctx: ctx, br: bufio.NewReaderSize(ctxReader{ctx, r}, bufSize), size: -1, frameEnd: -1}
 }
 
 // maxStraddles bounds the frame-crossing offsets remembered.

@@ -1,0 +1,109 @@
+package inspect
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/llmfence/llmfence/internal/pythontest"
+	"github.com/llmfence/llmfence/internal/verdict"
+)
+
+type dumpReq struct {
+	Kind string `json:"kind"`
+	Path string `json:"path"`
+}
+
+type dumpResp struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error"`
+}
+
+// dumpWith has the real library write each file (see
+// pythontest/oracles/dump.py) and returns the paths.
+func dumpWith(t *testing.T, dir string, modules []string, kinds []string) []string {
+	t.Helper()
+	py := pythontest.Need(t, modules...)
+	reqs := make([]dumpReq, len(kinds))
+	paths := make([]string, len(kinds))
+	for i, k := range kinds {
+		ext := ".pt"
+		if strings.HasPrefix(k, "joblib/") {
+			ext = ".joblib"
+		}
+		paths[i] = filepath.Join(dir, strings.NewReplacer("/", "_", "@", "_", ":", "_").Replace(k)+ext)
+		reqs[i] = dumpReq{Kind: k, Path: paths[i]}
+	}
+	for i, r := range pythontest.Batch[dumpReq, dumpResp](t, py, pythontest.Oracle("dump"), reqs) {
+		if !r.OK {
+			t.Fatalf("%s: %s", kinds[i], r.Error)
+		}
+	}
+	return paths
+}
+
+// TestRealJoblib: files written by joblib.dump — arrays of every layout,
+// raw and compressed — are clean: the array bytes after each
+// NumpyArrayWrapper are skipped by length, not parsed as opcodes; an object
+// whose pickle calls os.system is malicious wherever it sits, before,
+// between or after raw array data, or inside an object array.
+func TestRealJoblib(t *testing.T) {
+	var kinds []string
+	benign := []string{"f64", "i32-2d", "bool", "c128", "u5", "s3", "struct", "empty", "scalar", "fortran", "big-endian", "datetime", "object", "dict", "list"}
+	evil := []string{"evil-object-array", "evil-after-array", "evil-between-arrays"}
+	for _, k := range append(append([]string{}, benign...), evil...) {
+		kinds = append(kinds, "joblib/"+k)
+	}
+	for _, c := range []string{"zlib:3", "gzip:3", "bz2:3", "lzma:3", "xz:3"} {
+		kinds = append(kinds, "joblib/dict@"+c, "joblib/evil-between-arrays@"+c)
+	}
+	paths := dumpWith(t, t.TempDir(), []string{"joblib", "numpy"}, kinds)
+	in := newTestInspector(t, nil, func(o *Options) { o.MaxMemberSize = 64 << 20 })
+	for i, k := range kinds {
+		t.Run(k, func(t *testing.T) {
+			r := in.InspectFile(context.Background(), paths[i], "")
+			want := verdict.Clean
+			if strings.Contains(k, "evil") {
+				want = verdict.Malicious
+			}
+			if r.Verdict != want || r.Error != "" {
+				t.Errorf("verdict %s (error %q), want %s; findings %+v", r.Verdict, r.Error, want, r.Findings)
+			}
+			if want == verdict.Malicious && !r.Fails("critical") {
+				t.Error("a malicious joblib file does not fail")
+			}
+		})
+	}
+}
+
+// TestRealTorch: checkpoints written by torch.save (zip and legacy) and
+// plain pickles of tensors, whose storages are torch archives passed to
+// torch.storage._load_from_bytes, are clean; the nested archive is opened
+// and judged by what it holds.
+func TestRealTorch(t *testing.T) {
+	kinds := []string{"torch/zip", "torch/legacy", "torch/pickled-tensor", "torch/pickled-tensor-evil-inside", "torch/legacy-evil"}
+	paths := dumpWith(t, t.TempDir(), []string{"torch"}, kinds)
+	in := newTestInspector(t, nil, func(o *Options) { o.MaxMemberSize = 64 << 20 })
+	for i, k := range kinds {
+		t.Run(k, func(t *testing.T) {
+			r := in.InspectFile(context.Background(), paths[i], "")
+			want := verdict.Clean
+			if strings.Contains(k, "evil") {
+				want = verdict.Malicious
+			}
+			if r.Verdict != want || r.Error != "" {
+				t.Errorf("verdict %s (error %q), want %s; findings %+v", r.Verdict, r.Error, want, r.Findings)
+			}
+			if k == "torch/pickled-tensor-evil-inside" {
+				found := slices.ContainsFunc(r.Findings, func(f verdict.Finding) bool {
+					return f.ID == "PKL-001" && strings.Contains(f.Member, "_load_from_bytes")
+				})
+				if !found {
+					t.Errorf("the malicious import is not attributed to the embedded archive: %+v", r.Findings)
+				}
+			}
+		})
+	}
+}
