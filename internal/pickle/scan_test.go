@@ -314,7 +314,17 @@ func TestClassify(t *testing.T) {
 		{"builtins", "str", Unknown},
 		{"operatorx", "methodcaller", Unknown},
 		{"uuid", "uuid4", Unknown},
-		{"imaplib", "IMAP4", Unknown},
+		// Derived from what the standard library runs (derived.txt):
+		// IMAP4's constructor calls self.open, which IMAP4_stream makes a
+		// subprocess; dotted names follow module aliases.
+		{"imaplib", "IMAP4", Dangerous},
+		{"typing", "get_type_hints", Dangerous},
+		{"ctypes.util", "find_library", Dangerous},
+		{"random", "_os.system", Dangerous},
+		{"random", "_os", Dangerous},
+		{"posixpath", "os.system", Dangerous},
+		{"tempfile", "_os.path.os.system", Dangerous},
+		{"dataclasses", "make_dataclass", Dangerous},
 		{"torch.utils", "data", Unknown},
 		{"codecs", "encode", Unknown},
 		{"__main__", "Model", Unknown},
