@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/verdict"
@@ -407,15 +408,29 @@ func (in *Inspector) openEmbedded(ctx context.Context, c *content, n *node, rep 
 			n.add(in.memberFinding(&content{member: mpath}, "INS-005", fmt.Sprintf("embedded archive at nesting depth %d not opened (limit %d)", c.depth+1, in.opts.MaxDepth)))
 			continue
 		}
-		ra := io.NewSectionReader(c.ra, e.Offset, e.Length)
-		head, tail, err := headTail(ra, e.Length)
+		var ra io.ReaderAt = io.NewSectionReader(c.ra, e.Offset, e.Length)
+		size := e.Length
+		var sum string
+		if e.Encoding == "latin1-of-utf8" {
+			mat, err := in.materialise(ctx, &latin1Reader{r: bufio.NewReader(io.NewSectionReader(c.ra, e.Offset, e.Length))})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				n.add(in.memberFinding(&content{member: mpath}, "INS-008", err.Error()))
+				continue
+			}
+			ra, size, sum = mat.ra, mat.size, mat.sum
+			defer mat.close()
+		}
+		head, tail, err := headTail(ra, size)
 		if err != nil {
 			n.add(in.memberFinding(&content{member: mpath}, "INS-008", err.Error()))
 			continue
 		}
-		sub, _ := in.examine(ctx, &content{member: mpath, name: name, ra: ra, size: e.Length, head: head, tail: tail, depth: c.depth + 1})
+		sub, _ := in.examine(ctx, &content{member: mpath, name: name, ra: ra, size: size, head: head, tail: tail, depth: c.depth + 1})
 		n.add(sub.findings...)
-		n.setMeta("embedded", append(metaList(n.meta["embedded"]), memberEntry{Name: name, Size: e.Length, Format: sub.format, Verdict: string(verdictOf(sub.findings))}))
+		n.setMeta("embedded", append(metaList(n.meta["embedded"]), memberEntry{Name: name, Size: size, Format: sub.format, SHA256: sum, Verdict: string(verdictOf(sub.findings))}))
 	}
 }
 
@@ -478,4 +493,29 @@ func (in *Inspector) checkExternal(c *content, n *node, locs []string) {
 			n.add(in.cat.New("INS-020", fmt.Sprintf("%s resolves to %s", loc, target), -1))
 		}
 	}
+}
+
+// latin1Reader turns a UTF-8 string whose characters are all below U+0100
+// into those bytes: how protocols 0-2 pickle bytes objects.
+type latin1Reader struct {
+	r *bufio.Reader
+}
+
+func (l *latin1Reader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		r, size, err := l.r.ReadRune()
+		if err != nil {
+			if n > 0 && err == io.EOF {
+				return n, nil
+			}
+			return n, err
+		}
+		if r > 0xFF || (r == utf8.RuneError && size == 1) {
+			return n, fmt.Errorf("embedded bytes: character U+%04X is not a byte", r)
+		}
+		p[n] = byte(r)
+		n++
+	}
+	return n, nil
 }

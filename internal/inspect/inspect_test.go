@@ -175,6 +175,9 @@ func corpus() []corpusCase {
 		{"polyglot.png", func(testing.TB) []byte {
 			return append(append([]byte("\x89PNG\r\n\x1a\n"), randomBytes(500, 3)...), append([]byte("\x80\x02"), pickleOSSystem...)...)
 		}, FormatUnknown, verdict.Malicious, []string{"FAKE-PKL", "INS-003"}},
+		// torch.load on a .bin that is not a zip unpickles it, whatever it
+		// looks like.
+		{"polyglot.bin", func(testing.TB) []byte { return append(ggufHeader(3), pickleOSSystem...) }, FormatGGUF, verdict.Malicious, []string{"FAKE-PKL", "INS-021"}},
 		{"crash.pkl", func(testing.TB) []byte { return []byte("\x80\x02PANIC.") }, FormatPickle, verdict.Invalid, []string{"INS-009"}},
 		{"empty.bin", func(testing.TB) []byte { return nil }, FormatEmpty, verdict.Clean, nil},
 		{"onnx.onnx", func(testing.TB) []byte { return []byte{0x08, 0x07, 0x12, 0x04, 't', 'e', 's', 't'} }, FormatONNX, verdict.Suspicious, []string{"INS-008"}},

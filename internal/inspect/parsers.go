@@ -31,6 +31,9 @@ type Report struct {
 type ByteRange struct {
 	Offset, Length int64
 	Via            string // what opens it
+	// Encoding: "" for the bytes as they are; "latin1-of-utf8" for a
+	// UTF-8 string whose characters (all below U+0100) are the bytes.
+	Encoding string
 }
 
 // ModelInfo is what a model file says about the model, for the BOM.

@@ -59,7 +59,7 @@ func (pickleScanner) ScanStream(ctx context.Context, r io.Reader) (Report, error
 	meta["imports"] = globals
 	rep := Report{Findings: res.Findings, Metadata: meta}
 	for _, e := range res.Embedded {
-		rep.Embedded = append(rep.Embedded, ByteRange{Offset: e.Offset, Length: e.Length, Via: e.Via})
+		rep.Embedded = append(rep.Embedded, ByteRange{Offset: e.Offset, Length: e.Length, Via: e.Via, Encoding: e.Encoding})
 	}
 	return rep, err
 }

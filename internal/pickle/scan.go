@@ -197,8 +197,9 @@ type value struct {
 	depth int32  // nesting depth of containers
 	g     int32  // vGlobal: index in Result.Globals, -1 if not listed
 	s     string // vStr: the string; vGlobal, vCall: what it is
-	n     int64  // vInt, vBool: the value; vBytes: where the bytes start
-	ln    int64  // vBytes: how many bytes
+	n     int64  // vInt, vBool: the value; vBytes, vStr: where the payload starts
+	ln    int64  // vBytes, vStr: how many payload bytes
+	enc   uint8  // vStr: encUTF8 when n, ln locate its UTF-8 payload; vBytes: encLatin1 when the bytes are that payload latin-1 encoded
 	// c holds what is tracked of a tuple, list or dict (its items) or of a
 	// call result (callee, arguments, BUILD state); nil when untracked.
 	// Shared between stack and memo copies, as Python objects are.
@@ -215,6 +216,13 @@ type cont struct {
 	state value   // call result: the BUILD state, if any
 	built bool
 }
+
+// Payload encodings of located strings and bytes.
+const (
+	encRaw    uint8 = iota // the bytes as they are in the stream
+	encUTF8                // vStr: a UTF-8 payload
+	encLatin1              // vBytes: a UTF-8 payload, each character one byte
+)
 
 // maxTracked bounds the container items tracked per stream.
 const maxTracked = 1 << 16
@@ -669,6 +677,10 @@ type Embedded struct {
 	Offset int64  `json:"offset"`
 	Length int64  `json:"length"`
 	Via    string `json:"via"`
+	// Encoding is "" when the range holds the bytes as they are, and
+	// "latin1-of-utf8" when it holds a UTF-8 string whose characters are
+	// the bytes (protocols 0-2 pickle bytes as _codecs.encode(s, 'latin1')).
+	Encoding string `json:"encoding,omitempty"`
 }
 
 // flushNested reports embedded-archive loaders that were imported more
@@ -689,6 +701,14 @@ func (m *machine) flushNested() {
 
 // callWith is call for REDUCE, where the arguments are known.
 func (m *machine) callWith(in *instr, fn, args value) value {
+	// _codecs.encode(s, 'latin1'): bytes as protocols 0-2 write them.
+	if fn.k == vGlobal && fn.cls == Safe && fn.s == "_codecs.encode" && args.k == vTuple && args.c != nil && len(args.c.items) == 2 {
+		str, codec := args.c.items[0], args.c.items[1]
+		if str.k == vStr && str.enc == encUTF8 && codec.k == vStr && codec.known && (codec.s == "latin1" || codec.s == "latin-1" || codec.s == "iso-8859-1") {
+			m.call(in, fn)
+			return value{k: vBytes, n: str.n, ln: str.ln, enc: encLatin1}
+		}
+	}
 	if fn.k == vGlobal && embeddedLoaders[fn.s] && fn.g >= 0 && args.k == vTuple && args.c != nil && len(args.c.items) == 1 && args.c.items[0].k == vBytes {
 		b := args.c.items[0]
 		if m.nestedCalls == nil {
@@ -696,7 +716,11 @@ func (m *machine) callWith(in *instr, fn, args value) value {
 		}
 		m.nestedCalls[fn.g]++
 		if len(m.res.Embedded) < maxEmbedded {
-			m.res.Embedded = append(m.res.Embedded, Embedded{Offset: b.n, Length: b.ln, Via: fn.s})
+			e := Embedded{Offset: b.n, Length: b.ln, Via: fn.s}
+			if b.enc == encLatin1 {
+				e.Encoding = "latin1-of-utf8"
+			}
+			m.res.Embedded = append(m.res.Embedded, e)
 		}
 		m.calls++
 		return value{k: vCall, g: -1, s: fn.s + "(...)"}
@@ -786,7 +810,11 @@ func (m *machine) exec(in *instr) error {
 		return m.push(in, value{k: vNone})
 	case opNewTrue, opNewFalse:
 		return m.push(in, value{k: vBool, n: int64(btoi(in.code == opNewTrue)), known: true})
-	case opString, opBinString, opShortBinString, opUnicode, opBinUnicode, opShortBinUni, opBinUnicode8:
+	case opBinUnicode, opShortBinUni, opBinUnicode8:
+		// Where the UTF-8 payload lies, for _codecs.encode(s, 'latin1'):
+		// how protocols 0-2 write bytes.
+		return m.push(in, value{k: vStr, s: a.s, known: a.full, n: a.dataOff, ln: a.length, enc: encUTF8})
+	case opString, opBinString, opShortBinString, opUnicode:
 		return m.push(in, value{k: vStr, s: a.s, known: a.full})
 	case opBinBytes, opShortBinBytes, opBinBytes8, opByteArray8:
 		return m.push(in, value{k: vBytes, n: a.dataOff, ln: a.length})
