@@ -144,7 +144,7 @@ func (in *Inspector) walkArchive(ctx context.Context, c *content, n *node, kind 
 				return nil
 			}
 			if m.Raw != nil && m.Size >= 0 {
-				return in.examineMember(ctx, c, n, &e, mpath, m.Name, m.Raw, m.Size, &kerasCfg)
+				return in.examineMember(ctx, c, n, kind, &e, mpath, m.Name, m.Raw, m.Size, &kerasCfg)
 			}
 			if m.Open == nil {
 				return nil
@@ -169,7 +169,7 @@ func (in *Inspector) walkArchive(ctx context.Context, c *content, n *node, kind 
 			}
 			defer mat.close()
 			e.SHA256 = mat.sum
-			return in.examineMember(ctx, c, n, &e, mpath, m.Name, mat.ra, mat.size, &kerasCfg)
+			return in.examineMember(ctx, c, n, kind, &e, mpath, m.Name, mat.ra, mat.size, &kerasCfg)
 		})
 		n.addIn(c.member, fs)
 		n.format = refineContainer(n.format, names)
@@ -187,14 +187,14 @@ func (in *Inspector) walkArchive(ctx context.Context, c *content, n *node, kind 
 
 // examineMember inspects one extracted member and folds the result into
 // the container's node.
-func (in *Inspector) examineMember(ctx context.Context, c *content, n *node, e *memberEntry, mpath, name string, ra io.ReaderAt, size int64, kerasCfg *[]byte) error {
+func (in *Inspector) examineMember(ctx context.Context, c *content, n *node, kind string, e *memberEntry, mpath, name string, ra io.ReaderAt, size int64, kerasCfg *[]byte) error {
 	e.Size = size
 	head, tail, err := headTail(ra, size)
 	if err != nil {
 		n.add(in.memberFinding(&content{member: mpath}, "INS-008", err.Error()))
 		return nil
 	}
-	sub, _ := in.examine(ctx, &content{member: mpath, name: name, ra: ra, size: size, head: head, tail: tail, depth: c.depth + 1})
+	sub, _ := in.examine(ctx, &content{member: mpath, name: name, ra: ra, size: size, head: head, tail: tail, depth: c.depth + 1, parent: kind})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -234,6 +235,9 @@ type content struct {
 	// hashing pass); stream formats read it instead of ra.
 	stream io.Reader
 	depth  int
+	// parent is the container kind a member comes from ("tar", "zip",
+	// ...), "" for a file.
+	parent string
 }
 
 // node is what examining one piece of content produced.
@@ -380,7 +384,13 @@ func (in *Inspector) runPickle(ctx context.Context, c *content, n *node) error {
 	var rep Report
 	err := in.guard(c, n, n.format, func() error {
 		var err error
-		rep, err = in.p.Pickle.ScanStream(ctx, r)
+		base := path.Base(c.member[strings.LastIndexByte(c.member, '!')+1:])
+		if ls, ok := in.p.Pickle.(LayoutScanner); ok && c.parent == "tar" && (base == "storages" || base == "tensors") {
+			// Legacy torch tar: pickles between raw storage data.
+			rep, err = ls.ScanLayout(ctx, r, "torch-tar-"+base)
+		} else {
+			rep, err = in.p.Pickle.ScanStream(ctx, r)
+		}
 		n.mergeReport(c.member, rep)
 		return err
 	})

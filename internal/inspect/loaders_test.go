@@ -107,3 +107,45 @@ func TestRealTorch(t *testing.T) {
 		})
 	}
 }
+
+// legacyTarMember builds the "storages" member of a legacy (pre-0.4)
+// torch tar checkpoint: a pickled count, one pickled (key, location,
+// FloatStorage) record, 3 floats of raw data that would derail an opcode
+// reader, then extra as a further record, then the views list.
+func legacyTarStorages(extra []byte) []byte {
+	b := []byte("\x80\x02K\x02.")
+	b = append(b, "\x80\x02X\x01\x00\x00\x000X\x03\x00\x00\x00cpuctorch\nFloatStorage\n\x87."...)
+	b = append(b, 3, 0, 0, 0, 0, 0, 0, 0)
+	b = append(b, "c(R\x80\x02\xffq.\x93\x94\x95a"...)
+	b = append(b, extra...)
+	b = append(b, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x3f)
+	return append(b, "\x80\x02]."...)
+}
+
+// TestLegacyTorchTar: every pickle of a legacy torch tar checkpoint is
+// judged, including one that sits after raw storage bytes.
+func TestLegacyTorchTar(t *testing.T) {
+	record := []byte("\x80\x02X\x01\x00\x00\x001X\x03\x00\x00\x00cpuctorch\nFloatStorage\n\x87.")
+	evil := []byte("\x80\x02X\x01\x00\x00\x001X\x03\x00\x00\x00cpucposix\nsystem\nX\x02\x00\x00\x00id\x85R\x87.")
+	dir := t.TempDir()
+	in := newTestInspector(t, nil, nil)
+	for name, c := range map[string]struct {
+		storages []byte
+		want     verdict.Verdict
+	}{
+		"benign.pt": {legacyTarStorages(record), verdict.Clean},
+		"evil.pt":   {legacyTarStorages(evil), verdict.Malicious},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := writeFile(t, dir, name, tarFile(t,
+				zmember{"sys_info", []byte("\x80\x02}q\x00.")},
+				zmember{"pickle", []byte("\x80\x02}q\x00.")},
+				zmember{"storages", c.storages},
+				zmember{"tensors", []byte("\x80\x02K\x00.")}))
+			r := in.InspectFile(context.Background(), p, "")
+			if r.Verdict != c.want || r.Format != FormatPyTorchTar {
+				t.Errorf("%s %s, want %s %s: %+v", r.Format, r.Verdict, FormatPyTorchTar, c.want, r.Findings)
+			}
+		})
+	}
+}

@@ -52,6 +52,14 @@ type StreamScanner interface {
 	ScanStream(ctx context.Context, r io.Reader) (Report, error)
 }
 
+// LayoutScanner is implemented by a StreamScanner that also parses
+// content a loader reads as pickles interleaved with raw data, by name:
+// "torch-tar-storages" and "torch-tar-tensors" (members of a legacy torch
+// tar checkpoint).
+type LayoutScanner interface {
+	ScanLayout(ctx context.Context, r io.Reader, layout string) (Report, error)
+}
+
 // FileScanner parses a format that needs random access (GGUF,
 // safetensors, ONNX). size is the number of bytes readable from r.
 // Malformed content is reported as findings; the error is for I/O only.

@@ -35,6 +35,15 @@ type pickleScanner struct{}
 
 func (pickleScanner) ScanStream(ctx context.Context, r io.Reader) (Report, error) {
 	res, err := pickle.Scan(ctx, r, pickle.Options{})
+	return pickleReport(res, err)
+}
+
+func (pickleScanner) ScanLayout(ctx context.Context, r io.Reader, layout string) (Report, error) {
+	res, err := pickle.ScanLayout(ctx, r, pickle.Layout(layout), pickle.Options{})
+	return pickleReport(res, err)
+}
+
+func pickleReport(res *pickle.Result, err error) (Report, error) {
 	if res == nil {
 		return Report{}, err
 	}

@@ -312,6 +312,12 @@ type machine struct {
 	brk          *streamBreak
 
 	calls int // callables applied (REDUCE, NEWOBJ, INST, OBJ)
+	last  value // what the last stream's STOP returned
+
+	// afterStop, if set, runs after each complete stream (the stream's
+	// number and result) to consume what a loader reads between streams;
+	// done ends the analysis.
+	afterStop func(stream int, result value) (done bool, err error)
 
 	trace   func(in instr, marks int, note string)
 	onBreak func(b *streamBreak)
@@ -405,6 +411,12 @@ func (m *machine) run(ctx context.Context) error {
 		case endStop:
 			m.res.Streams++
 			m.commit()
+			if m.afterStop != nil {
+				if done, err := m.afterStop(stream, m.last); err != nil || done {
+					m.commit()
+					return err
+				}
+			}
 			continue
 		case endEmpty:
 			if stream == 0 {
@@ -768,9 +780,11 @@ func (m *machine) exec(in *instr) error {
 		}
 		return m.push(in, value{k: vMark})
 	case opStop:
-		if _, err := m.pop(in); err != nil {
+		v, err := m.pop(in)
+		if err != nil {
 			return err
 		}
+		m.last = v
 		return errStop
 	case opPop:
 		n := len(m.stack)
