@@ -311,7 +311,7 @@ type machine struct {
 	depthFlagged bool
 	brk          *streamBreak
 
-	calls int // callables applied (REDUCE, NEWOBJ, INST, OBJ)
+	calls int   // callables applied (REDUCE, NEWOBJ, INST, OBJ)
 	last  value // what the last stream's STOP returned
 
 	// afterStop, if set, runs after each complete stream (the stream's

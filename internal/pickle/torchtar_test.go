@@ -18,7 +18,7 @@ func legacyStorages(n int, evil bool) []byte {
 	var b []byte
 	b = append(b, newPK().proto(2).k(byte(n)).stop().bytes()...)
 	for i := range n {
-		rec := newPK().proto(2).bu(string(rune('0'+i))).bu("cpu")
+		rec := newPK().proto(2).bu(string(rune('0' + i))).bu("cpu")
 		if evil && i == n-1 {
 			rec.global("os", "system").bu("id").op(opTuple1).reduce()
 		} else {
