@@ -322,11 +322,11 @@ func (w *walker) npy() error {
 	if err != nil {
 		return err
 	}
-	want := min(w.size, 12)
+	headLen := min(w.size, 12)
 	if off, ok := npyDataOffset(pre); ok {
-		want = min(w.size, off, npyMaxHeader+12)
+		headLen = min(w.size, off, npyMaxHeader+12)
 	}
-	b, err := w.readFull(0, int(want))
+	b, err := w.readFull(0, int(headLen))
 	if err != nil {
 		return err
 	}
