@@ -133,3 +133,27 @@ func TestInspectSignals(t *testing.T) {
 		})
 	}
 }
+
+// TestInspectCodeExecutionFails: a file that runs unvetted code when
+// loaded exits 1 at the default --fail-on even when each finding alone is
+// only medium (a Keras custom object is imported and instantiated; a
+// pickle imports a class off the allow-list and calls it), and a file
+// that was not inspected is never reported clean.
+func TestInspectCodeExecutionFails(t *testing.T) {
+	dir := t.TempDir()
+	custom := ipZip(t, [2]string{"config.json", `{"module": "keras", "class_name": "Sequential", "config": {"layers": [{"module": "my_pkg.layers", "class_name": "MyLayer", "config": {}}]}}`})
+	keras := ipPut(t, dir, "custom.keras", custom)
+	noise := ipPut(t, dir, "weights.dat", bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 4096))
+	out, stderr, code := runInspectCLI(t, "--format", "json", keras)
+	if code != 1 {
+		t.Errorf("custom Keras object: exit %d, want 1; %s%s", code, out, stderr)
+	}
+	out, _, code = runInspectCLI(t, "--format", "json", noise)
+	lines := ipParseList(t, out)
+	if len(lines) != 1 || lines[0].Verdict != "not-inspected" {
+		t.Errorf("unrecognised content: %s", out)
+	}
+	if code != 0 {
+		t.Errorf("unrecognised content: exit %d", code)
+	}
+}

@@ -202,6 +202,13 @@ func (in *Inspector) walkArchive(ctx context.Context, c *content, n *node, kind 
 		})
 		n.addIn(c.member, fs)
 		n.format = refineContainer(n.format, names)
+		// Keras loads any zip with a config.json at its root whose JSON
+		// is a Keras object — metadata.json and the weights are optional
+		// (config only, .npz weights, no metadata) — and builds the model
+		// from the config before it looks at any weights.
+		if n.format == FormatZip && kerasCfg != nil && in.looksKeras(kerasCfg) {
+			n.format = FormatKeras
+		}
 		// Members the loader of this container reads as raw data are not
 		// "not inspected": drop INS-002 for them and name their format.
 		kept := n.findings[:0]
@@ -397,4 +404,13 @@ func boolStr(b bool, s string) string {
 		return s
 	}
 	return ""
+}
+
+// looksKeras reports whether cfg is a serialized Keras object (a JSON
+// object with a class_name), as the Keras checker reads JSON.
+func (in *Inspector) looksKeras(cfg []byte) bool {
+	if ks, ok := in.p.Keras.(KerasSniffer); ok {
+		return ks.LooksKerasConfig(cfg)
+	}
+	return bytes.Contains(cfg, []byte(`"class_name"`))
 }

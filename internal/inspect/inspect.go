@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -298,6 +299,8 @@ func (in *Inspector) examine(ctx context.Context, c *content) (*node, error) {
 		err = in.runPickle(ctx, c, n)
 	case FormatUnknown:
 		err = in.embeddedPickle(ctx, c, n)
+	case FormatText:
+		err = in.kerasJSON(ctx, c, n)
 	default:
 		if kind := archiveKind(n.format); kind != "" {
 			err = in.walkArchive(ctx, c, n, kind)
@@ -473,6 +476,31 @@ func (in *Inspector) alsoPickle(ctx context.Context, c *content, n *node) error 
 	n.addIn(c.member, rep.Findings)
 	in.openEmbedded(ctx, c, n, rep)
 	return nil
+}
+
+// maxKerasJSON bounds the text files read to look for a Keras model.
+const maxKerasJSON = 64 << 20
+
+// kerasJSON checks a text file that is a serialized Keras model (the JSON
+// keras.models.model_from_json builds, possibly a config.json taken out of
+// a .keras archive): loading it runs what it names.
+func (in *Inspector) kerasJSON(ctx context.Context, c *content, n *node) error {
+	if in.p.Keras == nil || c.size > maxKerasJSON || !bytes.Contains(c.head, []byte("class_name")) {
+		return nil
+	}
+	if c.parent != "" && c.name == "config.json" {
+		return nil // the archive's own Keras check reads it
+	}
+	b := make([]byte, c.size)
+	if _, err := c.ra.ReadAt(b, 0); err != nil && err != io.EOF {
+		return err
+	}
+	if !in.looksKeras(b) {
+		return nil
+	}
+	n.format = FormatKerasJSON
+	n.addIn(c.member, in.p.Keras.CheckKerasConfig(b))
+	return ctx.Err()
 }
 
 // checkExternal reports external files that resolve (through symbolic

@@ -149,3 +149,36 @@ func TestLegacyTorchTar(t *testing.T) {
 		})
 	}
 }
+
+// TestKerasLayouts: every layout Keras loads builds the model from its
+// config first, so every one is checked: config only, .npz weights, no
+// metadata, an .h5 weights file, the JSON model_from_json reads.
+func TestKerasLayouts(t *testing.T) {
+	lambda := `{"module": "keras", "class_name": "Sequential", "config": {"layers": [{"module": "keras.layers", "class_name": "Lambda", "config": {"name": "l", "function": ["4wEAAAAAAAAA", null, null], "function_type": "lambda"}}]}}`
+	benign := `{"module": "keras", "class_name": "Sequential", "config": {"layers": [{"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "units": 2}}]}}`
+	dup := `{"module": "keras", "class_name": "Sequential", "config": {"layers": [{"module": "keras.layers", "class_name": "Dense", "config": {"name": "l", "function": ["4wEAAAAAAAAA", null, null], "function_type": "lambda"}, "class_name": "Lambda"}]}}`
+	dir := t.TempDir()
+	in := newTestInspector(t, nil, nil)
+	for _, c := range []struct {
+		name   string
+		data   []byte
+		format string
+		want   verdict.Verdict
+	}{
+		{"config-only.keras", zipFile(t, "", zmember{"config.json", []byte(lambda)}), FormatKeras, verdict.Malicious},
+		{"npz-weights.keras", zipFile(t, "", zmember{"config.json", []byte(lambda)}, zmember{"model.weights.npz", zipFile(t, "", zmember{"a.npy", npyFile()})}), FormatKeras, verdict.Malicious},
+		{"no-metadata.keras", zipFile(t, "", zmember{"config.json", []byte(lambda)}, zmember{"model.weights.h5", []byte("\x89HDF\r\n\x1a\nweights")}), FormatKeras, verdict.Malicious},
+		{"duplicate-key.keras", zipFile(t, "", zmember{"config.json", []byte(dup)}, zmember{"metadata.json", []byte(`{}`)}), FormatKeras, verdict.Malicious},
+		{"benign.keras", zipFile(t, "", zmember{"config.json", []byte(benign)}, zmember{"model.weights.h5", []byte("\x89HDF\r\n\x1a\nweights")}), FormatKeras, verdict.Clean},
+		{"model.json", []byte(lambda), FormatKerasJSON, verdict.Malicious},
+		{"benign-model.json", []byte(benign), FormatKerasJSON, verdict.Clean},
+		{"hf-config.json", []byte(`{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}`), FormatText, verdict.Clean},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := in.InspectFile(context.Background(), writeFile(t, dir, c.name, c.data), "")
+			if r.Format != c.format || r.Verdict != c.want {
+				t.Errorf("%s %s, want %s %s: %+v", r.Format, r.Verdict, c.format, c.want, r.Findings)
+			}
+		})
+	}
+}

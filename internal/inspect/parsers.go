@@ -95,6 +95,13 @@ type KerasChecker interface {
 	CheckKerasConfig(cfg []byte) []verdict.Finding
 }
 
+// KerasSniffer is implemented by a KerasChecker that can tell a Keras
+// config from other JSON (a JSON object with a class_name, read as
+// Keras reads JSON).
+type KerasSniffer interface {
+	LooksKerasConfig(cfg []byte) bool
+}
+
 // Parsers are the format parsers the Inspector dispatches to. A nil parser
 // leaves its format recognised but unparsed (the file is hashed and sniffed,
 // and an INS-008 finding says it was not checked).

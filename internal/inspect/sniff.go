@@ -15,6 +15,7 @@ const (
 	FormatPickle      = "pickle"
 	FormatPyTorchZip  = "pytorch-zip"
 	FormatKeras       = "keras"
+	FormatKerasJSON   = "keras-json"
 	FormatNPZ         = "npz"
 	FormatZip         = "zip"
 	FormatTar         = "tar"
@@ -319,7 +320,7 @@ var extFormats = map[string][]string{
 	".gz":          {FormatGzip},
 	".xz":          {FormatXZ},
 	".bz2":         {FormatBzip2},
-	".json":        {FormatText, FormatUnknown},
+	".json":        {FormatText, FormatUnknown, FormatKerasJSON},
 	".txt":         {FormatText, FormatUnknown},
 	".md":          {FormatText, FormatUnknown},
 }
