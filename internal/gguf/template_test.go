@@ -55,14 +55,16 @@ var templateCases = []templateCase{
 	// family, parsing, size, loading
 	{"unknown template for llama", "{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}\n{% endfor %}", "llama", []string{"GGUF-055"}},
 	{"unknown architecture is not compared", "{% for m in messages %}{{ m['content'] }}{% endfor %}", "rwkv6", nil},
-	{"parse failure falls back", "{% frobnicate %}{{ lipsum.__globals__ }}", "", []string{"GGUF-050", "GGUF-056"}},
-	{"fallback still finds triggers", "{% frobnicate %}{% if 'bitcoin' in message['content'] %}X{% endif %}", "", []string{"GGUF-054", "GGUF-056"}},
-	{"fallback ignores role tests", "{% frobnicate %}{% if message['role'] == 'user' and message['content'] is string %}X{% endif %}", "", []string{"GGUF-056"}},
-	{"too deep to parse", strings.Repeat("{{ (", 100) + "1" + strings.Repeat(") }}", 100), "", []string{"GGUF-056"}},
+	// A parse failure alone is no finding.
+	{"parse failure falls back", "{% frobnicate %}{{ lipsum.__globals__ }}", "", []string{"GGUF-050"}},
+	{"fallback still finds triggers", "{% frobnicate %}{% if 'bitcoin' in message['content'] %}X{% endif %}", "", []string{"GGUF-054"}},
+	{"fallback ignores role tests", "{% frobnicate %}{% if message['role'] == 'user' and message['content'] is string %}X{% endif %}", "", nil},
+	{"too deep to parse", strings.Repeat("{{ (", 100) + "1" + strings.Repeat(") }}", 100), "", nil},
+	{"conditional in parentheses (gonja cannot parse it)", "{% for m in messages %}{{ '<|im_start|>' + (m['role'] if loop.first else 'x') }}{{ lipsum.__globals__ }}{% endfor %}", "", []string{"GGUF-050"}},
 	{"too large", chatml + strings.Repeat("lorem ipsum ", MaxTemplate/12+10), "qwen2", []string{"GGUF-057"}},
 	{"include", chatml + "{% include 'other.j2' %}", "qwen2", []string{"GGUF-058"}},
 	{"import", chatml + "{% import 'macros.j2' as m %}", "qwen2", []string{"GGUF-058"}},
-	{"extends", "{% extends 'base.j2' %}" + chatml, "qwen2", []string{"GGUF-056", "GGUF-058"}},
+	{"extends", "{% extends 'base.j2' %}" + chatml, "qwen2", []string{"GGUF-058"}},
 	// benign look-alikes
 	{"namespace call is fine", "{% set ns = namespace(found=false) %}{% set ns.found = true %}" + chatml, "qwen2", nil},
 	{"reassigned variable is not a constant", chatml + "{% set c = 'a' %}{% set c = message.content %}{% if c in message.content %}X{% endif %}", "qwen2", nil},
@@ -109,6 +111,10 @@ func TestBenignTemplates(t *testing.T) {
 		"phi3.jinja":              {"phi3"},
 		"deepseek_r1.jinja":       {"deepseek2", "qwen2", "llama"},
 		"smollm_generation.jinja": {"llama"},
+		// multimodal: they test content parts for images
+		"gemma3.jinja":         {"gemma3"},
+		"llama32_vision.jinja": {"mllama", "llama"},
+		"qwen2_vl.jinja":       {"qwen2vl", "qwen2"},
 	}
 	files, err := filepath.Glob("testdata/templates/benign/*.jinja")
 	if err != nil || len(files) != len(arch) {
@@ -128,7 +134,7 @@ func TestBenignTemplates(t *testing.T) {
 				t.Errorf("%s (%s): %+v", path, a, fs)
 			}
 		}
-		if _, err := parseJinja(reGeneration.ReplaceAllString(string(b), "")); err != nil {
+		if _, _, err := parseTolerant(reGeneration.ReplaceAllString(string(b), "")); err != nil {
 			t.Errorf("%s: the Jinja parser rejects it: %v", path, err)
 		}
 	}
