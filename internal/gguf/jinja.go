@@ -2,10 +2,10 @@ package gguf
 
 import (
 	"errors"
-	"regexp"
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"

@@ -1,13 +1,13 @@
 package gguf
 
 import (
-	"unicode/utf8"
-	"strconv"
 	_ "embed"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 

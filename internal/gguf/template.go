@@ -142,7 +142,6 @@ func TemplateFindings(tmpl, arch string) []verdict.Finding {
 	return out
 }
 
-
 // looksEncoded rejects runs that are plain words or a single repeated
 // character: an encoded blob mixes cases and digits.
 func looksEncoded(s string) bool {
@@ -408,7 +407,7 @@ func (e *evaluator) triggers(cond *jnode) {
 }
 
 // triggerCalls reports string methods and filters that test or cut
-// message text by a literal (text.startswith('x'), text|replace('x', '')).
+// message text by a literal (text.startswith('x'), text|replace('x', ”)).
 func (e *evaluator) triggerCalls(n *jnode) {
 	n.each(func(x *jnode) {
 		switch x.Kind {
