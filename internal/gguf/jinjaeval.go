@@ -234,7 +234,9 @@ func (e *evaluator) eval(n *jnode, depth int) aval {
 	case "UnaryExpression":
 		t := e.eval(n.kid("Term"), d)
 		if n.Text == "-" && t.num && t.known {
-			return t.mapStrs(func(s string) (string, bool) { return "-" + s, true })
+			neg := t.mapStrs(func(s string) (string, bool) { return "-" + s, true })
+			neg.num, neg.computed = true, false
+			return neg
 		}
 		return aval{num: t.num}
 	case "Name":

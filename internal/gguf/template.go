@@ -2,6 +2,8 @@ package gguf
 
 import (
 	"fmt"
+
+	"golang.org/x/text/unicode/norm"
 	"regexp"
 	"slices"
 	"strings"
@@ -111,12 +113,19 @@ func TemplateFindings(tmpl, arch string) []verdict.Finding {
 		}
 	}
 	// Instructions never span a sentence, and matching sentence by
-	// sentence keeps the regular expressions on short inputs.
-	plain := reSpecialTok.ReplaceAllString(strings.Join(literals, " "), " ")
-	for _, sent := range sentences(plain) {
-		for _, in := range d.tmpl.Instructions {
-			if loc := in.re.FindStringIndex(sent); loc != nil {
-				r.add("GGUF-053", fmt.Sprintf("%s: %q", in.ID, strings.TrimSpace(sent)))
+	// sentence keeps the regular expressions on short inputs. The text is
+	// matched as a reader (the model) sees it — invisible characters
+	// dropped, compatibility forms and look-alike letters folded — and
+	// also reversed, since a template can reverse it at render time or
+	// hide it written backwards.
+	raw := reSpecialTok.ReplaceAllString(strings.Join(literals, " "), " ")
+	light, full := d.tmpl.normalize(raw, false), d.tmpl.normalize(raw, true)
+	for _, text := range []string{light, reverseRunes(light), full, reverseRunes(full)} {
+		for _, sent := range sentences(text) {
+			for _, in := range d.tmpl.Instructions {
+				if loc := in.re.FindStringIndex(sent); loc != nil {
+					r.add("GGUF-053", fmt.Sprintf("%s: %q", in.ID, clip(strings.TrimSpace(sent), 100)))
+				}
 			}
 		}
 	}
@@ -464,7 +473,7 @@ func (e *evaluator) note(how string, lits []string, part bool) {
 // variable.
 func emits(ifNode *jnode) bool {
 	found := false
-	for _, w := range ifNode.kids("Wrappers") {
+	for _, w := range append(ifNode.kids("Wrappers"), ifNode.kids("BodyWrapper")...) {
 		w.each(func(x *jnode) {
 			switch x.Kind {
 			case "Output", "SetControlStructure":
@@ -511,4 +520,23 @@ func analyseTokens(tmpl string, td *templateData, r *templateReport) []string {
 		}
 	}
 	return []string{tmpl}
+}
+
+// normalize prepares text for instruction matching: invisible characters
+// removed, NFKC (full-width and stylised letters to plain ones), and with
+// confusables Cyrillic and Greek look-alikes turned into the Latin letters
+// they imitate (matched both ways, so that real Russian or Greek text is
+// read as itself too).
+func (t *templateData) normalize(s string, confusables bool) string {
+	var b strings.Builder
+	for _, r := range norm.NFKC.String(s) {
+		if t.invisible[r] {
+			continue
+		}
+		if to, ok := t.confuse[r]; ok && confusables {
+			r = to
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
