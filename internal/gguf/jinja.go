@@ -217,7 +217,11 @@ func (c *converter) children(f reflect.Value, depth int) []*jnode {
 		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 		var out []*jnode
 		for _, k := range keys {
-			out = append(out, c.children(f.MapIndex(k), depth)...)
+			// Keyword arguments keep their names: a "Kwarg" node whose
+			// text is the key and whose Value is the expression.
+			for _, v := range c.children(f.MapIndex(k), depth) {
+				out = append(out, &jnode{Kind: "Kwarg", Text: k.String(), Fields: []jfield{{Name: "Value", Nodes: []*jnode{v}}}})
+			}
 		}
 		return out
 	}

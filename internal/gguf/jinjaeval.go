@@ -135,10 +135,15 @@ func (e *evaluator) assign(name string, v aval) {
 func (e *evaluator) bindings(root *jnode) {
 	for pass := 0; pass < 2; pass++ {
 		e.vars = map[string]aval{}
-		root.each(func(x *jnode) {
+		walkLoops(root, false, func(x *jnode, inLoop bool) {
 			switch x.Kind {
 			case "SetControlStructure":
 				v := e.eval(x.kid("expression"), 0)
+				// An update of a variable from itself inside a loop
+				// accumulates over iterations: its value is not folded.
+				if name := targetName(x.kid("target")); inLoop && name != "" && mentions(x.kid("expression"), name) {
+					v = aval{computed: true, text: v.text}
+				}
 				if alt := x.kid("alternative"); alt != nil {
 					v = union(v, e.eval(alt, 0))
 				}
@@ -148,6 +153,14 @@ func (e *evaluator) bindings(root *jnode) {
 				}
 				if name := targetName(x.kid("target")); name != "" {
 					e.assign(name, v)
+					// namespace(a=...) gives ns.a its first value.
+					if c := x.kid("expression"); c != nil && c.Kind == "Call" {
+						if f := c.kid("Func"); f != nil && f.Kind == "Name" && f.Text == "namespace" {
+							for _, kw := range c.kids("Kwargs") {
+								e.assign(name+"."+kw.Text, e.eval(kw, 0))
+							}
+						}
+					}
 				}
 			case "ForControlStructure":
 				key, value, _ := strings.Cut(x.Text, ",")
@@ -225,6 +238,8 @@ func (e *evaluator) eval(n *jnode, depth int) aval {
 	}
 	d := depth + 1
 	switch n.Kind {
+	case "Kwarg":
+		return e.eval(n.kid("Value"), d)
 	case "String":
 		return constStr(n.Text)
 	case "Integer", "Float":
@@ -782,10 +797,14 @@ func (e *evaluator) checkFilterAccess(f *jnode) {
 	}
 	args, kw := f.kids("Args"), f.kids("Kwargs")
 	cands := append(append([]*jnode{}, args...), kw...)
-	if f.Text == "map" && len(kw) == 0 {
-		cands = nil // map('lower') names a filter, not an attribute
-	} else if f.Text == "map" {
-		cands = kw
+	if f.Text == "map" {
+		// map('lower') names a filter; map(attribute='x') an attribute.
+		cands = nil
+		for _, k := range kw {
+			if k.Text == "attribute" {
+				cands = append(cands, k)
+			}
+		}
 	}
 	for _, a := range cands {
 		k := e.eval(a, 0)
@@ -800,4 +819,31 @@ func (e *evaluator) checkFilterAccess(f *jnode) {
 			e.r.add("GGUF-050", f.Text+"() with a name built at render time")
 		}
 	}
+}
+
+// walkLoops calls fn for n and every descendant, saying whether the node
+// lies inside a for loop's body.
+func walkLoops(n *jnode, inLoop bool, fn func(*jnode, bool)) {
+	if n == nil {
+		return
+	}
+	fn(n, inLoop)
+	inner := inLoop || n.Kind == "ForControlStructure"
+	for _, f := range n.Fields {
+		for _, k := range f.Nodes {
+			walkLoops(k, inner, fn)
+		}
+	}
+}
+
+// mentions reports whether expression n reads variable name ("x" or
+// "ns.attr").
+func mentions(n *jnode, name string) bool {
+	found := false
+	n.each(func(x *jnode) {
+		if targetName(x) == name {
+			found = true
+		}
+	})
+	return found
 }
