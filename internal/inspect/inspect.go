@@ -380,10 +380,11 @@ func (in *Inspector) runPickle(ctx context.Context, c *content, n *node) error {
 		in.notParsed(c, n)
 		return nil
 	}
-	r := c.stream
+	var r io.Reader = c.stream
 	if r == nil {
 		r = bufio.NewReaderSize(io.NewSectionReader(c.ra, 0, c.size), 64<<10)
 	}
+	r = sizedReader{r, c.size, c.ra}
 	var rep Report
 	err := in.guard(c, n, n.format, func() error {
 		var err error
@@ -556,4 +557,18 @@ func (l *latin1Reader) Read(p []byte) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// sizedReader tells a stream parser how many bytes the content has, and
+// lets it read the content again from the start.
+type sizedReader struct {
+	io.Reader
+	n  int64
+	ra io.ReaderAt
+}
+
+func (s sizedReader) Size() int64 { return s.n }
+
+func (s sizedReader) Reopen() io.Reader {
+	return bufio.NewReaderSize(io.NewSectionReader(s.ra, 0, s.n), 64<<10)
 }

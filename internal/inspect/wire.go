@@ -34,7 +34,14 @@ const maxListedGlobals = 100
 type pickleScanner struct{}
 
 func (pickleScanner) ScanStream(ctx context.Context, r io.Reader) (Report, error) {
-	res, err := pickle.Scan(ctx, r, pickle.Options{})
+	var opts pickle.Options
+	if s, ok := r.(interface{ Size() int64 }); ok {
+		opts.Size = s.Size()
+	}
+	if s, ok := r.(interface{ Reopen() io.Reader }); ok {
+		opts.Reopen = s.Reopen
+	}
+	res, err := pickle.Scan(ctx, r, opts)
 	return pickleReport(res, err)
 }
 

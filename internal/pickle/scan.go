@@ -34,6 +34,15 @@ type Options struct {
 	MaxMemo    int   // memo entries tracked (default 1,000,000)
 	MaxStreams int   // concatenated streams (default 32)
 	MaxDepth   int   // object nesting and MARK nesting (default 1,000)
+	// Size is the number of bytes of the input when known (> 0): claims
+	// past it (a FRAME longer than the data, a string longer than the
+	// file) are refused at once, as CPython's unpickler refuses them.
+	Size int64
+	// Reopen, if set, returns a fresh reader over the same input from its
+	// start, for the second reading of a stream that reads differently
+	// from a file and from bytes (PKL-015). Without it Scan seeks r back
+	// when r is an io.ReadSeeker.
+	Reopen func() io.Reader
 }
 
 func (o Options) withDefaults() Options {
@@ -126,14 +135,19 @@ func Scan(ctx context.Context, r io.Reader, opts Options) (*Result, error) {
 	}
 	res := m.res
 	res.Findings = append(res.Findings, catalogue.New("PKL-015", fmt.Sprintf("a read at offset %d crosses the end of a FRAME", m.src.straddle[0]), m.src.straddle[0]))
-	rs, ok := r.(io.ReadSeeker)
-	if !ok || start < 0 {
+	again := io.Reader(nil)
+	switch rs, ok := r.(io.ReadSeeker); {
+	case opts.Reopen != nil:
+		again = opts.Reopen()
+	case ok && start >= 0:
+		if _, err := rs.Seek(start, io.SeekStart); err == nil {
+			again = r
+		}
+	}
+	if again == nil {
 		return res, nil
 	}
-	if _, err := rs.Seek(start, io.SeekStart); err != nil {
-		return res, nil
-	}
-	b := newMachine(ctx, r, opts, 64<<10)
+	b := newMachine(ctx, again, opts, 64<<10)
 	b.src.bytesSem = true
 	if err := b.run(ctx); err != nil {
 		return res, err
@@ -325,7 +339,7 @@ type machine struct {
 }
 
 func newMachine(ctx context.Context, r io.Reader, opts Options, bufSize int) *machine {
-	return &machine{
+	m := &machine{
 		opts:      opts.withDefaults(),
 		src:       newSource(ctx, r, bufSize),
 		res:       &Result{Globals: []Global{}, Findings: []verdict.Finding{}, Complete: true},
@@ -333,6 +347,10 @@ func newMachine(ctx context.Context, r io.Reader, opts Options, bufSize int) *ma
 		perID:     map[string]int{},
 		seen:      map[string]bool{},
 	}
+	if opts.Size > 0 {
+		m.src.size = opts.Size
+	}
+	return m
 }
 
 // add queues a finding of the current stream; key (if set) reports it once.
