@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/vulndb"
 )
 
 // ProbeOrigin is the foreign Origin internal/fingerprint sends to test CORS
@@ -104,40 +105,44 @@ func checkKnownCVEs(e *Engine, svc *service.Service) []hit {
 	if _, ok := parseVersion(svc.Version); !ok {
 		return nil
 	}
-	var matched []CVE
-	for _, c := range e.cvesFor(svc.Product) {
-		if c.Affects(svc.Version) {
-			matched = append(matched, c)
+	type match struct {
+		v     vulndb.Vuln
+		fixed string
+	}
+	var matched []match
+	for _, v := range e.cvesFor(svc.Product) {
+		if r := v.Check(svc.Version); r.Affected {
+			matched = append(matched, match{v, r.Fixed})
 		}
 	}
 	if len(matched) == 0 {
 		return nil
 	}
 	// One remediation for all of them: upgrade to the highest fixed
-	// release; CVEs without a fixed release get the "unpatched" advice.
+	// release; vulnerabilities without a fixed release get the "unpatched"
+	// advice.
 	var fixed, unfixed []string
 	highest := ""
-	for _, c := range matched {
-		f := c.FixedIn(svc.Version)
-		if f == "" {
-			unfixed = append(unfixed, c.ID)
+	for _, m := range matched {
+		if m.fixed == "" {
+			unfixed = append(unfixed, m.v.ID)
 			continue
 		}
-		fixed = append(fixed, c.ID)
-		if cmp, ok := CompareVersions(f, highest); highest == "" || (ok && cmp > 0) {
-			highest = f
+		fixed = append(fixed, m.v.ID)
+		if cmp, ok := CompareVersions(m.fixed, highest); highest == "" || (ok && cmp > 0) {
+			highest = m.fixed
 		}
 	}
 	hits := make([]hit, 0, len(matched))
-	for _, c := range matched {
-		h := hit{severity: c.Severity}
-		if f := c.FixedIn(svc.Version); f != "" {
-			h.detail = fmt.Sprintf("%s: %s (version %s; fixed in %s)", c.ID, c.Title, svc.Version, f)
+	for _, m := range matched {
+		h := hit{severity: m.v.Severity}
+		if m.fixed != "" {
+			h.detail = fmt.Sprintf("%s: %s (version %s; fixed in %s)", m.v.ID, m.v.Title, svc.Version, m.fixed)
 		} else {
-			h.detail = fmt.Sprintf("%s: %s (version %s; no fixed release listed)", c.ID, c.Title, svc.Version)
+			h.detail = fmt.Sprintf("%s: %s (version %s; no fixed release listed)", m.v.ID, m.v.Title, svc.Version)
 		}
-		// Upgrading is the advice whenever any matched CVE has a fix; the
-		// "unpatched" advice only when none has.
+		// Upgrading is the advice whenever any matched vulnerability has a
+		// fix; the "unpatched" advice only when none has.
 		if len(fixed) > 0 {
 			h.fixedVersion, h.cves = highest, strings.Join(fixed, ", ")
 		} else {
