@@ -156,6 +156,7 @@ Scan only networks you are authorised to scan.`,
 		newUsageCmd(e),
 		newCapturesCmd(e),
 		newGuardCmd(e),
+		newVulnDBCmd(e),
 	)
 	return root
 }

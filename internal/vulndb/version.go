@@ -327,4 +327,3 @@ func (a pep440) compare(b pep440) int {
 
 // String forms used in tests and messages.
 func (o Ordering) String() string { return string(o) }
-
