@@ -345,6 +345,15 @@ func featureList(fs []ModelFeature, k int) string {
 // category. The string says why, for example
 // `model name contains "abliterated" (abliteration, ...)`.
 func (c *Classifier) GuardrailsRemoved(name, parentModel, family, systemPrompt string) (bool, string) {
+	_, removed, why := c.Model(name, parentModel, family, systemPrompt)
+	return removed, why
+}
+
+// Model classifies one model at once: its system prompt's categories (as
+// SystemPrompt) and the guardrail verdict (as GuardrailsRemoved), scoring
+// the prompt only once.
+func (c *Classifier) Model(name, parentModel, family, systemPrompt string) (categories []string, removed bool, evidence string) {
+	categories = c.SystemPrompt(systemPrompt)
 	fields := []struct{ label, value string }{
 		{"model name", name},
 		{"parent model", parentModel},
@@ -355,27 +364,28 @@ func (c *Classifier) GuardrailsRemoved(name, parentModel, family, systemPrompt s
 			continue
 		}
 		if mk, term, ok := c.lineageMarker(f.value); ok {
-			return true, fmt.Sprintf("%s contains %q (%s)", f.label, term, mk.reason)
+			return categories, true, fmt.Sprintf("%s contains %q (%s)", f.label, term, mk.reason)
 		}
 	}
-	if systemPrompt != "" && slices.Contains(c.SystemPrompt(systemPrompt), service.CategoryGuardrailRemoval) {
-		for _, m := range c.Explain(systemPrompt) {
-			if m.Category != service.CategoryGuardrailRemoval {
-				continue
-			}
-			switch {
-			case m.Lexicon != nil:
-				return true, fmt.Sprintf("system prompt scores %.1f on the guardrail_removal lexicon: %s",
-					m.Lexicon.Score, clip(hitList(m.Lexicon.Hits), 160))
-			case m.Model != nil:
-				return true, fmt.Sprintf("system prompt classified as guardrail_removal by the statistical layer (p=%.2f): %s",
-					m.Model.Probability, clip(featureList(m.Model.Top, 4), 160))
-			default:
-				return true, fmt.Sprintf("system prompt matches rule %s: %q", m.RuleID, clip(m.Text, 80))
-			}
+	if !slices.Contains(categories, service.CategoryGuardrailRemoval) {
+		return categories, false, ""
+	}
+	for _, m := range c.Explain(systemPrompt) {
+		if m.Category != service.CategoryGuardrailRemoval {
+			continue
+		}
+		switch {
+		case m.Lexicon != nil:
+			return categories, true, fmt.Sprintf("system prompt scores %.1f on the guardrail_removal lexicon: %s",
+				m.Lexicon.Score, clip(hitList(m.Lexicon.Hits), 160))
+		case m.Model != nil:
+			return categories, true, fmt.Sprintf("system prompt classified as guardrail_removal by the statistical layer (p=%.2f): %s",
+				m.Model.Probability, clip(featureList(m.Model.Top, 4), 160))
+		default:
+			return categories, true, fmt.Sprintf("system prompt matches rule %s: %q", m.RuleID, clip(m.Text, 80))
 		}
 	}
-	return false, ""
+	return categories, true, "system prompt classified as guardrail_removal"
 }
 
 // lineageMarker returns the first marker found in a model name and the text

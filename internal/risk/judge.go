@@ -47,8 +47,7 @@ func (j *Judge) VulnData() *vulndb.DB { return j.engine.db }
 func (j *Judge) Annotate(svc *service.Service) {
 	for i := range svc.Models {
 		m := &svc.Models[i]
-		m.SystemPromptCategories = j.classifier.SystemPrompt(m.SystemPrompt)
-		m.GuardrailsRemoved, m.GuardrailEvidence = j.classifier.GuardrailsRemoved(m.Name, m.ParentModel, m.Family, m.SystemPrompt)
+		m.SystemPromptCategories, m.GuardrailsRemoved, m.GuardrailEvidence = j.classifier.Model(m.Name, m.ParentModel, m.Family, m.SystemPrompt)
 	}
 	j.engine.Evaluate(svc)
 }
