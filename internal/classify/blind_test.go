@@ -37,6 +37,43 @@ func TestBlind4Report(t *testing.T) {
 		t.Logf("blind4 %s: %d prompts, micro P %.2f R %.2f (TP %d FP %d FN %d)", lang, len(sub), e.micro.precision(), e.micro.recall(), e.micro.tp, e.micro.fp, e.micro.fn)
 	}
 	t.Log("\n" + confusion(c, set))
+	// Each layer alone, for the diagnosis (not a configuration that ships).
+	rulesOnly, err := parseWith(rulesYAML, lexiconYAML, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	er := evaluate(rulesOnly, set)
+	t.Logf("blind4, rules and lexicon alone: micro P %.2f R %.2f", er.micro.precision(), er.micro.recall())
+	var mp pr
+	for _, l := range set {
+		probs := c.mdl.probabilities(Normalize(l.Text), nil)
+		for i, cat := range service.Categories {
+			want, have := slices.Contains(l.Labels, cat), probs[i] >= c.mdl.alone
+			switch {
+			case want && have:
+				mp.tp++
+			case !want && have:
+				mp.fp++
+			case want && !have:
+				mp.fn++
+			}
+		}
+	}
+	t.Logf("blind4, statistical layer alone (p >= %.2f): micro P %.2f R %.2f", c.mdl.alone, mp.p(), mp.r())
+	// Recall by prompt length: long prompts dilute the n-gram evidence.
+	for _, b := range []struct {
+		name   string
+		lo, hi int
+	}{{"< 300 bytes", 0, 300}, {"300-800 bytes", 300, 800}, {">= 800 bytes", 800, 1 << 30}} {
+		var sub []labelled
+		for _, l := range set {
+			if len(l.Text) >= b.lo && len(l.Text) < b.hi {
+				sub = append(sub, l)
+			}
+		}
+		e := evaluate(c, sub)
+		t.Logf("blind4 prompts %s: %d prompts, micro P %.2f R %.2f", b.name, len(sub), e.micro.precision(), e.micro.recall())
+	}
 	for _, e := range ev.errors {
 		t.Logf("blind4 miss: %s", e)
 	}
@@ -47,9 +84,9 @@ func TestBlind4Report(t *testing.T) {
 	}
 }
 
-// blind4Floor is {micro precision, micro recall}; set after the blind
-// measurement (0 until then).
-var blind4Floor = [2]float64{0, 0}
+// blind4Floor is {micro precision, micro recall}, just below the blind
+// measurement (classifier of commit dd602ba: micro P 0.94, R 0.55).
+var blind4Floor = [2]float64{0.92, 0.53}
 
 // confusion renders a matrix of true categories (rows, "benign" for a
 // prompt without labels) against assigned categories (columns, "none" when
