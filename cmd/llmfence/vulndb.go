@@ -52,7 +52,7 @@ keeping only the records for those products; "vulndb list" shows what is in
 use and how current it is. Imported data is kept in $LLMFENCE_VULNDB, or
 vulndb.json in llmfence's per-user data directory, and is read by every scan.`,
 	}
-	cmd.AddCommand(newVulnDBImportCmd(e), newVulnDBListCmd(e))
+	cmd.AddCommand(newVulnDBImportCmd(e), newVulnDBListCmd(e), newVulnDBExportCmd(e))
 	return cmd
 }
 
@@ -209,4 +209,24 @@ func clipText(s string, n int) string {
 		return string(r)
 	}
 	return string(r[:n-1]) + "…"
+}
+
+func newVulnDBExportCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "export DIR",
+		Short: "Write the vulnerability data in use as OSV JSON files, one per record",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, _, err := openVulnDB()
+			if err != nil {
+				return err
+			}
+			n, err := vulndb.Export(db, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "wrote %d OSV records to %s (data as of %s)\n", n, args[0], dateOf(db.Date()))
+			return nil
+		},
+	}
 }

@@ -457,3 +457,18 @@ func (db *DB) Describe() string {
 	}
 	return s
 }
+
+// Records returns the OSV records in use (embedded, with imported ones
+// replacing those they share an ID or alias with), each once.
+func (db *DB) Records() []*Record {
+	seen := map[*Record]bool{}
+	var out []*Record
+	for _, v := range db.vulns {
+		if !seen[v.record] {
+			seen[v.record] = true
+			out = append(out, v.record)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

@@ -439,3 +439,29 @@ func Open(path string) (*DB, error) {
 
 // EmbeddedProducts returns the embedded product map.
 func EmbeddedProducts() (*Products, error) { return parseProducts(productsYAML) }
+
+// Export writes every record in use to dir as <id>.json, byte for byte as
+// it was read, so the data can be checked with OSV tools or imported
+// elsewhere; importing the directory gives the same records back.
+func Export(db *DB, dir string) (int, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	n := 0
+	for _, r := range db.Records() {
+		name := strings.Map(func(c rune) rune {
+			if c == '/' || c == '\\' || c == 0 {
+				return '_'
+			}
+			return c
+		}, r.ID)
+		if name == "" || name == "." || name == ".." {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), append(append([]byte(nil), r.Raw...), '\n'), 0o644); err != nil {
+			return n, fmt.Errorf("cannot write %s: %w", dir, err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -587,3 +587,59 @@ func FuzzParseRecord(f *testing.F) {
 		_ = fmt.Sprint(r.ID)
 	})
 }
+
+// TestExportImportLossless exports the embedded data as OSV files and
+// imports them again: every record comes back byte for byte, and gives
+// the same verdicts.
+func TestExportImportLossless(t *testing.T) {
+	db := embedded(t)
+	dir := t.TempDir()
+	n, err := Export(db, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(db.Records()) || n < 40 {
+		t.Fatalf("exported %d of %d records", n, len(db.Records()))
+	}
+	p, _ := EmbeddedProducts()
+	in, err := Import(context.Background(), p, DefaultLimits, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Sources[0].Kept != n || in.Sources[0].Skipped != 0 {
+		t.Fatalf("import kept %d, skipped %d of %d", in.Sources[0].Kept, in.Sources[0].Skipped, n)
+	}
+	orig := map[string][]byte{}
+	for _, r := range db.Records() {
+		orig[r.ID] = r.Raw
+	}
+	for _, r := range in.Records {
+		if !bytes.Equal(r.Raw, orig[r.ID]) {
+			t.Errorf("%s changed in the round trip", r.ID)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "vulndb.json")
+	if _, err := Save(path, in, true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range db2.Vulns() {
+		if !v.Imported {
+			t.Errorf("%s: not replaced by its own export", v.ID)
+		}
+		for _, version := range []string{"0.1.0", "0.5.9", "1.82.8", "b9060", "2.5", "0.34.2"} {
+			var want Verdict
+			for _, w := range db.Vulns() {
+				if w.ID == v.ID && w.Product == v.Product {
+					want = w.Check(version)
+				}
+			}
+			if got := v.Check(version); got != want {
+				t.Errorf("%s %s %s: %+v after the round trip, %+v before", v.ID, v.Product, version, got, want)
+			}
+		}
+	}
+}
