@@ -59,10 +59,10 @@ type MachineRecord struct {
 // Runtime is one local LLM runtime: a running server (with its helper
 // processes), or a service definition that would start one.
 type Runtime struct {
-	Kind     string `json:"kind"` // "runtime"
-	Host     string `json:"host"`
-	Product  string `json:"product"`
-	Version  string `json:"version"`
+	Kind    string `json:"kind"` // "runtime"
+	Host    string `json:"host"`
+	Product string `json:"product"`
+	Version string `json:"version"`
 	// VersionSource says where the version came from: "probe" (the
 	// runtime's own answer on loopback) or "build info" (its executable).
 	VersionSource string `json:"version_source,omitempty"`

@@ -64,10 +64,10 @@ func TestStoreSymlinkLoops(t *testing.T) {
 	pub := filepath.Join(dir, "pub", "model")
 	must(t, os.MkdirAll(pub, 0o755))
 	must(t, os.WriteFile(filepath.Join(pub, "m.gguf"), make([]byte, 1000), 0o644))
-	must(t, os.Symlink("..", filepath.Join(pub, "up")))                   // a loop through the parent
-	must(t, os.Symlink(dir, filepath.Join(dir, "pub", "root")))           // a loop to the top
-	must(t, os.Symlink("self", filepath.Join(dir, "self")))               // a link to itself (ELOOP)
-	must(t, os.Symlink("b", filepath.Join(dir, "a")))                     // a → b → a
+	must(t, os.Symlink("..", filepath.Join(pub, "up")))         // a loop through the parent
+	must(t, os.Symlink(dir, filepath.Join(dir, "pub", "root"))) // a loop to the top
+	must(t, os.Symlink("self", filepath.Join(dir, "self")))     // a link to itself (ELOOP)
+	must(t, os.Symlink("b", filepath.Join(dir, "a")))           // a → b → a
 	must(t, os.Symlink("a", filepath.Join(dir, "b")))
 	must(t, os.Symlink("pub/model/m.gguf", filepath.Join(dir, "alias.gguf"))) // the same file again
 	must(t, os.Symlink("missing", filepath.Join(dir, "dangling.gguf")))
