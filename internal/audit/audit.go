@@ -200,7 +200,7 @@ func (a *auditor) run(ctx context.Context) (*Result, error) {
 	for _, rec := range res.Stores {
 		a.rollUp(rec.Risk, rec.Complete)
 	}
-	if !a.machine.Complete && a.machine.Risk == service.SeverityNone {
+	if !a.machine.Complete && a.machine.Risk.Rank() <= service.SeverityInfo.Rank() {
 		a.machine.Risk = RiskUnknown
 	}
 	return res, nil

@@ -214,8 +214,8 @@ func (a *auditor) judgeStore(ctx context.Context, st *storeState) {
 			rec.Risk = f.Severity
 		}
 	}
-	if !rec.Complete && rec.Risk == service.SeverityNone {
-		rec.Risk = RiskUnknown
+	if !rec.Complete && rec.Risk.Rank() <= service.SeverityInfo.Rank() {
+		rec.Risk = RiskUnknown // what could not be read may be worse
 	}
 	rec.Remediation = strings.Join(fixes, "\n")
 }

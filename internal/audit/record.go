@@ -14,7 +14,8 @@ const (
 )
 
 // RiskUnknown is the risk of a record the audit could not read completely
-// and found nothing on: never "none", which would claim it is safe.
+// and found nothing above info on: never "none" or "info", which would
+// claim it is (nearly) safe.
 const RiskUnknown service.Severity = "unknown"
 
 // Exposure values of a runtime.

@@ -141,11 +141,11 @@ func (a *auditor) bindFix(rt *runtimeState, port int) []string {
 		}
 		out = append(out, fmt.Sprintf("Run %s%s edit --full %s and in ExecStart= %s; then %s", sudo, ctl, u.Name, flagChange(v, flagSet, port), strings.TrimPrefix(restart(sudo, ctl), " && ")))
 	case useEnv:
-		out = append(out, fmt.Sprintf("It was started by hand (pid %d, user %s), not by a service manager: stop it and start it bound to loopback, %s=%s %s, and remove %s from the script or shell profile that set it.",
-			rec.PID, orUnknown(rec.User), name, val, shJoin(rec.Cmdline), name))
+		out = append(out, fmt.Sprintf("%s: stop it and start it bound to loopback, %s=%s %s, and remove %s from the script or shell profile that set it.",
+			startedHow(rec), name, val, shJoin(rec.Cmdline), name))
 	default:
-		out = append(out, fmt.Sprintf("It was started by hand (pid %d, user %s), not by a service manager: stop it and start it again; in its command line, %s.",
-			rec.PID, orUnknown(rec.User), flagChange(v, flagSet, port)))
+		out = append(out, fmt.Sprintf("%s: stop it and start it again; in its command line, %s.",
+			startedHow(rec), flagChange(v, flagSet, port)))
 	}
 	return append(out, guardLine)
 }
@@ -187,4 +187,12 @@ func shJoin(argv []string) string {
 		q[i] = shQuote(a)
 	}
 	return strings.Join(q, " ")
+}
+
+// startedHow says how a runtime without a unit of its own was started.
+func startedHow(rec *Runtime) string {
+	if rec.Unit != "" {
+		return fmt.Sprintf("It was started inside %s (pid %d, user %s), not by a unit of its own", rec.Unit, rec.PID, orUnknown(rec.User))
+	}
+	return fmt.Sprintf("It was started by hand (pid %d, user %s), not by a service manager", rec.PID, orUnknown(rec.User))
 }

@@ -319,8 +319,8 @@ func (a *auditor) judgeRuntime(rt *runtimeState, stores []*storeState) error {
 		return fmt.Errorf("rating %s (pid %d): %w", rt.spec.Name, rec.PID, err)
 	}
 	rec.Findings, rec.Risk = svc.Findings, svc.Risk
-	if !rec.Complete && rec.Risk == service.SeverityNone {
-		rec.Risk = RiskUnknown
+	if !rec.Complete && rec.Risk.Rank() <= service.SeverityInfo.Rank() {
+		rec.Risk = RiskUnknown // what could not be read may be worse
 	}
 	rec.Remediation = a.remediation(rt, svc, port, raise)
 	return nil
