@@ -73,7 +73,12 @@ Exit status:
   sudo llmfence audit --format json > audit.jsonl
   sudo llmfence audit --report audit.html --inspect
   sudo LLMFENCE_SEND_KEY=... llmfence audit --send https://llmfence.example.internal/api/audit`,
-		Args:         cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError("audit takes no arguments (it audits the machine it runs on), got %q", args)
+			}
+			return nil
+		},
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAudit(cmd, e, &f)

@@ -115,7 +115,7 @@ func TestParseBindFollowsOllama(t *testing.T) {
 		{"  '0.0.0.0:9'  ", "ollama", "", 9},
 		{"http://0.0.0.0", "ollama", "", 80},
 		{"https://example.com", "ollama", "example.com", 443},
-		{"http://10.0.0.5:11434/path", "ollama", "10.0.0.5", 11434},
+		{"http://192.0.2.5:11434/path", "ollama", "192.0.2.5", 11434},
 		{"[::]:11434", "ollama", "", 11434},
 		{"::", "ollama", "", 11434},
 		{"127.0.0.1:99999", "ollama", "127.0.0.1", 11434},
@@ -132,7 +132,7 @@ func TestParseBindFollowsOllama(t *testing.T) {
 	if _, _, err := parseBind("8080", "hostport"); err == nil {
 		t.Errorf("a bare port is not host:port")
 	}
-	for _, s := range []struct{ h, scope string }{{"", scopeAll}, {"localhost", scopeLoopback}, {"127.0.0.2", scopeLoopback}, {"::1", scopeLoopback}, {"10.1.2.3", scopeNetwork}, {"gpu01.internal", scopeNetwork}} {
+	for _, s := range []struct{ h, scope string }{{"", scopeAll}, {"localhost", scopeLoopback}, {"127.0.0.2", scopeLoopback}, {"::1", scopeLoopback}, {"203.0.113.3", scopeNetwork}, {"gpu01.internal", scopeNetwork}} {
 		if got := hostScope(s.h); got != s.scope {
 			t.Errorf("hostScope(%q) = %s, want %s", s.h, got, s.scope)
 		}
@@ -223,4 +223,24 @@ func TestParseCatalogRefusesBadData(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", tt.name, err, tt.want)
 		}
 	}
+}
+
+func FuzzParseBind(f *testing.F) {
+	for _, s := range []string{"0.0.0.0", "http://[::]:80/x", ":8080", "'127.0.0.1:1'", "https://h", "[::1]:99999"} {
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, s string, ollama bool) {
+		syntax := "hostport"
+		if ollama {
+			syntax = "ollama"
+		}
+		h, p, err := parseBind(s, syntax)
+		if ollama && err != nil {
+			t.Fatalf("OLLAMA_HOST never fails to parse (Ollama falls back to defaults): %v", err)
+		}
+		if err == nil && (p < 0 || p > 65535) {
+			t.Fatalf("port %d from %q", p, s)
+		}
+		_ = hostScope(h)
+	})
 }
