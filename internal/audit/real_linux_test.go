@@ -548,4 +548,3 @@ func (k *killingReader) Process(ctx context.Context, pid int) (*Process, error) 
 	}
 	return p, err
 }
-
