@@ -29,7 +29,8 @@ func TestIdentifyEachRuntime(t *testing.T) {
 		not     []cmd
 	}{
 		{id: "ollama",
-			servers: []cmd{{exe: "/usr/local/bin/ollama", argv: []string{"/usr/local/bin/ollama", "serve"}}, {argv: []string{"ollama", "serve"}}},
+			servers: []cmd{{exe: "/usr/local/bin/ollama", argv: []string{"/usr/local/bin/ollama", "serve"}}, {argv: []string{"ollama", "serve"}},
+				{argv: []string{"/usr/bin/env", "-u", "X", "OLLAMA_HOST=0.0.0.0", "ollama", "serve"}}},
 			helpers: []cmd{{argv: []string{"/usr/local/bin/ollama", "runner", "--model", "/x", "--port", "40111"}}, {argv: []string{"/tmp/ollama123/runners/cuda_v12/ollama_llama_server", "--model", "x"}}},
 			not:     []cmd{{argv: []string{"ollama", "run", "llama3"}}, {argv: []string{"ollama", "list"}}, {argv: []string{"ollama"}}}},
 		{id: "llamacpp",

@@ -32,6 +32,18 @@ var pythonValueOpts = map[string]bool{"-W": true, "-X": true, "-Q": true, "--che
 
 func invocationOf(exe string, argv []string, cwd string) invocation {
 	inv := invocation{args: argv, cwd: cwd}
+	// env [-i] [-u NAME] [NAME=VALUE]... PROGRAM: the program is what runs
+	// (units and wrapper scripts often start it so).
+	if len(argv) > 0 && path.Base(argv[0]) == "env" {
+		i := 1
+		for i < len(argv) && (strings.HasPrefix(argv[i], "-") || strings.Contains(argv[i], "=")) {
+			if argv[i] == "-u" || argv[i] == "--unset" || argv[i] == "-C" || argv[i] == "--chdir" {
+				i++
+			}
+			i++
+		}
+		argv, exe = argv[min(i, len(argv)):], ""
+	}
 	if len(argv) == 0 {
 		return inv
 	}

@@ -426,6 +426,7 @@ func (l *Linux) Units(ctx context.Context, want func(argv []string) bool) ([]Uni
 	units, notes = append(units, u...), append(notes, n...)
 	users, _ := l.Users(ctx)
 	seenHome := map[string]bool{}
+	var hidden []string
 	for _, usr := range users {
 		if !usableHome(usr.Home) || seenHome[usr.Home] {
 			continue
@@ -434,12 +435,15 @@ func (l *Linux) Units(ctx context.Context, want func(argv []string) bool) ([]Uni
 		dir := l.path(usr.Home, ".config/systemd/user")
 		if _, err := os.Stat(dir); err != nil {
 			if !gone(err) {
-				notes = append(notes, fmt.Sprintf("could not read %s's user units (%s): %s", usr.Name, filepath.Join(usr.Home, ".config/systemd/user"), errText(err)))
+				hidden = append(hidden, fmt.Sprintf("%s (%s)", usr.Name, errText(err)))
 			}
 			continue
 		}
 		u, n := l.unitsIn(ctx, []string{dir}, want, true, usr.Name)
 		units, notes = append(units, u...), append(notes, n...)
+	}
+	if len(hidden) > 0 {
+		notes = append(notes, fmt.Sprintf("could not read the user units of %d users: %s", len(hidden), strings.Join(limitList(hidden, 5), ", ")))
 	}
 	return units, notes
 }
