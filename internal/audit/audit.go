@@ -370,7 +370,11 @@ func (a *auditor) readRuntime(ctx context.Context, rt *runtimeState) {
 		}
 	}
 	a.linkUnit(rt)
-	a.readListeners(ctx, rt)
+	if !a.readListeners(ctx, rt) {
+		a.Logger.Debug("runtime exited while it was read", "pid", p.PID)
+		rt.rec = nil
+		return
+	}
 	a.settle(rt)
 	a.probe(ctx, rt)
 }
@@ -389,14 +393,18 @@ func (a *auditor) runtimeNote(rec *Runtime, format string, args ...any) {
 
 // readListeners finds the runtime's listening sockets: the socket inodes
 // its processes hold, looked up in the TCP table of their network
-// namespace (read once per namespace).
-func (a *auditor) readListeners(ctx context.Context, rt *runtimeState) {
+// namespace (read once per namespace). It returns false when the runtime's
+// server exited meanwhile.
+func (a *auditor) readListeners(ctx context.Context, rt *runtimeState) bool {
 	rec := rt.rec
 	inodes := map[uint64]bool{}
 	socketsRead := true
 	for _, m := range append([]*Process{rt.proc}, rt.members...) {
 		inos, err := a.Reader.Sockets(ctx, m)
 		if errors.Is(err, ErrGone) {
+			if m == rt.proc {
+				return false
+			}
 			continue
 		}
 		if err != nil {
@@ -414,6 +422,9 @@ func (a *auditor) readListeners(ctx context.Context, rt *runtimeState) {
 	tab, ok := a.netCache[key]
 	if !ok {
 		ls, err := a.Reader.Listening(ctx, rt.proc)
+		if errors.Is(err, ErrGone) {
+			return false
+		}
 		tab = netTable{ls, err}
 		a.netCache[key] = tab
 	}
@@ -460,8 +471,9 @@ func (a *auditor) readListeners(ctx context.Context, rt *runtimeState) {
 		rt.exposed = rec.Exposure != ExposureLoopback
 	}
 	if rt.proc.NetNS != "" && a.self.NetNS != "" && rt.proc.NetNS != a.self.NetNS && len(rt.listen) > 0 {
-		rec.Notes = append(rec.Notes, fmt.Sprintf("listens in network namespace %s, not the host's: it is reachable from outside only if that namespace is routed or its ports are published", rt.proc.NetNS))
+		rec.Notes = append(rec.Notes, fmt.Sprintf("listens in network namespace %s, not the one this audit runs in: it is reachable from outside only if that namespace is routed or its ports are published", rt.proc.NetNS))
 	}
+	return true
 }
 
 func limitList(xs []string, n int) []string {

@@ -264,7 +264,7 @@ func TestRealOllamaExposedInNetns(t *testing.T) {
 	// asked: this ollama is out of the host's reach).
 	res, err := Run(t.Context(), Options{Reader: NewLinux("/"), Prober: onlyProber{t: t}})
 	must(t, err)
-	rt := byPID(res.Runtimes, pid)
+	rt := runtimeByPID(res.Runtimes, pid)
 	if rt == nil {
 		t.Fatalf("ollama (pid %d) not found among %d runtimes", pid, len(res.Runtimes))
 	}
@@ -275,7 +275,7 @@ func TestRealOllamaExposedInNetns(t *testing.T) {
 	if rt.Version != ollamatest.WantVersion || rt.VersionSource != "build info" {
 		t.Errorf("version %q from %q, want %s from the build info", rt.Version, rt.VersionSource, ollamatest.WantVersion)
 	}
-	if st := storeOf(res.Stores, models); st == nil || st.Models != 1 || !slices.Contains(st.UsedBy, pid) {
+	if st := storeByPath(res.Stores, models); st == nil || st.Models != 1 || !slices.Contains(st.UsedBy, pid) {
 		t.Errorf("its store %s: %+v", models, st)
 	}
 
@@ -308,7 +308,7 @@ func TestRealOllamaExposedInNetns(t *testing.T) {
 	if rt.Risk != service.SeverityCritical {
 		t.Errorf("risk %s", rt.Risk)
 	}
-	if st := storeOf(sts, models); st == nil || st.Models != 1 || st.Largest[0].Name != name {
+	if st := storeByPath(sts, models); st == nil || st.Models != 1 || st.Largest[0].Name != name {
 		t.Errorf("store from inside: %+v", st)
 	}
 }
@@ -338,10 +338,6 @@ func checkExposedOllama(t *testing.T, rt *Runtime, port int, models string) {
 		t.Errorf("remediation should start with the fix for a hand-started ollama:\n%s", rt.Remediation)
 	}
 }
-
-func byPID(rts []*Runtime, pid int) *Runtime { return runtimeByPID(rts, pid) }
-
-func storeOf(sts []*Store, path string) *Store { return storeByPath(sts, path) }
 
 // cleanEnv is the test's environment without the caller's OLLAMA_* and
 // proxy settings.
@@ -528,7 +524,7 @@ func TestRealProcessExitsMidRead(t *testing.T) {
 	if !kr.killed {
 		t.Fatalf("the victim was never read")
 	}
-	if rt := byPID(res.Runtimes, p2.cmd.Process.Pid); rt != nil {
+	if rt := runtimeByPID(res.Runtimes, p2.cmd.Process.Pid); rt != nil {
 		t.Errorf("a runtime that exited mid-read was reported: %+v", rt)
 	}
 }
