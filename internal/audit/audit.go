@@ -529,12 +529,29 @@ func unitOf(cgroup string) (name string, user bool) {
 	return "", false
 }
 
-// redactArgv replaces the values of secret flags in a command line.
+// redactArgv replaces the values of secret flags in a command line: the
+// spec's secret settings, and any flag whose name says it holds a
+// credential (--hf-token, --password, ...).
 func redactArgv(spec *RuntimeSpec, argv []string) []string {
 	if argv == nil {
 		return nil
 	}
 	out := append([]string{}, argv...)
+	for i := 1; i < len(out); i++ {
+		a := out[i]
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, hasVal := strings.Cut(a, "=")
+		if !secretName(strings.TrimLeft(name, "-")) {
+			continue
+		}
+		if hasVal {
+			out[i] = name + "=REDACTED"
+		} else if i+1 < len(out) && !strings.HasPrefix(out[i+1], "-") {
+			out[i+1] = "REDACTED"
+		}
+	}
 	for _, s := range spec.Settings {
 		if s.From != "flag" || !s.Secret {
 			continue

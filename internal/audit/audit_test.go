@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/inspect"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
@@ -344,5 +345,46 @@ func TestQuietMachine(t *testing.T) {
 	must(t, WriteTable(&buf, res))
 	if !strings.Contains(buf.String(), "No LLM runtime or model store found.") {
 		t.Errorf("table:\n%s", buf.String())
+	}
+}
+
+// TestInspectStores runs inspect over every store (--inspect): the fixture
+// Ollama store has a manifest whose blob is missing and a model blob that
+// is no valid GGUF; both end up as findings of the store.
+func TestInspectStores(t *testing.T) {
+	f := fixtureMachine(t)
+	in, err := inspect.New(inspect.Options{})
+	must(t, err)
+	res := runFixture(t, f, Options{Inspector: InspectorFor(in)})
+	var st *Store
+	for _, s := range res.Stores {
+		if s.Path == "/srv/ollama/models" {
+			st = s
+		}
+	}
+	if st == nil || st.Inspect == nil {
+		t.Fatalf("store not inspected: %+v", st)
+	}
+	if st.Inspect.Files < 3 || st.Inspect.Verdicts["invalid"] == 0 {
+		t.Errorf("inspect summary %+v", st.Inspect)
+	}
+	var fromInspect []string
+	for _, fd := range st.Findings {
+		if !strings.HasPrefix(fd.ID, "LLMF-") {
+			fromInspect = append(fromInspect, fd.ID)
+			if !strings.Contains(fd.Detail, filepath.Join(f.root, "srv/ollama/models")) {
+				t.Errorf("finding %s does not say which file: %q", fd.ID, fd.Detail)
+			}
+		}
+	}
+	if len(fromInspect) == 0 || st.Risk.Rank() < service.SeverityMedium.Rank() {
+		t.Errorf("inspect findings %v, risk %s", fromInspect, st.Risk)
+	}
+	// Without --inspect no model file is opened: no summary, no such findings.
+	res = runFixture(t, f, Options{})
+	for _, s := range res.Stores {
+		if s.Inspect != nil {
+			t.Errorf("%s inspected without --inspect", s.Path)
+		}
 	}
 }

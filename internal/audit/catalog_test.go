@@ -175,6 +175,11 @@ func TestDeriveSettings(t *testing.T) {
 	if got := redactArgv(vllm, argv); strings.Contains(strings.Join(got, " "), "abc") {
 		t.Errorf("secret flag value kept: %q", got)
 	}
+	other := []string{"vllm", "serve", "m", "--hf-token", "hf_secret", "--db-password=pw1", "--tokenizer", "t", "--port", "8000"}
+	got := strings.Join(redactArgv(vllm, other), " ")
+	if strings.Contains(got, "hf_secret") || strings.Contains(got, "pw1") || !strings.Contains(got, "--port 8000") || !strings.Contains(got, "--tokenizer t") {
+		t.Errorf("credential-looking flags: %q", got)
+	}
 	f, _ = derive(vllm, readFlagSettings(vllm, []string{"vllm", "serve", "m", "--host", "127.0.0.1"}), "/")
 	if hostScope(f.bindHost) != scopeLoopback || !f.originsAny || f.originsFrom != "default" {
 		t.Errorf("vllm --host 127.0.0.1: %+v", f)

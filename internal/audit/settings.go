@@ -58,10 +58,12 @@ type modelDir struct {
 
 // secretName reports whether an environment variable's name says its value
 // is a credential.
+// The words of a name are split at "-" and "_": HF_TOKEN and --api-key
+// are secret, --tokenizer is not.
 func secretName(name string) bool {
-	n := strings.ToUpper(name)
-	for _, w := range []string{"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH"} {
-		if strings.Contains(n, w) {
+	for _, w := range strings.FieldsFunc(strings.ToUpper(name), func(r rune) bool { return r == '-' || r == '_' }) {
+		switch w {
+		case "KEY", "KEYS", "APIKEY", "TOKEN", "TOKENS", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS":
 			return true
 		}
 	}
