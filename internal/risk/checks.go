@@ -49,6 +49,13 @@ var checks = map[string]check{
 	"LLMF-010": checkLoadedModels,
 	"LLMF-011": checkVersionDisclosed,
 	"LLMF-012": checkVersionUnknown,
+	// Raised by callers that read the machine itself (llmfence audit),
+	// never by a service record; see raised.go.
+	"LLMF-013": raisedByCaller,
+	"LLMF-014": raisedByCaller,
+	"LLMF-015": raisedByCaller,
+	"LLMF-016": raisedByCaller,
+	"LLMF-017": raisedByCaller,
 }
 
 // isLLMAPI is true when the fingerprint recognised an LLM API (not just an

@@ -239,6 +239,11 @@ func (e *Engine) Evaluate(svc *service.Service) {
 	if svc == nil {
 		return
 	}
+	e.apply(svc, e.collect(svc))
+}
+
+// collect runs every catalogue check on svc.
+func (e *Engine) collect(svc *service.Service) []hit {
 	var hits []hit
 	for _, en := range e.Catalogue() {
 		for _, h := range checks[en.ID](e, svc) {
@@ -252,6 +257,11 @@ func (e *Engine) Evaluate(svc *service.Service) {
 			hits = append(hits, h)
 		}
 	}
+	return hits
+}
+
+// apply sorts hits and writes them to svc as findings, risk and remediation.
+func (e *Engine) apply(svc *service.Service, hits []hit) {
 	sort.SliceStable(hits, func(i, j int) bool {
 		a, b := hits[i], hits[j]
 		if ra, rb := a.severity.Rank(), b.severity.Rank(); ra != rb {

@@ -235,7 +235,7 @@ func TestCatalogueEntries(t *testing.T) {
 		})
 	}
 	for _, en := range e.Catalogue() {
-		if !covered[en.ID] {
+		if !covered[en.ID] && !CallerRaised(en.ID) { // caller-raised: raised_test.go
 			t.Errorf("catalogue entry %s has no triggering test case", en.ID)
 		}
 	}
