@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/runenames"
@@ -398,22 +399,32 @@ func writeWTF8(b *strings.Builder, r rune) {
 }
 
 // runeNamed finds a character by its Unicode name (\N{...}), as Python
-// does: case-insensitive, aliases of the common letters included.
+// does: case-insensitive.
 func runeNamed(name string) (rune, bool) {
 	want := strings.ToUpper(strings.TrimSpace(name))
 	if want == "" || len(want) > 100 {
 		return 0, false
 	}
-	for r := rune(0); r <= 0x2FFFF; r++ {
+	r, ok := runeNames()[want]
+	return r, ok
+}
+
+// runeNames is the reverse of runenames.Name, built the first time a
+// header uses \N{...} and never changed afterwards.
+var runeNames = sync.OnceValue(func() map[string]rune {
+	m := make(map[string]rune, 1<<17)
+	for r := rune(0); r <= 0x3FFFF; r++ {
 		if r >= 0xD800 && r <= 0xDFFF {
 			continue
 		}
-		if runenames.Name(r) == want {
-			return r, true
+		if n := runenames.Name(r); n != "" && n[0] != '<' {
+			if _, dup := m[n]; !dup {
+				m[n] = r
+			}
 		}
 	}
-	return 0, false
-}
+	return m
+})
 
 // pyParser parses tokens into values, as literal_eval would evaluate them.
 type pyParser struct {
