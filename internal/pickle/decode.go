@@ -468,8 +468,9 @@ func (s *source) next() (instr, error) {
 
 // parseNumberLine checks a protocol 0 numeric literal the way CPython's
 // C unpickler accepts it (differential tests hold it to that):
-//   - FLOAT: PyOS_string_to_double, the whole line: no white space, no
-//     underscores, signed inf/infinity/nan in any case, overflow refused;
+//   - FLOAT: PyOS_string_to_double, the whole line (signed inf/infinity/nan
+//     in any case, overflow refused), and also what the pure-Python
+//     unpickler's float() takes (white space, underscores);
 //   - INT: C strtol base 0 over the whole line, else int(line, 0);
 //   - LONG: one trailing 'L' dropped, then int(line, 0);
 //   - PUT/GET: int(line) in base 10, PUT not negative.
@@ -477,6 +478,12 @@ func parseNumberLine(k argKind, code op, line string, a *operand) error {
 	switch k {
 	case argFloatLine:
 		v, ok := pyFloat(line)
+		if !ok {
+			// joblib unpickles with the pure-Python unpickler, whose
+			// float() also takes surrounding white space and underscores
+			// between digits: read on where either would.
+			v, ok = pyFloat(pyFloatLoose(line))
+		}
 		if !ok {
 			return fmt.Errorf("%q is not a float", line)
 		}
@@ -513,6 +520,21 @@ func parseNumberLine(k argKind, code op, line string, a *operand) error {
 		a.n = v
 		return nil
 	}
+}
+
+// pyFloatLoose strips what Python's float() accepts beyond
+// PyOS_string_to_double: surrounding white space, single underscores
+// between digits.
+func pyFloatLoose(s string) string {
+	s = strings.TrimFunc(s, func(r rune) bool { return r < 0x80 && cSpace(byte(r)) })
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '_' && i > 0 && i+1 < len(s) && s[i-1] >= '0' && s[i-1] <= '9' && s[i+1] >= '0' && s[i+1] <= '9' {
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // cSpace is C's isspace in the "C" locale (and CPython's Py_ISSPACE).
