@@ -39,7 +39,7 @@ func writeDocs(w io.Writer) error {
 	p("The decoder follows CPython's C unpickler reading a file (pickle.load, torch.load, joblib.load, numpy.load), and a differential test holds it to that unpickler ")
 	p("on thousands of generated and mutated streams:\n\n")
 	p("- any opcode may come first; `PROTO` 0 to 5; `FRAME` anywhere;\n")
-	p("- `FLOAT` lines as `PyOS_string_to_double` reads them (signed `nan` and `inf` in any case, no white space or underscores, overflow refused); ")
+	p("- `FLOAT` lines as `PyOS_string_to_double` reads them (signed `nan` and `inf` in any case, overflow refused), and as the pure-Python unpickler joblib uses reads them (white space, underscores); ")
 	p("`INT` as C `strtol` base 0, else Python's `int(x, 0)`; `LONG` with one trailing `L` dropped; `PUT`/`GET` as `int(x)`;\n")
 	p("- a read that crosses the end of a `FRAME` skips the rest of the frame and takes its bytes from after it, as the C unpickler does on a file ")
 	p("(bytes objects are copied across); `pickle.loads` on bytes ignores frames, so such a stream is read both ways and reported (PKL-015);\n")
