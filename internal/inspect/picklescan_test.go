@@ -329,3 +329,44 @@ func findingIDs(fs []verdict.Finding) string {
 	sort.Strings(ids)
 	return fmt.Sprint(ids)
 }
+
+// objectNpy is a .npy file of object dtype whose array data is the pickle p.
+func objectNpy(p []byte) []byte {
+	hdr := "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+	for (10+len(hdr)+1)%64 != 0 {
+		hdr += " "
+	}
+	b := append([]byte("\x93NUMPY\x01\x00"), byte(len(hdr)+1), 0)
+	b = append(b, hdr+"\n"...)
+	return append(b, p...)
+}
+
+// TestObjectArrayJudgedByItsPickle: an object-dtype array is judged by the
+// pickle NumPy would unpickle, like any pickle: clean when it only rebuilds
+// arrays (picklescan's benign object_array.npy), malicious when it calls
+// os.system (its dns_exfiltration.npy), alone or inside an .npz.
+func TestObjectArrayJudgedByItsPickle(t *testing.T) {
+	benign := []byte("\x80\x03cnumpy.core.multiarray\n_reconstruct\nq\x00cnumpy\nndarray\nq\x01K\x00\x85q\x02C\x01bq\x03\x87q\x04Rq\x05.")
+	dir := t.TempDir()
+	in := newTestInspector(t, nil, nil)
+	for _, c := range []struct {
+		name string
+		data []byte
+		want verdict.Verdict
+	}{
+		{"objects.npy", objectNpy(benign), verdict.Clean},
+		{"objects.npz", zipFile(t, "", zmember{"a.npy", objectNpy(benign)}, zmember{"b.npy", npyFile()}), verdict.Clean},
+		{"evil.npy", objectNpy(evilPickle2), verdict.Malicious},
+		{"evil.npz", zipFile(t, "", zmember{"a.npy", npyFile()}, zmember{"b.npy", objectNpy(evilPickle2)}), verdict.Malicious},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := in.InspectFile(context.Background(), writeFile(t, dir, c.name, c.data), "")
+			if r.Verdict != c.want || r.Error != "" {
+				t.Errorf("%s %s (error %q), want %s: %s", r.Format, r.Verdict, r.Error, c.want, findingIDs(r.Findings))
+			}
+			if !slices.ContainsFunc(r.Findings, func(f verdict.Finding) bool { return f.ID == "ARC-025" }) {
+				t.Errorf("the embedded pickle is not reported (ARC-025): %s", findingIDs(r.Findings))
+			}
+		})
+	}
+}
