@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -206,33 +205,14 @@ func psCorpus() []psEntry {
 }
 
 type psGenReq struct {
-	Name     string `json:"name"`
-	Path     string `json:"path"`
-	SevenZip string `json:"sevenzip"`
+	Name string `json:"name"`
+	Path string `json:"path"`
 }
 
 type psGenResp struct {
 	OK      bool   `json:"ok"`
 	Payload []byte `json:"payload"`
 	Error   string `json:"error"`
-}
-
-// need7z returns the 7-Zip command gen.py writes .7z files (and the
-// password-protected zip) with; it skips the test when there is none,
-// and fails it under CI.
-func need7z(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"7z", "7za", "7zz"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no 7-Zip command (Debian: apt-get install p7zip-full)"
-	if os.Getenv("CI") != "" {
-		t.Fatalf("needed under CI: %s", msg)
-	}
-	t.Skip(msg)
-	return ""
 }
 
 // TestPicklescanCorpus recreates picklescan's test corpus and holds
@@ -244,7 +224,6 @@ func need7z(t *testing.T) string {
 // name, so a file that lost its payload cannot pass as caught.
 func TestPicklescanCorpus(t *testing.T) {
 	py := pythontest.Need(t, "numpy", "torch")
-	sevenzip := need7z(t)
 	script, err := os.ReadFile(filepath.Join("testdata", "picklescan", "gen.py"))
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +236,7 @@ func TestPicklescanCorpus(t *testing.T) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		reqs[i] = psGenReq{Name: e.name, Path: p, SevenZip: sevenzip}
+		reqs[i] = psGenReq{Name: e.name, Path: p}
 	}
 	gen := pythontest.Batch[psGenReq, psGenResp](t, py, string(script), reqs)
 	oreqs := make([]pickleReq, len(corpus))

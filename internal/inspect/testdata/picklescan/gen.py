@@ -6,13 +6,12 @@
 # written by name only: no module a payload names is imported, and nothing
 # is ever unpickled or called here.
 #
-# In:  {"name": "data/malicious1_v0.pkl", "path": "/tmp/.../file",
-#       "sevenzip": "/usr/bin/7z"}
+# In:  {"name": "data/malicious1_v0.pkl", "path": "/tmp/.../file"}
 # Out: {"ok": true, "payload": base64 of the pickle bytes the loader of the
 #       file unpickles (every stream, in the order the loader reads them)}
 #      or {"ok": false, "error": "..."}
 import _compat_pickle, base64, collections, functools, io, json, marshal
-import os, pickle, random, struct, subprocess, sys, tempfile, types, zipfile, zlib
+import lzma, pickle, random, struct, sys, types, zipfile, zlib
 
 
 class G:
@@ -267,11 +266,38 @@ def zipcrypto(member, data, password, seed):
     return out
 
 
-def sevenzip(tool, path, member, data, *switches):
-    with tempfile.TemporaryDirectory() as d:
-        write(os.path.join(d, member), data)
-        subprocess.run([tool, "a", "-bd", "-y", *switches, os.path.abspath(path), member],
-                       cwd=d, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def number(v):
+    """A 7z NUMBER: the high bits of the first byte say how many bytes follow."""
+    for i in range(9):
+        if i == 8 or v < 1 << (7 * (i + 1)):
+            first = 0xFF if i == 8 else ((0xFF << (8 - i)) & 0xFF) | (v >> (8 * i))
+            return bytes([first]) + (v & ((1 << (8 * i)) - 1)).to_bytes(i, "little")
+
+
+def sevenzip(member, data):
+    """A 7z archive (7zFormat.txt) holding member compressed with LZMA2, the
+    method 7-Zip and py7zr use by default: signature header, packed stream,
+    then a plain (unencoded) header with one folder of one coder, the
+    member's CRC and its name."""
+    dict_size = 1 << 16
+    packed = lzma.compress(data, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "dict_size": dict_size}])
+    prop = 8  # LZMA2 dictionary size (2 | p & 1) << (p // 2 + 11) = 64 KiB
+    assert (2 | prop & 1) << (prop // 2 + 11) == dict_size
+    name = member.encode("utf-16-le") + b"\0\0"
+    header = b"".join([
+        b"\x01",  # kHeader
+        b"\x04",  # kMainStreamsInfo
+        b"\x06", number(0), number(1), b"\x09", number(len(packed)), b"\x00",  # kPackInfo
+        b"\x07", b"\x0b", number(1), b"\x00",  # kUnPackInfo, kFolder: one, not external
+        number(1), bytes([0x20 | 1]), b"\x21", number(1), bytes([prop]),  # one coder: LZMA2 with its property
+        b"\x0c", number(len(data)), b"\x00",  # kCodersUnPackSize
+        b"\x08", b"\x0a", b"\x01", struct.pack("<I", zlib.crc32(data)), b"\x00",  # kSubStreamsInfo: CRC
+        b"\x00",  # end of kMainStreamsInfo
+        b"\x05", number(1), b"\x11", number(len(name) + 1), b"\x00", name, b"\x00",  # kFilesInfo: kName
+        b"\x00",  # end of kHeader
+    ])
+    start = struct.pack("<QQI", len(packed), len(header), zlib.crc32(header))
+    return b"7z\xbc\xaf\x27\x1c\x00\x04" + struct.pack("<I", zlib.crc32(start)) + start + packed + header
 
 
 def npy_data(data):
@@ -298,7 +324,7 @@ def torch_state_dict():
     return collections.OrderedDict(weight=torch.arange(6, dtype=torch.float32).reshape(2, 3), bias=torch.zeros(2))
 
 
-def make(name, path, tool):
+def make(name, path):
     d, _, base = name.partition("/")
     stem = base.rsplit(".", 1)[0]
 
@@ -408,7 +434,7 @@ def make(name, path, tool):
         return payload
     if base == "malicious1.7z":
         payload = dumps(eval1(), 4)
-        sevenzip(tool, path, "data.pkl", payload, "-t7z")
+        write(path, sevenzip("data.pkl", payload))
         return payload
     if stem == "benign_password_protected":
         payload = pickle.dumps({"a": 0, "b": 1, "c": 2}, protocol=4)
@@ -494,7 +520,7 @@ def make(name, path, tool):
 for line in sys.stdin:
     req = json.loads(line)
     try:
-        payload = make(req["name"], req["path"], req.get("sevenzip", "7z"))
+        payload = make(req["name"], req["path"])
         out = {"ok": True, "payload": base64.b64encode(payload).decode()}
     except Exception as e:
         out = {"ok": False, "error": type(e).__name__ + ": " + str(e)[:300]}
