@@ -62,6 +62,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ee.code
 	}
 	if errors.Is(err, context.Canceled) {
+		if c := context.Cause(ctx); c != nil && c.Error() == syscall.SIGTERM.String()+" signal received" {
+			return 143
+		}
 		return 130
 	}
 	return 1
@@ -99,6 +102,8 @@ func newRoot(e *env) *cobra.Command {
   lab       serve the emulated fleet on loopback (tests, demos, benchmarks)
   runs, hosts, findings, diff
             what the store knows, and what changed between two scans
+  audit     local LLM runtimes and model stores on this machine: how they
+            listen, their settings, their models
 
 Scan only networks you are authorised to scan.`,
 		SilenceUsage:  true,
@@ -156,6 +161,8 @@ Scan only networks you are authorised to scan.`,
 		newUsageCmd(e),
 		newCapturesCmd(e),
 		newGuardCmd(e),
+		newVulnDBCmd(e),
+		newAuditCmd(e),
 	)
 	return root
 }
