@@ -13,6 +13,7 @@ import (
 
 	"github.com/llmfence/llmfence/internal/guard/abuse"
 	"github.com/llmfence/llmfence/internal/guard/limits"
+	"github.com/llmfence/llmfence/internal/guard/meter"
 	"github.com/llmfence/llmfence/internal/guard/spool"
 	"github.com/llmfence/llmfence/internal/store"
 )
@@ -85,6 +86,29 @@ func BenchmarkGatewayStream(b *testing.B) {
 				b.Error(fmt.Sprintf("status %d: %.200s", resp.StatusCode, out.Bytes()))
 				return
 			}
+		}
+	})
+}
+
+// BenchmarkOutputWatch: what the output watch adds to relaying one token
+// line (the meter alone, then the meter feeding the gibberish scorer).
+func BenchmarkOutputWatch(b *testing.B) {
+	line := []byte(`{"model":"bench:1b","created_at":"2026-11-23T19:27:01.1Z","response":" configuration","done":false}` + "\n")
+	info := meter.RequestInfo{Kind: meter.KindOllama, Endpoint: meter.EndpointGenerate, Stream: true, Choices: 1}
+	b.Run("meter", func(b *testing.B) {
+		m := meter.NewMeter(info, meter.Unlimited, io.Discard, nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			m.Write(line)
+		}
+	})
+	b.Run("meter+watch", func(b *testing.B) {
+		w := newWatcher(nil, nil)
+		ow := w.start(info)
+		m := meter.NewMeter(info, meter.Unlimited, io.Discard, nil, meter.WithText(ow.feed))
+		b.ReportAllocs()
+		for b.Loop() {
+			m.Write(line)
 		}
 	})
 }

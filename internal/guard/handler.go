@@ -408,7 +408,8 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 		return
 	}
 	info2.CompletionCap = admitted
-	st := &proxyState{path: d.Path, body: newBody, principal: p, info: info2, budget: budget, metered: true}
+	st := &proxyState{path: d.Path, body: newBody, principal: p, info: info2, budget: budget, metered: true,
+		watch: s.watch.start(info2)}
 	if s.opts.Capture != nil {
 		// Enough of the relayed body for the stored response text
 		// (which the writer cuts to max_bytes) plus its JSON framing.
@@ -437,6 +438,8 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 		x.rec.PromptTokens, x.rec.CompletionTokens = u.Prompt, u.Completion
 		x.rec.Truncated = u.Truncated
 		x.rec.ClientGone = x.rec.ClientGone || u.ClientGone
+		s.watch.finish(st.watch, abuse.OutputEvent{KeyID: p.ID, KeyName: p.Name, ClientIP: x.ip, Route: d.Path,
+			Model: info.Model}, body)
 		if st.captureCap > 0 {
 			s.opts.Capture.Submit(store.Capture{Time: x.rec.Time, KeyID: p.ID, KeyName: p.Name,
 				ClientIP: x.rec.ClientIP, Route: d.Path, Model: info.Model, Status: x.w.status,

@@ -45,6 +45,9 @@ type proxyState struct {
 
 	filterModels bool
 
+	// watch scores the streamed answer (the output watch; nil when off).
+	watch *outputWatch
+
 	// capture holds the response as relayed, for prompt/response capture
 	// (nil when capture is off), up to captureCap bytes.
 	capture    []byte
@@ -290,7 +293,12 @@ func (s *Server) relayPlain(x *exchange, resp *http.Response) {
 // the upstream must be cancelled.
 func (s *Server) relayMetered(ctx context.Context, cancel context.CancelFunc, x *exchange, resp *http.Response, st *proxyState) {
 	x.w.WriteHeader(resp.StatusCode) // no Content-Length: the meter may end the body early
-	m := meter.NewMeter(st.info, st.budget, &x.w, x.w.flush)
+	var m *meter.Meter
+	if st.watch != nil {
+		m = meter.NewMeter(st.info, st.budget, &x.w, x.w.flush, meter.WithText(st.watch.feed))
+	} else {
+		m = meter.NewMeter(st.info, st.budget, &x.w, x.w.flush)
+	}
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	var src io.Reader = resp.Body

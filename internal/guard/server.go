@@ -23,6 +23,7 @@ import (
 	"github.com/llmfence/llmfence/internal/guard/meter"
 	"github.com/llmfence/llmfence/internal/guard/route"
 	"github.com/llmfence/llmfence/internal/guard/spool"
+	"github.com/llmfence/llmfence/internal/redact"
 )
 
 // Options assemble a Server. Auth is required; the others have defaults.
@@ -74,6 +75,7 @@ type Server struct {
 	audit        auditLog        // nil: no audit log
 	refused      *refusals       // aggregates refused requests' records
 	abuse        *abuse.Detector // nil: abuse signals off
+	watch        *watcher        // nil: output watch off
 	transport    http.RoundTripper
 	log          *slog.Logger
 	now          func() time.Time
@@ -177,6 +179,13 @@ func New(opts Options) (*Server, error) {
 				runPruner(p, cfg.Audit.Retention, s.now, s.log, s.stopPrune)
 			}()
 		}
+	}
+	if s.abuse != nil && s.abuse.WatchOutput() {
+		red, err := redact.New()
+		if err != nil {
+			return nil, fmt.Errorf("output watch: redaction patterns: %w", err)
+		}
+		s.watch = newWatcher(s.abuse, red)
 	}
 	s.throttle = newAuthThrottle(s.now, 100000)
 	if err := s.Reload(cfg); err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/llmfence/llmfence/internal/classify"
 	"github.com/llmfence/llmfence/internal/service"
@@ -67,6 +68,10 @@ const (
 	KindNewNetwork  = "new_network"
 	KindPromptAbuse = "prompt_abuse"
 	KindBulkSpam    = "bulk_spam"
+	// KindOutputGibberish: a streamed answer turned to gibberish (the
+	// output watch, off by default): a backdoor trigger may sit in the
+	// prompt that preceded it.
+	KindOutputGibberish = "output_gibberish"
 )
 
 // RateJumpRule configures the token/request-rate jump signal. Zero fields
@@ -105,12 +110,26 @@ type BulkSpamRule struct {
 	MinChars    int           `yaml:"min_chars" json:"min_chars"`       // 64 characters
 }
 
+// OutputWatchRule configures the watch on streamed answers: the gateway
+// scores the text of each streamed answer as it passes (package
+// gibberish) and signals an answer that turns to gibberish, with the end
+// of the prompt that preceded it (redacted), where a backdoor trigger
+// would sit. Off by default; log or alert (an answer already on its way
+// is not blocked).
+type OutputWatchRule struct {
+	Action Action `yaml:"action" json:"action"`
+	// PromptChars is how much of the end of the preceding prompt the
+	// signal carries (default 512).
+	PromptChars int `yaml:"prompt_chars" json:"prompt_chars"`
+}
+
 // Config selects the rules and where alerts go.
 type Config struct {
 	RateJump    RateJumpRule    `yaml:"rate_jump" json:"rate_jump"`
 	NewNetwork  NewNetworkRule  `yaml:"new_network" json:"new_network"`
 	PromptAbuse PromptAbuseRule `yaml:"prompt_abuse" json:"prompt_abuse"`
 	BulkSpam    BulkSpamRule    `yaml:"bulk_spam" json:"bulk_spam"`
+	OutputWatch OutputWatchRule `yaml:"output_watch" json:"output_watch"`
 
 	Webhook        string        `yaml:"webhook" json:"webhook"`                   // alert URL; empty logs alerts only
 	WebhookTimeout time.Duration `yaml:"webhook_timeout" json:"webhook_timeout"`   // 5s
@@ -187,6 +206,10 @@ func (c *Config) fill() error {
 	if c.WebhookTimeout == 0 {
 		c.WebhookTimeout = 5 * time.Second
 	}
+	if c.OutputWatch.Action == Block {
+		return fmt.Errorf("output_watch action block: not supported (the answer is already on its way); use log or alert")
+	}
+	setDefault(&c.OutputWatch.PromptChars, 512)
 	setDefault(&c.QueueSize, 256)
 	if c.Cooldown == 0 {
 		c.Cooldown = time.Minute
@@ -259,6 +282,9 @@ type Signal struct {
 	KeyName    string   `json:"key_name"`
 	Detail     string   `json:"detail"`
 	Categories []string `json:"categories,omitempty"`
+	// Prompt is the (redacted) end of the prompt before an answer the
+	// output watch flagged.
+	Prompt string `json:"prompt,omitempty"`
 }
 
 // Verdict is the outcome of Before: the strongest action of the signals.
@@ -552,6 +578,62 @@ func (d *Detector) After(ctx context.Context, ev Completed) {
 	}
 }
 
+// OutputEvent reports a streamed answer the output watch flagged.
+type OutputEvent struct {
+	KeyID    string
+	KeyName  string
+	ClientIP netip.Addr
+	Route    string
+	Model    string
+	// Prompt is the prompt that preceded the answer, redacted by the
+	// caller; its last OutputWatch.PromptChars characters are kept.
+	Prompt string
+	Score  float64 // the gibberish score of the window that raised it
+	Offset int64   // where in the answer's text the gibberish began
+}
+
+// WatchOutput reports whether the output watch is on.
+func (d *Detector) WatchOutput() bool { return d.cfg.OutputWatch.Action != Allow }
+
+// Output signals an answer that turned to gibberish (once per key and
+// cooldown, like every signal).
+func (d *Detector) Output(ctx context.Context, ev OutputEvent) {
+	r := d.cfg.OutputWatch
+	if r.Action == Allow {
+		return
+	}
+	now := d.now()
+	prompt := ev.Prompt
+	if n := len(prompt); n > r.PromptChars {
+		cut := n - r.PromptChars
+		for cut < n && !utf8.RuneStart(prompt[cut]) {
+			cut++
+		}
+		prompt = "…" + prompt[cut:]
+	}
+	sh := d.shard(ev.KeyID)
+	sh.mu.Lock()
+	k := sh.get(ev.KeyID, d)
+	if ev.KeyName != "" {
+		k.name = ev.KeyName
+	}
+	s := Signal{Kind: KindOutputGibberish, Action: r.Action, KeyName: k.name,
+		Detail: fmt.Sprintf("a streamed answer of %s turned to gibberish at byte %d of its text (score %.2f)", orDash(ev.Model), ev.Offset, ev.Score),
+		Prompt: prompt}
+	n, ok := k.notify(s.Kind, now, d.cfg.Cooldown)
+	sh.mu.Unlock()
+	if ok {
+		d.emit(ctx, note{sig: s, suppressed: n}, ev.KeyID, ev.ClientIP, ev.Route, now)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 type note struct {
 	sig        Signal
 	suppressed int
@@ -571,6 +653,9 @@ func (d *Detector) emit(ctx context.Context, n note, keyID string, ip netip.Addr
 	if len(s.Categories) > 0 {
 		attrs = append(attrs, "categories", s.Categories)
 	}
+	if s.Prompt != "" {
+		attrs = append(attrs, "prompt", s.Prompt)
+	}
 	if n.suppressed > 0 {
 		attrs = append(attrs, "suppressed", n.suppressed)
 	}
@@ -585,7 +670,7 @@ func (d *Detector) emit(ctx context.Context, n note, keyID string, ip netip.Addr
 	if s.Action >= Alert {
 		a := AlertEvent{Time: now.UTC(), Kind: s.Kind, Action: s.Action.String(), KeyID: keyID,
 			KeyName: s.KeyName, Route: route, Detail: s.Detail, Categories: s.Categories,
-			Suppressed: n.suppressed}
+			Suppressed: n.suppressed, Prompt: s.Prompt}
 		if ip.IsValid() {
 			a.ClientIP = ip.String()
 		}

@@ -25,6 +25,11 @@
 //     internal/classify; configured categories (by default fraud_phishing,
 //     malware_intrusion, harassment_hate, disinformation,
 //     personal_data_harvesting, csam) are flagged.
+//   - output_gibberish (output_watch, off by default): the gateway scores
+//     each streamed answer with package gibberish and calls Output when it
+//     turns to gibberish; the signal carries the (redacted) end of the
+//     preceding prompt, where a backdoor trigger would sit. Log or alert
+//     only.
 //   - bulk_spam: a 64-bit simhash (character 4-gram shingles of normalised
 //     text, so it works without word boundaries, for Japanese too) of each
 //     prompt of at least MinChars characters is kept per key in a ring of

@@ -64,7 +64,7 @@ type keyState struct {
 	spam     spamRing
 	// notified: per kind, when the last notification went out and how many
 	// were suppressed since.
-	notified [4]struct {
+	notified [5]struct {
 		at         time.Time
 		suppressed int
 	}
@@ -78,8 +78,10 @@ func kindIndex(kind string) int {
 		return 1
 	case KindPromptAbuse:
 		return 2
-	default:
+	case KindBulkSpam:
 		return 3
+	default:
+		return 4
 	}
 }
 

@@ -107,6 +107,9 @@ type Meter struct {
 	scan      jsonScan // modeJSON
 	bodyBytes int64    // modeJSON
 
+	text    func([]byte) // WithText
+	textBuf []byte
+
 	count        int64 // completion tokens relayed (estimate or running upstream count)
 	upPrompt     int64
 	upCompletion int64
@@ -340,6 +343,9 @@ func (m *Meter) handleLine(line []byte) {
 	}
 	n, u := ollamaChunk(trimmed)
 	m.relay(line, n, u)
+	if m.text != nil && n > 0 && m.err == nil {
+		m.emitText(trimmed)
+	}
 }
 
 // dispatch processes the SSE event collected so far.
@@ -366,6 +372,9 @@ func (m *Meter) dispatch() {
 		return
 	}
 	m.relay(raw, n, u)
+	if m.text != nil && n > 0 && m.err == nil {
+		m.emitText(data)
+	}
 }
 
 // upstreamUsage is what one chunk says about usage.
