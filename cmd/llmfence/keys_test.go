@@ -286,7 +286,7 @@ func TestUsageAggregates(t *testing.T) {
 	}
 
 	// A key nobody has is a mistake, not an empty report.
-	if _, _, err := runKeysCLI(t, db, "usage", "--key", "carol"); exitCode(err) != 2 {
+	if _, _, err := runKeysCLI(t, db, "usage", "--key", "carol"); cliExitCode(err) != 2 {
 		t.Errorf("usage --key carol (no such key): %v, want exit status 2", err)
 	}
 
@@ -316,7 +316,7 @@ func mustMarshal(t *testing.T, v any) string {
 	return string(b)
 }
 
-func exitCode(err error) int {
+func cliExitCode(err error) int {
 	if err == nil {
 		return 0
 	}
