@@ -28,7 +28,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"slices"
 	"net/url"
 	"os"
 	"os/exec"
@@ -364,7 +367,11 @@ func realisticLoad(ctx context.Context, log *slog.Logger, dir, bin, upBase, upHo
 	if port, err = freePort(); err != nil {
 		return nil, err
 	}
-	g, err := startGuard(dir, bin, "guard-streams", upBase, port)
+	mport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	g, err := startGuardMetrics(dir, bin, "guard-streams", upBase, port, "127.0.0.1:"+strconv.Itoa(mport))
 	if err != nil {
 		return nil, err
 	}
@@ -373,10 +380,54 @@ func realisticLoad(ctx context.Context, log *slog.Logger, dir, bin, upBase, upHo
 	if err := waitHTTP(ctx, g, gt.base); err != nil {
 		return nil, err
 	}
+	// Where the guard's memory is with every stream open: the Go runtime's
+	// own figures, read from /metrics after the ramp.
+	memc := make(chan string, 1)
+	go func() {
+		select {
+		case <-ctx.Done():
+			memc <- ""
+			return
+		case <-time.After(ramp + time.Second):
+		}
+		memc <- readMemMetrics(base(mport) + "/metrics")
+	}()
 	if err := runOne("llmfence guard", gt, g); err != nil {
 		return nil, err
 	}
+	rows[len(rows)-1].res.mem = <-memc
+	log.Info("guard memory with the streams open", "breakdown", rows[len(rows)-1].res.mem)
 	return rows, nil
+}
+
+// readMemMetrics reads a few Go runtime figures from a Prometheus text
+// page.
+func readMemMetrics(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	want := map[string]string{"go_goroutines": "goroutines", "go_memstats_heap_inuse_bytes": "heap in use",
+		"go_memstats_stack_inuse_bytes": "stacks", "go_memstats_sys_bytes": "from the OS"}
+	var parts []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		if label, ok := want[f[0]]; ok {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			if f[0] == "go_goroutines" {
+				parts = append(parts, fmt.Sprintf("%s %.0f", label, v))
+			} else {
+				parts = append(parts, fmt.Sprintf("%s %.1f MiB", label, v/(1<<20)))
+			}
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }
 
 func reportStreams(w *os.File, rows []streamRow, n int, ramp time.Duration) {
@@ -407,6 +458,11 @@ func reportStreams(w *os.File, rows []streamRow, n int, ramp time.Duration) {
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.name, len(x.ttft), x.failed,
 			ms(pctOf(x.ttft, 0.5)), ms(pctOf(x.ttft, 0.99)), addT, ms(pctOf(x.gaps, 0.5)), ms(pctOf(x.gaps, 0.99)), addG, cpu, rss)
+	}
+	for _, r := range rows {
+		if r.res.mem != "" {
+			fmt.Fprintf(w, "\nGuard memory with every stream open (Go runtime): %s.\n", r.res.mem)
+		}
 	}
 	fmt.Fprintln(w, "\nTTFT: request sent to first token line read; gap: between consecutive token lines; added: the proxy's p99 minus the direct p99. CPU and peak RSS are those of fresh nginx (master + worker) and guard processes over this load alone; the bare ReverseProxy's are not measured.")
 }

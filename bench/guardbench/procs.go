@@ -259,9 +259,15 @@ func guardSetup(ctx context.Context, dir, bin string) (string, error) {
 }
 
 func startGuard(dir, bin, label, upstream string, port int) (*proc, error) {
+	return startGuardMetrics(dir, bin, label, upstream, port, "")
+}
+
+// startGuardMetrics is startGuard with the metrics listener on metrics
+// ("" for none).
+func startGuardMetrics(dir, bin, label, upstream string, port int, metrics string) (*proc, error) {
 	return start(dir, label, nil, bin, "--db", filepath.Join(dir, "guard.db"), "guard",
 		"--config", filepath.Join(dir, "guard.yaml"), "--upstream", upstream,
-		"--listen", "127.0.0.1:"+strconv.Itoa(port), "--metrics", "")
+		"--listen", "127.0.0.1:"+strconv.Itoa(port), "--metrics", metrics)
 }
 
 // procStatus reads a field (e.g. "VmHWM") of /proc/PID/status in KiB.

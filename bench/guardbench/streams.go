@@ -29,6 +29,7 @@ type streamResult struct {
 	elapsed         time.Duration
 	cpu             time.Duration // the proxy's CPU time during the run (0: not measured)
 	hwm             int64         // the proxy's peak RSS (KiB) after the run
+	mem             string        // the guard's Go memory figures mid-run
 	firstErr        string
 }
 

@@ -251,9 +251,9 @@ func (s *Server) upstreamError(x *exchange, r *http.Request, st *proxyState, err
 }
 
 // copyBuffers recycles the buffers response bodies are copied through:
-// 8 KiB, since a stream holds its buffer for its whole life (2,000 streams
-// of token lines need 16 MiB of them, not 64).
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
+// 4 KiB, since a stream holds its buffer for its whole life (2,000 streams
+// of token lines need 8 MiB of them, not 64).
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
 // relayPlain copies an unmetered answer. A body of unknown length (a
 // stream) is flushed after every upstream read; a body of known length is
