@@ -15,6 +15,12 @@ import (
 //go:embed patterns.yaml
 var patternsYAML []byte
 
+// The categories of pattern.
+const (
+	CategorySecret = "secret" // credentials: keys, tokens, passwords
+	CategoryPII    = "pii"    // personal data
+)
+
 // minVersion is the oldest data-file version this code reads. The version
 // recorded with captures is the file's own `version` field.
 const minVersion = 1
@@ -27,6 +33,7 @@ type file struct {
 
 type entryData struct {
 	ID          string   `yaml:"id"`
+	Category    string   `yaml:"category"`
 	Description string   `yaml:"description"`
 	Regex       string   `yaml:"regex"`
 	Validator   string   `yaml:"validator"`
@@ -97,6 +104,8 @@ func parse(data []byte) (int, []*entry, error) {
 			return 0, nil, fmt.Errorf("%s: id must be snake_case (lower-case letters, digits, _)", where)
 		case seen[d.ID]:
 			return 0, nil, fmt.Errorf("%s: duplicate id", where)
+		case d.Category != CategorySecret && d.Category != CategoryPII:
+			return 0, nil, fmt.Errorf("%s: category %q: want secret or pii", where, d.Category)
 		case strings.TrimSpace(d.Description) == "":
 			return 0, nil, fmt.Errorf("%s: missing description", where)
 		case !labelRE.MatchString(d.Replacement):
