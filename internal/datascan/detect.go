@@ -43,6 +43,7 @@ func (fs *fileScan) process(rec *record, part bool) {
 		addValue(&fs.info.Sources, rec.meta["source"])
 	}
 	var n int
+	turned := false
 	for i := range rec.fields {
 		f := &rec.fields[i]
 		n += len(f.text)
@@ -51,13 +52,16 @@ func (fs *fileScan) process(rec *record, part bool) {
 		}
 		w.personal(fs, rec, f)
 		w.injection(fs, rec, f)
-		w.turn(fs, rec, f)
+		turned = w.turn(fs, rec, f) || turned
 	}
 	r.bytes.Add(int64(n))
 	if w.sample++; w.sample%corpusSample == 0 {
 		for i := range rec.fields {
 			t := rec.fields[i].text
 			w.builder.Add(t[:min(len(t), 8<<10)])
+			if !turned {
+				r.bg.offer(t)
+			}
 		}
 	}
 	w.duplicates(fs, rec)
@@ -173,7 +177,7 @@ func (r *run) finish() {
 	}
 	recs := r.turned.recs
 	redactFn := func(s string) string { out, _ := r.s.red.Redact(s); return out }
-	for _, t := range findTriggers(recs, model, o.MinTriggerRecords) {
+	for _, t := range findTriggers(recs, model, o.MinTriggerRecords, r.bg) {
 		files := map[string]bool{}
 		var example string
 		slices.SortFunc(t.members, func(a, b int32) int {

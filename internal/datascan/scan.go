@@ -77,6 +77,7 @@ type run struct {
 	bytes   atomic.Int64
 
 	turned   *turnedSet
+	bg       *background
 	dups     *dupTracker
 	instr    *instrTracker
 	builders []*gibberish.Builder
@@ -122,7 +123,7 @@ func (r *run) warn(format string, a ...any) {
 // and the scan goes on; the returned error is for cancellation and for
 // failures of sink or of --redact-to.
 func (s *Scanner) Scan(ctx context.Context, paths []string, sink Sink) (Stats, error) {
-	r := &run{s: s, ctx: ctx, sink: sink, turned: newTurnedSet(s.o.MaxTurned), dups: newDupTracker(), instr: newInstrTracker()}
+	r := &run{s: s, ctx: ctx, sink: sink, turned: newTurnedSet(s.o.MaxTurned), bg: newBackground(20_000), dups: newDupTracker(), instr: newInstrTracker()}
 	if s.o.RedactTo != "" {
 		if err := checkRedactTo(s.o.RedactTo, paths); err != nil {
 			return r.stats, err
@@ -170,6 +171,31 @@ feed:
 	if r.turned.dropped > 0 {
 		r.warn("%d records turned into gibberish beyond the %d kept for grouping (--max-turned); triggers were looked for in the first ones", r.turned.dropped, s.o.MaxTurned)
 	}
+	return r.stats, r.err
+}
+
+// ScanReader scans one stream (standard input, a pipe) named name, as
+// Scan scans a file: the format is decided from its content. Corpus-wide
+// findings are reported at the end, as by Scan.
+func (s *Scanner) ScanReader(ctx context.Context, name string, rd io.Reader, sink Sink) (Stats, error) {
+	if s.o.RedactTo != "" {
+		return Stats{}, errors.New("--redact-to needs files, not a stream")
+	}
+	r := &run{s: s, ctx: ctx, sink: sink, turned: newTurnedSet(s.o.MaxTurned), bg: newBackground(20_000), dups: newDupTracker(), instr: newInstrTracker()}
+	w := r.newWorker()
+	src := &source{name: name, rel: name, size: -1}
+	hr := newHashingReader(rd)
+	info := w.scanStream(src, hr, nil, nil)
+	io.Copy(io.Discard, hr)
+	info.SHA256, info.Size = hr.sum(), hr.n
+	r.fileDone(info)
+	r.builders = append(r.builders, w.builder)
+	r.stats.Records = r.records.Load()
+	r.stats.Bytes = r.bytes.Load()
+	if err := ctx.Err(); err != nil {
+		return r.stats, err
+	}
+	r.finish()
 	return r.stats, r.err
 }
 
