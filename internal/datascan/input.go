@@ -92,7 +92,9 @@ func detect(head []byte) string {
 			}
 			return nil
 		}(), " \t\r\n")
-		if bytes.HasSuffix(bytes.TrimSpace(line), []byte("}")) && (len(next) == 0 || next[0] == '{') {
+		if !more || bytes.HasSuffix(bytes.TrimSpace(line), []byte("}")) && (len(next) == 0 || next[0] == '{') {
+			// No line end in the head: a huge first record; JSON Lines
+			// reading takes one document as well.
 			return FormatJSONL
 		}
 		return FormatJSON
@@ -120,7 +122,7 @@ func looksBinary(head []byte) bool {
 		}
 		i += n
 	}
-	return bad*20 > len(head)
+	return bad*10 > len(head)
 }
 
 // delimiter returns ',' or '\t' when the first lines of t look like a
