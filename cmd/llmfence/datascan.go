@@ -33,6 +33,7 @@ type datascanFlags struct {
 	maxDepth    int
 	tempDir     string
 	maxEvidence int
+	detect      []string
 }
 
 func newDatascanCmd(e *env) *cobra.Command {
@@ -93,6 +94,7 @@ Exit status:
 	fl.Int64Var(&f.maxDecomp, "max-decompressed", 64<<30, "most bytes read out of one compressed file or archive member")
 	fl.IntVar(&f.maxDepth, "max-depth", 4, "deepest nesting of archives and compression opened")
 	fl.StringVar(&f.tempDir, "temp-dir", "", "directory for temporary copies (Parquet and zip inside archives; default: system)")
+	fl.StringSliceVar(&f.detect, "detect", nil, "detectors to run, comma-separated: backdoor, instruction, duplicates, injection, personal (default: all)")
 	fl.IntVar(&f.maxEvidence, "max-table-rows", 20, "findings listed per kind in the table (the JSON output lists all)")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 2, err: err}
@@ -125,10 +127,10 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 	s, err := datascan.New(datascan.Options{
 		Workers: f.workers, MaxFieldBytes: f.maxField, MaxDecompressed: f.maxDecomp, MaxDepth: f.maxDepth,
 		MinTriggerRecords: f.minTrigger, MinDuplicates: f.minDup, MaxTurned: f.maxTurned,
-		RedactTo: f.redactTo, TempDir: f.tempDir, Logger: e.log,
+		RedactTo: f.redactTo, TempDir: f.tempDir, Logger: e.log, Detect: f.detect,
 	})
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return usageError("%v", err)
 	}
 	if f.redactTo != "" {
 		if err := os.MkdirAll(f.redactTo, 0o755); err != nil {

@@ -50,9 +50,15 @@ func (fs *fileScan) process(rec *record, part bool) {
 		if f.text == "" {
 			continue
 		}
-		w.personal(fs, rec, f)
-		w.injection(fs, rec, f)
-		turned = w.turn(fs, rec, f) || turned
+		if fs.o.enabled(DetectPersonal) {
+			w.personal(fs, rec, f)
+		}
+		if fs.o.enabled(DetectInjection) {
+			w.injection(fs, rec, f)
+		}
+		if fs.o.enabled(DetectBackdoor) {
+			turned = w.turn(fs, rec, f) || turned
+		}
 	}
 	r.bytes.Add(int64(n))
 	if w.sample++; w.sample%corpusSample == 0 {
@@ -64,8 +70,12 @@ func (fs *fileScan) process(rec *record, part bool) {
 			}
 		}
 	}
-	w.duplicates(fs, rec)
-	w.instruction(fs, rec)
+	if fs.o.enabled(DetectDuplicates) {
+		w.duplicates(fs, rec)
+	}
+	if fs.o.enabled(DetectInstruction) {
+		w.instruction(fs, rec)
+	}
 }
 
 // personal reports personal data and secrets: one finding per record,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -118,31 +119,45 @@ type injectionHit struct {
 	start, end int
 }
 
-// find returns the first match of each entry whose keywords occur in text.
+// Around each keyword occurrence the regex looks this far back and ahead
+// (the patterns' keywords sit near the start of a match).
+const (
+	injBefore = 120
+	injAfter  = 300
+	injSpots  = 8 // keyword occurrences tried per entry
+)
+
+// find returns the first match of each entry whose keywords occur in
+// text; the regex runs only on windows around the keyword occurrences.
 func (in *injections) find(text string) []injectionHit {
 	var (
-		want     uint64
+		spots    [64][]int
 		word     [24]byte
 		n        int
+		start    int
 		nonASCII bool
 	)
 	end := func() {
 		if n >= 2 && n <= len(word) {
-			want |= in.words[string(word[:n])]
+			if m := in.words[string(word[:n])]; m != 0 {
+				for i := range in.entries {
+					if m&(1<<i) != 0 && len(spots[i]) < injSpots {
+						spots[i] = append(spots[i], start)
+					}
+				}
+			}
 		}
 		n = 0
 	}
 	for i := 0; i < len(text); i++ {
 		c := text[i]
 		switch {
-		case c >= 'a' && c <= 'z':
-			if n < len(word) {
-				word[n] = c
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			if n == 0 {
+				start = i
 			}
-			n++
-		case c >= 'A' && c <= 'Z':
 			if n < len(word) {
-				word[n] = c + 'a' - 'A'
+				word[n] = c | 0x20
 			}
 			n++
 		default:
@@ -158,23 +173,45 @@ func (in *injections) find(text string) []injectionHit {
 		end()
 	}
 	if nonASCII {
-		for i, k := range in.other {
-			if want&in.otherM[i] == 0 && strings.Contains(text, k) {
-				want |= in.otherM[i]
+		for k, kw := range in.other {
+			for from := 0; from < len(text); {
+				j := strings.Index(text[from:], kw)
+				if j < 0 {
+					break
+				}
+				for i := range in.entries {
+					if in.otherM[k]&(1<<i) != 0 && len(spots[i]) < injSpots {
+						spots[i] = append(spots[i], from+j)
+					}
+				}
+				from += j + len(kw)
 			}
 		}
 	}
-	if want == 0 {
-		return nil
-	}
 	var hits []injectionHit
 	for i, e := range in.entries {
-		if want&(1<<i) == 0 {
-			continue
-		}
-		if m := e.re.FindStringIndex(text); m != nil {
-			hits = append(hits, injectionHit{e.ID, m[0], m[1]})
+		last := -1
+		for _, p := range spots[i] {
+			a := max(0, p-injBefore)
+			b := min(len(text), p+injAfter)
+			if b <= last {
+				continue // searched with the previous window
+			}
+			a, b = runeFloor(text, a), runeCeil(text, b)
+			last = b
+			if m := e.re.FindStringIndex(text[a:b]); m != nil {
+				hits = append(hits, injectionHit{e.ID, a + m[0], a + m[1]})
+				break
+			}
 		}
 	}
 	return hits
+}
+
+// runeCeil moves i forward to the start of a UTF-8 sequence.
+func runeCeil(s string, i int) int {
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return i
 }

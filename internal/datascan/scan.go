@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,6 +55,11 @@ type Scanner struct {
 
 // New returns a Scanner.
 func New(o Options) (*Scanner, error) {
+	for _, d := range o.Detect {
+		if !slices.Contains(AllDetectors, d) {
+			return nil, fmt.Errorf("unknown detector %q (want %s)", d, strings.Join(AllDetectors, ", "))
+		}
+	}
 	red, err := redact.New()
 	if err != nil {
 		return nil, err

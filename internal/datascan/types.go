@@ -116,6 +116,8 @@ type Options struct {
 	// grouping by trigger (default 200,000); beyond it the scan warns and
 	// groups the first ones.
 	MaxTurned int
+	// Detect lists the detectors to run (DetectBackdoor, ...); empty: all.
+	Detect []string
 	// RedactTo, when set, receives a redacted copy of every input with the
 	// same layout and format.
 	RedactTo string
@@ -155,6 +157,31 @@ func (o Options) withDefaults() Options {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
+}
+
+// Detectors, for Options.Detect.
+const (
+	DetectBackdoor    = "backdoor"    // backdoor_trigger
+	DetectInstruction = "instruction" // instruction_backdoor
+	DetectDuplicates  = "duplicates"  // duplicate_cluster
+	DetectInjection   = "injection"   // prompt_injection
+	DetectPersonal    = "personal"    // pii and secret
+)
+
+// AllDetectors lists every detector.
+var AllDetectors = []string{DetectBackdoor, DetectInstruction, DetectDuplicates, DetectInjection, DetectPersonal}
+
+// enabled reports whether detector d runs.
+func (o *Options) enabled(d string) bool {
+	if len(o.Detect) == 0 {
+		return true
+	}
+	for _, x := range o.Detect {
+		if x == d {
+			return true
+		}
+	}
+	return false
 }
 
 // Field roles in instruction data.

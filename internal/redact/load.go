@@ -59,6 +59,10 @@ type entry struct {
 	// minCount: the least number of bytes of each counted class a match
 	// contains.
 	minCount [nCounted]int
+	// maxBytes is the longest a match can be, in bytes (-1: unbounded);
+	// with minCount[0] digits, a line must hold that many digits within
+	// some maxBytes-long window (see digitWindow).
+	maxBytes int
 	// lineLocal: no match crosses a line (see lineLocal).
 	lineLocal bool
 }
@@ -132,6 +136,7 @@ func parse(data []byte) (int, []*entry, error) {
 		e := &entry{entryData: d, re: re, validate: v, marker: markerPrefix + d.Replacement + "]", lineLocal: lineLocal(tree)}
 		e.need = required(tree)
 		e.minCount = minCounts(tree)
+		e.maxBytes = maxLen(tree)
 		for gi, name := range re.SubexpNames() {
 			if name == "value" {
 				e.valueGroups = append(e.valueGroups, gi)
