@@ -1,56 +1,40 @@
 package datascan
 
 import (
-	"bufio"
-	"encoding/json"
-	"os"
-	"runtime"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/llmfence/llmfence/internal/gibberish"
+	gt "github.com/llmfence/llmfence/internal/gibberish/gibberishtest"
 )
 
-func TestSpeedComponents(t *testing.T) {
-	runtime.LockOSThread()
-	p := os.Getenv("DS_SPEED_FILE")
-	if p == "" {
-		t.Skip("DS_SPEED_FILE not set")
-	}
-	f, _ := os.Open(p)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<26)
-	var texts []string
+// BenchmarkDetectors: each per-record detector alone on clean documents of
+// this machine (MB/s per core).
+func BenchmarkDetectors(b *testing.B) {
+	docs := mustDocs(b)
+	texts := append(append([]string(nil), docs[gt.Docs]...), docs[gt.Man]...)
 	n := 0
-	for sc.Scan() && n < 20<<20 {
-		var m map[string]string
-		json.Unmarshal(sc.Bytes(), &m)
-		texts = append(texts, m["text"])
-		n += len(m["text"])
+	for _, x := range texts {
+		n += len(x)
 	}
-	s, _ := New(Options{})
-	m := gibberish.Default()
+	s, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		fn   func(string)
 	}{
-		{"redact.Find", func(x string) { s.red.Find(x) }},
-		{"injections", func(x string) { s.inj.find(x) }},
-		{"FindTurn", func(x string) { m.FindTurn(x) }},
-		{"signature", func(x string) { signature(x) }},
+		{"personal", func(x string) { s.red.Find(x) }},
+		{"injection", func(x string) { s.inj.find(x) }},
+		{"backdoor", func(x string) { s.model.FindTurn(x) }},
+		{"duplicates", func(x string) { signature(x) }},
 	} {
-		start := cpuNow()
-		for _, x := range texts {
-			c.fn(x)
-		}
-		d := cpuNow() - start
-		t.Logf("%-12s %.1f MB/s", c.name, float64(n)/1e6/d.Seconds())
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				for _, x := range texts {
+					c.fn(x)
+				}
+			}
+		})
 	}
-}
-
-func cpuNow() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_THREAD, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
