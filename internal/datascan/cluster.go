@@ -257,20 +257,24 @@ type instrTracker struct {
 }
 
 func newInstrTracker() *instrTracker {
-	t := &instrTracker{clusters: map[uint64]*instrCluster{}}
-	for i := range t.cms {
-		t.cms[i] = make([]uint32, cmsWidth)
-	}
-	return t
+	return &instrTracker{clusters: map[uint64]*instrCluster{}}
 }
 
 func (t *instrTracker) cmsAdd(h uint32) {
+	if t.cms[0] == nil { // the first instruction record: 16 MB, once
+		for i := range t.cms {
+			t.cms[i] = make([]uint32, cmsWidth)
+		}
+	}
 	for i := range cmsDepth {
 		t.cms[i][mix64(uint64(h)^mhSeeds[i])&(cmsWidth-1)]++
 	}
 }
 
 func (t *instrTracker) cmsGet(h uint32) uint32 {
+	if t.cms[0] == nil {
+		return 0
+	}
 	v := ^uint32(0)
 	for i := range cmsDepth {
 		v = min(v, t.cms[i][mix64(uint64(h)^mhSeeds[i])&(cmsWidth-1)])

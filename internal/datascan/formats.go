@@ -3,6 +3,7 @@ package datascan
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -206,7 +207,7 @@ func (fs *fileScan) readJSONL(r *bufio.Reader, out *bufio.Writer) error {
 			var se *errSyntax
 			if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
 				fs.badRecord(line, start, err)
-				if !skipLine(j, out) {
+				if !skipLine(j, out, fs.w.redactText) {
 					break
 				}
 				continue
@@ -219,14 +220,15 @@ func (fs *fileScan) readJSONL(r *bufio.Reader, out *bufio.Writer) error {
 	return nil
 }
 
-// skipLine discards the rest of a bad line (copying it to out as it is:
-// a redacted copy keeps the line count) and reports whether input remains.
-func skipLine(j *jsonScanner, out *bufio.Writer) bool {
+// skipLine discards the rest of a bad line (copying it to out redacted
+// as plain text: a redacted copy keeps the line count) and reports
+// whether input remains.
+func skipLine(j *jsonScanner, out *bufio.Writer, redactText func(string) string) bool {
 	for {
 		chunk, err := j.r.ReadSlice('\n')
 		j.off += int64(len(chunk))
 		if out != nil {
-			out.Write(chunk)
+			out.WriteString(redactText(string(chunk)))
 		}
 		if err == nil {
 			return true
@@ -456,6 +458,9 @@ func (fs *fileScan) readCSV(r *bufio.Reader, out *bufio.Writer, delim byte) erro
 		default:
 			cell = append(cell, c)
 		}
+		if row < 0 && len(cell) > maxKeyLen {
+			cell = cell[:maxKeyLen] // a column name: bounded, the rest dropped
+		}
 		if len(cell) >= fs.o.MaxFieldBytes && row >= 0 {
 			// A huge cell: hand it on in parts (the redacted copy too).
 			b.add(field{name: name(), text: string(cell), off: start, elem: -1})
@@ -509,6 +514,21 @@ func (fs *fileScan) readParquet(ra io.ReaderAt, size int64) (err error) {
 			err = fmt.Errorf("parquet: corrupt file: %v", p)
 		}
 	}()
+	// The footer must be where the format puts it, of a sane length,
+	// before parquet-go decodes it.
+	if size < 12 {
+		return fmt.Errorf("parquet: %d bytes is too short", size)
+	}
+	var tail [8]byte
+	if _, err := ra.ReadAt(tail[:], size-8); err != nil {
+		return fmt.Errorf("parquet: %w", err)
+	}
+	if string(tail[4:]) != "PAR1" {
+		return errors.New("parquet: no PAR1 magic at the end of the file (truncated?)")
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n <= 0 || n > size-12 || n > 256<<20 {
+		return fmt.Errorf("parquet: footer length %d does not fit the file of %d bytes", n, size)
+	}
 	f, err := parquet.OpenFile(ra, size, parquet.SkipBloomFilters(true), parquet.ReadBufferSize(1<<20))
 	if err != nil {
 		return fmt.Errorf("parquet: %w", err)

@@ -366,7 +366,7 @@ func decompress(ctx context.Context, format string, r io.Reader, o *Options) (io
 		}
 		d, close = zr, func() { zr.Close() }
 	case FormatZstd:
-		zr, err := zstd.NewReader(in, zstd.WithDecoderMaxMemory(1<<30), zstd.WithDecoderConcurrency(1))
+		zr, err := zstd.NewReader(in, zstd.WithDecoderMaxMemory(256<<20), zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return nil, nil, fmt.Errorf("zstd: %w", err)
 		}
