@@ -58,6 +58,9 @@ func (t *turnedSet) add(x turned) {
 
 // turn looks for a turn into gibberish in one field.
 func (w *worker) turn(fs *fileScan, rec *record, f *field) bool {
+	if !w.r.s.model.Screen(f.text) {
+		return false // no window near soup: most clean text stops here
+	}
 	t, ok := w.r.s.model.FindTurn(f.text)
 	if !ok {
 		return false
