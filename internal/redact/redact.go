@@ -298,32 +298,45 @@ func (r *Redactor) find(s string, regions []region, prefilter bool) []span {
 			if !e.passes(whole, &wholeCounts, "", false) {
 				continue
 			}
-			if checkKeywords && len(e.Keywords) > 0 {
-				if folded == "" {
-					folded = asciiLower(s)
-				}
-				inside := false
-				for _, rg := range regions {
-					if containsAny(folded[rg.start:rg.end], e.Keywords) {
-						inside = true
-						break
-					}
-				}
-				if !inside {
-					continue
-				}
-			}
 			if folded == "" {
 				folded = asciiLower(s)
 			}
+			// The lines holding a keyword: one search per keyword over
+			// the regions, not one per line.
+			var kwLines []bool
+			if checkKeywords && len(e.Keywords) > 0 {
+				kwLines = make([]bool, len(lines))
+				any := false
+				for _, k := range e.Keywords {
+					for _, rg := range regions {
+						for from := rg.start; from < rg.end; {
+							j := strings.Index(folded[from:rg.end], k)
+							if j < 0 {
+								break
+							}
+							at := from + j
+							// Every line the keyword touches.
+							li := sort.Search(len(lines), func(x int) bool { return lines[x].end > at })
+							for ; li < len(lines) && lines[li].start < at+len(k); li++ {
+								kwLines[li] = true
+								any = true
+							}
+							from = at + 1
+						}
+					}
+				}
+				if !any {
+					continue
+				}
+			}
 			run := -1 // start of the lines waiting to be scanned
 			end := 0
-			for _, l := range lines {
+			for li, l := range lines {
 				if run >= 0 && (l.start != end || end-run >= chunkSize) {
 					scan(i, run, end)
 					run = -1
 				}
-				if e.passes(l.present, &l.counts, folded[l.start:l.end], checkKeywords) &&
+				if (kwLines == nil || kwLines[li]) && e.passes(l.present, &l.counts, "", false) &&
 					(e.maxBytes < 0 || e.minCount[0] < 3 || digitWindow(s[l.start:l.end], e.maxBytes, e.minCount[0])) {
 					if run < 0 {
 						run = l.start
