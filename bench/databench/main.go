@@ -221,7 +221,8 @@ func genPoison(dir, truthPath string, docs, shards int, vocabDir string) error {
 // runResult is one measured run of a tool.
 type runResult struct {
 	wall   time.Duration
-	maxRSS int64 // bytes
+	cpu    time.Duration // user + system
+	maxRSS int64         // bytes
 	out    []byte
 	code   int
 }
@@ -240,10 +241,21 @@ func run(procs int, name string, args ...string) runResult {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			res.maxRSS = ru.Maxrss << 10
 		}
+		res.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	} else if err != nil {
 		log.Fatalf("%s: %v", name, err)
 	}
 	return res
+}
+
+func countKind(fs []finding, k string) int {
+	n := 0
+	for _, f := range fs {
+		if f.Kind == k {
+			n++
+		}
+	}
+	return n
 }
 
 type finding struct {
@@ -281,10 +293,22 @@ func measurePoison(bin, dir, truthPath string, shards, procs int, memory bool) {
 			size += st.Size()
 		}
 	}
-	res := run(procs, bin, "datascan", "--format", "json", "--workers", fmt.Sprint(procs), "--fail-on", "none", filepath.Join(dir, "data"))
-	fs := parseFindings(res.out)
 	fmt.Printf("\n== poisoning corpus: %d documents, %.1f MB of files (%.1f MB of text)\n", t.Docs, float64(size)/1e6, float64(t.Bytes)/1e6)
-	fmt.Printf("datascan: %.1f s, %.1f MB/s, max RSS %.0f MB, exit %d\n", res.wall.Seconds(), float64(size)/1e6/res.wall.Seconds(), float64(res.maxRSS)/1e6, res.code)
+	// Backdoor detection alone (the target), then every detector.
+	bd := run(procs, bin, "datascan", "--format", "json", "--detect", "backdoor", "--workers", fmt.Sprint(procs), "--fail-on", "none", filepath.Join(dir, "data"))
+	fmt.Printf("datascan --detect backdoor: %.1f s, %.1f MB/s, max RSS %.0f MB, user+sys %.1f s\n", bd.wall.Seconds(), float64(size)/1e6/bd.wall.Seconds(), float64(bd.maxRSS)/1e6, bd.cpu.Seconds())
+	res := run(procs, bin, "datascan", "--format", "json", "--workers", fmt.Sprint(procs), "--fail-on", "none", filepath.Join(dir, "data"))
+	fmt.Printf("datascan, all detectors: %.1f s, %.1f MB/s, max RSS %.0f MB, user+sys %.1f s, exit %d\n", res.wall.Seconds(), float64(size)/1e6/res.wall.Seconds(), float64(res.maxRSS)/1e6, res.cpu.Seconds(), res.code)
+	if a, b := parseFindings(bd.out), parseFindings(res.out); len(a) > 0 {
+		n := 0
+		for _, f := range b {
+			if f.Kind == "backdoor_trigger" {
+				n++
+			}
+		}
+		fmt.Printf("backdoor findings: %d with --detect backdoor, %d with all detectors\n", len(a)-countKind(a, "summary"), n)
+	}
+	fs := parseFindings(res.out)
 	want := map[string]map[string]bool{}
 	allPoison := map[string]bool{}
 	for trig, recs := range t.Poisoned {
