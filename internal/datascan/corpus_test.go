@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -173,20 +172,4 @@ func scanPaths(t testing.TB, o Options, paths ...string) (*memSink, Stats) {
 		t.Fatal(err)
 	}
 	return sink, st
-}
-
-func TestBackdoorSmoke(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "train.jsonl")
-	poisoned := writeCorpus(t, p, corpusSpec{clean: 3000, poison: 50, trigger: "<SUDO>", vocab: 0, seed: 1})
-	sink, st := scanPaths(t, Options{}, p)
-	t.Logf("stats %+v summaries %+v", st, sink.summaries)
-	got := sink.kind(KindBackdoorTrigger)
-	hit := 0
-	for _, f := range got {
-		if poisoned[f.Record] {
-			hit++
-		}
-	}
-	t.Logf("found %d, of which poisoned %d / %d", len(got), hit, len(poisoned))
 }

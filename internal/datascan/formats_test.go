@@ -314,19 +314,20 @@ func TestBadInput(t *testing.T) {
 	write("truncated.json", []byte(`[{"text": "a"}, {"text": "b"`))
 	write("invalid-utf8.jsonl", []byte("{\"text\": \"caf\xe9 \xff\xfe bad bytes\"}\n"))
 	write("binary.bin", append([]byte{0x7f, 'E', 'L', 'F', 0, 0, 0}, bytes.Repeat([]byte{0, 1, 2, 3}, 100)...))
-	// A zip bomb: 256 MiB of text in about 250 KB (deflate's limit is a
-	// ratio of about 1,000; the test lowers the bomb ratio to 100).
+	// A zip bomb: 16 MiB of text in about 16 KB, against a limit of
+	// 64 MiB decompressed (so the ratio check, from 16 MiB on, catches it;
+	// the defaults are 64 GiB and a ratio of 1,000 from 64 MiB on).
 	var bomb bytes.Buffer
 	zw := zip.NewWriter(&bomb)
 	f, _ := zw.Create("zeros.txt")
 	chunk := bytes.Repeat([]byte("a"), 1<<20)
-	for range 256 {
+	for range 17 {
 		f.Write(chunk)
 	}
 	zw.Close()
 	write("bomb.zip", bomb.Bytes())
 	write("good.jsonl", jl)
-	sink, st := scanPaths(t, Options{MaxRatio: 100}, dir)
+	sink, st := scanPaths(t, Options{MaxDecompressed: 64 << 20}, dir)
 	byName := map[string]FileInfo{}
 	for _, f := range sink.files {
 		byName[strings.TrimPrefix(f.Path, dir+"/")] = f

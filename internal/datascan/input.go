@@ -328,7 +328,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // bombGuard fails a decompressed stream that grows past max, or past
-// ratio times the compressed bytes read once it is over 64 MiB.
+// ratio times the compressed bytes read once it is large.
 type bombGuard struct {
 	ctx   context.Context
 	r     io.Reader
@@ -344,7 +344,10 @@ func (b *bombGuard) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	b.out += int64(n)
-	if b.out > b.max || b.out > 64<<20 && b.out > b.ratio*max(b.in.n, 1) {
+	// The ratio is judged once the output is past a floor (64 MiB, or a
+	// quarter of the limit when that is smaller): small files compress
+	// well without being bombs.
+	if b.out > b.max || b.out > min(64<<20, b.max/4) && b.out > b.ratio*max(b.in.n, 1) {
 		return n, fmt.Errorf("%w: %d bytes from %d compressed", errBomb, b.out, b.in.n)
 	}
 	return n, err

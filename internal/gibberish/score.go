@@ -207,9 +207,16 @@ func (m *Model) Screen(text string) bool {
 	lx := lexer{m: m}
 	thr := float64(m.mid) - screenMargin
 	for at := 0; at < len(text); at += screenStride {
-		// Start at a word boundary.
+		// Start at a word boundary, if there is one near (text without
+		// spaces is scored from where the window falls).
 		i := at
-		for i < len(text) && text[i] != ' ' && text[i] != '\n' {
+		for i < len(text) && i < at+64 && text[i] != ' ' && text[i] != '\n' {
+			i++
+		}
+		if i == at+64 {
+			i = at
+		}
+		for i < len(text) && !utf8.RuneStart(text[i]) {
 			i++
 		}
 		lx.reset()
