@@ -224,6 +224,7 @@ type datascanCollector struct {
 	fileList  []datascan.FileInfo
 	files     map[string]int // path -> index in fileList
 	late      map[string]map[string]int
+	kept      map[string]int
 	bySev     map[service.Severity]int
 }
 
@@ -249,7 +250,13 @@ func (c *datascanCollector) Finding(f datascan.Finding) error {
 		}
 		c.late[f.File][f.Kind]++
 	}
-	if c.keep {
+	// The table and the report show the first findings of each kind;
+	// memory stays bounded however many there are.
+	if c.keep && c.kept[f.Kind] < maxKeptPerKind {
+		if c.kept == nil {
+			c.kept = map[string]int{}
+		}
+		c.kept[f.Kind]++
 		c.findings = append(c.findings, f)
 	}
 	if c.json && c.err == nil {
@@ -257,6 +264,10 @@ func (c *datascanCollector) Finding(f datascan.Finding) error {
 	}
 	return c.err
 }
+
+// maxKeptPerKind bounds the findings kept for the table and the HTML
+// report (the JSON output streams all of them).
+const maxKeptPerKind = 1000
 
 func (c *datascanCollector) Summary(s datascan.Summary) error {
 	c.summaries = append(c.summaries, s)
@@ -329,10 +340,11 @@ func writeDatascanTable(w io.Writer, c *datascanCollector, stats datascan.Stats,
 		if len(fs) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "%s (%d)\n", k, len(fs))
+		total := stats.Findings[k]
+		fmt.Fprintf(&b, "%s (%d)\n", k, total)
 		for i, f := range fs {
 			if i == perKind {
-				fmt.Fprintf(&b, "  ... %d more (--format json lists all)\n", len(fs)-perKind)
+				fmt.Fprintf(&b, "  ... %d more (--format json lists all)\n", total-perKind)
 				break
 			}
 			label := f.Category

@@ -136,6 +136,20 @@ func TestRedactTo(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "weird-\u00e9.txt")); err != nil {
 		t.Errorf("copy of a clean file: %v", err)
 	}
+	// Parquet (not rewritten) and binary files get no copy, and a warning.
+	in2 := t.TempDir()
+	os.WriteFile(filepath.Join(in2, "p.parquet"), parquetBytes(t), 0o644)
+	os.WriteFile(filepath.Join(in2, "b.bin"), []byte{0, 1, 2, 3, 0, 0, 9}, 0o644)
+	out2 := filepath.Join(t.TempDir(), "clean")
+	_, st2 := scanPaths(t, Options{RedactTo: out2}, in2)
+	for _, name := range []string{"p.parquet", "b.bin"} {
+		if _, err := os.Stat(filepath.Join(out2, name)); err == nil {
+			t.Errorf("%s copied", name)
+		}
+	}
+	if len(st2.Warnings) != 2 {
+		t.Errorf("warnings %q, want one per file not copied", st2.Warnings)
+	}
 	// Refused: output inside the input, or the input inside the output.
 	s, _ := New(Options{RedactTo: filepath.Join(in, "out")})
 	if _, err := s.Scan(t.Context(), []string{in}, &memSink{}); err == nil {

@@ -275,8 +275,9 @@ func (fs *fileScan) badRecord(rec int64, off int64, err error) {
 // file, and reads it by format.
 func (w *worker) scanTop(src *source) {
 	var out *os.File
+	dst := ""
 	if w.r.s.o.RedactTo != "" {
-		dst := filepath.Join(w.r.s.o.RedactTo, src.rel)
+		dst = filepath.Join(w.r.s.o.RedactTo, src.rel)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err == nil {
 			out, _ = os.Create(dst)
 		}
@@ -295,11 +296,11 @@ func (w *worker) scanTop(src *source) {
 	if src.readerAt != nil {
 		ra = src.readerAt
 	}
-	var dst io.Writer
+	var ow io.Writer
 	if out != nil {
-		dst = out
+		ow = out
 	}
-	info := w.scanStream(src, hr, ra, dst)
+	info := w.scanStream(src, hr, ra, ow)
 	// Hash what the readers did not read (after an error).
 	io.Copy(io.Discard, hr)
 	info.SHA256 = hr.sum()
@@ -307,6 +308,12 @@ func (w *worker) scanTop(src *source) {
 	if out != nil {
 		if err := out.Close(); err != nil {
 			w.r.warn("--redact-to: %v", err)
+		}
+		// What could not be rewritten is not copied at all: a verbatim
+		// copy would carry what it may hold.
+		if f := info.Format; f == FormatBinary || strings.HasPrefix(f, FormatParquet) || info.Error != "" && info.Records == 0 {
+			os.Remove(dst)
+			w.r.warn("--redact-to: %s has no redacted copy (%s)", src.name, cmpOr(info.Error, f))
 		}
 	}
 	w.r.fileDone(info)
@@ -441,9 +448,6 @@ func (w *worker) scanStream(src *source, r io.Reader, ra func() (io.ReaderAt, io
 		if err := fs.readParquet(rat, size); err != nil {
 			return fail(err)
 		}
-		if out != nil {
-			w.r.warn("--redact-to: Parquet files are not rewritten (%s has no redacted copy)", src.name)
-		}
 		return info
 	case FormatBinary:
 		return fail(errors.New("binary data, not a text or data format datascan reads"))
@@ -537,6 +541,13 @@ func compressor(format string, out io.Writer) io.WriteCloser {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
 
 func addValue(list *[]string, v string) {
 	v = strings.TrimSpace(v)
