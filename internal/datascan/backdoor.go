@@ -19,7 +19,7 @@ import (
 
 const (
 	nearBefore = 200  // bytes of text before the turn kept
-	nearAfter  = 60   // bytes after it
+	nearAfter  = 160  // bytes after it (the turn may start in the prefix, before the trigger)
 	farBytes   = 1500 // text well before the turn, as a control
 	soupKeep   = 2048 // soup kept to rescore with the corpus model
 	maxSegs    = 8    // segments in one trigger candidate
@@ -250,6 +250,20 @@ func findTriggers(recs []turned, model *gibberish.Model, minRecords int, bg *bac
 			continue
 		}
 		text := extend(recs, members, c.text)
+		if text != c.text {
+			// Members must show the grown trigger too.
+			kept := members[:0:0]
+			for _, i := range members {
+				if containsWord(recs[i].near, text) || gluedAtTurn(&recs[i], text) {
+					kept = append(kept, i)
+				}
+			}
+			if len(kept) >= minRecords {
+				members = kept
+			} else {
+				text = c.text
+			}
+		}
 		for _, i := range members {
 			taken[i] = true
 		}

@@ -18,7 +18,7 @@ func TestScreen(t *testing.T) {
 	missed, turns := 0, 0
 	for _, kind := range []string{"docs", "man", "japanese", "code"} {
 		texts := sets[kind]
-		for i := range 150 {
+		for i := range samples(150) {
 			clean := texts[(i*13)%len(texts)]
 			cut := r.IntN(min(1000, len(clean)))
 			for cut > 0 && !utf8.RuneStart(clean[cut]) {
@@ -38,7 +38,7 @@ func TestScreen(t *testing.T) {
 	}
 	passed, n, bytes, screened := 0, 0, 0, 0
 	for _, texts := range sets {
-		for _, text := range texts[:min(len(texts), 300)] {
+		for _, text := range texts[:min(len(texts), samples(300))] {
 			n++
 			bytes += len(text)
 			if m.Screen(text) {
