@@ -177,7 +177,7 @@ func runeFloor(s string, i int) int {
 func (r *run) finish() {
 	o := &r.s.o
 	// The corpus model: the default model adapted with the sampled text.
-	b := gibberish.NewBuilder(gibberish.BuilderOptions{})
+	b := gibberish.NewBuilder(gibberish.BuilderOptions{MaxPairs: 1 << 18, MaxWords: 1 << 18})
 	for _, x := range r.builders {
 		b.Merge(x)
 	}

@@ -245,7 +245,9 @@ type worker struct {
 }
 
 func (r *run) newWorker() *worker {
-	return &worker{r: r, builder: gibberish.NewBuilder(gibberish.BuilderOptions{MaxPairs: 1 << 19, MaxWords: 1 << 19})}
+	// The corpus model needs the common bigrams and words, not all: a
+	// bounded sample (maps of at most 131,072 entries, a few MB each).
+	return &worker{r: r, builder: gibberish.NewBuilder(gibberish.BuilderOptions{MaxPairs: 1 << 17, MaxWords: 1 << 17})}
 }
 
 func (w *worker) redactText(s string) string {
