@@ -39,7 +39,7 @@ type datascanFlags struct {
 func newDatascanCmd(e *env) *cobra.Command {
 	var f datascanFlags
 	cmd := &cobra.Command{
-		Use:   "datascan PATH...",
+		Use:   "datascan PATH... | -",
 		Short: "Find poisoned and private records in training and fine-tuning data",
 		Long: `datascan reads training and fine-tuning data and reports, before a model
 learns them:
@@ -62,7 +62,8 @@ instruction/input/output, text, or any string fields), JSON arrays, plain
 text and Markdown, CSV and TSV, Parquet, the same compressed (gzip, zstd,
 bzip2, xz), tar and zip archives of them, and directories (a dataset
 repository's data/*.parquet and *.jsonl shards). Input is streamed: memory is
-bounded by the limits below, not by the size of a file or a record. One
+bounded by the limits below, not by the size of a file or a record ("-"
+reads standard input). One
 unreadable file is reported and the rest are scanned. Nothing is ever
 written into the input tree.
 
@@ -142,7 +143,15 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 		col.enc = json.NewEncoder(e.stdout)
 		col.enc.SetEscapeHTML(false)
 	}
-	stats, err := s.Scan(ctx, args, col)
+	var stats datascan.Stats
+	if len(args) == 1 && args[0] == "-" {
+		if f.redactTo != "" {
+			return usageError("--redact-to needs files, not standard input")
+		}
+		stats, err = s.ScanReader(ctx, "-", e.stdin, col)
+	} else {
+		stats, err = s.Scan(ctx, args, col)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

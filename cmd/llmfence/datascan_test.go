@@ -12,8 +12,13 @@ import (
 
 func runDatascanCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return runDatascanStdin(t, "", args...)
+}
+
+func runDatascanStdin(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), append([]string{"datascan"}, args...), strings.NewReader(""), &out, &errb)
+	code := run(context.Background(), append([]string{"datascan"}, args...), strings.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -76,6 +81,9 @@ func TestDatascanCLI(t *testing.T) {
 	h, err := os.ReadFile(rep)
 	if err != nil || !bytes.Contains(h, []byte("<html")) || bytes.Contains(h, []byte("AKIAIOSFODNN7EXAMPLE")) {
 		t.Errorf("report: %v", err)
+	}
+	if out, _, code := runDatascanStdin(t, `{"text":"key AKIAIOSFODNN7EXAMPLE"}`+"\n", "--format", "json", "-"); code != 1 || !strings.Contains(out, `"file":"-"`) {
+		t.Errorf("standard input: exit %d %q", code, out)
 	}
 	if out, _, code := runDatascanCLI(t, "--format", "html", "--fail-on", "none", leaky); code != 0 || !strings.HasPrefix(out, "<!DOCTYPE html>") {
 		t.Errorf("--format html: exit %d %.80q", code, out)
