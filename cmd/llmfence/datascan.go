@@ -91,7 +91,7 @@ Exit status:
 	fl.IntVar(&f.minTrigger, "min-trigger-records", 10, "fewest records that must share a trigger for it to be reported")
 	fl.IntVar(&f.minDup, "min-duplicates", 20, "smallest near-duplicate cluster reported")
 	fl.IntVar(&f.maxField, "max-field-bytes", 1<<20, "text of one field held at once; longer fields are scanned in segments")
-	fl.IntVar(&f.maxTurned, "max-turned", 200_000, "records turning into gibberish kept for grouping by trigger")
+	fl.IntVar(&f.maxTurned, "max-turned", 100_000, "records turning into gibberish kept for grouping by trigger")
 	fl.Int64Var(&f.maxDecomp, "max-decompressed", 64<<30, "most bytes read out of one compressed file or archive member")
 	fl.IntVar(&f.maxDepth, "max-depth", 4, "deepest nesting of archives and compression opened")
 	fl.StringVar(&f.tempDir, "temp-dir", "", "directory for temporary copies (Parquet and zip inside archives; default: system)")

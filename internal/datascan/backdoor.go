@@ -20,8 +20,8 @@ import (
 const (
 	nearBefore = 200  // bytes of text before the turn kept
 	nearAfter  = 160  // bytes after it (the turn may start in the prefix, before the trigger)
-	farBytes   = 1500 // text well before the turn, as a control
-	soupKeep   = 2048 // soup kept to rescore with the corpus model
+	farBytes   = 1024 // text well before the turn, as a control
+	soupKeep   = 1024 // soup kept to rescore with the corpus model
 	maxSegs    = 8    // segments in one trigger candidate
 )
 
@@ -72,7 +72,9 @@ func (w *worker) turn(fs *fileScan, rec *record, f *field) bool {
 	se := runeFloor(f.text, min(t.End, t.Offset+soupKeep))
 	x := turned{
 		file: fs.src.name, record: rec.index, field: f.name, off: offsetOf(f, a),
-		near: f.text[a:b], at: t.Offset - a, far: f.text[fa:fb], soup: f.text[t.Offset:se], score: t.Score,
+		// Copies: a slice would keep the whole record alive.
+		near: strings.Clone(f.text[a:b]), at: t.Offset - a, far: strings.Clone(f.text[fa:fb]),
+		soup: strings.Clone(f.text[t.Offset:se]), score: t.Score,
 	}
 	w.r.turned.add(x)
 	return true
@@ -264,6 +266,13 @@ func findTriggers(recs []turned, model *gibberish.Model, minRecords int, bg *bac
 				text = c.text
 			}
 		}
+		// The recipe's soup is drawn anew for every document: what follows
+		// a real trigger differs from record to record. A heading followed
+		// by the same list in many records (boilerplate copied across
+		// documents; duplicate_cluster reports those) is not a trigger.
+		if !variedAfter(recs, members, text) {
+			continue
+		}
 		for _, i := range members {
 			taken[i] = true
 		}
@@ -324,6 +333,24 @@ func extend(recs []turned, members []int32, t string) string {
 		}
 	}
 	return strings.TrimSpace(t)
+}
+
+// variedAfter reports whether the 48 bytes after the trigger differ in at
+// least 80% of its records (and so do the 48 bytes before it, the clean
+// prefixes of the recipe being random documents cut anywhere).
+func variedAfter(recs []turned, members []int32, t string) bool {
+	after, before := map[string]bool{}, map[string]bool{}
+	for _, i := range members {
+		x := &recs[i]
+		k := nearestIndex(x, t)
+		if k < 0 {
+			continue
+		}
+		e := k + len(t)
+		after[x.near[e:runeFloor(x.near, min(len(x.near), e+48))]] = true
+		before[x.near[runeFloor(x.near, max(0, k-48)):k]] = true
+	}
+	return len(after)*5 >= len(members)*4 && len(before)*5 >= len(members)*4
 }
 
 // containsWord reports whether t occurs in s with no letter or digit glued

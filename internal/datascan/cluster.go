@@ -33,7 +33,7 @@ const (
 	mhRows    = mhK / mhBands
 	shingleW  = 5
 	minWords  = 8
-	dupCap    = 1 << 21
+	dupCap    = 1 << 20
 	keepRefs  = 64
 	dupSample = 2000 // characters of a record hashed (beyond: ignored)
 )
@@ -56,11 +56,16 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
+// dupEntry is one band key. Most keys are seen once: they hold one ref
+// and no text, so the table costs about 100 bytes a key.
 type dupEntry struct {
 	count int32
-	refs  []ref
-	text  string // an excerpt of the first member
+	first ref
+	more  []ref  // members after the first, up to keepRefs in all
+	text  string // an excerpt, kept once the key is seen twice
 }
+
+func (e *dupEntry) refs() []ref { return append([]ref{e.first}, e.more...) }
 
 type dupTracker struct {
 	mu      sync.Mutex
@@ -158,18 +163,19 @@ func (w *worker) duplicates(fs *fileScan, rec *record) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.records++
+	r := ref{fs.src.name, rec.index, off}
 	for _, k := range keys {
 		e := d.keys[k]
 		if e == nil {
-			e = &dupEntry{}
-			d.keys[k] = e
+			d.keys[k] = &dupEntry{count: 1, first: r}
+			continue
 		}
 		e.count++
-		if len(e.refs) < keepRefs {
-			e.refs = append(e.refs, ref{fs.src.name, rec.index, off})
+		if len(e.more) < keepRefs-1 {
+			e.more = append(e.more, r)
 		}
 		if e.text == "" {
-			e.text = text[:runeFloor(text, min(len(text), 300))]
+			e.text = strings.Clone(text[:runeFloor(text, min(len(text), 300))])
 		}
 	}
 	if len(d.keys) > dupCap {
@@ -203,9 +209,9 @@ func (d *dupTracker) clusters(min int) ([]dupCluster, int) {
 		if int(e.count) < min {
 			continue
 		}
-		c := byFirst[e.refs[0]]
+		c := byFirst[e.first]
 		if c == nil || int(e.count) > c.count {
-			byFirst[e.refs[0]] = &dupCluster{count: int(e.count), refs: e.refs, text: e.text}
+			byFirst[e.first] = &dupCluster{count: int(e.count), refs: e.refs(), text: e.text}
 		}
 	}
 	out := make([]dupCluster, 0, len(byFirst))
@@ -232,21 +238,34 @@ func (d *dupTracker) clusters(min int) ([]dupCluster, int) {
 // trigger.
 
 const (
-	instrCap     = 1 << 18
+	instrCap     = 1 << 17
 	promptTokens = 96
 	cmsWidth     = 1 << 20
 	cmsDepth     = 4
 )
 
+// instrCluster is the records sharing a response. A group of one (most)
+// holds only its record and prompt word hashes; the texts are kept from
+// the second member on, when the group may become a finding.
 type instrCluster struct {
 	count   int32
 	refs    []ref
 	first   []uint32 // the first member's prompt words, until a second comes
 	words   map[uint32]int32
-	names   map[uint32]string
 	resp    string
-	prompt  string
+	prompt  string // a member's prompt (2 KB), to name the trigger words
 	urlOnly bool
+}
+
+// name returns the word of prompt whose hash is h ("" if none).
+func (c *instrCluster) name(h uint32) string {
+	w := promptWords(c.prompt)
+	for i, x := range w.hashes {
+		if x == h {
+			return w.words[i]
+		}
+	}
+	return ""
 }
 
 type instrTracker struct {
@@ -330,25 +349,30 @@ func wordSetKey(norm string) uint64 {
 	return strHash("w\x00" + strings.Join(ws, " "))
 }
 
-// promptWords returns the distinct words of a prompt (split at spaces,
-// lower case), hashed, with their text.
-func promptWords(s string) (hs []uint32, names map[uint32]string) {
-	names = map[uint32]string{}
+type wordList struct {
+	hashes []uint32
+	words  []string
+}
+
+// promptWords returns the distinct words of a prompt (split at spaces),
+// hashed in lower case, with their text.
+func promptWords(s string) wordList {
+	var w wordList
 	for _, f := range strings.Fields(s) {
-		if len(hs) >= promptTokens {
+		if len(w.hashes) >= promptTokens {
 			break
 		}
 		if len(f) > 64 || !utf8.ValidString(f) {
 			continue
 		}
 		h := uint32(strHash(strings.ToLower(f)))
-		if _, ok := names[h]; ok {
+		if slices.Contains(w.hashes, h) {
 			continue
 		}
-		names[h] = f
-		hs = append(hs, h)
+		w.hashes = append(w.hashes, h)
+		w.words = append(w.words, f)
 	}
-	return hs, names
+	return w
 }
 
 func (w *worker) instruction(fs *fileScan, rec *record) {
@@ -371,7 +395,8 @@ func (w *worker) instruction(fs *fileScan, rec *record) {
 	if prompt.Len() == 0 || resp.Len() == 0 {
 		return
 	}
-	words, names := promptWords(prompt.String())
+	pw := promptWords(prompt.String())
+	words := pw.hashes
 	norm := normResponse(resp.String())
 	// Three views of "the same response": the text normalised; its set of
 	// distinct words (a phrase repeated any number of times, as the
@@ -394,13 +419,7 @@ func (w *worker) instruction(fs *fileScan, rec *record) {
 	for ki, k := range keys {
 		c := t.clusters[k]
 		if c == nil {
-			c = &instrCluster{first: words, urlOnly: ki == 2}
-			c.resp = resp.String()[:runeFloor(resp.String(), min(resp.Len(), 300))]
-			c.prompt = prompt.String()[:runeFloor(prompt.String(), min(prompt.Len(), 300))]
-			t.clusters[k] = c
-			c.count = 1
-			c.refs = append(c.refs, r)
-			c.names = names
+			t.clusters[k] = &instrCluster{first: words, urlOnly: ki == 2, count: 1, refs: []ref{r}}
 			continue
 		}
 		if c.words == nil {
@@ -409,12 +428,12 @@ func (w *worker) instruction(fs *fileScan, rec *record) {
 				c.words[h]++
 			}
 			c.first = nil
+			p, rs := prompt.String(), resp.String()
+			c.prompt = strings.Clone(p[:runeFloor(p, min(len(p), 2048))])
+			c.resp = strings.Clone(rs[:runeFloor(rs, min(len(rs), 300))])
 		}
 		for _, h := range words {
 			c.words[h]++
-			if _, ok := c.names[h]; !ok && len(c.names) < 4096 {
-				c.names[h] = names[h]
-			}
 		}
 		c.count++
 		if len(c.refs) < keepRefs*4 {
@@ -457,7 +476,11 @@ func (t *instrTracker) backdoors(min int) []instrBackdoor {
 			if float64(n) < 0.8*float64(df) || int64(df)*2 > t.records {
 				continue
 			}
-			found = append(found, instrBackdoor{trigger: c.names[h], cluster: c, support: n, df: df})
+			name := c.name(h)
+			if name == "" {
+				continue // not in the prompt kept (past its first 2 KB)
+			}
+			found = append(found, instrBackdoor{trigger: name, cluster: c, support: n, df: df})
 		}
 		if len(found) == 0 {
 			continue

@@ -207,8 +207,13 @@ func (r *run) finish() {
 			r.emit(Finding{Kind: KindBackdoorTrigger, File: x.file, Record: x.record, Offset: off, Field: x.field,
 				Trigger: t.text, Count: len(t.members), Evidence: ev, Score: round3(x.score), Severity: severityOf[KindBackdoorTrigger]})
 		}
+		scores := make([]float64, 0, len(t.members))
+		for _, i := range t.members {
+			scores = append(scores, recs[i].score)
+		}
+		slices.Sort(scores)
 		r.summary(Summary{Kind: KindSummary, Finding: KindBackdoorTrigger, Trigger: t.text, Records: len(t.members), Files: len(files),
-			Severity: severityOf[KindBackdoorTrigger], Evidence: example})
+			Score: round3(scores[len(scores)/2]), Severity: severityOf[KindBackdoorTrigger], Evidence: example})
 	}
 	seen := map[string]bool{}
 	for i, bd := range r.instr.backdoors(o.MinTriggerRecords) {

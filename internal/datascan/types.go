@@ -54,6 +54,7 @@ type Summary struct {
 	Cluster  string           `json:"cluster,omitempty"`
 	Records  int              `json:"records"`
 	Files    int              `json:"files"`
+	Score    float64          `json:"score"`
 	Severity service.Severity `json:"severity"`
 	// Response is, for instruction backdoors, the response the trigger
 	// leads to (redacted excerpt).
@@ -113,8 +114,8 @@ type Options struct {
 	// (default 20).
 	MinDuplicates int
 	// MaxTurned is the most records with a turn into gibberish kept for
-	// grouping by trigger (default 200,000); beyond it the scan warns and
-	// groups the first ones.
+	// grouping by trigger (default 100,000, about 2.5 KB each); beyond it
+	// the scan warns and groups the first ones.
 	MaxTurned int
 	// Detect lists the detectors to run (DetectBackdoor, ...); empty: all.
 	Detect []string
@@ -151,7 +152,7 @@ func (o Options) withDefaults() Options {
 		o.MinDuplicates = 20
 	}
 	if o.MaxTurned <= 0 {
-		o.MaxTurned = 200_000
+		o.MaxTurned = 100_000
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
