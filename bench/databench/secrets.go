@@ -40,7 +40,8 @@ func rs(r *rand.Rand, set string, n int) string {
 }
 
 var secretKinds = []secretKind{
-	{"aws", "aws-access-token", "aws_access_key_id", func(r *rand.Rand) string { return "AKIA" + rs(r, upper+digits, 16) }, "export AWS_ACCESS_KEY_ID=%s"},
+	// AWS key IDs are base32 after the prefix (A-Z, 2-7).
+	{"aws", "aws-access-token", "aws_access_key_id", func(r *rand.Rand) string { return "AKIA" + rs(r, upper+"234567", 16) }, "export AWS_ACCESS_KEY_ID=%s"},
 	{"github", "github-pat", "github_token", func(r *rand.Rand) string { return "ghp_" + rs(r, alnum, 36) }, "git clone https://github.com/acme/tools with token %s"},
 	{"gitlab", "gitlab-pat", "gitlab_token", func(r *rand.Rand) string { return "glpat-" + rs(r, alnum, 20) }, "GITLAB_TOKEN %s was used for the pipeline"},
 	{"slack", "slack-bot-token", "slack_token", func(r *rand.Rand) string {
