@@ -21,6 +21,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/vulndb"
 )
@@ -47,21 +48,7 @@ type Entry struct {
 
 // FixFor returns the fix text for a product, falling back to the default.
 // Placeholders are left in place.
-func (e Entry) FixFor(product string) string {
-	if p := normProduct(product); p != "" {
-		keys := make([]string, 0, len(e.Fix))
-		for k := range e.Fix {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if k != "default" && normProduct(k) == p {
-				return e.Fix[k]
-			}
-		}
-	}
-	return e.Fix["default"]
-}
+func (e Entry) FixFor(product string) string { return e.Fix[fixKey(e, product, "")] }
 
 type catalogueFile struct {
 	Version int     `yaml:"version"`
@@ -77,6 +64,9 @@ type Engine struct {
 	db               *vulndb.DB
 	vulns            []vulndb.Vuln
 	dataDate         string
+	// en renders details and fixes in English, the text that
+	// machine-readable output keeps.
+	en *locale.Printer
 }
 
 // New loads the embedded catalogue and the embedded vulnerability data.
@@ -113,6 +103,11 @@ func Load(catalogue []byte, db *vulndb.DB) (*Engine, error) {
 	if err := e.validate(); err != nil {
 		return nil, err
 	}
+	cat, err := locale.NewCatalogue(func(b *locale.Builder) error { return addMessages(b, e.entries) })
+	if err != nil {
+		return nil, fmt.Errorf("reading the findings catalogue's texts: %w", err)
+	}
+	e.en = cat.Printer(locale.English)
 	return e, nil
 }
 
@@ -276,10 +271,11 @@ func (e *Engine) apply(svc *service.Service, hits []hit) {
 	risk := service.SeverityNone
 	for _, h := range hits {
 		findings = append(findings, service.Finding{
-			ID:       h.entry.ID,
-			Severity: h.severity,
-			Title:    h.entry.Title,
-			Detail:   h.detail,
+			ID:        h.entry.ID,
+			Severity:  h.severity,
+			Title:     h.entry.Title,
+			Detail:    h.detail,
+			DetailMsg: h.msg,
 		})
 		if h.severity.Rank() > risk.Rank() {
 			risk = h.severity
@@ -287,7 +283,7 @@ func (e *Engine) apply(svc *service.Service, hits []hit) {
 	}
 	svc.Findings = findings
 	svc.Risk = risk
-	svc.Remediation = e.remediation(svc, hits)
+	svc.Remediation, svc.RemediationMsgs = e.remediation(svc, hits)
 	svc.VulnDataDate = e.dataDate
 }
 
@@ -295,8 +291,9 @@ func (e *Engine) apply(svc *service.Service, hits []hit) {
 const maxRemediationSteps = 3
 
 // remediation orders the distinct fixes of the findings by catalogue rank
-// (the most useful fix first) and joins them, one per line.
-func (e *Engine) remediation(svc *service.Service, hits []hit) string {
+// (the most useful fix first) and joins them, one per line; the messages
+// say the same lines in other languages.
+func (e *Engine) remediation(svc *service.Service, hits []hit) (string, []service.Message) {
 	byRank := append([]hit(nil), hits...)
 	sort.SliceStable(byRank, func(i, j int) bool {
 		if byRank[i].entry.Rank != byRank[j].entry.Rank {
@@ -305,32 +302,52 @@ func (e *Engine) remediation(svc *service.Service, hits []hit) string {
 		return byRank[i].severity.Rank() > byRank[j].severity.Rank()
 	})
 	var steps []string
+	var msgs []service.Message
 	seen := map[string]bool{}
 	for _, h := range byRank {
 		if h.severity.Rank() <= service.SeverityInfo.Rank() && len(steps) > 0 {
 			continue // info findings only speak when nothing else does
 		}
-		text := e.fixText(svc, h)
+		text, msg := e.fixText(svc, h)
 		if text == "" || seen[text] {
 			continue
 		}
 		seen[text] = true
 		steps = append(steps, text)
+		msgs = append(msgs, msg)
 		if len(steps) == maxRemediationSteps {
 			break
 		}
 	}
-	return strings.Join(steps, "\n")
+	return strings.Join(steps, "\n"), msgs
 }
 
-// fixText fills the placeholders of a finding's fix.
-func (e *Engine) fixText(svc *service.Service, h hit) string {
-	tmpl := h.entry.FixFor(svc.Product)
-	if h.fixKey != "" {
-		if f, ok := h.entry.Fix[h.fixKey]; ok {
-			tmpl = f
+// fixKey returns the catalogue fix key that applies to a finding on a
+// product: the hit's own key, else the product's, else "default".
+func fixKey(en Entry, product, hitKey string) string {
+	if hitKey != "" {
+		if _, ok := en.Fix[hitKey]; ok {
+			return hitKey
 		}
 	}
+	if p := normProduct(product); p != "" {
+		keys := make([]string, 0, len(en.Fix))
+		for k := range en.Fix {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if k != "default" && normProduct(k) == p {
+				return k
+			}
+		}
+	}
+	return "default"
+}
+
+// FixArgs returns the values of a fix's placeholders for a service: its
+// port, the port a guard in front would listen on, and its product.
+func FixArgs(svc *service.Service) map[string]string {
 	port := svc.Port
 	if port <= 0 {
 		port = 80
@@ -339,16 +356,25 @@ func (e *Engine) fixText(svc *service.Service, h hit) string {
 	if guard > 65535 {
 		guard = 8080
 	}
-	product := svc.Product
-	if product == "" {
-		product = "the server"
+	args := map[string]string{"port": strconv.Itoa(port), "guard_port": strconv.Itoa(guard), "product": svc.Product}
+	if svc.Product == "" {
+		args["product"], args["product_msg"] = "the server", "risk.the_server"
 	}
-	r := strings.NewReplacer(
-		"{port}", strconv.Itoa(port),
-		"{guard_port}", strconv.Itoa(guard),
-		"{product}", product,
-		"{fixed_version}", h.fixedVersion,
-		"{cves}", h.cves,
-	)
-	return strings.Join(strings.Fields(r.Replace(tmpl)), " ")
+	return args
+}
+
+// fixText fills the placeholders of a finding's fix; the message keeps
+// the arguments the fix uses.
+func (e *Engine) fixText(svc *service.Service, h hit) (string, service.Message) {
+	id := FixID(h.entry.ID, fixKey(h.entry, svc.Product, h.fixKey))
+	all := FixArgs(svc)
+	all["fixed_version"], all["cves"] = h.fixedVersion, h.cves
+	args := map[string]string{}
+	for _, f := range e.en.Catalogue().Placeholders(id) {
+		args[f] = all[f]
+		if m, ok := all[f+"_msg"]; ok {
+			args[f+"_msg"] = m
+		}
+	}
+	return e.en.Message(id, args), service.Message{ID: id, Args: args}
 }
