@@ -378,3 +378,14 @@ func (e *Engine) fixText(svc *service.Service, h hit) (string, service.Message) 
 	}
 	return e.en.Message(id, args), service.Message{ID: id, Args: args}
 }
+
+// FixText is the English fix of a catalogue entry for a product on a port,
+// as a remediation line says it ("" for an unknown ID).
+func (e *Engine) FixText(id, product string, port int) string {
+	en, ok := e.byID[id]
+	if !ok {
+		return ""
+	}
+	text, _ := e.fixText(&service.Service{Product: product, Port: port}, hit{entry: en})
+	return text
+}

@@ -41,8 +41,9 @@ func Why(p *locale.Printer, id string) string {
 }
 
 // Remediation is a service's remediation, one step per line, the most
-// useful first. When the recorded text and its messages disagree (a
-// caller rewrote the text), the recorded text is said as it is.
+// useful first. A line whose message has no ID (a caller wrote it without
+// one) is said as recorded; when the recorded lines and messages do not
+// pair up (a caller rewrote the text alone), every line is.
 func Remediation(p *locale.Printer, svc *service.Service) []string {
 	var lines []string
 	for _, l := range strings.Split(svc.Remediation, "\n") {
@@ -56,7 +57,7 @@ func Remediation(p *locale.Printer, svc *service.Service) []string {
 	out := make([]string, len(lines))
 	for i, m := range svc.RemediationMsgs {
 		out[i] = lines[i]
-		if p.Has(m.ID) {
+		if m.ID != "" && p.Has(m.ID) {
 			out[i] = p.Message(m.ID, m.Args)
 		}
 	}
