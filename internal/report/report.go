@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
@@ -27,6 +28,9 @@ type Report struct {
 	// VulnDataDate is the date of the vulnerability data the services
 	// were judged with; empty means "take it from the services".
 	VulnDataDate string
+	// Text says the report in the reader's language; nil is English.
+	// Machine-readable renderers (JSON Lines, CSV) ignore it.
+	Text *locale.Printer
 }
 
 // VulnDataDate returns the date of the vulnerability data the services
