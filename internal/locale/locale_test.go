@@ -214,11 +214,11 @@ func TestWidth(t *testing.T) {
 	}{
 		{"ollama", 6},
 		{"認証なし", 8},
-		{"ｶﾀｶﾅ", 4},        // half-width katakana: one column each
-		{"ＡＢ", 4},          // full-width Latin
-		{"e\u0301", 1},     // combining accent takes no column
-		{"a\u200bb", 2},    // zero-width space
-		{"…×", 2},          // ambiguous: one column
+		{"ｶﾀｶﾅ", 4},       // half-width katakana: one column each
+		{"ＡＢ", 4},         // full-width Latin
+		{"e\u0301", 1},    // combining accent takes no column
+		{"a\u200bb", 2},   // zero-width space
+		{"…×", 2},         // ambiguous: one column
 		{"高リスク high", 13}, // mixed
 	} {
 		if got := Width(tt.s); got != tt.w {
