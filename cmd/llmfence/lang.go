@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/audit"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/report"
 )
@@ -31,6 +32,7 @@ var cliFiles embed.FS
 func messageSources(root *cobra.Command) []locale.Source {
 	return []locale.Source{
 		helpMessages(root),
+		audit.Messages(),
 		func(b *locale.Builder) error { return b.LoadFS(cliFiles, "cli.*.yaml") },
 	}
 }
