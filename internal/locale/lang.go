@@ -71,3 +71,19 @@ func FromEnv(getenv func(string) string) Lang {
 	}
 	return English
 }
+
+// FromAcceptLanguage picks the language a browser prefers (an HTTP
+// Accept-Language header, quality values honoured) among English and
+// Japanese; ok is false when it names neither.
+func FromAcceptLanguage(header string) (lang Lang, ok bool) {
+	tags, _, err := language.ParseAcceptLanguage(header)
+	if err != nil {
+		return English, false
+	}
+	for _, t := range tags { // sorted by quality, highest first
+		if l, ok := fromLocaleName(t.String()); ok && t.String() != "c" {
+			return l, true
+		}
+	}
+	return English, false
+}

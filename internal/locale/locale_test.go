@@ -266,3 +266,24 @@ func FuzzTruncate(f *testing.F) {
 		}
 	})
 }
+
+func TestFromAcceptLanguage(t *testing.T) {
+	for _, tt := range []struct {
+		header string
+		want   Lang
+		ok     bool
+	}{
+		{"ja,en-US;q=0.9,en;q=0.8", Japanese, true},
+		{"en-US,en;q=0.9,ja;q=0.8", English, true},
+		{"fr-FR,fr;q=0.9,ja;q=0.5", Japanese, true},
+		{"en;q=0.2,ja-JP;q=0.8", Japanese, true},
+		{"de-DE", English, false},
+		{"", English, false},
+		{"%%%", English, false},
+	} {
+		got, ok := FromAcceptLanguage(tt.header)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("FromAcceptLanguage(%q) = %s, %v; want %s, %v", tt.header, got, ok, tt.want, tt.ok)
+		}
+	}
+}
