@@ -2,6 +2,11 @@
 // (one service per line, streamed), a terminal table, CSV (one row per
 // service or per finding) and a single self-contained HTML report.
 //
+// The table and the HTML report speak the reader's language
+// (TableOptions.Text, Report.Text: an internal/locale printer; nil is
+// English), with columns aligned by display width. JSON Lines and CSV are
+// the same in every language: English texts and message IDs.
+//
 // Every renderer treats service data as hostile: model names and system
 // prompts come from whoever runs the scanned server. HTML goes through
 // html/template, CSV cells that a spreadsheet would run as formulas are
@@ -137,14 +142,6 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// topFinding returns the first (most severe) finding's title, or "".
-func topFinding(s *service.Service) string {
-	if len(s.Findings) == 0 {
-		return ""
-	}
-	return s.Findings[0].Title
 }
 
 // printable replaces control characters (terminal escapes, newlines) so

@@ -4,7 +4,11 @@
 // Risk, Remediation and the date of the vulnerability data used.
 //
 // The catalogue holds the words (title, why, fix per product) and the
-// severities; the trigger of each entry is a small Go function in checks.go
+// severities; catalogue.ja.yaml and details.LANG.yaml say them and the
+// findings' details in Japanese (internal/locale). A service records the
+// English texts and, beside them, the message IDs and arguments they were
+// written from (Finding.DetailMsg, Service.RemediationMsgs); say.go renders
+// them in the reader's language; the trigger of each entry is a small Go function in checks.go
 // keyed by the entry's ID. docs/findings.md is generated from the catalogue
 // and the embedded vulnerability data (WriteMarkdown) and a test keeps it in
 // step.
