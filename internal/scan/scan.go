@@ -75,7 +75,8 @@ type Options struct {
 	// Retries is how many more times a connect that timed out is tried
 	// (a refused connection is an answer, not a failure, and is not retried).
 	Retries int
-	// KeepHTTP keeps services that answered HTTP but matched no LLM stack.
+	// KeepHTTP keeps services that answered HTTP but matched no LLM stack
+	// and no gateway (a recognised gateway is always kept).
 	KeepHTTP bool
 	// Progress, if non-nil, is called about every ProgressEvery with a
 	// snapshot, and once at the end.
@@ -93,12 +94,24 @@ type Stats struct {
 	Open      uint64        `json:"open"`       // pairs that accepted a connection
 	Services  uint64        `json:"services"`   // LLM services found
 	NotHTTP   uint64        `json:"not_http"`   // open ports that did not speak HTTP
-	OtherHTTP uint64        `json:"other_http"` // HTTP that matched no LLM stack
-	Errors    uint64        `json:"errors"`     // connects that failed other than refused/timeout
-	Elapsed   time.Duration `json:"elapsed_ns"`
+	OtherHTTP uint64        `json:"other_http"` // HTTP that matched no LLM stack and no gateway
+	// Fenced counts HTTP services that show nothing of the LLM server
+	// behind them but were recognised as an authenticating gateway
+	// (service.Service.Gateway); they are reported like services.
+	Fenced uint64 `json:"fenced"`
+	// Unidentified counts open ports where neither an LLM server nor a
+	// gateway was recognised: NotHTTP + OtherHTTP. Open = Services +
+	// Fenced + Unidentified once every fingerprint has finished.
+	Unidentified uint64        `json:"unidentified"`
+	Errors       uint64        `json:"errors"` // connects that failed other than refused/timeout
+	Elapsed      time.Duration `json:"elapsed_ns"`
 	// Sweep is how long discovery took: from the start until the last
 	// connect finished. Fingerprints of slow services may run on after it.
 	Sweep time.Duration `json:"sweep_ns"`
+	// RateWait is how long the target walk waited on Options.Rate. When it
+	// is most of Sweep, the rate cap — not the network, the targets or the
+	// machine — set the pace of discovery.
+	RateWait time.Duration `json:"rate_wait_ns"`
 	// Concurrency is the connect limit in force (it adapts).
 	Concurrency int `json:"concurrency"`
 }
@@ -109,6 +122,8 @@ type Scanner struct {
 	prober    Prober
 	annotator Annotator
 	log       *slog.Logger
+	// connect opens one TCP connection: connectTCP, or Options.Dial.
+	connect func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
 }
 
 // New returns a Scanner. prober is required; annotator may be nil.
@@ -142,35 +157,37 @@ func New(opts Options, prober Prober, annotator Annotator) (*Scanner, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Dial == nil {
-		// The dialer's own timeout costs less per connect than a context
-		// with a deadline.
-		d := &net.Dialer{Timeout: opts.DialTimeout}
-		opts.Dial = d.DialContext
-	} else {
-		dial := opts.Dial
-		timeout := opts.DialTimeout
-		opts.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+	s := &Scanner{opts: opts, prober: prober, annotator: annotator, log: log}
+	timeout := opts.DialTimeout
+	if dial := opts.Dial; dial != nil {
+		s.connect = func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			return dial(ctx, network, addr)
+			return dial(ctx, "tcp", addr.String())
+		}
+	} else {
+		s.connect = func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+			return connectTCP(ctx, addr, timeout)
 		}
 	}
-	return &Scanner{opts: opts, prober: prober, annotator: annotator, log: log}, nil
+	return s, nil
 }
 
 type counters struct {
-	done, open, services, notHTTP, otherHTTP, errs atomic.Uint64
-	sweep                                          atomic.Int64
-	slots                                          *adaptiveLimit
+	done, open, services, notHTTP, otherHTTP, fenced, errs atomic.Uint64
+	sweep, rateWait                                        atomic.Int64
+	slots                                                  *adaptiveLimit
 }
 
 func (c *counters) snapshot(total uint64, start time.Time) Stats {
-	return Stats{
+	st := Stats{
 		Total: total, Done: c.done.Load(), Open: c.open.Load(), Services: c.services.Load(),
-		NotHTTP: c.notHTTP.Load(), OtherHTTP: c.otherHTTP.Load(), Errors: c.errs.Load(),
-		Elapsed: time.Since(start), Sweep: time.Duration(c.sweep.Load()), Concurrency: c.slots.current(),
+		NotHTTP: c.notHTTP.Load(), OtherHTTP: c.otherHTTP.Load(), Fenced: c.fenced.Load(), Errors: c.errs.Load(),
+		Elapsed: time.Since(start), Sweep: time.Duration(c.sweep.Load()), RateWait: time.Duration(c.rateWait.Load()),
+		Concurrency: c.slots.current(),
 	}
+	st.Unidentified = st.NotHTTP + st.OtherHTTP
+	return st
 }
 
 // Run scans every target w yields and calls emit, from one goroutine at a
@@ -260,7 +277,7 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 
 	walkErr := w.Walk(ctx, func(t Target) error {
 		if limiter != nil {
-			if err := limiter.Wait(ctx); err != nil {
+			if err := pace(ctx, limiter, &c.rateWait); err != nil {
 				return err
 			}
 		}
@@ -341,13 +358,18 @@ func (s *Scanner) fingerprint(ctx context.Context, t Target, conn net.Conn, c *c
 		s.log.Debug("not an HTTP service", "addr", t.Addr, "err", err)
 		return
 	}
-	if svc.Product == "" || svc.Product == "http" {
+	switch {
+	case svc.Product != "" && svc.Product != "http":
+		c.services.Add(1)
+	case svc.Gateway != "":
+		// Nothing behind the fence shows, but the fence itself is known:
+		// an inventory must list it.
+		c.fenced.Add(1)
+	default:
 		c.otherHTTP.Add(1)
 		if !s.opts.KeepHTTP {
 			return
 		}
-	} else {
-		c.services.Add(1)
 	}
 	if s.annotator != nil {
 		s.annotator.Annotate(svc)
@@ -358,11 +380,31 @@ func (s *Scanner) fingerprint(ctx context.Context, t Target, conn net.Conn, c *c
 	}
 }
 
+// pace waits for the rate limiter's next slot and adds the time waited to
+// waited.
+func pace(ctx context.Context, l *rate.Limiter, waited *atomic.Int64) error {
+	r := l.Reserve()
+	d := r.Delay()
+	if d <= 0 {
+		return nil
+	}
+	waited.Add(int64(d))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
+	}
+}
+
 func (s *Scanner) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
 	var err error
 	for attempt := 0; attempt <= s.opts.Retries; attempt++ {
 		var conn net.Conn
-		conn, err = s.opts.Dial(ctx, "tcp", addr.String())
+		conn, err = s.connect(ctx, addr)
 		if err == nil {
 			return conn, nil
 		}

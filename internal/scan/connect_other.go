@@ -1,0 +1,17 @@
+//go:build !linux
+
+package scan
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// connectTCP opens a TCP connection with net.Dialer; the direct connect(2)
+// path is Linux only (see connect_linux.go).
+func connectTCP(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	return d.DialContext(ctx, "tcp", addr.String())
+}
