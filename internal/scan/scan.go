@@ -89,12 +89,12 @@ type Options struct {
 
 // Stats is a snapshot of a scan's progress.
 type Stats struct {
-	Total     uint64        `json:"total"`      // pairs in the target set
-	Done      uint64        `json:"done"`       // pairs tried
-	Open      uint64        `json:"open"`       // pairs that accepted a connection
-	Services  uint64        `json:"services"`   // LLM services found
-	NotHTTP   uint64        `json:"not_http"`   // open ports that did not speak HTTP
-	OtherHTTP uint64        `json:"other_http"` // HTTP that matched no LLM stack and no gateway
+	Total     uint64 `json:"total"`      // pairs in the target set
+	Done      uint64 `json:"done"`       // pairs tried
+	Open      uint64 `json:"open"`       // pairs that accepted a connection
+	Services  uint64 `json:"services"`   // LLM services found
+	NotHTTP   uint64 `json:"not_http"`   // open ports that did not speak HTTP
+	OtherHTTP uint64 `json:"other_http"` // HTTP that matched no LLM stack and no gateway
 	// Fenced counts HTTP services that show nothing of the LLM server
 	// behind them but were recognised as an authenticating gateway
 	// (service.Service.Gateway); they are reported like services.
