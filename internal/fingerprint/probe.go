@@ -160,8 +160,8 @@ func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string
 		if firstErr == nil {
 			firstErr = r.Err
 		}
-		if ctx.Err() != nil || isTimeout(r.Err) || errors.Is(r.Err, syscall.ECONNREFUSED) {
-			break // a tarpit or a closed port; TLS would not help
+		if ctx.Err() != nil || isTimeout(r.Err) || errors.Is(r.Err, syscall.ECONNREFUSED) || errors.Is(r.Err, errSpokeFirst) {
+			break // a tarpit, a banner protocol or a closed port; TLS would not help
 		}
 	}
 	if first == nil {
