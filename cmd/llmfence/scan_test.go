@@ -127,6 +127,8 @@ func checkService(t *testing.T, p lab.Persona, s service.Service) {
 		}
 		if p.AuthMode != lab.AuthModeProxy {
 			t.Logf("%s: %s with its own auth not identified (generic 401)", key, p.Stack)
+		} else if s.Gateway != "nginx" {
+			t.Errorf("%s (%s behind an nginx basic-auth front): gateway %q, want nginx", key, p.Stack, s.Gateway)
 		}
 		return
 	}

@@ -20,6 +20,25 @@ var catalogYAML []byte
 type Catalog struct {
 	Version  int       `yaml:"version"`
 	Products []Product `yaml:"products"`
+	Gateways []Gateway `yaml:"gateways"`
+}
+
+// Gateway is an authenticating front (an LLM gateway or a reverse proxy)
+// recognised by the refusal it sends an anonymous client. Its rules are
+// matched against responses the probe already holds, so recognising a
+// gateway costs no request.
+type Gateway struct {
+	ID      string        `yaml:"id"`
+	Name    string        `yaml:"name"`
+	Sources []string      `yaml:"sources"`
+	Rules   []GatewayRule `yaml:"rules"`
+}
+
+// GatewayRule recognises its gateway when every matcher holds on one
+// response.
+type GatewayRule struct {
+	Name  string    `yaml:"name"`
+	Match []Matcher `yaml:"match"`
 }
 
 // Product is one server stack the catalogue can recognise.
@@ -236,7 +255,47 @@ func (c *Catalog) compile() error {
 			}
 		}
 	}
+	return c.compileGateways()
+}
+
+func (c *Catalog) compileGateways() error {
+	seen := map[string]bool{}
+	for i := range c.Gateways {
+		g := &c.Gateways[i]
+		switch {
+		case g.ID == "":
+			return fmt.Errorf("gateway %d has no id", i)
+		case seen[g.ID]:
+			return fmt.Errorf("gateway %q listed twice", g.ID)
+		case g.Name == "":
+			return fmt.Errorf("gateway %q has no name", g.ID)
+		case len(g.Sources) == 0:
+			return fmt.Errorf("gateway %q cites no upstream source", g.ID)
+		case len(g.Rules) == 0:
+			return fmt.Errorf("gateway %q has no rules", g.ID)
+		}
+		seen[g.ID] = true
+		for j := range g.Rules {
+			r := &g.Rules[j]
+			if len(r.Match) == 0 {
+				return fmt.Errorf("gateway %q rule %q has no matchers", g.ID, r.Name)
+			}
+			if err := compileMatchers(r.Match); err != nil {
+				return fmt.Errorf("gateway %q rule %q: %w", g.ID, r.Name, err)
+			}
+		}
+	}
 	return nil
+}
+
+// Gateway returns the gateway with this id.
+func (c *Catalog) Gateway(id string) (*Gateway, bool) {
+	for i := range c.Gateways {
+		if c.Gateways[i].ID == id {
+			return &c.Gateways[i], true
+		}
+	}
+	return nil, false
 }
 
 func compileRequest(r *Request) error {

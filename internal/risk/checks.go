@@ -260,7 +260,15 @@ func checkCredentialsWithoutTLS(_ *Engine, svc *service.Service) []hit {
 	if svc.Auth != service.AuthRequired || svc.TLS || isLoopback(svc) {
 		return nil
 	}
-	return []hit{{detail: "credentials are requested over plain HTTP"}}
+	h := hit{detail: "credentials are requested over plain HTTP"}
+	if svc.Gateway != "" {
+		h.detail = fmt.Sprintf("%s in front requests credentials over plain HTTP", svc.Gateway)
+		if scheme, _ := svc.Extra["gateway_auth"].(string); scheme == "basic" {
+			h.variant = "basic"
+			h.detail += ": an HTTP basic password, readable on the wire, in every request"
+		}
+	}
+	return []hit{h}
 }
 
 func checkLoadedModels(_ *Engine, svc *service.Service) []hit {
