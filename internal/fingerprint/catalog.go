@@ -3,6 +3,7 @@ package fingerprint
 import (
 	"bytes"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,6 +54,42 @@ type Product struct {
 	Version    []Extractor     `yaml:"version"`
 	Auth       *AuthSpec       `yaml:"auth"`
 	Management []ManagementChk `yaml:"management"`
+	// Generate is the one benign generation Options.Active allows; nil
+	// when the product has no generate route.
+	Generate *GenerateSpec `yaml:"generate"`
+}
+
+// GenerateSpec is a product's benign generation: POST Path with Body, in
+// which $model and $prompt are replaced by JSON strings; Reply is the JSON
+// path of the generated text.
+type GenerateSpec struct {
+	Path  string `yaml:"path"`
+	Body  string `yaml:"body"`
+	Reply string `yaml:"reply"`
+}
+
+// request renders the generation request for model and prompt.
+func (g *GenerateSpec) request(model, prompt string) Request {
+	m, _ := json.Marshal(model)
+	p, _ := json.Marshal(prompt)
+	body := strings.NewReplacer("$model", string(m), "$prompt", string(p)).Replace(g.Body)
+	return Request{Method: http.MethodPost, Path: g.Path, Body: body}
+}
+
+func (g *GenerateSpec) compile() error {
+	if !strings.HasPrefix(g.Path, "/") {
+		return fmt.Errorf("generate path %q must start with /", g.Path)
+	}
+	if g.Reply == "" {
+		return errors.New("generate needs a reply path")
+	}
+	if !strings.Contains(g.Body, "$prompt") {
+		return errors.New("generate body has no $prompt")
+	}
+	if r := g.request("m\"\u00e9", "p\n\"x"); !json.Valid([]byte(r.Body)) {
+		return fmt.Errorf("generate body is not JSON once filled in: %s", r.Body)
+	}
+	return nil
 }
 
 // Rule identifies its product when every check holds.
@@ -237,6 +274,11 @@ func (c *Catalog) compile() error {
 				if err := compileMatchers(ar.Match); err != nil {
 					return fmt.Errorf("product %q auth: %w", p.ID, err)
 				}
+			}
+		}
+		if p.Generate != nil {
+			if err := p.Generate.compile(); err != nil {
+				return fmt.Errorf("product %q: %w", p.ID, err)
 			}
 		}
 		for j := range p.Management {

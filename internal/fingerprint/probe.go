@@ -261,7 +261,7 @@ func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string
 		enrichOpenAI(ctx, p, t, s)
 	}
 	if p.opts.Active {
-		activeGenerate(ctx, t, s)
+		activeGenerate(ctx, prod, t, s)
 	}
 	finish(ctx, s, t)
 	return s, st(), nil

@@ -336,7 +336,7 @@ func tgiStack(s *server) stack {
 		}},
 		{method: "POST", path: "/generate", write: true, h: s.tgiGenerate},
 		{method: "POST", path: "/generate_stream", write: true, h: s.tgiGenerate},
-		{method: "POST", path: "/", write: true, h: s.tgiGenerate},
+		{method: "POST", path: "/", write: true, h: s.tgiCompatGenerate},
 	}
 	if versionAtLeast(s.p.Version, "1.4.0") {
 		rs = append(rs, route{method: "POST", path: "/v1/chat/completions", write: true, h: s.openAIChat})
@@ -366,7 +366,14 @@ func (s *server) tgiInfo(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
+// tgiGenerate is /generate's GenerateResponse; tgiCompatGenerate is "/",
+// which wraps it in a list "to match api-inference" (server.rs
+// compat_generate).
 func (s *server) tgiGenerate(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"generated_text": completionText})
+}
+
+func (s *server) tgiCompatGenerate(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, []any{map[string]string{"generated_text": completionText}})
 }
 
