@@ -12,6 +12,7 @@ import (
 type Judge struct {
 	classifier *classify.Classifier
 	engine     *Engine
+	memo       verdictMemo // prompts shared by many hosts are classified once
 }
 
 // NewJudge loads the embedded classifier rules, catalogue and CVE table.
@@ -32,8 +33,8 @@ func NewJudge() (*Judge, error) {
 func (j *Judge) Annotate(svc *service.Service) {
 	for i := range svc.Models {
 		m := &svc.Models[i]
-		m.SystemPromptCategories = j.classifier.SystemPrompt(m.SystemPrompt)
-		m.GuardrailsRemoved, m.GuardrailEvidence = j.classifier.GuardrailsRemoved(m.Name, m.ParentModel, m.Family, m.SystemPrompt)
+		m.SystemPromptCategories = j.memo.systemPrompt(m.SystemPrompt, j.classifier.SystemPrompt)
+		m.GuardrailsRemoved, m.GuardrailEvidence = j.memo.guardrailsRemoved(m.Name, m.ParentModel, m.Family, m.SystemPrompt, j.classifier.GuardrailsRemoved)
 	}
 	j.engine.Evaluate(svc)
 }

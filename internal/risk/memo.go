@@ -1,0 +1,95 @@
+package risk
+
+import (
+	"crypto/sha256"
+	"slices"
+	"sync"
+)
+
+// maxMemo bounds each of a Judge's verdict memos; past it a memo starts
+// over. 64k entries of a digest and a few short strings: a few MiB.
+const maxMemo = 1 << 16
+
+// verdictMemo remembers the classifier's verdicts for the life of one Judge
+// (one scan), so a system prompt that many hosts share — a fleet built
+// from one image, a popular Modelfile — is classified once, even when
+// those hosts are judged at the same moment: later callers wait for the
+// first one's answer. Keys are SHA-256 digests, so the memo never holds a
+// prompt's text. Safe for concurrent use.
+type verdictMemo struct {
+	categories memo[[]string]
+	guardrails memo[guardrailVerdict]
+}
+
+type guardrailVerdict struct {
+	removed  bool
+	evidence string
+}
+
+// memo is a bounded map from digest to a value computed once.
+type memo[V any] struct {
+	mu sync.Mutex
+	m  map[[32]byte]*memoEntry[V]
+}
+
+type memoEntry[V any] struct {
+	done chan struct{} // closed once v is set
+	v    V
+}
+
+// get returns the value for k, computing it with f if no caller has.
+func (m *memo[V]) get(k [32]byte, f func() V) V {
+	m.mu.Lock()
+	e, ok := m.m[k]
+	if !ok {
+		if m.m == nil || len(m.m) >= maxMemo {
+			m.m = make(map[[32]byte]*memoEntry[V])
+		}
+		e = &memoEntry[V]{done: make(chan struct{})}
+		m.m[k] = e
+	}
+	m.mu.Unlock()
+	if ok {
+		<-e.done
+		return e.v
+	}
+	defer close(e.done)
+	e.v = f()
+	return e.v
+}
+
+func (m *memo[V]) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m)
+}
+
+func digest(parts ...string) [32]byte {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// systemPrompt returns classify(prompt), from the memo when it has it.
+func (m *verdictMemo) systemPrompt(prompt string, classify func(string) []string) []string {
+	if prompt == "" {
+		return classify(prompt)
+	}
+	cats := m.categories.get(digest(prompt), func() []string { return classify(prompt) })
+	return slices.Clip(slices.Clone(cats)) // callers own their slice
+}
+
+// guardrailsRemoved returns judge(name, parent, family, prompt), from the
+// memo when it has it.
+func (m *verdictMemo) guardrailsRemoved(name, parent, family, prompt string, judge func(string, string, string, string) (bool, string)) (bool, string) {
+	v := m.guardrails.get(digest(name, parent, family, prompt), func() guardrailVerdict {
+		r, why := judge(name, parent, family, prompt)
+		return guardrailVerdict{r, why}
+	})
+	return v.removed, v.evidence
+}
