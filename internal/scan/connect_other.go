@@ -11,7 +11,12 @@ import (
 
 // connectTCP opens a TCP connection with net.Dialer; the direct connect(2)
 // path is Linux only (see connect_linux.go).
-func connectTCP(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (net.Conn, error) {
+func connectTCP(ctx context.Context, addr netip.AddrPort, timeout time.Duration, _ *socketCache) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
 	return d.DialContext(ctx, "tcp", addr.String())
 }
+
+// socketCache keeps nothing here: net.Dialer makes every socket.
+type socketCache struct{}
+
+func (*socketCache) close() {}

@@ -52,7 +52,7 @@ func TestConnectTCPOpenAndRefused(t *testing.T) {
 	} {
 		t.Run(tc.network, func(t *testing.T) {
 			open := greeter(t, tc.network, tc.addr)
-			c, err := connectTCP(context.Background(), open, time.Second)
+			c, err := connectTCP(context.Background(), open, time.Second, nil)
 			if err != nil {
 				t.Fatalf("connect to listening %s: %v", open, err)
 			}
@@ -66,7 +66,7 @@ func TestConnectTCPOpenAndRefused(t *testing.T) {
 			}
 
 			closed := closedPort(t, tc.network, tc.addr)
-			c, err = connectTCP(context.Background(), closed, time.Second)
+			c, err = connectTCP(context.Background(), closed, time.Second, nil)
 			if err == nil {
 				c.Close()
 				t.Fatalf("connect to closed %s succeeded", closed)
@@ -116,7 +116,7 @@ func fullBacklog(t *testing.T) netip.AddrPort {
 
 func TestConnectTCPPendingTimesOutAndCancels(t *testing.T) {
 	ap := fullBacklog(t)
-	c, err := connectTCP(context.Background(), ap, 150*time.Millisecond)
+	c, err := connectTCP(context.Background(), ap, 150*time.Millisecond, nil)
 	if err == nil {
 		c.Close()
 		t.Skip("the kernel accepted a connection past a full backlog; cannot test a pending connect here")
@@ -131,12 +131,61 @@ func TestConnectTCPPendingTimesOutAndCancels(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
-	c, err = connectTCP(ctx, ap, time.Minute)
+	c, err = connectTCP(ctx, ap, time.Minute, nil)
 	if err == nil {
 		c.Close()
 		t.Fatal("pending connect succeeded")
 	}
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled connect: %v, want context.Canceled", err)
+	}
+}
+
+// TestConnectTCPReusesRefusedSockets: a worker's socket, reset after a
+// refusal, answers the next address correctly — refused, open, another
+// family — and is kept only after a refusal.
+func TestConnectTCPReusesRefusedSockets(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the socket cache is Linux only")
+	}
+	open4 := greeter(t, "tcp4", "127.0.0.1:0")
+	closed4 := closedPort(t, "tcp4", "127.0.0.1:0")
+	open6 := greeter(t, "tcp6", "[::1]:0")
+	closed6 := closedPort(t, "tcp6", "[::1]:0")
+	var cache socketCache
+	defer cache.close()
+	for i, tc := range []struct {
+		addr netip.AddrPort
+		open bool
+	}{
+		{closed4, false}, {closed4, false}, {open4, true}, {closed4, false}, {closed6, false},
+		{open6, true}, {closed6, false}, {closed4, false}, {open4, true},
+	} {
+		kept := cache.ok
+		c, err := connectTCP(context.Background(), tc.addr, time.Second, &cache)
+		if tc.open {
+			if err != nil {
+				t.Fatalf("%d: %s open, reused socket %v: %v", i, tc.addr, kept, err)
+			}
+			b, _ := io.ReadAll(c)
+			c.Close()
+			if string(b) != "hello" || netip.MustParseAddrPort(c.RemoteAddr().String()) != tc.addr {
+				t.Fatalf("%d: connected to %s, read %q", i, c.RemoteAddr(), b)
+			}
+			if cache.ok {
+				t.Errorf("%d: a connected socket was kept as a spare", i)
+			}
+			continue
+		}
+		if err == nil {
+			c.Close()
+			t.Fatalf("%d: %s is closed but the connect succeeded (reused socket %v)", i, tc.addr, kept)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("%d: %s: %v, want refused", i, tc.addr, err)
+		}
+		if !cache.ok {
+			t.Errorf("%d: a refused socket was not kept", i)
+		}
 	}
 }

@@ -122,8 +122,9 @@ type Scanner struct {
 	prober    Prober
 	annotator Annotator
 	log       *slog.Logger
-	// connect opens one TCP connection: connectTCP, or Options.Dial.
-	connect func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
+	// connect opens one TCP connection: connectTCP, or Options.Dial. Each
+	// connect worker passes its own socket cache.
+	connect func(ctx context.Context, addr netip.AddrPort, cache *socketCache) (net.Conn, error)
 }
 
 // New returns a Scanner. prober is required; annotator may be nil.
@@ -160,14 +161,14 @@ func New(opts Options, prober Prober, annotator Annotator) (*Scanner, error) {
 	s := &Scanner{opts: opts, prober: prober, annotator: annotator, log: log}
 	timeout := opts.DialTimeout
 	if dial := opts.Dial; dial != nil {
-		s.connect = func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+		s.connect = func(ctx context.Context, addr netip.AddrPort, _ *socketCache) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			return dial(ctx, "tcp", addr.String())
 		}
 	} else {
-		s.connect = func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-			return connectTCP(ctx, addr, timeout)
+		s.connect = func(ctx context.Context, addr netip.AddrPort, cache *socketCache) (net.Conn, error) {
+			return connectTCP(ctx, addr, timeout, cache)
 		}
 	}
 	return s, nil
@@ -242,8 +243,10 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
+			var sockets socketCache
+			defer sockets.close()
 			for t := range work {
-				s.one(ctx, t, &c, fpSlots, &fps, results)
+				s.one(ctx, t, &sockets, &c, fpSlots, &fps, results)
 				if slots.leave() {
 					return
 				}
@@ -325,8 +328,8 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 
 // one handles a single target: connect, and if open, hand the connection
 // to a fingerprint goroutine, waiting only for a free fingerprint slot.
-func (s *Scanner) one(ctx context.Context, t Target, c *counters, fpSlots chan struct{}, wg *sync.WaitGroup, results chan<- *service.Service) {
-	conn, err := s.dial(ctx, t.Addr)
+func (s *Scanner) one(ctx context.Context, t Target, sockets *socketCache, c *counters, fpSlots chan struct{}, wg *sync.WaitGroup, results chan<- *service.Service) {
+	conn, err := s.dial(ctx, t.Addr, sockets)
 	c.done.Add(1)
 	if err != nil {
 		if !isClosed(err) && ctx.Err() == nil {
@@ -400,11 +403,11 @@ func pace(ctx context.Context, l *rate.Limiter, waited *atomic.Int64) error {
 	}
 }
 
-func (s *Scanner) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+func (s *Scanner) dial(ctx context.Context, addr netip.AddrPort, sockets *socketCache) (net.Conn, error) {
 	var err error
 	for attempt := 0; attempt <= s.opts.Retries; attempt++ {
 		var conn net.Conn
-		conn, err = s.connect(ctx, addr)
+		conn, err = s.connect(ctx, addr, sockets)
 		if err == nil {
 			return conn, nil
 		}
