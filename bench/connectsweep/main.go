@@ -31,7 +31,9 @@ import (
 type closer struct{}
 
 func (closer) Probe(ctx context.Context, addr netip.AddrPort, host string, tls bool, c net.Conn) (*service.Service, error) {
-	c.Close()
+	if c != nil {
+		c.Close()
+	}
 	return nil, nil
 }
 

@@ -44,7 +44,9 @@ type Walker interface {
 	Walk(ctx context.Context, fn func(Target) error) error
 }
 
-// Prober fingerprints one open port. It takes ownership of conn.
+// Prober fingerprints one open port. conn is an open connection to addr,
+// which the prober takes over, or nil when the prober must connect itself
+// (the port was queued for a free fingerprint slot).
 type Prober interface {
 	Probe(ctx context.Context, addr netip.AddrPort, hostname string, tlsHint bool, conn net.Conn) (*service.Service, error)
 }
@@ -114,6 +116,9 @@ type Stats struct {
 	RateWait time.Duration `json:"rate_wait_ns"`
 	// Concurrency is the connect limit in force (it adapts).
 	Concurrency int `json:"concurrency"`
+	// Queued counts open ports that found every fingerprint slot busy and
+	// waited for one (fingerprinted on a new connection).
+	Queued uint64 `json:"queued"`
 }
 
 // Scanner runs scans.
@@ -175,9 +180,9 @@ func New(opts Options, prober Prober, annotator Annotator) (*Scanner, error) {
 }
 
 type counters struct {
-	done, open, services, notHTTP, otherHTTP, fenced, errs atomic.Uint64
-	sweep, rateWait                                        atomic.Int64
-	slots                                                  *adaptiveLimit
+	done, open, services, notHTTP, otherHTTP, fenced, errs, queued atomic.Uint64
+	sweep, rateWait                                                atomic.Int64
+	slots                                                          *adaptiveLimit
 }
 
 func (c *counters) snapshot(total uint64, start time.Time) Stats {
@@ -185,7 +190,7 @@ func (c *counters) snapshot(total uint64, start time.Time) Stats {
 		Total: total, Done: c.done.Load(), Open: c.open.Load(), Services: c.services.Load(),
 		NotHTTP: c.notHTTP.Load(), OtherHTTP: c.otherHTTP.Load(), Fenced: c.fenced.Load(), Errors: c.errs.Load(),
 		Elapsed: time.Since(start), Sweep: time.Duration(c.sweep.Load()), RateWait: time.Duration(c.rateWait.Load()),
-		Concurrency: c.slots.current(),
+		Concurrency: c.slots.current(), Queued: c.queued.Load(),
 	}
 	st.Unidentified = st.NotHTTP + st.OtherHTTP
 	return st
@@ -236,8 +241,8 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 	// (limit.go); fingerprints have their own fixed pool so tarpits cannot
 	// stall discovery.
 	work := make(chan Target, 256)
-	fpSlots := make(chan struct{}, s.opts.Fingerprints)
-	var workers, fps sync.WaitGroup
+	fp := &fingerprints{slots: make(chan struct{}, s.opts.Fingerprints), queue: make(chan Target, maxQueued)}
+	var workers sync.WaitGroup
 	var slots *adaptiveLimit
 	slots = newAdaptiveLimit(s.opts.MinConcurrency, s.opts.Concurrency, func() {
 		workers.Add(1)
@@ -246,7 +251,7 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 			var sockets socketCache
 			defer sockets.close()
 			for t := range work {
-				s.one(ctx, t, &sockets, &c, fpSlots, &fps, results)
+				s.one(ctx, t, &sockets, &c, fp, results)
 				if slots.leave() {
 					return
 				}
@@ -255,6 +260,19 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 	})
 	c.slots = slots
 	slots.set(s.opts.MinConcurrency)
+	// Open ports that found every fingerprint slot busy wait here, and
+	// are fingerprinted as slots free up.
+	queueDone := make(chan struct{})
+	go func() {
+		defer close(queueDone)
+		for t := range fp.queue {
+			select {
+			case fp.slots <- struct{}{}:
+				s.startFingerprint(ctx, t, nil, &c, fp, results)
+			case <-ctx.Done():
+			}
+		}
+	}()
 	if s.opts.Progress != nil {
 		bg.Add(1)
 		go func() {
@@ -301,7 +319,9 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 	slots.close()
 	workers.Wait()
 	c.sweep.Store(int64(time.Since(start)))
-	fps.Wait()
+	close(fp.queue)
+	<-queueDone
+	fp.running.Wait()
 	close(results)
 	emitErr := <-emitDone
 	close(stop)
@@ -326,9 +346,26 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 	return st, ctx.Err()
 }
 
+// maxQueued bounds the open ports waiting for a fingerprint slot (a few
+// dozen bytes each); past it connect workers wait.
+const maxQueued = 1 << 16
+
+// fingerprints is the fingerprint pool: its slots and the queue of open
+// ports waiting for one.
+type fingerprints struct {
+	slots   chan struct{}
+	queue   chan Target
+	running sync.WaitGroup
+}
+
 // one handles a single target: connect, and if open, hand the connection
-// to a fingerprint goroutine, waiting only for a free fingerprint slot.
-func (s *Scanner) one(ctx context.Context, t Target, sockets *socketCache, c *counters, fpSlots chan struct{}, wg *sync.WaitGroup, results chan<- *service.Service) {
+// to a fingerprint goroutine. When every fingerprint slot is busy (slow
+// services, tarpits that pass for HTTP) the connect worker does not wait
+// for one, and does not keep the connection — it could go stale before a
+// slot frees — but queues the target, to be fingerprinted on a new
+// connection: discovery runs at the speed of the sweep whatever the
+// fingerprints cost.
+func (s *Scanner) one(ctx context.Context, t Target, sockets *socketCache, c *counters, fp *fingerprints, results chan<- *service.Service) {
 	conn, err := s.dial(ctx, t.Addr, sockets)
 	c.done.Add(1)
 	if err != nil {
@@ -340,15 +377,26 @@ func (s *Scanner) one(ctx context.Context, t Target, sockets *socketCache, c *co
 	}
 	c.open.Add(1)
 	select {
-	case fpSlots <- struct{}{}:
-	case <-ctx.Done():
-		conn.Close()
+	case fp.slots <- struct{}{}:
+		s.startFingerprint(ctx, t, conn, c, fp, results)
 		return
+	default:
 	}
-	wg.Add(1)
+	conn.Close()
+	c.queued.Add(1)
+	select {
+	case fp.queue <- t:
+	case <-ctx.Done():
+	}
+}
+
+// startFingerprint runs one fingerprint in its own goroutine; the caller
+// holds a slot, which the goroutine gives back.
+func (s *Scanner) startFingerprint(ctx context.Context, t Target, conn net.Conn, c *counters, fp *fingerprints, results chan<- *service.Service) {
+	fp.running.Add(1)
 	go func() {
-		defer wg.Done()
-		defer func() { <-fpSlots }()
+		defer fp.running.Done()
+		defer func() { <-fp.slots }()
 		s.fingerprint(ctx, t, conn, c, results)
 	}()
 }

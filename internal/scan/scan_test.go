@@ -39,7 +39,9 @@ type echoProber struct {
 }
 
 func (p *echoProber) Probe(ctx context.Context, addr netip.AddrPort, host string, tlsHint bool, conn net.Conn) (*service.Service, error) {
-	conn.Close()
+	if conn != nil {
+		conn.Close()
+	}
 	n := p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
 	for {
@@ -269,7 +271,9 @@ func TestRunKeepsFencedAndCountsUnidentified(t *testing.T) {
 func notHTTPFor(addr netip.AddrPort, p Prober) Prober {
 	return proberFunc(func(ctx context.Context, a netip.AddrPort, host string, tlsHint bool, conn net.Conn) (*service.Service, error) {
 		if a == addr {
-			conn.Close()
+			if conn != nil {
+				conn.Close()
+			}
 			return nil, errors.New("endpoint does not speak HTTP")
 		}
 		return p.Probe(ctx, a, host, tlsHint, conn)
@@ -302,5 +306,53 @@ func TestRunReportsRateWait(t *testing.T) {
 	s, _ = New(Options{Concurrency: 4}, &echoProber{}, nil)
 	if st, _ := s.Run(context.Background(), w, func(*service.Service) error { return nil }); st.RateWait != 0 {
 		t.Errorf("unlimited scan waited %v on the rate", st.RateWait)
+	}
+}
+
+// TestSlowFingerprintsDoNotHoldDiscovery: with one fingerprint slot held by
+// a prober that does not return until the whole target walk is over, the
+// walk still ends — open ports queue for a slot instead of holding the
+// connect workers — and every queued port is fingerprinted afterwards, on
+// a connection of the prober's own.
+func TestSlowFingerprintsDoNotHoldDiscovery(t *testing.T) {
+	open, closed := listeners(t, 8)
+	var w sliceWalker
+	for i := range open {
+		w = append(w, Target{Addr: open[i]}, Target{Addr: closed[i]})
+	}
+	walked := make(chan struct{})
+	walker := walkerFunc(func(ctx context.Context, fn func(Target) error) error {
+		defer close(walked)
+		return w.Walk(ctx, fn)
+	})
+	var withConn, withoutConn atomic.Int64
+	p := proberFunc(func(ctx context.Context, a netip.AddrPort, host string, tlsHint bool, conn net.Conn) (*service.Service, error) {
+		if conn != nil {
+			withConn.Add(1)
+			conn.Close()
+		} else {
+			withoutConn.Add(1)
+		}
+		select {
+		case <-walked:
+		case <-time.After(30 * time.Second):
+			return nil, errors.New("the walk never finished: discovery waited for fingerprints")
+		}
+		return &service.Service{Host: a.Addr().String(), Port: int(a.Port()), Product: "ollama"}, nil
+	})
+	s, err := New(Options{Concurrency: 1, MinConcurrency: 1, Fingerprints: 1}, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	st, err := s.Run(context.Background(), walker, func(*service.Service) error { found++; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found != len(open) || st.Services != uint64(len(open)) {
+		t.Errorf("found %d services (stats %+v), want %d", found, st, len(open))
+	}
+	if st.Queued == 0 || withoutConn.Load() != int64(st.Queued) || withConn.Load()+withoutConn.Load() != int64(len(open)) {
+		t.Errorf("queued %d; probes with a connection %d, without %d", st.Queued, withConn.Load(), withoutConn.Load())
 	}
 }
