@@ -50,22 +50,27 @@ func connectTCP(ctx context.Context, addr netip.AddrPort, timeout time.Duration,
 		family = syscall.AF_INET6
 		sa = &syscall.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()}
 	}
+	cache.enter()
 	fd, err := cache.take(family)
 	if err != nil {
+		cache.leave()
 		return nil, dialError(addr, os.NewSyscallError("socket", err))
 	}
 	switch err := syscall.Connect(fd, sa); err {
 	case nil, syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
 	default:
 		cache.giveBack(fd, family)
+		cache.leave()
 		return nil, refusal(addr, err)
 	}
 	// The outcome is often known already: refused (or unreachable) ports
 	// end here without the poller.
 	if v, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR); err == nil && v != 0 {
 		cache.giveBack(fd, family)
+		cache.leave()
 		return nil, refusal(addr, syscall.Errno(v))
 	}
+	cache.leave()
 	return waitConnected(ctx, addr, fd, timeout)
 }
 
@@ -76,6 +81,27 @@ type socketCache struct {
 	fd     int // valid when ok
 	family int
 	ok     bool
+	// gate, when set, is shared by every worker of a scan and bounds the
+	// workers inside the synchronous part of a connect (see enter).
+	gate chan struct{}
+}
+
+// enter waits for a place in the gate. The synchronous part of a connect
+// never parks, so each worker in it is runnable the whole time: with
+// hundreds of workers (the adaptive limit grows for networks where connects
+// wait), goroutines woken by the poller — fingerprints with a response in
+// hand — would queue behind all of them. The gate keeps the runnable
+// workers to a few per CPU; workers waiting on the poller hold no place.
+func (c *socketCache) enter() {
+	if c != nil && c.gate != nil {
+		c.gate <- struct{}{}
+	}
+}
+
+func (c *socketCache) leave() {
+	if c != nil && c.gate != nil {
+		<-c.gate
+	}
 }
 
 // take returns the spare socket of family, or a new one.

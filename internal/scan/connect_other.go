@@ -16,7 +16,8 @@ func connectTCP(ctx context.Context, addr netip.AddrPort, timeout time.Duration,
 	return d.DialContext(ctx, "tcp", addr.String())
 }
 
-// socketCache keeps nothing here: net.Dialer makes every socket.
-type socketCache struct{}
+// socketCache keeps nothing here: net.Dialer makes every socket and parks
+// the goroutine on every connect.
+type socketCache struct{ gate chan struct{} }
 
 func (*socketCache) close() {}

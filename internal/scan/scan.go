@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -243,15 +244,23 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 	work := make(chan Target, 256)
 	fp := &fingerprints{slots: make(chan struct{}, s.opts.Fingerprints), queue: make(chan Target, maxQueued)}
 	var workers sync.WaitGroup
+	connectGate := make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	var slots *adaptiveLimit
 	slots = newAdaptiveLimit(s.opts.MinConcurrency, s.opts.Concurrency, func() {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			var sockets socketCache
+			sockets := socketCache{gate: connectGate}
 			defer sockets.close()
 			for t := range work {
 				s.one(ctx, t, &sockets, &c, fp, results)
+				// A refused connect never parks the goroutine (see
+				// connectTCP), so without a yield the sweep's workers
+				// would hold both Ps for a whole preemption slice
+				// (10 ms) each and leave fingerprint goroutines, ready
+				// with a response, waiting behind dozens of them: their
+				// per-target budget would run out in the run queue.
+				runtime.Gosched()
 				if slots.leave() {
 					return
 				}
