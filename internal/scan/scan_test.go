@@ -310,21 +310,26 @@ func TestRunReportsRateWait(t *testing.T) {
 }
 
 // TestSlowFingerprintsDoNotHoldDiscovery: with one fingerprint slot held by
-// a prober that does not return until the whole target walk is over, the
-// walk still ends — open ports queue for a slot instead of holding the
-// connect workers — and every queued port is fingerprinted afterwards, on
-// a connection of the prober's own.
+// a prober that does not return until every target has been connected to,
+// discovery still ends — open ports queue for a slot instead of holding
+// the connect workers — and every queued port is fingerprinted afterwards,
+// on a connection of the prober's own.
 func TestSlowFingerprintsDoNotHoldDiscovery(t *testing.T) {
 	open, closed := listeners(t, 8)
 	var w sliceWalker
 	for i := range open {
 		w = append(w, Target{Addr: open[i]}, Target{Addr: closed[i]})
 	}
-	walked := make(chan struct{})
-	walker := walkerFunc(func(ctx context.Context, fn func(Target) error) error {
-		defer close(walked)
-		return w.Walk(ctx, fn)
-	})
+	var dials atomic.Int64
+	swept := make(chan struct{})
+	d := &net.Dialer{}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if dials.Add(1) == int64(len(w)) {
+			close(swept)
+		}
+		return c, err
+	}
 	var withConn, withoutConn atomic.Int64
 	p := proberFunc(func(ctx context.Context, a netip.AddrPort, host string, tlsHint bool, conn net.Conn) (*service.Service, error) {
 		if conn != nil {
@@ -334,25 +339,25 @@ func TestSlowFingerprintsDoNotHoldDiscovery(t *testing.T) {
 			withoutConn.Add(1)
 		}
 		select {
-		case <-walked:
+		case <-swept:
 		case <-time.After(30 * time.Second):
-			return nil, errors.New("the walk never finished: discovery waited for fingerprints")
+			return nil, errors.New("the sweep never finished: discovery waited for fingerprints")
 		}
 		return &service.Service{Host: a.Addr().String(), Port: int(a.Port()), Product: "ollama"}, nil
 	})
-	s, err := New(Options{Concurrency: 1, MinConcurrency: 1, Fingerprints: 1}, p, nil)
+	s, err := New(Options{Concurrency: 1, MinConcurrency: 1, Fingerprints: 1, Dial: dial}, p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := 0
-	st, err := s.Run(context.Background(), walker, func(*service.Service) error { found++; return nil })
+	st, err := s.Run(context.Background(), w, func(*service.Service) error { found++; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if found != len(open) || st.Services != uint64(len(open)) {
 		t.Errorf("found %d services (stats %+v), want %d", found, st, len(open))
 	}
-	if st.Queued == 0 || withoutConn.Load() != int64(st.Queued) || withConn.Load()+withoutConn.Load() != int64(len(open)) {
-		t.Errorf("queued %d; probes with a connection %d, without %d", st.Queued, withConn.Load(), withoutConn.Load())
+	if st.Queued != uint64(len(open)-1) || withoutConn.Load() != int64(st.Queued) || withConn.Load() != 1 {
+		t.Errorf("queued %d; probes with a connection %d, without %d; want %d queued", st.Queued, withConn.Load(), withoutConn.Load(), len(open)-1)
 	}
 }
