@@ -11,19 +11,19 @@ import (
 const maxMemo = 1 << 16
 
 // verdictMemo remembers the classifier's verdicts for the life of one Judge
-// (one scan), so a system prompt that many hosts share — a fleet built
-// from one image, a popular Modelfile — is classified once, even when
-// those hosts are judged at the same moment: later callers wait for the
-// first one's answer. Keys are SHA-256 digests, so the memo never holds a
-// prompt's text. Safe for concurrent use.
+// (one scan), so a model that many hosts share — a fleet built from one
+// image, a popular Modelfile with its system prompt — is classified once,
+// even when those hosts are judged at the same moment: later callers wait
+// for the first one's answer. Keys are SHA-256 digests, so the memo never
+// holds a prompt's text. Safe for concurrent use.
 type verdictMemo struct {
-	categories memo[[]string]
-	guardrails memo[guardrailVerdict]
+	models memo[modelVerdict]
 }
 
-type guardrailVerdict struct {
-	removed  bool
-	evidence string
+type modelVerdict struct {
+	categories []string
+	removed    bool
+	evidence   string
 }
 
 // memo is a bounded map from digest to a value computed once.
@@ -75,21 +75,12 @@ func digest(parts ...string) [32]byte {
 	return d
 }
 
-// systemPrompt returns classify(prompt), from the memo when it has it.
-func (m *verdictMemo) systemPrompt(prompt string, classify func(string) []string) []string {
-	if prompt == "" {
-		return classify(prompt)
-	}
-	cats := m.categories.get(digest(prompt), func() []string { return classify(prompt) })
-	return slices.Clip(slices.Clone(cats)) // callers own their slice
-}
-
-// guardrailsRemoved returns judge(name, parent, family, prompt), from the
-// memo when it has it.
-func (m *verdictMemo) guardrailsRemoved(name, parent, family, prompt string, judge func(string, string, string, string) (bool, string)) (bool, string) {
-	v := m.guardrails.get(digest(name, parent, family, prompt), func() guardrailVerdict {
-		r, why := judge(name, parent, family, prompt)
-		return guardrailVerdict{r, why}
+// model returns classify(name, parent, family, prompt) — categories,
+// guardrails removed, why — from the memo when it has it.
+func (m *verdictMemo) model(name, parent, family, prompt string, classify func(string, string, string, string) ([]string, bool, string)) ([]string, bool, string) {
+	v := m.models.get(digest(name, parent, family, prompt), func() modelVerdict {
+		c, r, why := classify(name, parent, family, prompt)
+		return modelVerdict{c, r, why}
 	})
-	return v.removed, v.evidence
+	return slices.Clip(slices.Clone(v.categories)), v.removed, v.evidence // callers own their slice
 }
