@@ -363,9 +363,10 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 	return st, ctx.Err()
 }
 
-// maxQueued bounds the open ports waiting for a fingerprint slot (a few
-// dozen bytes each); past it connect workers wait.
-const maxQueued = 1 << 16
+// maxQueued bounds the open ports waiting for a fingerprint slot (the
+// buffer, about 50 bytes a port, is allocated up front); past it connect
+// workers wait.
+const maxQueued = 1 << 14
 
 // fingerprints is the fingerprint pool: its slots and the queue of open
 // ports waiting for one.
