@@ -11,13 +11,15 @@ import (
 const maxMemo = 1 << 16
 
 // verdictMemo remembers the classifier's verdicts for the life of one Judge
-// (one scan), so a model that many hosts share — a fleet built from one
-// image, a popular Modelfile with its system prompt — is classified once,
-// even when those hosts are judged at the same moment: later callers wait
-// for the first one's answer. Keys are SHA-256 digests, so the memo never
-// holds a prompt's text. Safe for concurrent use.
+// (one scan), so a system prompt that many hosts share — a fleet built from
+// one image, a popular Modelfile — is classified once, whatever the models
+// it comes with are called, even when those hosts are judged at the same
+// moment: later callers wait for the first one's answer. Keys are SHA-256
+// digests, so the memo never holds a prompt's text. Safe for concurrent
+// use.
 type verdictMemo struct {
-	models memo[modelVerdict]
+	prompts memo[modelVerdict] // by system prompt alone
+	names   memo[modelVerdict] // lineage markers, by name, parent and family
 }
 
 type modelVerdict struct {
@@ -76,11 +78,27 @@ func digest(parts ...string) [32]byte {
 }
 
 // model returns classify(name, parent, family, prompt) — categories,
-// guardrails removed, why — from the memo when it has it.
+// guardrails removed, why — built from two memoised halves: the verdict on
+// the prompt alone (classify("", "", "", prompt)) and on the names alone
+// (classify(name, parent, family, "")). classify must be the classifier's
+// Model, whose answer is exactly that composition: the prompt's
+// categories, and a lineage marker in a name before the prompt's own
+// guardrail_removal verdict.
 func (m *verdictMemo) model(name, parent, family, prompt string, classify func(string, string, string, string) ([]string, bool, string)) ([]string, bool, string) {
-	v := m.models.get(digest(name, parent, family, prompt), func() modelVerdict {
-		c, r, why := classify(name, parent, family, prompt)
+	p := m.prompts.get(digest(prompt), func() modelVerdict {
+		c, r, why := classify("", "", "", prompt)
 		return modelVerdict{c, r, why}
 	})
-	return slices.Clip(slices.Clone(v.categories)), v.removed, v.evidence // callers own their slice
+	cats := slices.Clip(slices.Clone(p.categories)) // callers own their slice
+	if name == "" && parent == "" && family == "" {
+		return cats, p.removed, p.evidence
+	}
+	n := m.names.get(digest(name, parent, family), func() modelVerdict {
+		_, r, why := classify(name, parent, family, "")
+		return modelVerdict{nil, r, why}
+	})
+	if n.removed {
+		return cats, true, n.evidence
+	}
+	return cats, p.removed, p.evidence
 }
