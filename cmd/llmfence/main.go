@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -128,6 +130,12 @@ Scan only networks you are authorised to scan.`,
 			default:
 				return fmt.Errorf("--log-format %q: want text or json", logFormat)
 			}
+			// net/http's client prints what misbehaving peers send
+			// ("Unsolicited response received on idle HTTP channel
+			// starting with ...") through the standard logger: hostile
+			// bytes belong in the debug log, not on the terminal.
+			log.SetFlags(0)
+			log.SetOutput(debugLogWriter{e.log})
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -187,6 +195,14 @@ func newVersionCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// debugLogWriter sends the standard logger's lines to l at debug level.
+type debugLogWriter struct{ l *slog.Logger }
+
+func (w debugLogWriter) Write(p []byte) (int, error) {
+	w.l.Debug(strings.TrimRight(string(p), "\n"), "from", "standard logger")
+	return len(p), nil
 }
 
 // isTerminal reports whether w is a terminal.

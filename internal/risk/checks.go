@@ -266,7 +266,15 @@ func checkCredentialsWithoutTLS(e *Engine, svc *service.Service) []hit {
 	if svc.Auth != service.AuthRequired || svc.TLS || isLoopback(svc) {
 		return nil
 	}
-	return []hit{e.hitSaying("risk.detail.plain_http")}
+	if svc.Gateway == "" {
+		return []hit{e.hitSaying("risk.detail.plain_http")}
+	}
+	if scheme, _ := svc.Extra["gateway_auth"].(string); scheme == "basic" {
+		h := e.hitSaying("risk.detail.plain_http_gateway_basic", "gateway", svc.Gateway)
+		h.variant = "basic"
+		return []hit{h}
+	}
+	return []hit{e.hitSaying("risk.detail.plain_http_gateway", "gateway", svc.Gateway)}
 }
 
 func checkLoadedModels(e *Engine, svc *service.Service) []hit {

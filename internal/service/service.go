@@ -168,6 +168,14 @@ type Service struct {
 	Auth    Auth   `json:"auth"`
 	TLS     bool   `json:"tls"`
 
+	// Gateway names the authenticating front recognised before the model
+	// server, when its answers show one: "llmfence-guard", "litellm",
+	// "nginx", "caddy" (IDs from the fingerprint catalogue's gateways).
+	// Empty when none was recognised. Auth is then "required": the
+	// gateway, not the model server, refused the anonymous request. A
+	// gateway that hides everything behind it leaves Product "http".
+	Gateway string `json:"gateway,omitempty"`
+
 	ServerHeader string `json:"server_header,omitempty"`
 	// CORS is the Access-Control-Allow-Origin the service sent to a foreign
 	// Origin, if any ("*" means any web page may call it).
