@@ -123,3 +123,16 @@ func TestRewrittenRemediationFallsBack(t *testing.T) {
 		t.Errorf("Remediation = %q", got)
 	}
 }
+
+// TestOldPlaceholdersRefused: an entry written with the former {port}
+// syntax is refused, not printed with the braces.
+func TestOldPlaceholdersRefused(t *testing.T) {
+	db, err := vulndb.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(catalogueYAML), "http://127.0.0.1:{{.port}}", "http://127.0.0.1:{port}", 1)
+	if _, err := Load([]byte(bad), db); err == nil || !strings.Contains(err.Error(), "{{.port}}") {
+		t.Errorf("Load = %v, want the old placeholder refused", err)
+	}
+}

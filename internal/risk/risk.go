@@ -123,6 +123,10 @@ func decodeStrict(b []byte, v any) error {
 
 var entryID = regexp.MustCompile(`^LLMF-\d{3}$`)
 
+// oldPlaceholder finds the catalogue's former placeholder syntax, {port},
+// which would now be printed as it is.
+var oldPlaceholder = regexp.MustCompile(`(^|[^{])\{(port|guard_port|product|fixed_version|cves)\}`)
+
 func (e *Engine) validate() error {
 	var errs []error
 	if e.catalogueVersion < 1 {
@@ -155,6 +159,11 @@ func (e *Engine) validate() error {
 		}
 		if en.Rank <= 0 {
 			errs = append(errs, fmt.Errorf("%s: rank must be positive", where))
+		}
+		for k, f := range en.Fix {
+			if m := oldPlaceholder.FindStringSubmatch(f); m != nil {
+				errs = append(errs, fmt.Errorf("%s: fix %q says {%s}; placeholders are template fields now: {{.%s}}", where, k, m[2], m[2]))
+			}
 		}
 	}
 	for id := range checks {
