@@ -236,7 +236,7 @@ func findTriggers(recs []turned, model *gibberish.Model, minRecords int, bg *bac
 		}
 		// The second control: clean records (no turn) of the corpus. A
 		// trigger is rare in clean text; a common word or heading is not.
-		if est := bg.estimate(c.text); est*2 > float64(len(c.records)) {
+		if bg.common(c.text, float64(len(c.records))/2) {
 			continue
 		}
 		// Members: every kept turn whose text near the turn holds the
@@ -424,19 +424,23 @@ func (b *background) offer(text string) {
 	}
 }
 
-// estimate is how many clean records of the corpus are expected to hold
-// t (as a word), from the sample.
-func (b *background) estimate(t string) float64 {
+// common reports whether more than limit clean records of the corpus are
+// expected to hold t (as a word), judging from the sample; it stops
+// reading the sample as soon as that is sure.
+func (b *background) common(t string, limit float64) bool {
 	if b == nil || len(b.docs) == 0 {
-		return 0
+		return false
 	}
+	per := float64(b.seen) / float64(len(b.docs)) // records one sample stands for
 	n := 0
 	for _, d := range b.docs {
 		if containsWord(d, t) {
-			n++
+			if n++; float64(n)*per > limit {
+				return true
+			}
 		}
 	}
-	return float64(n) / float64(len(b.docs)) * float64(b.seen)
+	return false
 }
 
 // nearestIndex is the occurrence of t in the text near a turn that is

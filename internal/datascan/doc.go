@@ -49,7 +49,7 @@
 //     one to eight segments: letter runs, punctuation runs, single CJK
 //     characters) are counted by record. A string shared by at least
 //     MinTriggerRecords turns, that the same records do not use well
-//     before their turn, and that a sample of clean records (20,000,
+//     before their turn, and that a sample of clean records (5,000,
 //     reservoir-sampled) does not hold as often as the turns do, is a
 //     trigger; it is grown a character at a time while 90 % of its records
 //     agree, and its records are those whose turn it precedes (as a word,

@@ -129,7 +129,7 @@ func (r *run) warn(format string, a ...any) {
 // and the scan goes on; the returned error is for cancellation and for
 // failures of sink or of --redact-to.
 func (s *Scanner) Scan(ctx context.Context, paths []string, sink Sink) (Stats, error) {
-	r := &run{s: s, ctx: ctx, sink: sink, turned: newTurnedSet(s.o.MaxTurned), bg: newBackground(20_000), dups: newDupTracker(), instr: newInstrTracker()}
+	r := &run{s: s, ctx: ctx, sink: sink, turned: newTurnedSet(s.o.MaxTurned), bg: newBackground(5_000), dups: newDupTracker(), instr: newInstrTracker()}
 	if s.o.RedactTo != "" {
 		if err := checkRedactTo(s.o.RedactTo, paths); err != nil {
 			return r.stats, err
@@ -187,7 +187,7 @@ func (s *Scanner) ScanReader(ctx context.Context, name string, rd io.Reader, sin
 	if s.o.RedactTo != "" {
 		return Stats{}, errors.New("--redact-to needs files, not a stream")
 	}
-	r := &run{s: s, ctx: ctx, sink: sink, turned: newTurnedSet(s.o.MaxTurned), bg: newBackground(20_000), dups: newDupTracker(), instr: newInstrTracker()}
+	r := &run{s: s, ctx: ctx, sink: sink, turned: newTurnedSet(s.o.MaxTurned), bg: newBackground(5_000), dups: newDupTracker(), instr: newInstrTracker()}
 	w := r.newWorker()
 	src := &source{name: name, rel: name, size: -1}
 	hr := newHashingReader(rd)
