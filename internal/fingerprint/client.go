@@ -190,6 +190,13 @@ func (c *countingConn) Read(p []byte) (int, error) {
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
+	if !c.written.Load() && bytesWaiting(c.Conn) {
+		// The banner arrived before our first write. net/http's read
+		// loop may not have looked yet; if the request went out first,
+		// the banner would be read as its response. Decide here, the
+		// same way every time.
+		return 0, &spokeFirstError{banner: "(banner waiting before the first request)"}
+	}
 	c.written.Store(true)
 	return c.Conn.Write(p)
 }
