@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -56,12 +57,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "llmfence: %v\n", err)
+	msg := err.Error()
+	if errors.Is(err, context.Canceled) && strings.HasSuffix(msg, context.Canceled.Error()) {
+		msg = "interrupted before the command finished"
+	}
+	fmt.Fprintf(stderr, "llmfence: %s\n", msg)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}
 	if errors.Is(err, context.Canceled) {
+		if c := context.Cause(ctx); c != nil && c.Error() == syscall.SIGTERM.String()+" signal received" {
+			return 143
+		}
 		return 130
 	}
 	return 1
