@@ -139,7 +139,11 @@ func (s *Session) Run(ctx context.Context, t Targets) (Summary, error) {
 		s.log().Warn("could not check for abandoned runs", "err", err)
 	}
 	host, _ := os.Hostname()
+	// Inline targets are kept as the run's definition, so the inventory
+	// can tell what a completed run covered (Coverage).
+	spec, _ := EncodeSpec(Spec{Targets: t, Options: s.Options})
 	run, err := s.Store.CreateRun(ctx, store.Run{
+		Spec:        spec,
 		Targets:     t.Describe(),
 		Ports:       s.Options.Ports,
 		Args:        s.Args,

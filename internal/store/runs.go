@@ -138,7 +138,12 @@ func (s *sqlStore) MarkStaleRuns(ctx context.Context, p StalePolicy) ([]string, 
 			last = hb.Time
 		}
 		switch {
-		case shards == 0 && host != "" && host == p.Host && pid > 0 && pid != int64(os.Getpid()) && !p.Alive(int(pid)):
+		case shards > 0:
+			// A sharded run lives while its shard jobs do: the job
+			// engine rescues a dead worker's shard, and the run ends when
+			// its last shard does (see ShardDone, ShardFailed).
+			continue
+		case host != "" && host == p.Host && pid > 0 && pid != int64(os.Getpid()) && !p.Alive(int(pid)):
 			stale = append(stale, cand{id, fmt.Sprintf("interrupted: the scanning process (pid %d on %s) is gone", pid, host)})
 		case now.Sub(last.UTC()) > p.HeartbeatAge:
 			stale = append(stale, cand{id, fmt.Sprintf("interrupted: no sign of life from the scanner since %s", last.UTC().Format(time.RFC3339))})

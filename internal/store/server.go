@@ -15,6 +15,7 @@ import (
 type ServerStore interface {
 	Store
 	InventoryStore
+	ShardStore
 	ListServices(ctx context.Context, q ServiceQuery) ([]InvService, bool, error)
 	GetService(ctx context.Context, id int64) (InvService, service.Service, error)
 	ListFindings(ctx context.Context, q FindingQuery) ([]InvFinding, bool, error)
@@ -54,3 +55,26 @@ func OpenServer(ctx context.Context, dsn string, opts Options) (ServerStore, err
 
 func (s *sqlStore) DB() *sql.DB { return s.db }
 func (s *sqlStore) Kind() Kind  { return s.d.kind }
+
+// OpenSQLiteConn opens a second handle on a SQLite store's file, with one
+// connection and the store's settings, for a job engine that keeps its
+// tables in the same file.
+func OpenSQLiteConn(ctx context.Context, st ServerStore) (*sql.DB, error) {
+	s, ok := st.(*sqlStore)
+	if !ok || s.d.kind != KindSQLite {
+		return nil, fmt.Errorf("not a SQLite store: %w", ErrBadInput)
+	}
+	if s.where == ":memory:" {
+		return nil, fmt.Errorf("an in-memory store cannot be shared with the job engine: %w", ErrBadInput)
+	}
+	db, err := sql.Open("sqlite", s.where+"?"+sqliteParams)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open store at %s: %w", s.where, err)
+	}
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot open store at %s: %w", s.where, err)
+	}
+	return db, nil
+}

@@ -154,6 +154,23 @@ type queryer interface {
 // ---- runs ----
 
 func (s *sqlStore) CreateRun(ctx context.Context, r Run) (Run, error) {
+	var out Run
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = s.createRunTx(ctx, tx, r)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrBadInput) {
+			return Run{}, err
+		}
+		return Run{}, s.errf(err, "record a new scan run")
+	}
+	return out, nil
+}
+
+// createRunTx records a new run inside tx.
+func (s *sqlStore) createRunTx(ctx context.Context, tx *sql.Tx, r Run) (Run, error) {
 	out := Run{
 		StartedAt:   s.clock(),
 		Status:      StatusRunning,
@@ -179,20 +196,19 @@ func (s *sqlStore) CreateRun(ctx context.Context, r Run) (Run, error) {
 		}
 		schedID = v
 	}
+	return s.insertRun(ctx, tx, out, string(targets), string(args), schedID)
+}
+
+func (s *sqlStore) insertRun(ctx context.Context, tx *sql.Tx, out Run, targets, args string, schedID int64) (Run, error) {
 	var id int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, s.d.rebind(`INSERT INTO runs
-			(started_at, status, error, targets, ports, args, tool_version, addresses_probed, open_ports,
-			 heartbeat_at, owner_host, owner_pid, scope_key, spec, shards, schedule_id)
-			VALUES (?, ?, '', ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			out.StartedAt, string(out.Status), string(targets), out.Ports, string(args), out.ToolVersion,
-			out.HeartbeatAt, out.OwnerHost, out.OwnerPID, out.ScopeKey, out.Spec, out.Shards, schedID).Scan(&id)
-	})
-	if err != nil {
-		return Run{}, s.errf(err, "record a new scan run")
-	}
+	err := tx.QueryRowContext(ctx, s.d.rebind(`INSERT INTO runs
+		(started_at, status, error, targets, ports, args, tool_version, addresses_probed, open_ports,
+		 heartbeat_at, owner_host, owner_pid, scope_key, spec, shards, schedule_id)
+		VALUES (?, ?, '', ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		out.StartedAt, string(out.Status), targets, out.Ports, args, out.ToolVersion,
+		out.HeartbeatAt, out.OwnerHost, out.OwnerPID, out.ScopeKey, out.Spec, out.Shards, schedID).Scan(&id)
 	out.ID = formatID(id)
-	return out, nil
+	return out, err
 }
 
 func (s *sqlStore) FinishRun(ctx context.Context, runID string, stats RunStats) error {
