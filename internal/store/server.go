@@ -16,6 +16,7 @@ type ServerStore interface {
 	Store
 	InventoryStore
 	ShardStore
+	UserStore
 	ListServices(ctx context.Context, q ServiceQuery) ([]InvService, bool, error)
 	GetService(ctx context.Context, id int64) (InvService, service.Service, error)
 	ListFindings(ctx context.Context, q FindingQuery) ([]InvFinding, bool, error)
