@@ -164,6 +164,9 @@ Scan only networks you are authorised to scan.`,
 		newUsageCmd(e),
 		newCapturesCmd(e),
 		newGuardCmd(e),
+		newServeCmd(e),
+		newWorkerCmd(e),
+		newUsersCmd(e),
 	)
 	return root
 }

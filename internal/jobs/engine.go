@@ -50,7 +50,7 @@ type Config struct {
 	// Name identifies this process in shard rows (host:pid by default).
 	Name string
 	// Hooks plugs in the rest of serve (all optional).
-	Hooks Hooks
+	Hooks  Hooks
 	Logger *slog.Logger
 }
 
@@ -94,12 +94,12 @@ type runner interface {
 
 // Engine owns the River clients of one process.
 type Engine struct {
-	st     store.ServerStore
-	cfg    Config
-	log    *slog.Logger
-	ins    *river.Client[*sql.Tx] // inserts, also inside store transactions
-	work   runner                 // nil when this process works no queue
-	close  []func()
+	st    store.ServerStore
+	cfg   Config
+	log   *slog.Logger
+	ins   *river.Client[*sql.Tx] // inserts, also inside store transactions
+	work  runner                 // nil when this process works no queue
+	close []func()
 }
 
 // Open connects River to the store's database, migrating River's own

@@ -333,3 +333,15 @@ func (s *sqlStore) Counts(ctx context.Context) (map[string]int64, error) {
 	}
 	return out, rows.Err()
 }
+
+// FindingByFP returns the finding with a fingerprint.
+func (s *sqlStore) FindingByFP(ctx context.Context, fp string) (InvFinding, error) {
+	f, err := scanInvFinding(s.db.QueryRowContext(ctx, s.d.rebind("SELECT "+invFindingCols+" FROM inv_findings WHERE fp = ?"), strings.TrimSpace(fp)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, fmt.Errorf("no finding with fingerprint %q: %w", fp, ErrNotFound)
+	}
+	if err != nil {
+		return f, s.errf(err, "read a finding")
+	}
+	return f, nil
+}

@@ -21,6 +21,7 @@ type ServerStore interface {
 	GetService(ctx context.Context, id int64) (InvService, service.Service, error)
 	ListFindings(ctx context.Context, q FindingQuery) ([]InvFinding, bool, error)
 	GetFinding(ctx context.Context, id int64) (InvFinding, error)
+	FindingByFP(ctx context.Context, fp string) (InvFinding, error)
 	Events(ctx context.Context, cursor, serviceID int64, limit int) ([]Event, int64, error)
 	Counts(ctx context.Context) (map[string]int64, error)
 	Acknowledge(ctx context.Context, id int64, actor Actor, note string, inTx TxHook) error

@@ -115,7 +115,9 @@ func (s *sqlStore) userBy(ctx context.Context, col string, v any) (User, error) 
 func (s *sqlStore) UserByName(ctx context.Context, name string) (User, error) {
 	return s.userBy(ctx, "name", strings.TrimSpace(name))
 }
-func (s *sqlStore) UserByID(ctx context.Context, id int64) (User, error) { return s.userBy(ctx, "id", id) }
+func (s *sqlStore) UserByID(ctx context.Context, id int64) (User, error) {
+	return s.userBy(ctx, "id", id)
+}
 func (s *sqlStore) UserByOIDC(ctx context.Context, sub string) (User, error) {
 	if sub == "" {
 		return User{}, fmt.Errorf("no such user: %w", ErrNotFound)
