@@ -28,6 +28,8 @@ type serveFlags struct {
 	rescueAfter, poll       time.Duration
 	maintainEvery           time.Duration
 	shardTarget             time.Duration
+	minShardTimeout         time.Duration
+	maxParallel             int
 	ext                     serveExtFlags
 }
 
@@ -64,7 +66,9 @@ or use the one-time setup token printed at the first start.`,
 	fl.DurationVar(&f.poll, "poll", time.Second, "how often idle workers look for jobs")
 	fl.DurationVar(&f.maintainEvery, "maintain-every", time.Minute, "period of housekeeping (stale runs, ages, expiries, schedules)")
 	fl.DurationVar(&f.shardTarget, "shard-target", time.Minute, "plan shards to take about this long each at the run's rate")
-	for _, n := range []string{"rescue-after", "poll", "maintain-every", "shard-target"} {
+	fl.DurationVar(&f.minShardTimeout, "min-shard-timeout", 2*time.Minute, "least time limit of one scan shard")
+	fl.IntVar(&f.maxParallel, "max-parallel", 8, "most shards of one run scanning at once")
+	for _, n := range []string{"rescue-after", "poll", "maintain-every", "shard-target", "min-shard-timeout", "max-parallel"} {
 		fl.MarkHidden(n)
 	}
 	f.ext.register(cmd)
@@ -96,6 +100,7 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 	}
 	defer st.Close()
 	cfg := engineConfig(e, f.workers, true, f.rescueAfter, f.poll, f.maintainEvery, f.shardTarget)
+	cfg.MinShardTimeout, cfg.MaxParallel = f.minShardTimeout, f.maxParallel
 	ext, err := f.ext.build(ctx, e, st, &cfg)
 	if err != nil {
 		return &exitError{code: 2, err: err}

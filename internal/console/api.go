@@ -427,15 +427,33 @@ type ScanBody struct {
 	Rate    *float64 `json:"rate,omitempty"`
 	Shards  int      `json:"shards,omitempty"`
 	Seed    uint64   `json:"seed,omitempty"`
+	// Timeout and TargetBudget are Go durations ("3s"); "" keeps the
+	// defaults.
+	Timeout      string `json:"timeout,omitempty"`
+	TargetBudget string `json:"target_budget,omitempty"`
 }
 
-func (b ScanBody) request() jobs.ScanRequest {
+func (b ScanBody) request() (jobs.ScanRequest, error) {
 	o := scanrun.DefaultOptions()
 	o.Ports, o.Seed = b.Ports, b.Seed
+	for _, d := range []struct {
+		s   string
+		dst *time.Duration
+		n   string
+	}{{b.Timeout, &o.Timeout, "timeout"}, {b.TargetBudget, &o.TargetBudget, "target_budget"}} {
+		if d.s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.s)
+		if err != nil || v <= 0 {
+			return jobs.ScanRequest{}, errStatus(http.StatusBadRequest, "%s %q: want a positive duration such as 3s", d.n, d.s)
+		}
+		*d.dst = v
+	}
 	if b.Rate != nil {
 		o.Rate = *b.Rate
 	}
-	return jobs.ScanRequest{Targets: scanrun.Targets{Include: b.Targets, Exclude: b.Exclude}, Options: o, Shards: b.Shards}
+	return jobs.ScanRequest{Targets: scanrun.Targets{Include: b.Targets, Exclude: b.Exclude}, Options: o, Shards: b.Shards}, nil
 }
 
 func (s *Server) apiStartScan(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -443,7 +461,10 @@ func (s *Server) apiStartScan(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := decode(r, &b); err != nil {
 		return err
 	}
-	req := b.request()
+	req, err := b.request()
+	if err != nil {
+		return err
+	}
 	req.Args = []string{"serve: scan requested by " + c.user.Name}
 	run, err := s.eng.StartScan(r.Context(), req)
 	if err != nil {

@@ -313,7 +313,10 @@ func (s *Server) formScan(w http.ResponseWriter, r *http.Request, c *call) error
 		}
 		b.Rate = &v
 	}
-	req := b.request()
+	req, err := b.request()
+	if err != nil {
+		return err
+	}
 	req.Args = []string{"serve: scan requested by " + c.user.Name}
 	run, err := s.eng.StartScan(r.Context(), req)
 	if err != nil {

@@ -43,6 +43,16 @@ type Config struct {
 	ShardTarget time.Duration
 	// MaxShards caps the shards of one run.
 	MaxShards int
+	// MaxParallel caps the shards of one run that scan at once.
+	MaxParallel int
+	// MinShardTimeout is the least time limit of a shard.
+	MinShardTimeout time.Duration
+	// ProgressEvery is how often a running shard reports its progress
+	// (the run's live progress, and its sign of life).
+	ProgressEvery time.Duration
+	// StaleShard: a running shard whose progress report is older is
+	// taken to be dead when counting the run's running shards.
+	StaleShard time.Duration
 	// PollInterval is how often idle workers look for jobs.
 	PollInterval time.Duration
 	// MaintainEvery is the period of the maintenance job.
@@ -75,12 +85,16 @@ type Hooks struct {
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		RescueAfter:   3 * time.Minute,
-		ShardTarget:   time.Minute,
-		MaxShards:     4096,
-		PollInterval:  time.Second,
-		MaintainEvery: time.Minute,
-		Name:          host + ":" + strconv.Itoa(os.Getpid()),
+		RescueAfter:     3 * time.Minute,
+		ShardTarget:     time.Minute,
+		MaxShards:       4096,
+		MaxParallel:     8,
+		MinShardTimeout: 2 * time.Minute,
+		StaleShard:      time.Minute,
+		ProgressEvery:   2 * time.Second,
+		PollInterval:    time.Second,
+		MaintainEvery:   time.Minute,
+		Name:            host + ":" + strconv.Itoa(os.Getpid()),
 	}
 }
 
@@ -119,6 +133,18 @@ func Open(ctx context.Context, st store.ServerStore, dsn string, cfg Config) (*E
 	if e.cfg.MaxShards <= 0 {
 		e.cfg.MaxShards = d.MaxShards
 	}
+	if e.cfg.MaxParallel <= 0 {
+		e.cfg.MaxParallel = d.MaxParallel
+	}
+	if e.cfg.MinShardTimeout <= 0 {
+		e.cfg.MinShardTimeout = d.MinShardTimeout
+	}
+	if e.cfg.ProgressEvery <= 0 {
+		e.cfg.ProgressEvery = d.ProgressEvery
+	}
+	if e.cfg.StaleShard <= 0 {
+		e.cfg.StaleShard = d.StaleShard
+	}
 	if e.cfg.PollInterval <= 0 {
 		e.cfg.PollInterval = d.PollInterval
 	}
@@ -139,7 +165,7 @@ func Open(ctx context.Context, st store.ServerStore, dsn string, cfg Config) (*E
 	rc := &river.Config{
 		Logger:               e.log,
 		Workers:              workers,
-		JobTimeout:           time.Minute,
+		JobTimeout:           min(time.Minute, e.cfg.RescueAfter),
 		RescueStuckJobsAfter: e.cfg.RescueAfter,
 		FetchPollInterval:    e.cfg.PollInterval,
 		FetchCooldown:        min(e.cfg.PollInterval, 100*time.Millisecond),

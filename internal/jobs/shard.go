@@ -25,6 +25,9 @@ type ScanShardArgs struct {
 	// TimeoutSec is this shard's time limit, planned from its size and
 	// the run's rate; River also waits this long before rescuing it.
 	TimeoutSec int `json:"timeout_sec"`
+	// Parallel is how many shards of the run may scan at once (each then
+	// gets at least rate/Parallel, which bounds its duration).
+	Parallel int `json:"parallel"`
 }
 
 func (ScanShardArgs) Kind() string { return "scan_shard" }
@@ -55,6 +58,11 @@ func (w *shardWorker) Work(ctx context.Context, job *river.Job[ScanShardArgs]) e
 	err := w.e.runShard(ctx, a)
 	if err == nil || errors.Is(err, store.ErrRunEnded) {
 		return nil
+	}
+	if errors.Is(err, store.ErrShardBusy) {
+		// The run has Parallel shards scanning: wait without using up
+		// an attempt.
+		return river.JobSnooze(time.Second + time.Duration(rand.IntN(1000))*time.Millisecond)
 	}
 	final := job.Attempt >= job.MaxAttempts
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -87,12 +95,13 @@ func (e *Engine) runShard(ctx context.Context, a ScanShardArgs) error {
 	if err != nil {
 		return err
 	}
-	if _, err := e.st.ShardStart(ctx, a.RunID, a.Shard, e.cfg.Name, int64(pairs)); err != nil {
+	if _, err := e.st.ShardStart(ctx, a.RunID, a.Shard, e.cfg.Name, int64(pairs), a.Parallel, e.cfg.StaleShard); err != nil {
 		return err
 	}
 	opts := spec.Options
 	rate := opts.Rate
 	opts.Rate = 0 // the run-wide limiter below replaces the scanner's own
+	opts.Heartbeat = e.cfg.ProgressEvery
 	sess := &scanrun.Session{Store: e.st, Options: opts, Logger: e.log}
 	w := scanrun.Walker{Set: set, Shard: uint64(a.Shard), Shards: uint64(a.Shards), Pairs: pairs}
 	if rate > 0 {
@@ -192,7 +201,8 @@ func (e *Engine) StartScan(ctx context.Context, req ScanRequest) (store.Run, err
 	}
 	shards = int(min(uint64(shards), max(count, 1), uint64(e.cfg.MaxShards)))
 	perShard := float64(count) / float64(shards)
-	timeout := e.shardTimeout(perShard, o)
+	parallel := max(1, min(shards, e.cfg.MaxParallel))
+	timeout := e.shardTimeout(perShard, parallel, o)
 	spec, err := scanrun.EncodeSpec(scanrun.Spec{Targets: req.Targets, Options: o})
 	if err != nil {
 		return store.Run{}, &scanrun.UsageError{Err: err}
@@ -206,7 +216,8 @@ func (e *Engine) StartScan(ctx context.Context, req ScanRequest) (store.Run, err
 	return e.st.CreateShardedRun(ctx, run, shards, func(ctx context.Context, tx *sql.Tx, r store.Run) error {
 		params := make([]river.InsertManyParams, shards)
 		for i := range params {
-			params[i] = river.InsertManyParams{Args: ScanShardArgs{RunID: r.ID, Shard: i, Shards: shards, TimeoutSec: int(timeout / time.Second)}}
+			params[i] = river.InsertManyParams{Args: ScanShardArgs{RunID: r.ID, Shard: i, Shards: shards,
+				TimeoutSec: int(timeout / time.Second), Parallel: parallel}}
 		}
 		_, err := e.ins.InsertManyTx(ctx, tx, params)
 		return err
@@ -224,14 +235,18 @@ func (e *Engine) PlanShards(pairs uint64, rate float64) int {
 	return max(1, min(n, e.cfg.MaxShards))
 }
 
-// shardTimeout allows a shard three times its expected sweep at the run's
-// rate plus every fingerprint budget it might need, and never less than
-// two minutes.
-func (e *Engine) shardTimeout(pairs float64, o scanrun.Options) time.Duration {
-	sweep := time.Duration(pairs/20000*float64(time.Second)) + o.Timeout*time.Duration(o.Retries+1)
-	if o.Rate > 0 {
-		sweep = time.Duration(pairs / o.Rate * float64(time.Second))
+// shardTimeout bounds one shard: with at most parallel shards of the run
+// scanning at once, each gets at least rate/parallel connections a second,
+// so its sweep takes at most parallel·pairs/rate. The timeout allows twice
+// that, plus two fingerprint budgets for the slowest services, plus ten
+// seconds, and never less than MinShardTimeout. River rescues a dead
+// worker's shard after max(RescueAfter, this timeout).
+func (e *Engine) shardTimeout(pairs float64, parallel int, o scanrun.Options) time.Duration {
+	rate := o.Rate
+	if rate <= 0 {
+		rate = 2000 // unlimited: a conservative floor of what one worker sustains
 	}
-	t := 3*sweep + 2*o.TargetBudget + time.Minute
-	return max(t, 2*time.Minute)
+	sweep := time.Duration(float64(parallel) * pairs / rate * float64(time.Second))
+	t := 2*sweep + 2*o.TargetBudget + 10*time.Second
+	return max(t, e.cfg.MinShardTimeout)
 }

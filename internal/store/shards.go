@@ -46,7 +46,7 @@ type RunProgress struct {
 // ShardStore is what workers of sharded runs need from the store.
 type ShardStore interface {
 	CreateShardedRun(ctx context.Context, r Run, shards int, inTx func(ctx context.Context, tx *sql.Tx, run Run) error) (Run, error)
-	ShardStart(ctx context.Context, runID string, shard int, worker string, total int64) (attempt int, err error)
+	ShardStart(ctx context.Context, runID string, shard int, worker string, total int64, parallel int, stale time.Duration) (attempt int, err error)
 	ShardProgress(ctx context.Context, runID string, shard int, st ShardStats) error
 	ShardDone(ctx context.Context, runID string, shard int, st ShardStats, inTx func(ctx context.Context, tx *sql.Tx, runFinished bool) error) (bool, error)
 	ShardFailed(ctx context.Context, runID string, shard int, reason string, final bool) error
@@ -87,7 +87,14 @@ func (s *sqlStore) CreateShardedRun(ctx context.Context, r Run, shards int, inTx
 	return out, nil
 }
 
-func (s *sqlStore) ShardStart(ctx context.Context, runID string, shard int, worker string, total int64) (int, error) {
+// ErrShardBusy: the run already has its allowed number of shards
+// scanning; try again later.
+var ErrShardBusy = errors.New("the run has enough shards scanning")
+
+// ShardStart claims a shard for a worker. At most parallel shards of a run
+// scan at once (0: no limit); a running shard whose last report is older
+// than stale does not count (its worker is presumed dead).
+func (s *sqlStore) ShardStart(ctx context.Context, runID string, shard int, worker string, total int64, parallel int, stale time.Duration) (int, error) {
 	id, err := parseID(runID)
 	if err != nil {
 		return 0, err
@@ -105,6 +112,16 @@ func (s *sqlStore) ShardStart(ctx context.Context, runID string, shard int, work
 			return fmt.Errorf("scan run %s is already %s: %w", runID, status, ErrRunEnded)
 		}
 		now := s.clock()
+		if parallel > 0 {
+			var busy int
+			if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM run_shards WHERE run_id = ? AND shard <> ? AND status = ?
+				AND heartbeat_at >= ?`), id, shard, string(ShardRunning), dbTime(now.Add(-stale))).Scan(&busy); err != nil {
+				return err
+			}
+			if busy >= parallel {
+				return ErrShardBusy
+			}
+		}
 		err := tx.QueryRowContext(ctx, s.d.rebind(`UPDATE run_shards SET status = ?, attempts = attempts + 1, worker = ?, total = ?,
 			done = 0, open_ports = 0, services = 0, started_at = ?, heartbeat_at = ?, finished_at = NULL, error = ''
 			WHERE run_id = ? AND shard = ? AND status <> ? RETURNING attempts`), string(ShardRunning), clean(worker), total, now, now,
@@ -118,7 +135,7 @@ func (s *sqlStore) ShardStart(ctx context.Context, runID string, shard int, work
 		_, err = tx.ExecContext(ctx, s.d.rebind(`UPDATE runs SET heartbeat_at = ? WHERE id = ?`), now, id)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrRunEnded) {
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrRunEnded) && !errors.Is(err, ErrShardBusy) {
 		return 0, s.errf(err, "start shard %d of run %s", shard, runID)
 	}
 	return attempt, err
