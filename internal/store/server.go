@@ -17,6 +17,9 @@ type ServerStore interface {
 	InventoryStore
 	ShardStore
 	UserStore
+	ScheduleStore
+	AlertStore
+	RecordEvent(ctx context.Context, tx *sql.Tx, ev Event) (Event, error)
 	ListServices(ctx context.Context, q ServiceQuery) ([]InvService, bool, error)
 	GetService(ctx context.Context, id int64) (InvService, service.Service, error)
 	ListFindings(ctx context.Context, q FindingQuery) ([]InvFinding, bool, error)
