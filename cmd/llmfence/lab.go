@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/llmfence/llmfence/internal/lab"
+	"github.com/llmfence/llmfence/internal/store"
 )
 
 type labFlags struct {
@@ -118,6 +119,12 @@ self-contained HTML report.`,
 			abs, _ := filepath.Abs(sf.report)
 			fmt.Fprintf(e.stderr, "llmfence: demo finished in %s. Open the report: %s\n", time.Since(start).Round(time.Millisecond), abs)
 			fmt.Fprintln(e.stderr, "llmfence: next: llmfence hosts; llmfence findings --min-severity high; run the demo again and try llmfence diff")
+			dbFlag := ""
+			if e.db != "" {
+				dbFlag = " --db " + store.Redact(e.db)
+			}
+			fmt.Fprintf(e.stderr, "llmfence: see this run in the dashboard: llmfence%s users create --admin NAME, then llmfence%s serve and open http://%s/\n",
+				dbFlag, dbFlag, DefaultServeListen)
 			return nil
 		},
 	}

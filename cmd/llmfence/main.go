@@ -167,6 +167,7 @@ Scan only networks you are authorised to scan.`,
 		newServeCmd(e),
 		newWorkerCmd(e),
 		newUsersCmd(e),
+		newDiscloseCmd(e),
 	)
 	return root
 }

@@ -46,11 +46,19 @@ single-node): with a SQLite store, llmfence serve runs the shards itself.`,
 			}
 			defer st.Close()
 			cfg := engineConfig(e, shards, false, rescue, poll, time.Minute, time.Minute)
+			// Every process registers every job kind and periodic job:
+			// whichever River elects leader rescues and schedules them.
+			xf := defaultExtFlags()
+			ext, err := xf.build(ctx, e, st, &cfg)
+			if err != nil {
+				return err
+			}
 			eng, err := jobs.Open(ctx, st, e.db, cfg)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
 			defer eng.Close()
+			ext.attach(eng)
 			if err := eng.Start(context.WithoutCancel(ctx)); err != nil {
 				return &exitError{code: 2, err: err}
 			}

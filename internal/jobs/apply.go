@@ -99,6 +99,7 @@ func (e *Engine) register(w *river.Workers) {
 	river.AddWorker(w, &shardWorker{e: e})
 	river.AddWorker(w, &applyWorker{e: e})
 	river.AddWorker(w, &maintainWorker{e: e})
+	river.AddWorker(w, &pruneWorker{e: e})
 }
 
 func (e *Engine) periodic() []*river.PeriodicJob {
@@ -107,5 +108,34 @@ func (e *Engine) periodic() []*river.PeriodicJob {
 			return MaintenanceArgs{}, nil
 		}, &river.PeriodicJobOpts{RunOnStart: true, ID: "maintenance"}),
 	}
+	out = append(out, river.NewPeriodicJob(river.PeriodicInterval(24*time.Hour), func() (river.JobArgs, *river.InsertOpts) {
+		return PruneArgs{}, nil
+	}, &river.PeriodicJobOpts{RunOnStart: true, ID: "retention_prune"}))
 	return append(out, e.cfg.Hooks.Periodic...)
+}
+
+// PruneArgs is the daily retention job.
+type PruneArgs struct{}
+
+func (PruneArgs) Kind() string { return "retention_prune" }
+func (PruneArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueDefault, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
+}
+
+type pruneWorker struct {
+	river.WorkerDefaults[PruneArgs]
+	e *Engine
+}
+
+func (w *pruneWorker) Timeout(*river.Job[PruneArgs]) time.Duration { return 30 * time.Minute }
+
+func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
+	if w.e.cfg.Retention.OlderThan <= 0 {
+		return nil
+	}
+	res, err := w.e.st.PruneRuns(ctx, w.e.cfg.Retention)
+	if err == nil && res.Runs > 0 {
+		w.e.log.Info("old runs pruned", "runs", res.Runs, "services", res.Services)
+	}
+	return err
 }

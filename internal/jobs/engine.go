@@ -59,6 +59,8 @@ type Config struct {
 	MaintainEvery time.Duration
 	// Name identifies this process in shard rows (host:pid by default).
 	Name string
+	// Retention prunes old runs daily (OlderThan 0: keep everything).
+	Retention store.PrunePolicy
 	// Hooks plugs in the rest of serve (all optional).
 	Hooks  Hooks
 	Logger *slog.Logger

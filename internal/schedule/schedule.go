@@ -128,7 +128,9 @@ func (m *Manager) SaveSchedule(ctx context.Context, body []byte, actor string) (
 }
 
 // DeleteSchedule removes a schedule (console.ScheduleAdmin).
-func (m *Manager) DeleteSchedule(ctx context.Context, id int64) error { return m.st.DeleteSchedule(ctx, id) }
+func (m *Manager) DeleteSchedule(ctx context.Context, id int64) error {
+	return m.st.DeleteSchedule(ctx, id)
+}
 
 // TickArgs is the periodic job that starts due schedules.
 type TickArgs struct{}
@@ -179,7 +181,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	o := scanrun.DefaultOptions()
 	o.Ports, o.Rate = s.Ports, s.Rate
 	run, err := w.m.eng.StartScan(ctx, jobs.ScanRequest{Targets: scanrun.Targets{Include: s.Targets, Exclude: s.Exclude}, Options: o,
-		Args: []string{fmt.Sprintf("serve: schedule %q (%s), slot %s", s.Name, s.Cron, time.Unix(job.Args.Slot, 0).UTC().Format(time.RFC3339))},
+		Args:       []string{fmt.Sprintf("serve: schedule %q (%s), slot %s", s.Name, s.Cron, time.Unix(job.Args.Slot, 0).UTC().Format(time.RFC3339))},
 		ScheduleID: fmt.Sprint(s.ID)})
 	if err != nil {
 		return err
