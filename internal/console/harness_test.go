@@ -49,6 +49,12 @@ func testHash(t *testing.T) string {
 // newHarness runs the console on a fresh SQLite store with its job engine,
 // and users alice (admin), bob (approver), olga (operator), vic (viewer).
 func newHarness(t *testing.T, cfg Config) *harness {
+	return newHarnessWith(t, cfg, nil)
+}
+
+// newHarnessWith is newHarness with extra job engine settings (schedules,
+// alerts) applied before the engine opens; attach runs once it exists.
+func newHarnessWith(t *testing.T, cfg Config, setup func(st store.ServerStore, jc *jobs.Config) (attach func(*jobs.Engine))) *harness {
 	t.Helper()
 	ctx := context.Background()
 	dsn := filepath.Join(t.TempDir(), "s.db")
@@ -59,9 +65,16 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	t.Cleanup(func() { st.Close() })
 	jc := jobs.DefaultConfig()
 	jc.ScanWorkers, jc.Serve, jc.PollInterval, jc.Logger = 2, true, 50*time.Millisecond, quiet()
+	var attach func(*jobs.Engine)
+	if setup != nil {
+		attach = setup(st, &jc)
+	}
 	eng, err := jobs.Open(ctx, st, dsn, jc)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if attach != nil {
+		attach(eng)
 	}
 	t.Cleanup(eng.Close)
 	if err := eng.Start(ctx); err != nil {
