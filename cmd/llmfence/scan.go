@@ -167,7 +167,11 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	}
 	defer st.Close()
 
-	sess := &scanrun.Session{Store: st, Options: opts, Logger: e.log, Args: cmdline,
+	judge, err := newJudge()
+	if err != nil {
+		return err
+	}
+	sess := &scanrun.Session{Store: st, Options: opts, Logger: e.log, Args: cmdline, Annotator: judge,
 		Started: func(run store.Run, pairs uint64) {
 			fmt.Fprintf(e.stderr, "llmfence: run %s: scanning %d address:port pairs (store: %s)\n", run.ID, pairs, storeName(e.db))
 		}}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/llmfence/llmfence/internal/console"
 	"github.com/llmfence/llmfence/internal/jobs"
+	"github.com/llmfence/llmfence/internal/scan"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/users"
 )
@@ -80,6 +81,7 @@ func engineConfig(e *env, workers int, serve bool, rescue, poll, maintain, shard
 	c := jobs.DefaultConfig()
 	c.ScanWorkers, c.Serve, c.Logger = workers, serve, e.log
 	c.RescueAfter, c.PollInterval, c.MaintainEvery, c.ShardTarget = rescue, poll, maintain, shardTarget
+	c.Annotator = func() (scan.Annotator, error) { return newJudge() }
 	return c
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/llmfence/llmfence/internal/scan"
 	"github.com/llmfence/llmfence/internal/store"
 )
 
@@ -59,6 +60,9 @@ type Config struct {
 	MaintainEvery time.Duration
 	// Name identifies this process in shard rows (host:pid by default).
 	Name string
+	// Annotator, if set, makes the judge of each shard (the same
+	// vulnerability data as llmfence scan); nil uses the embedded data.
+	Annotator func() (scan.Annotator, error)
 	// Retention prunes old runs daily (OlderThan 0: keep everything).
 	Retention store.PrunePolicy
 	// Hooks plugs in the rest of serve (all optional).

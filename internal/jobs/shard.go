@@ -103,6 +103,13 @@ func (e *Engine) runShard(ctx context.Context, a ScanShardArgs) error {
 	opts.Rate = 0 // the run-wide limiter below replaces the scanner's own
 	opts.Heartbeat = e.cfg.ProgressEvery
 	sess := &scanrun.Session{Store: e.st, Options: opts, Logger: e.log}
+	if e.cfg.Annotator != nil {
+		ann, err := e.cfg.Annotator()
+		if err != nil {
+			return err
+		}
+		sess.Annotator = ann
+	}
 	w := scanrun.Walker{Set: set, Shard: uint64(a.Shard), Shards: uint64(a.Shards), Pairs: pairs}
 	if rate > 0 {
 		w.Pace = newPacer(e.st, a.RunID, rate).wait
