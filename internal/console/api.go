@@ -25,24 +25,31 @@ func page(r *http.Request) store.Page {
 	if o > 1_000_000 {
 		o = 1_000_000
 	}
-	return store.Page{Limit: l, Offset: o}
+	return store.Page{Limit: l, Offset: o, After: q.Get("after")}
 }
 
-// list is a page of a list.
+// list is a page of a list. Continue with ?after=NextAfter (any depth) or
+// ?offset=NextOffset (shallow pages only).
 type list[T any] struct {
-	Items      []T  `json:"items"`
-	More       bool `json:"more"`
-	NextOffset int  `json:"next_offset,omitempty"`
+	Items      []T    `json:"items"`
+	More       bool   `json:"more"`
+	NextOffset int    `json:"next_offset,omitempty"`
+	NextAfter  string `json:"next_after,omitempty"`
 }
 
-func mkList[T any](items []T, more bool, p store.Page) list[T] {
+func mkList[T any](items []T, more bool, p store.Page, cursor func(T) string) list[T] {
 	l := list[T]{Items: items, More: more}
 	if more {
 		lim := p.Limit
 		if lim <= 0 {
 			lim = 50
 		}
-		l.NextOffset = p.Offset + min(lim, store.MaxPage)
+		if p.After == "" {
+			l.NextOffset = p.Offset + min(lim, store.MaxPage)
+		}
+		if cursor != nil && len(items) > 0 {
+			l.NextAfter = cursor(items[len(items)-1])
+		}
 	}
 	return l
 }
@@ -167,7 +174,7 @@ func (s *Server) apiServices(w http.ResponseWriter, r *http.Request, _ *call) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, mkList(items, more, q.Page))
+	writeJSON(w, http.StatusOK, mkList(items, more, q.Page, func(v store.InvService) string { return store.ServiceCursor(q.Sort, v) }))
 	return nil
 }
 
@@ -216,7 +223,7 @@ func (s *Server) apiFindings(w http.ResponseWriter, r *http.Request, _ *call) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, mkList(items, more, q.Page))
+	writeJSON(w, http.StatusOK, mkList(items, more, q.Page, store.FindingCursor))
 	return nil
 }
 
@@ -494,7 +501,7 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request, _ *call) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, mkList(items, more, p))
+	writeJSON(w, http.StatusOK, mkList[store.AuditEntry](items, more, p, nil))
 	return nil
 }
 

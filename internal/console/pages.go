@@ -169,8 +169,8 @@ func (s *Server) pageServices(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	s.render(w, r, c, "services", map[string]any{"Items": items, "More": more, "Next": mkList(items, more, q.Page).NextOffset,
-		"Prev": max(0, q.Page.Offset-max(50, q.Page.Limit))})
+	l := mkList(items, more, q.Page, func(v store.InvService) string { return store.ServiceCursor(q.Sort, v) })
+	s.render(w, r, c, "services", map[string]any{"Items": items, "More": more, "Next": l.NextAfter})
 	return nil
 }
 
@@ -236,8 +236,8 @@ func (s *Server) pageFindings(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	s.render(w, r, c, "findings", map[string]any{"Items": items, "More": more, "Next": mkList(items, more, q.Page).NextOffset,
-		"Prev": max(0, q.Page.Offset-max(50, q.Page.Limit))})
+	l := mkList(items, more, q.Page, store.FindingCursor)
+	s.render(w, r, c, "findings", map[string]any{"Items": items, "More": more, "Next": l.NextAfter})
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,10 +16,17 @@ import (
 // MaxPage is the most rows one list call returns, whatever is asked.
 const MaxPage = 200
 
+// MaxOffset is the deepest page Offset reaches; deeper pages are read with
+// the After cursor (keyset paging: every page costs the same).
+const MaxOffset = 10000
+
 // Page selects a slice of a list. Limit is capped at MaxPage; 0 means 50.
+// After, when set, is the cursor of the last row of the previous page
+// (ServiceCursor, FindingCursor) and Offset is ignored.
 type Page struct {
 	Limit  int
 	Offset int
+	After  string
 }
 
 func (p Page) norm() Page {
@@ -99,19 +107,29 @@ func (s *sqlStore) ListServices(ctx context.Context, q ServiceQuery) ([]InvServi
 		where = append(where, "(host LIKE ? OR LOWER(hostname) LIKE ? OR product LIKE ? OR version LIKE ?)")
 		args = append(args, p, p, p, p)
 	}
-	order := "risk_rank DESC, id"
+	order, key, cmp := "risk_rank DESC, id DESC", "(risk_rank, id)", "<"
 	switch q.Sort {
 	case "", "risk":
 	case "last_seen":
-		order = "last_seen DESC, id"
+		order, key = "last_seen DESC, id DESC", "(last_seen, id)"
 	case "first_seen":
-		order = "first_seen DESC, id"
+		order, key = "first_seen DESC, id DESC", "(first_seen, id)"
 	case "host":
-		order = "host, port"
+		order, key, cmp = "host, port", "(host, port)", ">"
 	default:
 		return nil, false, fmt.Errorf("sort %q: want risk, last_seen, first_seen or host: %w", q.Sort, ErrBadInput)
 	}
 	pg := q.Page.norm()
+	if pg.After != "" {
+		a, b, err := parseCursor(q.Sort, pg.After)
+		if err != nil {
+			return nil, false, err
+		}
+		where, args = append(where, key+" "+cmp+" (?, ?)"), append(args, a, b)
+		pg.Offset = 0
+	} else if pg.Offset > MaxOffset {
+		return nil, false, fmt.Errorf("offset %d is past %d: page on with the after cursor: %w", pg.Offset, MaxOffset, ErrBadInput)
+	}
 	args = append(args, pg.Limit+1, pg.Offset)
 	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT "+invServiceCols+" FROM inv_services WHERE "+strings.Join(where, " AND ")+
 		" ORDER BY "+order+" LIMIT ? OFFSET ?"), args...)
@@ -234,9 +252,19 @@ func (s *sqlStore) ListFindings(ctx context.Context, q FindingQuery) ([]InvFindi
 		where, args = append(where, "accept_state = ?"), append(args, q.AcceptState)
 	}
 	pg := q.Page.norm()
+	if pg.After != "" {
+		a, b, err := parseCursor("finding", pg.After)
+		if err != nil {
+			return nil, false, err
+		}
+		where, args = append(where, "(severity_rank, id) < (?, ?)"), append(args, a, b)
+		pg.Offset = 0
+	} else if pg.Offset > MaxOffset {
+		return nil, false, fmt.Errorf("offset %d is past %d: page on with the after cursor: %w", pg.Offset, MaxOffset, ErrBadInput)
+	}
 	args = append(args, pg.Limit+1, pg.Offset)
 	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT "+invFindingCols+" FROM inv_findings WHERE "+strings.Join(where, " AND ")+
-		" ORDER BY severity_rank DESC, id LIMIT ? OFFSET ?"), args...)
+		" ORDER BY severity_rank DESC, id DESC LIMIT ? OFFSET ?"), args...)
 	if err != nil {
 		return nil, false, s.errf(err, "list findings")
 	}
@@ -344,4 +372,77 @@ func (s *sqlStore) FindingByFP(ctx context.Context, fp string) (InvFinding, erro
 		return f, s.errf(err, "read a finding")
 	}
 	return f, nil
+}
+
+// Recount recomputes the pre-computed counts from the tables (after a bulk
+// load, or to repair them).
+func (s *sqlStore) Recount(ctx context.Context) error {
+	_, err := s.inventoryWrite(ctx, nil, func(it *invTx) error { return it.recount(ctx) })
+	if err != nil {
+		return s.errf(err, "recount the inventory")
+	}
+	return nil
+}
+
+// ServiceCursor is the After cursor that continues a service list sorted
+// by sort after v.
+func ServiceCursor(sort string, v InvService) string {
+	switch sort {
+	case "last_seen":
+		return "t" + strconv.FormatInt(v.LastSeen.UnixMicro(), 10) + "." + strconv.FormatInt(v.ID, 10)
+	case "first_seen":
+		return "t" + strconv.FormatInt(v.FirstSeen.UnixMicro(), 10) + "." + strconv.FormatInt(v.ID, 10)
+	case "host":
+		return "h" + strconv.Itoa(v.Port) + "." + v.Host
+	}
+	return "r" + strconv.Itoa(service.Severity(v.Risk).Rank()) + "." + strconv.FormatInt(v.ID, 10)
+}
+
+// FindingCursor is the After cursor that continues a finding list after f.
+func FindingCursor(f InvFinding) string {
+	return "r" + strconv.Itoa(service.Severity(f.Severity).Rank()) + "." + strconv.FormatInt(f.ID, 10)
+}
+
+// parseCursor decodes a cursor into the two values of the sort key.
+func parseCursor(sort, c string) (any, any, error) {
+	bad := fmt.Errorf("cursor %q does not continue this list: %w", c, ErrBadInput)
+	if len(c) < 3 || len(c) > 300 {
+		return nil, nil, bad
+	}
+	a, b, ok := strings.Cut(c[1:], ".")
+	if !ok {
+		return nil, nil, bad
+	}
+	switch c[0] {
+	case 'r':
+		if sort != "" && sort != "risk" && sort != "finding" {
+			return nil, nil, bad
+		}
+		r, err1 := strconv.Atoi(a)
+		id, err2 := strconv.ParseInt(b, 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, nil, bad
+		}
+		return r, id, nil
+	case 't':
+		if sort != "last_seen" && sort != "first_seen" {
+			return nil, nil, bad
+		}
+		us, err1 := strconv.ParseInt(a, 10, 64)
+		id, err2 := strconv.ParseInt(b, 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, nil, bad
+		}
+		return dbTime(time.UnixMicro(us)), id, nil
+	case 'h':
+		if sort != "host" {
+			return nil, nil, bad
+		}
+		port, err := strconv.Atoi(a)
+		if err != nil {
+			return nil, nil, bad
+		}
+		return b, port, nil
+	}
+	return nil, nil, bad
 }

@@ -27,6 +27,7 @@ type ServerStore interface {
 	FindingByFP(ctx context.Context, fp string) (InvFinding, error)
 	Events(ctx context.Context, cursor, serviceID int64, limit int) ([]Event, int64, error)
 	Counts(ctx context.Context) (map[string]int64, error)
+	Recount(ctx context.Context) error
 	Acknowledge(ctx context.Context, id int64, actor Actor, note string, inTx TxHook) error
 	RequestAcceptance(ctx context.Context, id int64, actor Actor, reason string, until time.Time, pol InventoryPolicy, inTx TxHook) error
 	ApproveAcceptance(ctx context.Context, id int64, approver Actor, inTx TxHook) error
