@@ -4,14 +4,16 @@
 //     over a seeded inventory of -services services, -history history rows
 //     (timeline events) and -findings findings, on SQLite and on PostgreSQL
 //     ($LLMFENCE_TEST_POSTGRES, a fresh schema);
+//
 //  2. sharded: a /16 lab fleet scanned by `llmfence scan` and, in the same
 //     run, by `llmfence serve` with two `llmfence worker` processes on
 //     PostgreSQL, alternating, with the ratio of their wall times;
+//
 //  3. overhead: a smaller fleet scanned by the workers with more and more
 //     shards, to show the cost per shard stays flat.
 //
-//	flock /tmp/llmfence-bench.lock go run ./bench/servebench
-//	go run ./bench/servebench -part dashboard -services 10000 -history 100000 -findings 50000
+//     flock /tmp/llmfence-bench.lock go run ./bench/servebench
+//     go run ./bench/servebench -part dashboard -services 10000 -history 100000 -findings 50000
 //
 // Nothing here is a test; figures go to docs/benchmarks.md.
 package main
