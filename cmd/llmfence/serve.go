@@ -103,6 +103,10 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 	defer st.Close()
 	cfg := engineConfig(e, f.workers, true, f.rescueAfter, f.poll, f.maintainEvery, f.shardTarget)
 	cfg.MinShardTimeout, cfg.MaxParallel = f.minShardTimeout, f.maxParallel
+	f.ext.defaultBase = "http://" + f.listen
+	if f.tlsCert != "" {
+		f.ext.defaultBase = "https://" + f.listen
+	}
 	ext, err := f.ext.build(ctx, e, st, &cfg)
 	if err != nil {
 		return &exitError{code: 2, err: err}

@@ -18,6 +18,7 @@ import (
 	"github.com/llmfence/llmfence/internal/schedule"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
+	"github.com/llmfence/llmfence/internal/users"
 )
 
 // serveExtFlags are serve's optional parts: owners, alerts, schedules,
@@ -34,6 +35,10 @@ type serveExtFlags struct {
 	retention              string
 	keep                   int
 	securityTxt            bool
+	oidcIssuer, oidcClient string
+	oidcSecretFile         string
+	oidcGroups, oidcRoles  string
+	defaultBase            string // set by serve: scheme://listen
 }
 
 // defaultExtFlags are the defaults of serve's optional parts (also what a
@@ -60,6 +65,11 @@ func (f *serveExtFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.sla, "sla", d.sla, "days to fix per severity")
 	fl.StringVar(&f.retention, "retention", d.retention, "prune runs older than this daily (e.g. 180d; 0 keeps everything; the inventory keeps what it learnt)")
 	fl.IntVar(&f.keep, "retention-keep", d.keep, "with --retention, always keep this many newest finished runs of each scope")
+	fl.StringVar(&f.oidcIssuer, "oidc-issuer", "", "single sign-on: the OpenID Connect issuer URL")
+	fl.StringVar(&f.oidcClient, "oidc-client-id", "", "single sign-on: this dashboard's client ID at the issuer")
+	fl.StringVar(&f.oidcSecretFile, "oidc-client-secret-file", "", "single sign-on: read the client secret from `FILE`")
+	fl.StringVar(&f.oidcGroups, "oidc-groups-claim", "groups", "single sign-on: the claim listing the user's groups")
+	fl.StringVar(&f.oidcRoles, "oidc-roles", "", "single sign-on: group to role mapping, e.g. secops=admin,noc=operator,all-staff=viewer")
 	fl.BoolVar(&f.securityTxt, "security-txt", d.securityTxt, "disclosure reports read /.well-known/security.txt of services without an owner")
 }
 
@@ -142,6 +152,31 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 	cfg.Hooks.Periodic = append(x.alerts.Periodic(), x.sched.Periodic()...)
 	x.console = console.Config{Policy: pol, Alerts: x.alerts, Schedules: x.sched,
 		Disclose: discloser{st: st, opts: disclose.Options{Owners: om, SecurityTxt: f.securityTxt}}}
+	if f.oidcIssuer != "" {
+		roles, err := users.ParseGroupRoles(f.oidcRoles)
+		if err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("--oidc-roles: %w", err)}
+		}
+		secret := ""
+		if f.oidcSecretFile != "" {
+			b, err := os.ReadFile(f.oidcSecretFile)
+			if err != nil {
+				return nil, &exitError{code: 2, err: fmt.Errorf("--oidc-client-secret-file: %w", err)}
+			}
+			secret = strings.TrimSpace(string(b))
+		}
+		base := f.baseURL
+		if base == "" {
+			base = f.defaultBase
+		}
+		o, err := users.NewOIDC(ctx, st, users.OIDCConfig{Issuer: f.oidcIssuer, ClientID: f.oidcClient, ClientSecret: secret,
+			RedirectURL: strings.TrimRight(base, "/") + "/auth/oidc/callback", GroupsClaim: f.oidcGroups, Roles: roles,
+			Secure: strings.HasPrefix(base, "https://")})
+		if err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("single sign-on: %w", err)}
+		}
+		x.console.OIDC = &console.OIDCLogin{Start: o.Start, Finish: o.Finish}
+	}
 	return x, nil
 }
 
