@@ -45,13 +45,14 @@ import (
 
 	"github.com/llmfence/llmfence/internal/console"
 	"github.com/llmfence/llmfence/internal/jobs"
+	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/users"
 )
 
 func main() {
 	var (
-		part     = flag.String("part", "all", "dashboard, sharded, overhead or all")
+		part     = flag.String("part", "all", "dashboard, sharded, overhead, writes or all")
 		services = flag.Int("services", 100000, "services to seed")
 		history  = flag.Int("history", 1000000, "history rows (timeline events) to seed")
 		findings = flag.Int("findings", 500000, "findings to seed")
@@ -69,6 +70,9 @@ func main() {
 		for _, be := range strings.Split(*backends, ",") {
 			dashboard(ctx, be, *services, *history, *findings, *requests)
 		}
+	}
+	if *part == "all" || *part == "writes" {
+		writes(ctx)
 	}
 	if *part == "all" || *part == "sharded" || *part == "overhead" {
 		bin := build()
@@ -426,6 +430,60 @@ func shardedVsSingle(ctx context.Context, bin, prefix string, live, rounds, shar
 		fmt.Printf("| %d | %.2f s | %d | %.2f s | %d | %.3f |\n", i, ts.Seconds(), ns, tw.Seconds(), r.Stats.Services, tw.Seconds()/ts.Seconds())
 	}
 	fmt.Printf("\nall rounds: sharded / single = %.3f (target ≤ 1.05)\n", sumW.Seconds()/sumS.Seconds())
+	pairs := float64(65536 * 15)
+	fmt.Printf("per worker: %.0f pairs/s (2 workers, wall time of all rounds)\n", pairs*float64(rounds)/sumW.Seconds()/2)
+	sizes(ctx, c.dsn)
+}
+
+// sizes reports PostgreSQL bytes per stored service (tables and indexes).
+func sizes(ctx context.Context, dsn string) {
+	conn, err := pgx.Connect(ctx, dsn)
+	check(err)
+	defer conn.Close(ctx)
+	var svcs, runs int64
+	var bytesSvc, bytesFind, bytesInv, bytesJobs int64
+	check(conn.QueryRow(ctx, "SELECT COUNT(*), COUNT(DISTINCT run_id) FROM services").Scan(&svcs, &runs))
+	check(conn.QueryRow(ctx, "SELECT pg_total_relation_size('services'), pg_total_relation_size('findings'), pg_total_relation_size('inv_services') + pg_total_relation_size('inv_findings') + pg_total_relation_size('inv_events'), pg_total_relation_size('river_job')").
+		Scan(&bytesSvc, &bytesFind, &bytesInv, &bytesJobs))
+	fmt.Printf("PostgreSQL: %d service rows in %d runs: %.0f bytes per service row with its findings (tables and indexes), inventory %.0f bytes per service, River's job table %d kB\n",
+		svcs, runs, float64(bytesSvc+bytesFind)/float64(svcs), float64(bytesInv)/float64(svcs/runs), bytesJobs/1024)
+}
+
+// writes measures the store's service writes per second (batches of 100,
+// as scans save them) on SQLite and PostgreSQL.
+func writes(ctx context.Context) {
+	fmt.Printf("\n## store writes: services saved per second, batches of 100\n\n| store | services | seconds | services/s |\n|---|---|---|---|\n")
+	for _, be := range []string{"sqlite", "postgres"} {
+		var dsn string
+		if be == "sqlite" {
+			dir, _ := os.MkdirTemp("", "servebench-")
+			defer os.RemoveAll(dir)
+			dsn = filepath.Join(dir, "s.db")
+		} else {
+			var drop func()
+			dsn, drop = pgSchema(ctx)
+			defer drop()
+		}
+		st, err := store.OpenServer(ctx, dsn, store.Options{Logger: quiet()})
+		check(err)
+		run, err := st.CreateRun(ctx, store.Run{})
+		check(err)
+		const n = 20000
+		t0 := time.Now()
+		for b := 0; b < n; b += 100 {
+			batch := make([]service.Service, 100)
+			for i := range batch {
+				k := b + i
+				batch[i] = service.Service{Host: fmt.Sprintf("198.18.%d.%d", k>>8, k&255), Port: 11434, Product: "ollama", Version: "0.6.8",
+					Auth: service.AuthNone, Risk: service.SeverityHigh, Models: []service.Model{{Name: "llama3:8b", Digest: "sha256:abc", Family: "llama"}},
+					Findings: []service.Finding{{ID: "LLMF-001", Severity: service.SeverityHigh, Title: "open"}, {ID: "LLMF-011", Severity: service.SeverityInfo, Title: "version"}}}
+			}
+			check(st.SaveServices(ctx, run.ID, batch))
+		}
+		el := time.Since(t0)
+		fmt.Printf("| %s | %d | %.2f | %.0f |\n", be, n, el.Seconds(), n/el.Seconds())
+		st.Close()
+	}
 }
 
 func overhead(ctx context.Context, bin string) {
