@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net/url"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -88,4 +89,37 @@ func TestScanSignalsKeepThePartialRun(t *testing.T) {
 func lines(path string) int {
 	b, _ := os.ReadFile(path)
 	return strings.Count(string(b), "\n")
+}
+
+// TestRunsNeverShowCredentials: a password in --db is neither stored nor
+// printed by `llmfence runs` (PostgreSQL here trusts loopback, so any
+// password connects).
+func TestRunsNeverShowCredentials(t *testing.T) {
+	db := testPostgres(t)
+	u, _ := url.Parse(db)
+	u.User = url.UserPassword(u.User.Username(), "Hunter2Secret")
+	withPw := u.String()
+	// A process of its own, so its command line is the one recorded.
+	if out, err := llmfenceCommand(t, "--db", withPw, "scan", "--progress", "never", "--rate", "0", "--timeout", "1s", "127.0.0.1:9").CombinedOutput(); err != nil {
+		t.Fatalf("scan: %v %s", err, out)
+	}
+	for _, format := range []string{"json", "table"} {
+		out, e, c := runCLI(t, "", "--db", withPw, "runs", "--format", format)
+		if c != 0 {
+			t.Fatalf("runs: %s", e)
+		}
+		if strings.Contains(out, "Hunter2Secret") || (format == "json" && !strings.Contains(out, ":xxxxx@127.0.0.1")) {
+			t.Errorf("runs --format %s:\n%s", format, out)
+		}
+	}
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var args string
+	st.(store.ServerStore).DB().QueryRow("SELECT args FROM runs").Scan(&args)
+	if strings.Contains(args, "Hunter2Secret") || args == "" {
+		t.Errorf("stored command line: %s", args)
+	}
 }
