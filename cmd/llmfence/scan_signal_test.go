@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"io"
-	"net/url"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
