@@ -386,6 +386,9 @@ func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request, _ *call) error 
 type RunDetail struct {
 	store.Run
 	Progress *store.RunProgress `json:"progress,omitempty"`
+	// PreviousRunID is the previous finished run of the same scope: the
+	// run to diff this one against.
+	PreviousRunID string `json:"previous_run_id,omitempty"`
 }
 
 func (s *Server) runDetail(r *http.Request, id string) (RunDetail, error) {
@@ -394,6 +397,9 @@ func (s *Server) runDetail(r *http.Request, id string) (RunDetail, error) {
 		return RunDetail{}, err
 	}
 	d := RunDetail{Run: run}
+	if prev, err := s.st.PreviousRun(r.Context(), run.ID); err == nil {
+		d.PreviousRunID = prev.ID
+	}
 	if run.Shards > 0 {
 		p, err := s.st.RunProgress(r.Context(), run.ID)
 		if err != nil {

@@ -343,6 +343,16 @@ func TestPagesRenderWithoutJavaScript(t *testing.T) {
 	if r := alice.get("/static/style.css"); r.StatusCode != 200 {
 		t.Errorf("embedded stylesheet: %d", r.StatusCode)
 	}
+	// A second run of the same scope is compared with the first.
+	run2 := h.scan(alice, "127.104.0.0/26")
+	var d RunDetail
+	alice.getJSON("/api/runs/"+run2, &d)
+	if d.PreviousRunID != run {
+		t.Errorf("run %s compares with %q, want the previous run %s of the same scope", run2, d.PreviousRunID, run)
+	}
+	if b := body(alice.get("/scans/" + run2)); !strings.Contains(b, `href="/diff?a=`+run+`&amp;b=`+run2+`"`) {
+		t.Errorf("run page lacks the diff with the previous run of its scope")
+	}
 	var big list[store.InvService]
 	alice.getJSON("/api/services?limit=100000", &big)
 	if len(big.Items) > store.MaxPage {
