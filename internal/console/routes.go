@@ -59,6 +59,11 @@ func (s *Server) routesAll() {
 	s.handle("GET /api/channels", admin, s.apiChannels)
 	s.handle("POST /api/channels", admin, s.apiSaveChannel)
 	s.handle("POST /api/channels/{id}/test", admin, s.apiTestChannel)
+	s.handle("GET /api/paths", viewer, s.apiPaths)
+	s.handle("POST /api/paths", admin, s.apiSavePath)
+	s.handle("DELETE /api/paths/{id}", admin, s.apiDeletePath)
+	s.handle("POST /api/paths/{id}/inspect", admin, s.apiInspectNow)
+	s.handle("GET /api/paths/{id}/results", viewer, s.apiPathResults)
 	s.handle("GET /api/audit", admin, s.apiAudit)
 	s.handle("GET /api/users", admin, s.apiUsers)
 	s.handle("POST /api/users", admin, s.apiCreateUser)
@@ -81,6 +86,8 @@ func (s *Server) routesAll() {
 	s.handle("GET /settings", admin, s.pageSettings)
 	s.handle("POST /settings/users", admin, s.formUser)
 	s.handle("GET /guard", viewer, s.pageGuard)
+	s.handle("GET /results", viewer, s.pageResults)
+	s.handle("POST /results", admin, s.formResults)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

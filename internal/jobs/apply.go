@@ -100,6 +100,8 @@ func (e *Engine) register(w *river.Workers) {
 	river.AddWorker(w, &applyWorker{e: e})
 	river.AddWorker(w, &maintainWorker{e: e})
 	river.AddWorker(w, &pruneWorker{e: e})
+	river.AddWorker(w, &inspectTickWorker{e: e})
+	river.AddWorker(w, &inspectPathWorker{e: e})
 }
 
 func (e *Engine) periodic() []*river.PeriodicJob {
@@ -111,6 +113,9 @@ func (e *Engine) periodic() []*river.PeriodicJob {
 	out = append(out, river.NewPeriodicJob(river.PeriodicInterval(24*time.Hour), func() (river.JobArgs, *river.InsertOpts) {
 		return PruneArgs{}, nil
 	}, &river.PeriodicJobOpts{RunOnStart: true, ID: "retention_prune"}))
+	out = append(out, river.NewPeriodicJob(river.PeriodicInterval(e.cfg.MaintainEvery), func() (river.JobArgs, *river.InsertOpts) {
+		return InspectTickArgs{}, nil
+	}, &river.PeriodicJobOpts{RunOnStart: true, ID: "inspect_tick"}))
 	return append(out, e.cfg.Hooks.Periodic...)
 }
 

@@ -19,6 +19,7 @@ type ServerStore interface {
 	UserStore
 	ScheduleStore
 	AlertStore
+	PathStore
 	RecordEvent(ctx context.Context, tx *sql.Tx, ev Event) (Event, error)
 	ListServices(ctx context.Context, q ServiceQuery) ([]InvService, bool, error)
 	GetService(ctx context.Context, id int64) (InvService, service.Service, error)
