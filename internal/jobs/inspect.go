@@ -26,8 +26,8 @@ func (InspectTickArgs) InsertOpts() river.InsertOpts {
 // InspectPathArgs inspects one watched path (`llmfence inspect` on the
 // serve host).
 type InspectPathArgs struct {
-	ID   int64  `json:"id"`
-	Path string `json:"path"`
+	ID       int64  `json:"id"`
+	Path     string `json:"path"`
 	PathKind string `json:"kind"`
 }
 
