@@ -63,7 +63,9 @@ type rig struct {
 	url string
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigWith(t, nil) }
+
+func newRigWith(t *testing.T, owner func(string, int) string) *rig {
 	t.Helper()
 	ctx := context.Background()
 	rcv := &receiver{fail: map[string]int{"/hook": 2, "/dead": -1}, got: map[string][]map[string]any{}, delivery: map[string]int{}}
@@ -78,7 +80,7 @@ func newRig(t *testing.T) *rig {
 	m := New(st, Config{AllowWebhooks: []string{ts.URL + "/"}, RetryBase: 100 * time.Millisecond, MaxAttempts: 4, DisableAfter: 2, Logger: quiet()})
 	cfg := jobs.DefaultConfig()
 	cfg.Serve, cfg.PollInterval, cfg.Logger = true, 50*time.Millisecond, quiet()
-	cfg.Hooks.Alerts, cfg.Hooks.Register = m.Hook, m.Register
+	cfg.Hooks.Alerts, cfg.Hooks.Register, cfg.Hooks.Owner = m.Hook, m.Register, owner
 	eng, err := jobs.Open(ctx, st, dsn, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -267,5 +269,59 @@ func TestChannelsAllowListDeadEndpointsAndTemplates(t *testing.T) {
 		if strings.Contains(v.Endpoint, "/slack") {
 			t.Errorf("channel list shows the secret path: %s", v.Endpoint)
 		}
+	}
+}
+
+// TestDigestsAndOwnerRouting: a digest channel collects alerts and sends
+// them as one message once the period has passed; a channel for one owner
+// hears only about that owner's services.
+func TestDigestsAndOwnerRouting(t *testing.T) {
+	r := newRigWith(t, func(host string, _ int) string {
+		if strings.HasPrefix(host, "10.0.1.") {
+			return "lab-team"
+		}
+		return "gpu-team"
+	})
+	ctx := context.Background()
+	if _, err := r.m.SaveChannel(ctx, []byte(`{"name":"daily","kind":"webhook","url":"`+r.url+`/digest","min_severity":"critical","digest_minutes":60}`), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.m.SaveChannel(ctx, []byte(`{"name":"lab","kind":"webhook","url":"`+r.url+`/lab","min_severity":"critical","owners":"lab-team"}`), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	r.scanned(t, exposed("10.0.1.5"), exposed("10.0.2.5"))
+	r.settle(t)
+	if n := len(r.rcv.bodies("/digest")); n != 0 {
+		t.Fatalf("the digest went out at once: %d", n)
+	}
+	lab := r.rcv.bodies("/lab")
+	if len(lab) != 2 { // exposed service and harmful prompt of 10.0.1.5 only
+		t.Fatalf("owner channel got %d alerts: %v", len(lab), lab)
+	}
+	for _, b := range lab {
+		if b["host"] != "10.0.1.5" || b["owner"] != "lab-team" {
+			t.Errorf("owner channel got %v", b)
+		}
+	}
+	// Not yet due: nothing.
+	if err := r.m.SendDigests(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.settle(t)
+	if n := len(r.rcv.bodies("/digest")); n != 0 {
+		t.Fatalf("the digest went out before its hour: %d", n)
+	}
+	// An hour later: one message with all four critical alerts.
+	r.st.DB().Exec(`UPDATE alert_digest SET queued_at = ?`, time.Now().UTC().Add(-2*time.Hour))
+	if err := r.m.SendDigests(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.settle(t)
+	d := r.rcv.bodies("/digest")
+	if len(d) != 1 {
+		t.Fatalf("digests sent: %d", len(d))
+	}
+	if items, _ := d[0]["digest"].([]any); len(items) != 4 {
+		t.Errorf("digest holds %d alerts, want 4: %v", len(items), d[0])
 	}
 }
