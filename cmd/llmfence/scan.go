@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/scan"
 	"github.com/llmfence/llmfence/internal/scanrun"
@@ -195,12 +196,16 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	}
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := renderRun(endCtx, st, sum, format, f.report, out); err != nil {
+	if err := renderRun(endCtx, st, sum, format, f.report, out, e.text); err != nil {
 		return err
 	}
 	stats := sum.Stats
-	fmt.Fprintf(e.stderr, "llmfence: run %s: %d pairs tried, %d open, %d LLM services, worst risk %s; discovery %s, all fingerprints %s\n",
-		sum.Run.ID, stats.Done, stats.Open, stats.Services, sum.Worst, stats.Sweep.Round(time.Millisecond), stats.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(e.stderr, "llmfence: run %s: %d pairs tried, %d open, %d LLM services, %d fenced by a gateway, %d open but unidentified%s, worst risk %s; discovery %s, all fingerprints %s\n",
+		sum.Run.ID, stats.Done, stats.Open, stats.Services, stats.Fenced, stats.Unidentified, keepHTTPHint(f, stats), sum.Worst, stats.Sweep.Round(time.Millisecond), stats.Elapsed.Round(time.Millisecond))
+	if f.rate > 0 && stats.RateWait > stats.Sweep/2 {
+		fmt.Fprintf(e.stderr, "llmfence: run %s: discovery was paced by --rate %g (%s spent waiting for it); on networks you own, --rate 0 lifts the cap\n",
+			sum.Run.ID, f.rate, stats.RateWait.Round(time.Millisecond))
+	}
 	if f.report != "" {
 		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
 	}
@@ -213,9 +218,18 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	return nil
 }
 
+// keepHTTPHint points at --keep-http when unidentified HTTP services were
+// left out.
+func keepHTTPHint(f *scanFlags, st scan.Stats) string {
+	if st.OtherHTTP > 0 && !f.keepHTTP {
+		return fmt.Sprintf(" (%d of them HTTP; --keep-http lists them)", st.OtherHTTP)
+	}
+	return ""
+}
+
 // renderRun writes the table, CSV or HTML output and the --report file
 // from what the store kept of the run.
-func renderRun(ctx context.Context, st store.Store, sum scanrun.Summary, format, reportPath string, out io.Writer) error {
+func renderRun(ctx context.Context, st store.Store, sum scanrun.Summary, format, reportPath string, out io.Writer, text *locale.Printer) error {
 	if format != "table" && format != "csv" && format != "html" && reportPath == "" {
 		return nil
 	}
@@ -223,13 +237,14 @@ func renderRun(ctx context.Context, st store.Store, sum scanrun.Summary, format,
 	if err != nil {
 		return err
 	}
+	r.Text = text
 	switch format {
 	case "table":
 		if len(r.Services) == 0 {
-			fmt.Fprintf(out, "No LLM services found on %d address:port pairs (%d open ports; --keep-http shows other web services).\n", sum.Stats.Done, sum.Stats.Open)
+			fmt.Fprintln(out, report.NothingFound(text, sum.Stats.Done, sum.Stats.Open))
 			break
 		}
-		err = report.Table(out, r.Services, report.TableOptions{Color: isTerminal(out)})
+		err = report.Table(out, r.Services, report.TableOptions{Color: isTerminal(out), Text: text})
 	case "csv":
 		err = report.CSV(out, r.Services)
 	case "html":

@@ -147,15 +147,58 @@ func (t *target) dialTLS(ctx context.Context, network, address string) (net.Conn
 	return tc, nil
 }
 
+// countingConn counts the bytes read from a target and refuses servers
+// that speak first.
+//
+// An HTTP (or TLS) server never sends anything before the client's first
+// request. Tarpits, and every banner protocol (SSH, SMTP, FTP, MySQL...),
+// do. net/http starts reading a new connection before it writes the
+// request; if bytes are already waiting it logs "Unsolicited response
+// received on idle HTTP channel" with them through the standard logger —
+// hostile bytes on stderr — and otherwise waits for a response header
+// that a tarpit drips forever. Failing the read instead ends the probe of
+// such a server at once, silently, with ErrSpokeFirst.
 type countingConn struct {
 	net.Conn
-	n *atomic.Int64
+	n       *atomic.Int64
+	written atomic.Bool // a request (or TLS hello) has been written
 }
+
+// errSpokeFirst is the read error for a server that sent data before any
+// request.
+var errSpokeFirst = errors.New("the server sent data before any request")
+
+// spokeFirstError carries the first bytes such a server sent, for debug
+// logs.
+type spokeFirstError struct{ banner string }
+
+func (e *spokeFirstError) Error() string {
+	return fmt.Sprintf("%v (not HTTP): %q", errSpokeFirst, e.banner)
+}
+
+func (e *spokeFirstError) Unwrap() error { return errSpokeFirst }
 
 func (c *countingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.n.Add(int64(n))
+	if n > 0 && !c.written.Load() {
+		// The flag is set before the request is written, so a response
+		// to it can never be taken for an unsolicited one.
+		return 0, &spokeFirstError{banner: snippet(p[:min(n, 48)], 48)}
+	}
 	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	if !c.written.Load() && bytesWaiting(c.Conn) {
+		// The banner arrived before our first write. net/http's read
+		// loop may not have looked yet; if the request went out first,
+		// the banner would be read as its response. Decide here, the
+		// same way every time.
+		return 0, &spokeFirstError{banner: "(banner waiting before the first request)"}
+	}
+	c.written.Store(true)
+	return c.Conn.Write(p)
 }
 
 // baseURL is the scheme://host:port the prober talks to.

@@ -1,0 +1,28 @@
+//go:build unix
+
+package fingerprint
+
+import (
+	"net"
+	"syscall"
+)
+
+// bytesWaiting reports whether the peer has already sent bytes that sit
+// unread in c's receive buffer. It peeks without consuming or blocking.
+func bytesWaiting(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var n int
+	rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, _ = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return true // never wait for readiness: only what is already there counts
+	})
+	return n > 0
+}
