@@ -19,10 +19,12 @@ func bytesWaiting(c net.Conn) bool {
 		return false
 	}
 	var n int
-	rc.Read(func(fd uintptr) bool {
+	// Control, not Read: net/http's read loop may be blocked in Read on
+	// this connection, holding its read lock. MSG_DONTWAIT keeps the peek
+	// from blocking; only bytes already there count.
+	rc.Control(func(fd uintptr) {
 		var b [1]byte
 		n, _, _ = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true // never wait for readiness: only what is already there counts
 	})
 	return n > 0
 }
