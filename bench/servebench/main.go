@@ -496,11 +496,11 @@ func overhead(ctx context.Context, bin string) {
 	c := startCluster(ctx, bin, 2)
 	defer c.stop()
 	pairs := 4096 * 15
-	fmt.Printf("\n## shard overhead: %s (%d pairs, 200 live servers) by 2 workers, shards from 1 to 1024\n\n", prefix, pairs)
+	fmt.Printf("\n## shard overhead: %s (%d pairs, 200 live servers) by 2 workers, shards from 1 to 256\n\n", prefix, pairs)
 	fmt.Println("| shards | pairs per shard | wall time | services | time per shard beyond 1 shard |")
 	fmt.Println("|---|---|---|---|---|")
 	var base time.Duration
-	for _, n := range []int{1, 2, 8, 32, 128, 512, 1024} {
+	for _, n := range []int{1, 4, 16, 64, 256} {
 		el, r := c.scan(ctx, prefix, n)
 		if n == 1 {
 			base = el
