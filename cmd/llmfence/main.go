@@ -116,6 +116,10 @@ func newRoot(e *env) *cobra.Command {
             what the store knows, and what changed between two scans
   audit     local LLM runtimes and model stores on this machine: how they
             listen, their settings, their models
+  serve, worker, users, disclose
+            continuous inventory with a web dashboard, scheduled and sharded
+            scans, alerts; scan workers on more machines; accounts; reports
+            per owner
 
 Scan only networks you are authorised to scan.`,
 		SilenceUsage:  true,
