@@ -228,14 +228,14 @@ func TestBudgetsRestoredFromTheAuditLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	now := time.Now()
+	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
 	if err := st.AppendUsage(ctx, []store.UsageRecord{
 		{Time: now.Add(-time.Hour), KeyID: "u1", KeyName: "alice", Method: "POST", Route: "/api/generate", Status: 200, PromptTokens: 40, CompletionTokens: 50},
 		{Time: now.Add(-40 * 24 * time.Hour), KeyID: "u1", KeyName: "alice", Method: "POST", Route: "/api/generate", Status: 200, CompletionTokens: 5000},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	mem := limits.NewMemory(limits.Options{}, nil)
+	mem := limits.NewMemory(limits.Options{Now: func() time.Time { return now }}, nil)
 	n, err := RestoreBudgets(ctx, mem, st, now)
 	if err != nil || n != 1 {
 		t.Fatalf("RestoreBudgets = %d, %v", n, err)
