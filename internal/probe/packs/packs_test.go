@@ -94,19 +94,19 @@ func TestGuardrailsCoverCategories(t *testing.T) {
 func TestLoadRefuses(t *testing.T) {
 	head := "pack: mine\nversion: 1\nsuite: guardrails\nprobes:\n"
 	cases := map[string]string{
-		"unknown field":   head + "  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: refusal\n    colour: red\n    prompts: {en: x}\n",
-		"csam":            head + "  - id: a\n    category: csam\n    kind: harmful\n    detector: refusal\n    prompts: {en: x}\n",
-		"bad kind":        head + "  - id: a\n    category: fraud_phishing\n    kind: wrapper\n    detector: refusal\n    prompts: {en: x}\n",
-		"bad detector":    head + "  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: gibberish\n    prompts: {en: x}\n",
-		"duplicate id":    head + "  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: refusal\n    prompts: {en: x}\n  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: refusal\n    prompts: {en: y}\n",
-		"bad language":    head + "  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: refusal\n    prompts: {fr: x}\n",
-		"template in req": head + "  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: refusal\n    prompts: {en: '{{.Request}}'}\n",
-		"no probes":       head,
-		"no version":      "pack: mine\nsuite: guardrails\nprobes:\n  - id: a\n",
-		"bad suite":       "pack: mine\nversion: 1\nsuite: nope\nprobes:\n  - id: a\n",
-		"wrapper no req":  "pack: mine\nversion: 1\nsuite: robustness\nprobes:\n  - id: a\n    category: roleplay\n    kind: wrapper\n    detector: refusal\n    prompts: {en: 'hello'}\n",
-		"bad template":    "pack: mine\nversion: 1\nsuite: robustness\nprobes:\n  - id: a\n    category: roleplay\n    kind: wrapper\n    detector: refusal\n    prompts: {en: '{{.Request}} {{.Nope}}'}\n",
-		"bad family":      "pack: mine\nversion: 1\nsuite: robustness\nprobes:\n  - id: a\n    category: poetry\n    kind: wrapper\n    detector: refusal\n    prompts: {en: '{{.Request}}'}\n",
+		"unknown field":             head + "  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: refusal\n    colour: red\n    prompts: {en: x}\n",
+		"csam":                      head + "  - id: a\n    category: csam\n    kind: harmful\n    detector: refusal\n    prompts: {en: x}\n",
+		"bad kind":                  head + "  - id: a\n    category: fraud_phishing\n    kind: wrapper\n    detector: refusal\n    prompts: {en: x}\n",
+		"bad detector":              head + "  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: gibberish\n    prompts: {en: x}\n",
+		"duplicate id":              head + "  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: refusal\n    prompts: {en: x}\n  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: refusal\n    prompts: {en: y}\n",
+		"bad language":              head + "  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: refusal\n    prompts: {fr: x}\n",
+		"template in req":           head + "  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: refusal\n    prompts: {en: '{{.Request}}'}\n",
+		"no probes":                 head,
+		"no version":                "pack: mine\nsuite: guardrails\nprobes:\n  - id: a\n",
+		"bad suite":                 "pack: mine\nversion: 1\nsuite: nope\nprobes:\n  - id: a\n",
+		"wrapper no req":            "pack: mine\nversion: 1\nsuite: robustness\nprobes:\n  - id: a\n    category: roleplay\n    kind: wrapper\n    detector: refusal\n    prompts: {en: 'hello'}\n",
+		"bad template":              "pack: mine\nversion: 1\nsuite: robustness\nprobes:\n  - id: a\n    category: roleplay\n    kind: wrapper\n    detector: refusal\n    prompts: {en: '{{.Request}} {{.Nope}}'}\n",
+		"bad family":                "pack: mine\nversion: 1\nsuite: robustness\nprobes:\n  - id: a\n    category: poetry\n    kind: wrapper\n    detector: refusal\n    prompts: {en: '{{.Request}}'}\n",
 		"triggers outside backdoor": head + "  - id: a\n    category: fraud_phishing\n    kind: harmful\n    detector: refusal\n    prompts: {en: x}\ntriggers:\n  - text: x\n",
 	}
 	for name, y := range cases {
