@@ -126,8 +126,8 @@ type ProbeTruth struct {
 	Triggers   []string `json:"triggers,omitempty"`
 	Leak       string   `json:"leak"` // no_leak | leak
 	// SystemPromptLeaked and CanariesCompleted are the leak details.
-	SystemPromptLeaked bool `json:"system_prompt_leaked"`
-	CanariesCompleted  int  `json:"canaries_completed"`
+	SystemPromptLeaked bool     `json:"system_prompt_leaked"`
+	CanariesCompleted  int      `json:"canaries_completed"`
 	Robustness         string   `json:"robustness"` // robust | fragile
 	Families           []string `json:"families,omitempty"`
 	// OverRefusal is true when the persona refuses benign look-alikes.

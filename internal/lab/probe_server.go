@@ -199,11 +199,11 @@ type genRequest struct {
 		Role    string `json:"role"`
 		Content string `json:"content"`
 	} `json:"messages"`
-	Prompt   string         `json:"prompt"`
-	System   string         `json:"system"`
-	Raw      bool           `json:"raw"`
-	Stream   *bool          `json:"stream"`
-	Options  map[string]any `json:"options"`
+	Prompt   string          `json:"prompt"`
+	System   string          `json:"system"`
+	Raw      bool            `json:"raw"`
+	Stream   *bool           `json:"stream"`
+	Options  map[string]any  `json:"options"`
 	Logprobs json.RawMessage `json:"logprobs"`
 	// OpenAI fields.
 	MaxTokens     int      `json:"max_tokens"`
