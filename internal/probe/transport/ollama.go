@@ -296,7 +296,7 @@ func (c *Client) streamError(ctx context.Context, path string, line int, err err
 		return fmt.Errorf("POST %s: %w", path, context.Cause(ctx))
 	case errors.Is(err, errLineTooLong):
 		return fmt.Errorf("POST %s: line %d: %w: %w", path, line, err, ErrProtocol)
-	case errors.Is(err, context.Canceled), strings.Contains(err.Error(), "context canceled"):
+	case errors.Is(err, errIdle), errors.Is(err, context.Canceled), strings.Contains(err.Error(), "context canceled"):
 		return fmt.Errorf("POST %s: nothing received for %v: %w", path, c.limits.IdleTimeout, ErrSilent)
 	}
 	return fmt.Errorf("POST %s: reading the answer: %v: %w", path, err, ErrProtocol)
