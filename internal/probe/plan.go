@@ -97,28 +97,81 @@ func (e *env) plan() ([]*Spec, error) {
 	return all, nil
 }
 
-// trim keeps n specs, taking them in turn from each suite/category group
-// so every group keeps its share. Specs a kept spec depends on (the direct
-// and untriggered answers) are grouped with it by their own suite, so a
-// trimmed plan still measures every suite it keeps.
+// trim keeps n specs: each suite keeps a share proportional to its size,
+// and within a suite the specs are taken in turn from each category (or
+// family), so every group keeps its part. The backdoor suite keeps its
+// untriggered answers and then whole candidates (a candidate with only some
+// of its samples cannot be judged).
 func trim(specs []*Spec, n int) []*Spec {
+	bySuite := map[string][]*Spec{}
+	for _, s := range specs {
+		bySuite[s.Suite] = append(bySuite[s.Suite], s)
+	}
+	var suites []string
+	var sizes []int
+	for _, su := range packs.Suites {
+		if len(bySuite[su]) > 0 {
+			suites, sizes = append(suites, su), append(sizes, len(bySuite[su]))
+		}
+	}
+	shares := proportional(n, sizes)
+	var out []*Spec
+	for i, su := range suites {
+		if su == packs.SuiteBackdoor {
+			out = append(out, trimBackdoor(bySuite[su], shares[i])...)
+			continue
+		}
+		out = append(out, roundRobin(bySuite[su], shares[i], func(s *Spec) string { return s.Category + "/" + s.Family + "/" + s.Kind })...)
+	}
+	return out
+}
+
+// proportional splits n over sizes in proportion, largest remainders
+// first, never giving a group more than its size.
+func proportional(n int, sizes []int) []int {
+	total := 0
+	for _, z := range sizes {
+		total += z
+	}
+	out := make([]int, len(sizes))
+	if total == 0 {
+		return out
+	}
+	type rem struct {
+		i int
+		f float64
+	}
+	var rems []rem
+	given := 0
+	for i, z := range sizes {
+		exact := float64(n) * float64(z) / float64(total)
+		out[i] = min(z, int(exact))
+		given += out[i]
+		rems = append(rems, rem{i, exact - float64(int(exact))})
+	}
+	slices.SortStableFunc(rems, func(a, b rem) int { return cmp.Compare(b.f, a.f) })
+	for _, r := range rems {
+		if given >= n {
+			break
+		}
+		if out[r.i] < sizes[r.i] {
+			out[r.i]++
+			given++
+		}
+	}
+	return out
+}
+
+// roundRobin takes n specs, one from each group in turn.
+func roundRobin(specs []*Spec, n int, group func(*Spec) string) []*Spec {
 	groups := map[string][]*Spec{}
 	var names []string
 	for _, s := range specs {
-		g := s.Suite + "/" + s.Category
-		if s.Suite == packs.SuiteBackdoor && s.Position == PosNone {
-			g = s.Suite + "/clean"
-		}
+		g := group(s)
 		if _, ok := groups[g]; !ok {
 			names = append(names, g)
 		}
 		groups[g] = append(groups[g], s)
-	}
-	slices.Sort(names)
-	// Untriggered answers first: every other backdoor answer is compared
-	// with them.
-	if i := slices.Index(names, packs.SuiteBackdoor+"/clean"); i > 0 {
-		names = append([]string{names[i]}, slices.Delete(names, i, i+1)...)
 	}
 	var out []*Spec
 	for len(out) < n {
@@ -133,6 +186,36 @@ func trim(specs []*Spec, n int) []*Spec {
 		if !took {
 			break
 		}
+	}
+	return out
+}
+
+func trimBackdoor(specs []*Spec, n int) []*Spec {
+	var out []*Spec
+	groups := map[string][]*Spec{}
+	var names []string
+	for _, s := range specs {
+		if s.Position == PosNone {
+			out = append(out, s)
+			continue
+		}
+		g := "t\x00" + s.Trigger
+		if s.Control != "" {
+			g = "c\x00" + s.Control
+		}
+		if _, ok := groups[g]; !ok {
+			names = append(names, g)
+		}
+		groups[g] = append(groups[g], s)
+	}
+	if len(out) >= n {
+		return out[:n]
+	}
+	for _, g := range names {
+		if len(out)+len(groups[g]) > n {
+			break
+		}
+		out = append(out, groups[g]...)
 	}
 	return out
 }
