@@ -53,6 +53,7 @@ func (f *labFlags) start(ctx context.Context) (*lab.Fleet, netip.Prefix, error) 
 
 func newLabCmd(e *env) *cobra.Command {
 	var f labFlags
+	var pf probeLabFlags
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Serve an emulated fleet of LLM servers on loopback (for tests, demos, benchmarks)",
@@ -69,6 +70,9 @@ bounded. Runs until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if pf.persona != "" {
+				return pf.serve(ctx, e, f.groundTruth)
+			}
 			fleet, prefix, err := f.start(ctx)
 			if err != nil {
 				return err
@@ -81,6 +85,7 @@ bounded. Runs until interrupted.`,
 		},
 	}
 	f.register(cmd, "127.200.0.0/16", 2000)
+	pf.register(cmd)
 	return cmd
 }
 

@@ -156,6 +156,8 @@ Scan only networks you are authorised to scan.`,
 		newUsageCmd(e),
 		newCapturesCmd(e),
 		newGuardCmd(e),
+		newProbeCmd(e),
+		newProbesCmd(e),
 	)
 	return root
 }
