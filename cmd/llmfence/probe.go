@@ -529,4 +529,3 @@ func probeProgress(w io.Writer) (func(probe.Progress), func()) {
 		}
 	}
 }
-
