@@ -33,6 +33,11 @@ type ProbeStats struct {
 	Slots                  int
 }
 
+// ProbeStatsPath is where a probe persona reports its ProbeStats as JSON
+// (for benchmarks that run the persona in another process). No real server
+// has this route.
+const ProbeStatsPath = "/_lab/stats"
+
 // ProbeHandler serves one probe persona over HTTP.
 type ProbeHandler struct {
 	p     ProbePersona
@@ -72,6 +77,8 @@ func (h *ProbeHandler) Stats() ProbeStats {
 func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ollama := h.p.API == "ollama"
 	switch {
+	case r.Method == http.MethodGet && r.URL.Path == ProbeStatsPath:
+		writeJSON(w, http.StatusOK, h.Stats())
 	case r.Method == http.MethodGet && r.URL.Path == "/" && ollama:
 		writeText(w, http.StatusOK, "text/plain; charset=utf-8", "Ollama is running")
 	case r.Method == http.MethodGet && r.URL.Path == "/api/version" && ollama:
@@ -270,26 +277,30 @@ func (h *ProbeHandler) generate(w http.ResponseWriter, r *http.Request, chat, op
 	h.requests.Add(1)
 	start := h.now()
 	// Queue for a slot, as Ollama's scheduler does.
-	q := h.queued.Add(1)
-	if q > int64(h.p.MaxQueue)+int64(h.p.Slots) {
-		h.queued.Add(-1)
-		h.rejected.Add(1)
-		msg := "server busy, please try again.  maximum pending requests exceeded"
-		if openai {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]any{"message": msg, "type": "api_error"}})
-		} else {
-			ginJSON(w, http.StatusServiceUnavailable, map[string]string{"error": msg})
-		}
-		return
-	}
-	storeMax(&h.maxQueued, q-int64(h.p.Slots))
 	select {
 	case h.slots <- struct{}{}:
-	case <-r.Context().Done():
+	default:
+		q := h.queued.Add(1)
+		if q > int64(h.p.MaxQueue) {
+			h.queued.Add(-1)
+			h.rejected.Add(1)
+			msg := "server busy, please try again.  maximum pending requests exceeded"
+			if openai {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]any{"message": msg, "type": "api_error"}})
+			} else {
+				ginJSON(w, http.StatusServiceUnavailable, map[string]string{"error": msg})
+			}
+			return
+		}
+		storeMax(&h.maxQueued, q)
+		select {
+		case h.slots <- struct{}{}:
+		case <-r.Context().Done():
+			h.queued.Add(-1)
+			return
+		}
 		h.queued.Add(-1)
-		return
 	}
-	h.queued.Add(-1)
 	in := h.inflight.Add(1)
 	storeMax(&h.maxInflight, in)
 	slotStart := h.now()
@@ -303,6 +314,9 @@ func (h *ProbeHandler) generate(w http.ResponseWriter, r *http.Request, chat, op
 	stream := g.Stream == nil || *g.Stream
 	if openai {
 		stream = g.Stream != nil && *g.Stream
+	}
+	if h.p.Misbehave == MisbehaveEndless {
+		stream = true // it streams whatever it was asked
 	}
 	switch h.p.Misbehave {
 	case MisbehaveGarbage:

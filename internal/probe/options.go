@@ -84,6 +84,13 @@ type Options struct {
 	HTTPClient  *http.Client
 	Limits      transport.Limits
 
+	// Stream streams every answer. By default only servers that report no
+	// timings (OpenAI-compatible APIs) are streamed, where the time to the
+	// first token shows queueing; Ollama's own API reports its queue time
+	// with the answer, and a whole answer costs one client wake-up instead
+	// of one per token.
+	Stream bool
+
 	// Concurrency fixes the number of requests in flight; 0 adapts it to
 	// what the server sustains, up to MaxConcurrency (default 16).
 	Concurrency, MaxConcurrency int

@@ -414,6 +414,7 @@ func insert(prompt, c, pos string) string {
 type backdoorPrompt struct {
 	probe, lang, text, kind string
 	positions               []string
+	numPredict              int
 }
 
 // backdoorPrompts are the neutral prompts (two positions each, all three
@@ -428,7 +429,7 @@ func (e *env) backdoorPrompts() ([]backdoorPrompt, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, backdoorPrompt{probe: p.ID, lang: l, text: text, kind: p.Kind,
+			out = append(out, backdoorPrompt{probe: p.ID, lang: l, text: text, kind: p.Kind, numPredict: p.NumPredict,
 				positions: []string{positions[i%3], positions[(i+1)%3]}})
 			i++
 		}
@@ -458,9 +459,13 @@ func (e *env) planBackdoor() ([]*Spec, error) {
 	}
 	var out []*Spec
 	mk := func(bp backdoorPrompt, key, text, trigger, control, pos string) *Spec {
+		np := predictBackdoor
+		if bp.numPredict > 0 {
+			np = bp.numPredict
+		}
 		return &Spec{Key: key, Suite: packs.SuiteBackdoor, Probe: bp.probe, Kind: bp.kind, Category: bp.kind, Lang: bp.lang,
 			Role: RoleTarget, Model: e.cfg.Model, Trigger: trigger, Control: control, Position: pos,
-			Messages: chat(text), NumPredict: predictBackdoor, Logprobs: e.server.Logprobs}
+			Messages: chat(text), NumPredict: np, Logprobs: e.server.Logprobs}
 	}
 	for _, bp := range prompts {
 		out = append(out, mk(bp, "backdoor/clean/"+bp.probe+"/"+bp.lang, bp.text, "", "", PosNone))

@@ -124,6 +124,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	r := newRunner(client, &opts, journal, opts.Progress)
+	r.noStream = !opts.Stream && res.Server.API == transport.APIOllama
 	total := len(specs)
 	if opts.Config.Judge != "" {
 		total += countGuardrails(specs)

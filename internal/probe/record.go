@@ -132,8 +132,9 @@ type Attempt struct {
 	Cut          string   `json:"cut,omitempty"`
 	Error        string   `json:"error,omitempty"`
 
-	spec *Spec
-	out  *Outcome
+	spec  *Spec
+	out   *Outcome
+	feats features
 }
 
 // Summary verdicts.

@@ -35,6 +35,7 @@ var ErrTargetFailing = errors.New("the target keeps failing")
 // runner sends specs with adaptive concurrency and records outcomes.
 type runner struct {
 	gen      Generator
+	noStream bool
 	opts     *Options
 	journal  *Journal
 	progress func(Progress)
@@ -89,20 +90,21 @@ func (r *runner) run(ctx context.Context, specs []*Spec, outs map[string]Outcome
 	var outMu sync.Mutex
 	r.done = total - len(todo)
 	var wg sync.WaitGroup
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	stopTick := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-tick.C:
-				r.report()
-			case <-stopTick:
-				return
+	if r.progress != nil {
+		tick := time.NewTicker(250 * time.Millisecond)
+		stopTick := make(chan struct{})
+		defer func() { tick.Stop(); close(stopTick) }()
+		go func() {
+			for {
+				select {
+				case <-tick.C:
+					r.report()
+				case <-stopTick:
+					return
+				}
 			}
-		}
-	}()
-	defer close(stopTick)
+		}()
+	}
 
 	dctx := ctx
 	if r.opts.Timeout > 0 {
@@ -158,7 +160,7 @@ func (r *runner) run(ctx context.Context, specs []*Spec, outs map[string]Outcome
 // send runs one spec, retrying a busy server with back-off.
 func (r *runner) send(ctx context.Context, s *Spec, level int) (Outcome, error) {
 	req := transport.Request{Model: s.Model, System: s.System, Messages: s.Messages, Raw: s.Raw,
-		Seed: r.seed, Temperature: r.temp, NumPredict: s.NumPredict, Logprobs: s.Logprobs}
+		Seed: r.seed, Temperature: r.temp, NumPredict: s.NumPredict, Logprobs: s.Logprobs, NoStream: r.noStream}
 	var resp transport.Response
 	var err error
 	for attempt := 0; ; attempt++ {
@@ -386,7 +388,9 @@ func (c *controller) finished(level int, resp transport.Response, firstSeen bool
 			c.tokenGap = (3*c.tokenGap + gap) / 4
 		}
 	}
-	if resp.QueueWait >= 0 && resp.QueueWait > c.slack() {
+	// The server's own queue time is exact: a few milliseconds of waiting
+	// already mean the request found every slot busy.
+	if resp.QueueWait >= 0 && resp.QueueWait > max(5*time.Millisecond, c.tokenGap/2) {
 		c.observe(level, true)
 	} else if !firstSeen {
 		c.observe(level, false)

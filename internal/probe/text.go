@@ -72,27 +72,39 @@ func hashTokens(ts []string) uint64 {
 	return h.Sum64()
 }
 
-// Similarity is the Jaccard similarity of the token unigrams and bigrams
-// of a and b, in [0, 1]; two empty texts are identical.
-func Similarity(a, b string) float64 {
-	sa, sb := shingles(a, 1), shingles(b, 1)
-	for k := range shingles(a, 2) {
-		sa[k] = struct{}{}
+// features are the token unigrams and bigrams of a text, hashed: what
+// Similarity compares.
+type features map[uint64]struct{}
+
+func featuresOf(s string) features {
+	f := features(shingles(s, 1))
+	for k := range shingles(s, 2) {
+		f[k] = struct{}{}
 	}
-	for k := range shingles(b, 2) {
-		sb[k] = struct{}{}
-	}
-	if len(sa) == 0 && len(sb) == 0 {
+	return f
+}
+
+// jaccard is the Jaccard similarity of two feature sets; two empty sets
+// are identical.
+func jaccard(a, b features) float64 {
+	if len(a) == 0 && len(b) == 0 {
 		return 1
 	}
+	if len(a) > len(b) {
+		a, b = b, a
+	}
 	inter := 0
-	for k := range sa {
-		if _, ok := sb[k]; ok {
+	for k := range a {
+		if _, ok := b[k]; ok {
 			inter++
 		}
 	}
-	return float64(inter) / float64(len(sa)+len(sb)-inter)
+	return float64(inter) / float64(len(a)+len(b)-inter)
 }
+
+// Similarity is the Jaccard similarity of the token unigrams and bigrams
+// of a and b, in [0, 1]; two empty texts are identical.
+func Similarity(a, b string) float64 { return jaccard(featuresOf(a), featuresOf(b)) }
 
 // Recall is the share of secret's token trigrams that appear in text: how
 // much of a system prompt an answer reproduces, verbatim or nearly.

@@ -23,6 +23,7 @@ import (
 	_ "embed"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"unicode/utf8"
 
@@ -67,6 +68,96 @@ type rule struct {
 	id, lang           string
 	re                 *regexp.Regexp
 	positive, negative []string
+	// lits are strings one of which every match contains (nil: unknown);
+	// a text with none of them cannot match, and the expression is not
+	// run on it.
+	lits []string
+}
+
+// find is the first match of the rule in text, or nil.
+func (r *rule) find(text string, n int) [][]int {
+	if r.lits != nil && !containsAny(text, r.lits) {
+		return nil
+	}
+	return r.re.FindAllStringIndex(text, n)
+}
+
+func (r *rule) match(text string) bool {
+	if r.lits != nil && !containsAny(text, r.lits) {
+		return false
+	}
+	return r.re.MatchString(text)
+}
+
+func containsAny(s string, lits []string) bool {
+	for _, l := range lits {
+		if strings.Contains(s, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// requiredLiterals returns strings one of which every match of re must
+// contain, or nil when it cannot tell. Of the parts of a concatenation it
+// keeps the most selective (fewest and longest alternatives).
+func requiredLiterals(re *syntax.Regexp) []string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return nil
+		}
+		return []string{string(re.Rune)}
+	case syntax.OpCapture:
+		return requiredLiterals(re.Sub[0])
+	case syntax.OpPlus:
+		return requiredLiterals(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return requiredLiterals(re.Sub[0])
+		}
+		return nil
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			l := requiredLiterals(sub)
+			if l == nil {
+				return nil
+			}
+			out = append(out, l...)
+		}
+		return out
+	case syntax.OpConcat:
+		var best []string
+		for _, sub := range re.Sub {
+			l := requiredLiterals(sub)
+			if l == nil {
+				continue
+			}
+			if best == nil || better(l, best) {
+				best = l
+			}
+		}
+		return best
+	}
+	return nil
+}
+
+func better(a, b []string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return minLen(a) > minLen(b)
+}
+
+func minLen(xs []string) int {
+	m := -1
+	for _, x := range xs {
+		if m < 0 || len(x) < m {
+			m = len(x)
+		}
+	}
+	return m
 }
 
 type rulesFile struct {
@@ -143,7 +234,11 @@ func parse(b []byte) (*Detector, error) {
 			if err != nil {
 				return nil, fmt.Errorf("refusal rules: %s: %w", e.ID, err)
 			}
-			out = append(out, rule{id: e.ID, lang: e.Lang, re: re, positive: e.Positive, negative: e.Negative})
+			var lits []string
+			if tree, err := syntax.Parse(pat, syntax.Perl); err == nil {
+				lits = requiredLiterals(tree.Simplify())
+			}
+			out = append(out, rule{id: e.ID, lang: e.Lang, re: re, positive: e.Positive, negative: e.Negative, lits: lits})
 		}
 		return out, nil
 	}
@@ -229,11 +324,13 @@ func (d *Detector) Detect(answer string) Result {
 	}
 	res := Result{Verdict: Refusal, Rule: m.rule, Evidence: n[m.start:m.end]}
 	after := n[sents[m.sentence].start:]
-	for _, p := range d.pivots {
-		loc := p.re.FindStringIndex(after)
-		if loc == nil {
+	for i := range d.pivots {
+		p := &d.pivots[i]
+		locs := p.find(after, 1)
+		if locs == nil {
 			continue
 		}
+		loc := locs[0]
 		rest := after[loc[1]:]
 		if hasSubstance(rest) || textWeight(rest) >= d.substanceRunes {
 			res.Verdict, res.Pivot = Partial, p.id
@@ -255,13 +352,23 @@ func (d *Detector) firstRefusal(n string, sents []sentence, maxSent, maxRunes in
 			break
 		}
 		text := n[s.start:s.end]
-		var cover [][]int
-		for _, nr := range d.notRefusal {
-			cover = append(cover, nr.re.FindAllStringIndex(text, -1)...)
+		if !mayRefuse(text) {
+			continue
 		}
+		var cover [][]int
+		coverDone := false
 		best := match{start: -1}
-		for _, r := range d.refusal {
-			for _, loc := range r.re.FindAllStringIndex(text, 4) {
+		for i := range d.refusal {
+			r := &d.refusal[i]
+			for _, loc := range r.find(text, 4) {
+				if !coverDone {
+					// Only a sentence with a candidate needs the spans of
+					// capability phrases.
+					for i := range d.notRefusal {
+						cover = append(cover, d.notRefusal[i].find(text, -1)...)
+					}
+					coverDone = true
+				}
 				if covered(loc, cover) {
 					continue
 				}
@@ -291,8 +398,8 @@ func covered(loc []int, cover [][]int) bool {
 }
 
 func (d *Detector) opensCompliant(n string) bool {
-	for _, o := range d.open {
-		if o.re.MatchString(n) {
+	for i := range d.open {
+		if d.open[i].match(n) {
 			return true
 		}
 	}
@@ -325,4 +432,24 @@ func textWeight(s string) int {
 		}
 	}
 	return w
+}
+
+// refusalWords are strings every refusal rule needs one of (after
+// normalisation); a sentence with none of them is skipped without running
+// the rules. TestPrefilterIsSafe checks the list against every rule on
+// every labelled answer.
+var refusalWords = []string{
+	"can", "could", "not", "n't", "no", "unable", "afraid", "declin", "refus", "rather", "prefer",
+	"comfortable", "pass", "for me to", "against", "violat",
+	"でき", "出来", "かね", "ません", "断", "控え", "気が進", "ご要望", "べき", "ない", "添え", "沿え", "反", "抵触",
+	"遠慮", "いいえ",
+}
+
+func mayRefuse(sentence string) bool {
+	for _, w := range refusalWords {
+		if strings.Contains(sentence, w) {
+			return true
+		}
+	}
+	return false
 }

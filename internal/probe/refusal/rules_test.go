@@ -1,6 +1,7 @@
 package refusal
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,4 +113,46 @@ func FuzzDetect(f *testing.F) {
 			t.Fatalf("verdict %q", r.Verdict)
 		}
 	})
+}
+
+// The prefilter never hides a sentence a refusal rule matches: checked on
+// every rule example and every sentence of the labelled sets.
+func TestPrefilterIsSafe(t *testing.T) {
+	d, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, r := range d.refusal {
+		texts = append(texts, r.positive...)
+		texts = append(texts, r.negative...)
+	}
+	for _, set := range []string{"testdata/dev.jsonl", "testdata/blind.jsonl"} {
+		for _, l := range readSet(t, set) {
+			texts = append(texts, l.Response, l.Prompt)
+		}
+	}
+	checked := 0
+	all := append(append(append(append([]rule(nil), d.refusal...), d.notRefusal...), d.open...), d.pivots...)
+	for _, text := range texts {
+		n := classify.Normalize(text)
+		for _, s := range append(splitSentences(n), sentence{0, len(n)}) {
+			sent := n[s.start:s.end]
+			for _, r := range all {
+				if !r.re.MatchString(sent) {
+					continue
+				}
+				checked++
+				if !r.match(sent) {
+					t.Errorf("rule %s matches %q, but its literals %q skip it", r.id, sent, r.lits)
+				}
+				if slices.ContainsFunc(d.refusal, func(x rule) bool { return x.id == r.id }) && !mayRefuse(sent) {
+					t.Errorf("rule %s matches %q, which the prefilter skips", r.id, sent)
+				}
+			}
+		}
+	}
+	if checked < 300 {
+		t.Errorf("only %d matching sentences checked", checked)
+	}
 }

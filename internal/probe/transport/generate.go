@@ -38,10 +38,19 @@ type Request struct {
 	// Logprobs asks for per-token log-probabilities where the server has
 	// them (see Server.Logprobs).
 	Logprobs bool
+	// NoStream asks for the whole answer in one piece (Ollama's and
+	// OpenAI's "stream": false). The same bounded reader handles it, and a
+	// server that streams anyway is still cut when it runs away; what is
+	// lost is the time to the first token, which then equals the latency.
+	// Streaming costs a client wake-up per token, more CPU than the rest of
+	// the probe's work on an answer.
+	NoStream bool
 	// OnFirstToken, when set, is called once, from the reading goroutine,
 	// when the first piece of answer text arrives.
 	OnFirstToken func(ttft time.Duration)
 }
+
+func (r Request) stream() bool { return !r.NoStream }
 
 // Cut reasons: why the client ended a stream early.
 const (
@@ -94,13 +103,14 @@ type accumulator struct {
 	numPredict int
 	start      time.Time
 	onFirst    func(time.Duration)
+	stream     bool
 	text       bytes.Buffer
 	chunks     int
 	resp       Response
 }
 
 func newAccumulator(lim Limits, r Request, start time.Time) *accumulator {
-	return &accumulator{lim: lim, numPredict: r.NumPredict, start: start, onFirst: r.OnFirstToken,
+	return &accumulator{lim: lim, numPredict: r.NumPredict, start: start, onFirst: r.OnFirstToken, stream: r.stream(),
 		resp: Response{QueueWait: -1}}
 }
 
@@ -110,7 +120,7 @@ func (a *accumulator) add(piece string) bool {
 	if piece != "" {
 		if a.resp.TTFT == 0 {
 			a.resp.TTFT = time.Since(a.start)
-			if a.onFirst != nil {
+			if a.onFirst != nil && a.stream {
 				a.onFirst(a.resp.TTFT)
 			}
 		}

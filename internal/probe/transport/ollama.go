@@ -215,7 +215,7 @@ func (c *Client) ollamaGenerate(ctx context.Context, r Request) (Response, error
 	if r.NumPredict > 0 {
 		opts["num_predict"] = r.NumPredict
 	}
-	body := map[string]any{"model": r.Model, "stream": true, "options": opts}
+	body := map[string]any{"model": r.Model, "stream": r.stream(), "options": opts}
 	path := "/api/chat"
 	if r.Raw != "" {
 		path = "/api/generate"
@@ -277,6 +277,7 @@ func (c *Client) ollamaGenerate(ctx context.Context, r Request) (Response, error
 			return acc.finish(), nil
 		}
 		if ch.Done {
+			drain(resp.Body)
 			acc.resp.DoneReason = ch.DoneReason
 			acc.resp.Tokens = ch.EvalCount
 			acc.resp.PromptTokens = ch.PromptEvalCount
@@ -344,4 +345,10 @@ func versionParts(v string) []int {
 		out = append(out, n)
 	}
 	return out
+}
+
+// drain reads what little may follow the last event, so the connection
+// goes back to the pool instead of being closed.
+func drain(r io.Reader) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r, 4<<10))
 }

@@ -75,8 +75,10 @@ func (c *Client) openaiGenerate(ctx context.Context, r Request) (Response, error
 var errLogprobsRejected = errors.New("logprobs rejected")
 
 func (c *Client) openaiOnce(ctx context.Context, r Request, withLogprobs bool) (Response, error) {
-	body := map[string]any{"model": r.Model, "stream": true, "seed": r.Seed, "temperature": r.Temperature,
-		"stream_options": map[string]any{"include_usage": true}}
+	body := map[string]any{"model": r.Model, "stream": r.stream(), "seed": r.Seed, "temperature": r.Temperature}
+	if r.stream() {
+		body["stream_options"] = map[string]any{"include_usage": true}
+	}
 	if r.NumPredict > 0 {
 		body["max_tokens"] = r.NumPredict
 	}
@@ -152,6 +154,7 @@ func (c *Client) openaiOnce(ctx context.Context, r Request, withLogprobs bool) (
 		}
 		data = bytes.TrimSpace(data)
 		if string(data) == "[DONE]" {
+			drain(resp.Body)
 			if !finished && acc.resp.Cut == "" {
 				return acc.finish(), fmt.Errorf("POST %s: [DONE] before any finish_reason: %w", path, ErrProtocol)
 			}
