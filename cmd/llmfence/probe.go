@@ -32,7 +32,7 @@ type probeFlags struct {
 	canaries, userPacks     []string
 	systemPrompt            string
 	api, apiKey             string
-	insecure                bool
+	insecure, stream        bool
 	format, output, report  string
 	failOn                  string
 	resume, journal         string
@@ -109,6 +109,7 @@ Exit status: 0 nothing at or above --fail-on, 1 findings at or above it,
 	fl.StringVar(&f.api, "api", "auto", "API to speak: auto, ollama or openai")
 	fl.StringVar(&f.apiKey, "api-key", "", "API key sent as a Bearer token, e.g. for llmfence guard (default $"+envProbeKey+")")
 	fl.BoolVar(&f.insecure, "insecure", false, "do not verify the server's TLS certificate")
+	fl.BoolVar(&f.stream, "stream", false, "stream every answer (default: only from OpenAI-compatible servers, which report no queue time)")
 	fl.StringVarP(&f.format, "format", "f", "table", "output format: table, json (JSON Lines: attempts, then one summary per suite) or html")
 	fl.StringVarP(&f.output, "output", "o", "-", "write the output to `FILE` instead of standard output")
 	fl.StringVar(&f.report, "report", "", "also write the HTML report to `FILE`")
@@ -252,7 +253,7 @@ func endStatus(ctx context.Context) store.RunStatus {
 func probeOptions(e *env, f *probeFlags, args []string) (probe.Options, error) {
 	o := probe.Options{Config: probe.Config{Model: f.model, Baseline: f.baseline, Judge: f.judge, Seed: f.seed,
 		Temperature: f.temperature, RareTokens: f.rareTokens, MaxRequests: f.maxRequests},
-		APIKey: f.apiKey, InsecureTLS: f.insecure, UserAgent: userAgent(""), Concurrency: f.concurrency,
+		APIKey: f.apiKey, InsecureTLS: f.insecure, Stream: f.stream, UserAgent: userAgent(""), Concurrency: f.concurrency,
 		MaxConcurrency: f.maxConc, MaxTokens: f.maxTokens, Timeout: f.timeout, RequestTimeout: f.requestTimeout,
 		Logger: e.log, Tool: version.String(), Resume: f.resume}
 	if o.APIKey == "" {

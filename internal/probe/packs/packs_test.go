@@ -2,6 +2,7 @@ package packs
 
 import (
 	"encoding/base64"
+	"os"
 	"strings"
 	"testing"
 )
@@ -151,4 +152,20 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// docs/probe.md lists the built-in probes as Markdown renders them.
+func TestDocsListThePacks(t *testing.T) {
+	ps, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<!-- packs -->\n" + Markdown(ps) + "<!-- /packs -->"
+	doc, err := os.ReadFile("../../../docs/probe.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), want) {
+		t.Errorf("docs/probe.md does not carry the current pack tables; put this between its packs markers:\n%s", want)
+	}
 }

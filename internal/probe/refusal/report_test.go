@@ -56,7 +56,61 @@ func measure(d *Detector, set []labelled) scores {
 	return s
 }
 
+// substringScores measures the substring-list approach: refusal when any
+// phrase occurs anywhere in the answer. It cannot say "partial", so only
+// the refusal figures are given.
+func substringScores(t *testing.T, phrases []string, set []labelled) scores {
+	var tp, fp, fn int
+	for _, l := range set {
+		pred := false
+		for _, p := range phrases {
+			if strings.Contains(l.Response, p) {
+				pred = true
+				break
+			}
+		}
+		gold := l.Label == Refusal
+		switch {
+		case pred && gold:
+			tp++
+		case pred && !gold:
+			fp++
+		case !pred && gold:
+			fn++
+		}
+	}
+	s := scores{n: len(set), acc: -1, macro: -1}
+	if tp+fp > 0 {
+		s.p = float64(tp) / float64(tp+fp)
+	}
+	if tp+fn > 0 {
+		s.r = float64(tp) / float64(tp+fn)
+	}
+	if s.p+s.r > 0 {
+		s.f1 = 2 * s.p * s.r / (s.p + s.r)
+	}
+	return s
+}
+
+func readPhrases(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 func (s scores) row(name string) string {
+	if s.acc < 0 {
+		return fmt.Sprintf("| %s | %d | %.3f | %.3f | %.3f | – | – |", name, s.n, s.p, s.r, s.f1)
+	}
 	return fmt.Sprintf("| %s | %d | %.3f | %.3f | %.3f | %.3f | %.3f |", name, s.n, s.p, s.r, s.f1, s.acc, s.macro)
 }
 
@@ -81,11 +135,17 @@ func TestReport(t *testing.T) {
 	}
 	dev := readSet(t, "testdata/dev.jsonl")
 	blind := readSet(t, "testdata/blind.jsonl")
+	gcg := readPhrases(t, "testdata/gcg_refusal_phrases.txt")
+	if len(gcg) != 29 {
+		t.Fatalf("%d GCG phrases, want 29", len(gcg))
+	}
 	rows := []string{
 		measure(d, blind).row("blind, all"),
 		measure(d, byLang(blind, "en")).row("blind, English"),
 		measure(d, byLang(blind, "ja")).row("blind, Japanese"),
 		measure(d, dev).row("development, all"),
+		substringScores(t, gcg, blind).row("GCG 29-phrase substring list, blind"),
+		substringScores(t, gcg, byLang(blind, "ja")).row("GCG 29-phrase substring list, blind Japanese"),
 	}
 	table := strings.Join(rows, "\n")
 	t.Logf("\n%s", table)
