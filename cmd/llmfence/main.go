@@ -99,6 +99,8 @@ func newRoot(e *env) *cobra.Command {
   lab       serve the emulated fleet on loopback (tests, demos, benchmarks)
   runs, hosts, findings, diff
             what the store knows, and what changed between two scans
+  audit     local LLM runtimes and model stores on this machine: how they
+            listen, their settings, their models
 
 Scan only networks you are authorised to scan.`,
 		SilenceUsage:  true,
@@ -156,6 +158,8 @@ Scan only networks you are authorised to scan.`,
 		newUsageCmd(e),
 		newCapturesCmd(e),
 		newGuardCmd(e),
+		newVulnDBCmd(e),
+		newAuditCmd(e),
 		newProbeCmd(e),
 		newProbesCmd(e),
 	)

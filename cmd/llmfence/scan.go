@@ -16,7 +16,6 @@ import (
 
 	"github.com/llmfence/llmfence/internal/fingerprint"
 	"github.com/llmfence/llmfence/internal/report"
-	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/scan"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
@@ -193,7 +192,7 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	}
 	defer st.Close()
 
-	judge, err := risk.NewJudge()
+	judge, err := newJudge()
 	if err != nil {
 		return err
 	}

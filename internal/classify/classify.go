@@ -1,21 +1,30 @@
-// Package classify provides a rules-based classifier for LLM system prompts
-// (English and Japanese) and a detector for models whose guardrails were
-// likely removed.
+// Package classify provides a classifier for LLM system prompts (English and
+// Japanese) and a detector for models whose guardrails were likely removed.
 //
 // The classifier names the harmful-activity categories a system prompt could
-// enable, from the fixed set in service.Categories. Its rules are data: an
-// embedded YAML file (rules.yaml) with a version, one entry per rule, each
-// with its own positive and negative examples. Matching runs on normalised
-// text (NFKC, lower case, format characters removed), so Japanese needs no
-// tokenisation and full-width letters match their ASCII forms.
+// enable, from the fixed set in service.Categories. It has three layers, all
+// embedded data: phrase rules (rules.yaml), a weighted lexicon (lexicon.yaml)
+// and a statistical layer (model.tsv: logistic regression over character and
+// word n-grams, trained by ./trainmodel on the labelled sets). A category is
+// assigned when the statistical layer's probability reaches the model's
+// "alone" threshold, or a rule or the lexicon assigns it and the probability
+// reaches the lower "with rule" threshold; both thresholds were chosen by
+// cross-validation. The statistical layer runs first and is cheap; the
+// rules and lexicon run only for categories whose probability could still
+// make them count, which is what keeps a 4 KB prompt well under a
+// millisecond. Matching runs on normalised text (NFKC, lower case, format
+// characters removed), so Japanese needs no tokenisation and full-width
+// letters match their ASCII forms. Every verdict explains itself: the rule
+// and its matched span, the lexicon's terms, the model's strongest features.
 //
-// Results are flags for human review, not verdicts: rules can be evaded and
-// benign prompts can trip them.
+// Results are flags for human review, not verdicts: every layer can be
+// evaded and benign prompts can trip them.
 package classify
 
 import (
 	_ "embed"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -23,6 +32,8 @@ import (
 
 	"github.com/llmfence/llmfence/internal/service"
 )
+
+//go:generate go run ./trainmodel -report ../../docs/classifier-cv.txt
 
 //go:embed rules.yaml
 var rulesYAML []byte
@@ -59,6 +70,10 @@ type Match struct {
 	// "lexicon:<category>"): the terms and signals that made the score.
 	// Text is then the category's first term.
 	Lexicon *LexiconScore `json:"lexicon,omitempty"`
+	// Model is set on matches of the statistical layer (RuleID
+	// "model:<category>"): the probability, the threshold that applied and
+	// the strongest features. Text, Start and End are empty.
+	Model *ModelScore `json:"model,omitempty"`
 }
 
 // Classifier applies the embedded rule set. It is safe for concurrent use.
@@ -69,6 +84,7 @@ type Classifier struct {
 	lineage []marker
 	lits    literalIndex // every prefilter literal, found in one pass per prompt
 	lex     *lexicon     // the second, scoring layer; nil when not loaded
+	mdl     *model       // the statistical layer; nil when not loaded
 }
 
 type rule struct {
@@ -102,14 +118,14 @@ type marker struct {
 	positive, negative []string
 }
 
-// New loads the embedded rules and compiles them.
+// New loads the embedded rules, lexicon and statistical model.
 func New() (*Classifier, error) {
-	return parseWith(rulesYAML, lexiconYAML)
+	return parseWith(rulesYAML, lexiconYAML, modelTSV)
 }
 
-// parseWith builds a Classifier from rules YAML and, unless lexicon is nil,
-// lexicon YAML.
-func parseWith(rules, lexicon []byte) (*Classifier, error) {
+// parseWith builds a Classifier from rules YAML and, unless nil, lexicon
+// YAML and a model file.
+func parseWith(rules, lexicon, mdl []byte) (*Classifier, error) {
 	c, err := parse(rules)
 	if err != nil {
 		return nil, err
@@ -119,8 +135,27 @@ func parseWith(rules, lexicon []byte) (*Classifier, error) {
 			return nil, err
 		}
 	}
+	if mdl != nil {
+		m, err := parseModel(mdl)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Equal(m.cats, service.Categories) {
+			return nil, fmt.Errorf("model.tsv: categories %v, want %v (retrain: go generate ./internal/classify)", m.cats, service.Categories)
+		}
+		c.mdl = m
+	}
 	c.indexLiterals()
 	return c, nil
+}
+
+// ModelInfo describes the statistical layer: what it was trained on and
+// its thresholds. ok is false when no model is loaded.
+func (c *Classifier) ModelInfo() (note string, alone, withRule float64, features int, ok bool) {
+	if c.mdl == nil {
+		return "", 0, 0, 0, false
+	}
+	return c.mdl.note, c.mdl.alone, c.mdl.withRule, len(c.mdl.texts), true
 }
 
 // Version is the version of the loaded rule set.
@@ -139,55 +174,169 @@ func (c *Classifier) LexiconVersion() int {
 // service.Categories order. It returns a non-nil empty slice for a benign
 // prompt.
 func (c *Classifier) SystemPrompt(text string) []string {
-	found := map[string]bool{}
-	for _, m := range c.Explain(text) {
-		found[m.Category] = true
-	}
-	out := make([]string, 0, len(found))
-	for _, cat := range service.Categories {
-		if found[cat] {
+	v := c.verdict(text, false)
+	out := make([]string, 0, len(v.cats))
+	for i, cat := range service.Categories {
+		if v.fired[i] {
 			out = append(out, cat)
 		}
 	}
 	return out
 }
 
-// Explain returns every rule that fired on the prompt, with the first span
-// that made it fire, and one match per category the lexicon layer assigned
-// (RuleID "lexicon:<category>", with Lexicon set), ordered by category
-// (service.Categories order), rules before the lexicon, and then by
-// position. It returns nil when nothing fired.
-func (c *Classifier) Explain(text string) []Match {
+// verdict is the combined decision on one prompt.
+type verdict struct {
+	cats    []string
+	fired   []bool    // per service.Categories index
+	probs   []float64 // the model's, nil without a model
+	matches []Match   // rule and lexicon matches (all, or only for gated categories)
+	d       *doc
+}
+
+// verdict classifies text. With all set, every rule and the lexicon run
+// (for Explain); otherwise they run only for the categories the model
+// leaves open.
+func (c *Classifier) verdict(text string, all bool) verdict {
+	nc := len(service.Categories)
+	v := verdict{fired: make([]bool, nc)}
 	if len(text) > MaxInput {
 		text = text[:MaxInput]
 	}
 	n := Normalize(text)
 	if strings.TrimSpace(n) == "" {
-		return nil
+		return v
+	}
+	var mask []bool
+	if c.mdl != nil {
+		v.probs = c.mdl.probabilities(n, make([]float64, 0, nc))
+		mask = make([]bool, nc)
+		open := false
+		for i, p := range v.probs {
+			if p >= c.mdl.alone {
+				v.fired[i] = true
+			} else if p >= c.mdl.withRule {
+				mask[i], open = true, true
+			}
+		}
+		if !open && !all {
+			return v
+		}
+		if all {
+			mask = nil
+		}
 	}
 	d := c.newDoc(n)
-	var out []Match
+	v.d = d
 	for i := range c.rules {
-		if m, ok := c.rules[i].match(d); ok {
+		r := &c.rules[i]
+		if mask != nil && !mask[categoryIndex(r.category)] {
+			continue
+		}
+		if m, ok := r.match(d); ok {
+			v.matches = append(v.matches, m)
+		}
+	}
+	v.matches = append(v.matches, c.scoreLexicon(d, mask)...)
+	for _, m := range v.matches {
+		i := categoryIndex(m.Category)
+		if i >= nc {
+			continue
+		}
+		if c.mdl == nil || decide(v.probs[i], true, c.mdl.alone, c.mdl.withRule) {
+			v.fired[i] = true
+		}
+	}
+	return v
+}
+
+// ruleCategories is the rules and the lexicon alone (no model): what the
+// classifier returned before the statistical layer. The trainer uses it.
+func (c *Classifier) ruleCategories(text string) []string {
+	cc := *c
+	cc.mdl = nil
+	v := cc.verdict(text, true)
+	var out []string
+	for i, cat := range service.Categories {
+		if v.fired[i] {
+			out = append(out, cat)
+		}
+	}
+	return out
+}
+
+// Explain returns the evidence for every category SystemPrompt assigns:
+// each rule that fired with the first span that made it fire, one match
+// per category the lexicon assigned (RuleID "lexicon:<category>", with
+// Lexicon set) and one per category the statistical layer supports
+// (RuleID "model:<category>", with Model set: the probability and the
+// strongest features). Rule and lexicon hits on a category the model
+// vetoed (probability below the "with rule" threshold) are left out, as
+// the category is not assigned. Matches are ordered by category
+// (service.Categories order), rules first, then the lexicon, then the
+// model. It returns nil when nothing was assigned.
+func (c *Classifier) Explain(text string) []Match {
+	v := c.verdict(text, true)
+	var out []Match
+	for _, m := range v.matches {
+		if i := categoryIndex(m.Category); i < len(v.fired) && v.fired[i] {
 			out = append(out, m)
 		}
 	}
-	out = append(out, c.scoreLexicon(d)...)
+	if c.mdl != nil && v.d != nil {
+		for i, cat := range service.Categories {
+			if !v.fired[i] {
+				continue
+			}
+			th := c.mdl.alone
+			if v.probs[i] < th {
+				th = c.mdl.withRule
+			}
+			ms := &ModelScore{Probability: math.Round(v.probs[i]*1000) / 1000, Threshold: th, Top: c.mdl.top(v.d.n, i, 8)}
+			out = append(out, Match{
+				RuleID:      "model:" + cat,
+				Category:    cat,
+				Description: fmt.Sprintf("statistical layer p=%.2f >= %.2f; strongest features: %s", ms.Probability, th, featureList(ms.Top, 5)),
+				Model:       ms,
+			})
+		}
+	}
+	rank := func(m Match) int {
+		switch {
+		case m.Model != nil:
+			return 2
+		case m.Lexicon != nil:
+			return 1
+		}
+		return 0
+	}
 	slices.SortStableFunc(out, func(a, b Match) int {
 		if d := categoryIndex(a.Category) - categoryIndex(b.Category); d != 0 {
 			return d
 		}
-		// Rules before the lexicon, so that a rule is the evidence quoted
-		// first when both fired.
-		if la, lb := a.Lexicon != nil, b.Lexicon != nil; la != lb {
-			if la {
-				return 1
-			}
-			return -1
+		if d := rank(a) - rank(b); d != 0 {
+			return d
 		}
 		return a.Start - b.Start
 	})
 	return out
+}
+
+// featureList renders the first k positive features for a description.
+func featureList(fs []ModelFeature, k int) string {
+	var parts []string
+	for _, f := range fs {
+		if f.Weight <= 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%q %+.2f", f.Feature, f.Weight))
+		if len(parts) == k {
+			break
+		}
+	}
+	if len(parts) == 0 {
+		return "(none positive)"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // GuardrailsRemoved reports whether a model likely had its refusals removed:
@@ -196,6 +345,15 @@ func (c *Classifier) Explain(text string) []Match {
 // category. The string says why, for example
 // `model name contains "abliterated" (abliteration, ...)`.
 func (c *Classifier) GuardrailsRemoved(name, parentModel, family, systemPrompt string) (bool, string) {
+	_, removed, why := c.Model(name, parentModel, family, systemPrompt)
+	return removed, why
+}
+
+// Model classifies one model at once: its system prompt's categories (as
+// SystemPrompt) and the guardrail verdict (as GuardrailsRemoved), scoring
+// the prompt only once.
+func (c *Classifier) Model(name, parentModel, family, systemPrompt string) (categories []string, removed bool, evidence string) {
+	categories = c.SystemPrompt(systemPrompt)
 	fields := []struct{ label, value string }{
 		{"model name", name},
 		{"parent model", parentModel},
@@ -206,21 +364,28 @@ func (c *Classifier) GuardrailsRemoved(name, parentModel, family, systemPrompt s
 			continue
 		}
 		if mk, term, ok := c.lineageMarker(f.value); ok {
-			return true, fmt.Sprintf("%s contains %q (%s)", f.label, term, mk.reason)
+			return categories, true, fmt.Sprintf("%s contains %q (%s)", f.label, term, mk.reason)
 		}
 	}
-	if systemPrompt != "" {
-		for _, m := range c.Explain(systemPrompt) {
-			if m.Category == service.CategoryGuardrailRemoval {
-				if m.Lexicon != nil {
-					return true, fmt.Sprintf("system prompt scores %.1f on the guardrail_removal lexicon: %s",
-						m.Lexicon.Score, clip(hitList(m.Lexicon.Hits), 160))
-				}
-				return true, fmt.Sprintf("system prompt matches rule %s: %q", m.RuleID, clip(m.Text, 80))
-			}
+	if !slices.Contains(categories, service.CategoryGuardrailRemoval) {
+		return categories, false, ""
+	}
+	for _, m := range c.Explain(systemPrompt) {
+		if m.Category != service.CategoryGuardrailRemoval {
+			continue
+		}
+		switch {
+		case m.Lexicon != nil:
+			return categories, true, fmt.Sprintf("system prompt scores %.1f on the guardrail_removal lexicon: %s",
+				m.Lexicon.Score, clip(hitList(m.Lexicon.Hits), 160))
+		case m.Model != nil:
+			return categories, true, fmt.Sprintf("system prompt classified as guardrail_removal by the statistical layer (p=%.2f): %s",
+				m.Model.Probability, clip(featureList(m.Model.Top, 4), 160))
+		default:
+			return categories, true, fmt.Sprintf("system prompt matches rule %s: %q", m.RuleID, clip(m.Text, 80))
 		}
 	}
-	return false, ""
+	return categories, true, "system prompt classified as guardrail_removal"
 }
 
 // lineageMarker returns the first marker found in a model name and the text

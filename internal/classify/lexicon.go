@@ -267,8 +267,9 @@ func (e *lexEntry) find(d *doc, view func(span) string) (lexHit, bool) {
 }
 
 // scoreLexicon returns the categories the lexicon assigns, each with its
-// first term's span and its score.
-func (c *Classifier) scoreLexicon(d *doc) []Match {
+// first term's span and its score. A non-nil mask limits the work to the
+// categories it holds.
+func (c *Classifier) scoreLexicon(d *doc, mask []bool) []Match {
 	lx := c.lex
 	if lx == nil {
 		return nil
@@ -276,6 +277,9 @@ func (c *Classifier) scoreLexicon(d *doc) []Match {
 	terms := map[string][]lexHit{}
 	for i := range lx.terms {
 		e := &lx.terms[i]
+		if mask != nil && !mask[categoryIndex(e.category)] {
+			continue
+		}
 		if h, ok := e.find(d, nil); ok {
 			terms[e.category] = append(terms[e.category], h)
 		}

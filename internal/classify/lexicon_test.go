@@ -189,12 +189,12 @@ func TestLexiconParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := parseWith(rulesYAML, []byte(tt.yaml)); err == nil {
+			if _, err := parseWith(rulesYAML, []byte(tt.yaml), nil); err == nil {
 				t.Errorf("parse accepted an invalid lexicon")
 			}
 		})
 	}
-	if _, err := parseWith(rulesYAML, []byte(base)); err != nil {
+	if _, err := parseWith(rulesYAML, []byte(base), nil); err != nil {
 		t.Errorf("minimal lexicon rejected: %v", err)
 	}
 }

@@ -37,7 +37,7 @@ func TestLexiconDump(t *testing.T) {
 				}
 			}
 			d := raw.newDoc(Normalize(l.Text))
-			for _, m := range raw.scoreLexicon(d) {
+			for _, m := range raw.scoreLexicon(d, nil) {
 				s := m.Lexicon
 				var ids []string
 				for _, h := range s.Hits {

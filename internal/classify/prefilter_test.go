@@ -97,7 +97,10 @@ func TestPrefilterIsSound(t *testing.T) {
 		t.Fatal(err)
 	}
 	texts = append(texts, strings.Split(string(in), "\n")...)
-	for _, s := range texts {
+	for i, s := range texts {
+		if raceEnabled && i%4 != 0 {
+			continue // unfiltered matching is slow under -race; .ci/run also runs this test without -race, on every text
+		}
 		if got, want := c.Explain(s), slow.Explain(s); !reflect.DeepEqual(got, want) {
 			t.Errorf("prefilters change the result for %q:\n got %+v\nwant %+v", s, got, want)
 		}

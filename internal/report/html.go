@@ -65,6 +65,7 @@ type serviceView struct {
 
 type htmlView struct {
 	RunID, Started, Finished, Duration string
+	VulnDataDate                       string
 	Targets                            []string
 	TargetsMore                        int
 	Total                              int
@@ -123,6 +124,11 @@ func HTML(w io.Writer, r Report) error {
 		Finished: fmtTime(r.Finished),
 		Total:    len(services),
 		Summary:  Summary(services),
+
+		VulnDataDate: r.VulnDataDate,
+	}
+	if v.VulnDataDate == "" {
+		v.VulnDataDate = VulnDataDate(services)
 	}
 	if !r.Started.IsZero() && !r.Finished.IsZero() && !r.Finished.Before(r.Started) {
 		v.Duration = r.Finished.Sub(r.Started).Round(time.Second).String()

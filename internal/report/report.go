@@ -24,6 +24,21 @@ type Report struct {
 	Finished time.Time
 	Targets  []string
 	Services []service.Service
+	// VulnDataDate is the date of the vulnerability data the services
+	// were judged with; empty means "take it from the services".
+	VulnDataDate string
+}
+
+// VulnDataDate returns the date of the vulnerability data the services
+// were judged with (the newest when they differ), or "" when none says.
+func VulnDataDate(services []service.Service) string {
+	d := ""
+	for i := range services {
+		if v := services[i].VulnDataDate; v > d {
+			d = v
+		}
+	}
+	return d
 }
 
 // riskOrder lists severities from the highest down.

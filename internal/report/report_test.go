@@ -52,7 +52,7 @@ func fixture() Report {
 					{ID: "LLMF-001", Severity: service.SeverityHigh, Title: "LLM API reachable without authentication (LLMjacking exposure)", Detail: "ollama API answered without credentials; 4 models listed"},
 					{ID: "LLMF-005", Severity: service.SeverityHigh, Title: "System prompt that could enable harmful activity", Detail: "model scam-helper:latest: system prompt classified as fraud_phishing"},
 				},
-				Remediation: "Bind OLLAMA_HOST to 127.0.0.1 and put `llmfence guard` in front (llmfence guard --upstream http://127.0.0.1:11434 --listen :11435).\nUpgrade ollama to 0.17.1 or later (fixes CVE-2026-7482)."},
+				Remediation: "Bind OLLAMA_HOST to 127.0.0.1 and put `llmfence guard` in front (llmfence guard --upstream http://127.0.0.1:11434 --listen :11435).\nUpgrade ollama to 0.17.1 or later (fixes CVE-2026-7482).", VulnDataDate: "2026-12-06"},
 			{Host: "203.0.113.2", Port: 80, URL: "http://203.0.113.2", Product: "http", Risk: service.SeverityNone, ScannedAt: t0.Add(30 * time.Second)},
 			{Host: "203.0.113.10", Port: 8080, URL: "http://203.0.113.10:8080", Product: "llama.cpp", Version: "b5000",
 				Auth: service.AuthUnknown, Risk: service.SeverityInfo, ScannedAt: t0.Add(40 * time.Second), Error: "timeout reading /props",

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/vulndb"
 )
 
 // ProbeOrigin is the foreign Origin internal/fingerprint sends to test CORS
@@ -48,6 +49,13 @@ var checks = map[string]check{
 	"LLMF-010": checkLoadedModels,
 	"LLMF-011": checkVersionDisclosed,
 	"LLMF-012": checkVersionUnknown,
+	// Raised by callers that read the machine itself (llmfence audit),
+	// never by a service record; see raised.go.
+	"LLMF-013": raisedByCaller,
+	"LLMF-014": raisedByCaller,
+	"LLMF-015": raisedByCaller,
+	"LLMF-016": raisedByCaller,
+	"LLMF-017": raisedByCaller,
 }
 
 // isLLMAPI is true when the fingerprint recognised an LLM API (not just an
@@ -104,40 +112,44 @@ func checkKnownCVEs(e *Engine, svc *service.Service) []hit {
 	if _, ok := parseVersion(svc.Version); !ok {
 		return nil
 	}
-	var matched []CVE
-	for _, c := range e.cvesFor(svc.Product) {
-		if c.Affects(svc.Version) {
-			matched = append(matched, c)
+	type match struct {
+		v     vulndb.Vuln
+		fixed string
+	}
+	var matched []match
+	for _, v := range e.cvesFor(svc.Product) {
+		if r := v.Check(svc.Version); r.Affected {
+			matched = append(matched, match{v, r.Fixed})
 		}
 	}
 	if len(matched) == 0 {
 		return nil
 	}
 	// One remediation for all of them: upgrade to the highest fixed
-	// release; CVEs without a fixed release get the "unpatched" advice.
+	// release; vulnerabilities without a fixed release get the "unpatched"
+	// advice.
 	var fixed, unfixed []string
 	highest := ""
-	for _, c := range matched {
-		f := c.FixedIn(svc.Version)
-		if f == "" {
-			unfixed = append(unfixed, c.ID)
+	for _, m := range matched {
+		if m.fixed == "" {
+			unfixed = append(unfixed, m.v.ID)
 			continue
 		}
-		fixed = append(fixed, c.ID)
-		if cmp, ok := CompareVersions(f, highest); highest == "" || (ok && cmp > 0) {
-			highest = f
+		fixed = append(fixed, m.v.ID)
+		if cmp, ok := CompareVersions(m.fixed, highest); highest == "" || (ok && cmp > 0) {
+			highest = m.fixed
 		}
 	}
 	hits := make([]hit, 0, len(matched))
-	for _, c := range matched {
-		h := hit{severity: c.Severity}
-		if f := c.FixedIn(svc.Version); f != "" {
-			h.detail = fmt.Sprintf("%s: %s (version %s; fixed in %s)", c.ID, c.Title, svc.Version, f)
+	for _, m := range matched {
+		h := hit{severity: m.v.Severity}
+		if m.fixed != "" {
+			h.detail = fmt.Sprintf("%s: %s (version %s; fixed in %s)", m.v.ID, m.v.Title, svc.Version, m.fixed)
 		} else {
-			h.detail = fmt.Sprintf("%s: %s (version %s; no fixed release listed)", c.ID, c.Title, svc.Version)
+			h.detail = fmt.Sprintf("%s: %s (version %s; no fixed release listed)", m.v.ID, m.v.Title, svc.Version)
 		}
-		// Upgrading is the advice whenever any matched CVE has a fix; the
-		// "unpatched" advice only when none has.
+		// Upgrading is the advice whenever any matched vulnerability has a
+		// fix; the "unpatched" advice only when none has.
 		if len(fixed) > 0 {
 			h.fixedVersion, h.cves = highest, strings.Join(fixed, ", ")
 		} else {

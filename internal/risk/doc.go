@@ -15,9 +15,9 @@ func (e *Engine) WriteMarkdown(w io.Writer) error {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 
 	p("# llmfence findings\n\n")
-	p("<!-- Generated from internal/risk/catalogue.yaml and internal/risk/cves.yaml")
+	p("<!-- Generated from internal/risk/catalogue.yaml and the OSV records in internal/vulndb/osv")
 	p(" by `go generate ./internal/risk`. Do not edit by hand; a test fails when it is stale. -->\n\n")
-	p("Findings catalogue version %d, CVE table version %d.\n\n", e.catalogueVersion, e.cveVersion)
+	p("Findings catalogue version %d. Vulnerability data: %s.\n\n", e.catalogueVersion, e.db.Describe())
 	p("A service's **risk** is the highest severity among its findings (`none` without findings). ")
 	p("Its **remediation** lists the distinct fixes of its findings, most useful first (catalogue `rank`).\n\n")
 
@@ -64,21 +64,26 @@ func (e *Engine) WriteMarkdown(w io.Writer) error {
 		p("\n")
 	}
 
-	p("## CVE table\n\n")
-	p("A CVE is claimed only when the service reports a comparable version inside an affected range and the entry is verified. ")
-	p("Unknown versions (empty, or placeholders such as `0.0.0`) claim nothing and raise LLMF-012 instead.\n\n")
-	p("| CVE | Product | Affected | Severity | Verified | Title |\n|---|---|---|---|---|---|\n")
+	p("## Known vulnerabilities\n\n")
+	p("The vulnerability data is a set of OSV records (internal/vulndb/osv, one file per vulnerability), each checked against its upstream record. ")
+	p("A vulnerability is claimed only when the service reports a comparable version inside an affected range (OSV semantics: ")
+	p("`introduced`, `fixed`, `last_affected`, `limit`) or named in the record's version list, and the entry is verified. ")
+	p("A range with no `fixed` or `last_affected` bound means no fix exists yet: every version from its introduction is claimed. ")
+	p("Unknown versions (empty, or placeholders such as `0.0.0`) claim nothing and raise LLMF-012 instead. ")
+	p("`llmfence vulndb import` refreshes the data from OSV exports (Go vulnerability database, GitHub advisories); ")
+	p("`llmfence vulndb list` shows what is in use and its date.\n\n")
+	p("| ID | Product | Affected | Severity | Verified | Title |\n|---|---|---|---|---|---|\n")
 	for _, c := range e.CVEs() {
 		verified := "yes"
 		if !c.Verified {
 			verified = "**no**"
 		}
-		p("| [%s](%s) | %s | %s | %s | %s | %s |\n", c.ID, c.Advisory, c.Product, mdCell(rangesText(c.Affected)), c.Severity, verified, mdCell(c.Title))
+		p("| [%s](%s) | %s | %s | %s | %s | %s |\n", c.ID, c.Advisory, c.Product, mdCell(c.RangesText()), c.Severity, verified, mdCell(c.Title))
 	}
 	p("\n### Sources and notes\n\n")
 	for _, c := range e.CVEs() {
 		p("- **%s** (%s): %s", c.ID, c.Product, mdCell(strings.TrimSpace(c.Summary)))
-		p(" CVSS: %s. Source: %s.", mdCell(c.CVSS), mdCell(c.Source))
+		p(" Severity: %s, score: %s. Source: %s.", c.Severity, mdCell(c.Score), mdCell(c.Source))
 		if len(c.Aliases) > 0 {
 			p(" Aliases: %s.", strings.Join(c.Aliases, ", "))
 		}
@@ -88,27 +93,6 @@ func (e *Engine) WriteMarkdown(w io.Writer) error {
 		p("\n")
 	}
 	return b.Flush()
-}
-
-func rangesText(rs []Range) string {
-	if len(rs) == 0 {
-		return "not verified"
-	}
-	var parts []string
-	for _, r := range rs {
-		var s []string
-		if r.Introduced != "" && r.Introduced != "0" {
-			s = append(s, ">= "+r.Introduced)
-		}
-		if r.Fixed != "" {
-			s = append(s, "< "+r.Fixed)
-		}
-		if r.LastAffected != "" {
-			s = append(s, "<= "+r.LastAffected)
-		}
-		parts = append(parts, strings.Join(s, ", "))
-	}
-	return strings.Join(parts, "; ")
 }
 
 func mdCell(s string) string {

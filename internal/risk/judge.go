@@ -3,6 +3,7 @@ package risk
 import (
 	"github.com/llmfence/llmfence/internal/classify"
 	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/vulndb"
 )
 
 // Judge is the whole verdict on a service: every model's system prompt and
@@ -14,26 +15,39 @@ type Judge struct {
 	engine     *Engine
 }
 
-// NewJudge loads the embedded classifier rules, catalogue and CVE table.
+// NewJudge loads the embedded classifier rules, catalogue and vulnerability
+// data.
 func NewJudge() (*Judge, error) {
+	db, err := vulndb.Embedded()
+	if err != nil {
+		return nil, err
+	}
+	return NewJudgeWith(db)
+}
+
+// NewJudgeWith is NewJudge with the given vulnerability data (the embedded
+// data refreshed by `llmfence vulndb import`, see vulndb.Open).
+func NewJudgeWith(db *vulndb.DB) (*Judge, error) {
 	c, err := classify.New()
 	if err != nil {
 		return nil, err
 	}
-	e, err := New()
+	e, err := NewWith(db)
 	if err != nil {
 		return nil, err
 	}
 	return &Judge{classifier: c, engine: e}, nil
 }
 
+// VulnData returns the vulnerability data the judge uses.
+func (j *Judge) VulnData() *vulndb.DB { return j.engine.db }
+
 // Annotate fills each model's system-prompt categories and guardrail
 // verdict, then the service's findings, risk and remediation.
 func (j *Judge) Annotate(svc *service.Service) {
 	for i := range svc.Models {
 		m := &svc.Models[i]
-		m.SystemPromptCategories = j.classifier.SystemPrompt(m.SystemPrompt)
-		m.GuardrailsRemoved, m.GuardrailEvidence = j.classifier.GuardrailsRemoved(m.Name, m.ParentModel, m.Family, m.SystemPrompt)
+		m.SystemPromptCategories, m.GuardrailsRemoved, m.GuardrailEvidence = j.classifier.Model(m.Name, m.ParentModel, m.Family, m.SystemPrompt)
 	}
 	j.engine.Evaluate(svc)
 }

@@ -1,11 +1,13 @@
 // Package risk judges one fingerprinted service: it applies the findings
-// catalogue (catalogue.yaml) and the CVE table (cves.yaml), both embedded and
-// versioned, and fills the service's Findings, Risk and Remediation.
+// catalogue (catalogue.yaml, embedded and versioned) and the vulnerability
+// data (OSV records from internal/vulndb), and fills the service's Findings,
+// Risk, Remediation and the date of the vulnerability data used.
 //
 // The catalogue holds the words (title, why, fix per product) and the
 // severities; the trigger of each entry is a small Go function in checks.go
-// keyed by the entry's ID. docs/findings.md is generated from both files
-// (WriteMarkdown) and a test keeps it in step.
+// keyed by the entry's ID. docs/findings.md is generated from the catalogue
+// and the embedded vulnerability data (WriteMarkdown) and a test keeps it in
+// step.
 package risk
 
 import (
@@ -20,15 +22,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/vulndb"
 )
 
 //go:generate go test -run TestFindingsDocUpToDate -update .
 
 //go:embed catalogue.yaml
 var catalogueYAML []byte
-
-//go:embed cves.yaml
-var cvesYAML []byte
 
 // Entry is one finding the catalogue knows.
 type Entry struct {
@@ -63,131 +63,52 @@ func (e Entry) FixFor(product string) string {
 	return e.Fix["default"]
 }
 
-// Range is one affected version range of a CVE.
-type Range struct {
-	Introduced   string `yaml:"introduced"`
-	Fixed        string `yaml:"fixed"`
-	LastAffected string `yaml:"last_affected"`
-}
-
-// Contains reports whether version v falls in the range; ok is false when v
-// (or a bound) cannot be compared.
-func (r Range) Contains(v string) (in, ok bool) {
-	if _, known := parseVersion(v); !known {
-		return false, false
-	}
-	if r.Introduced != "" && r.Introduced != "0" {
-		c, ok := CompareVersions(v, r.Introduced)
-		if !ok {
-			return false, false
-		}
-		if c < 0 {
-			return false, true
-		}
-	}
-	if r.Fixed != "" {
-		c, ok := CompareVersions(v, r.Fixed)
-		if !ok {
-			return false, false
-		}
-		if c >= 0 {
-			return false, true
-		}
-	}
-	if r.LastAffected != "" {
-		c, ok := CompareVersions(v, r.LastAffected)
-		if !ok {
-			return false, false
-		}
-		if c > 0 {
-			return false, true
-		}
-	}
-	return true, true
-}
-
-// CVE is one published vulnerability of one product.
-type CVE struct {
-	ID       string           `yaml:"id"`
-	Product  string           `yaml:"product"`
-	Aliases  []string         `yaml:"aliases"`
-	Affected []Range          `yaml:"affected"`
-	Severity service.Severity `yaml:"severity"`
-	CVSS     string           `yaml:"cvss"`
-	Title    string           `yaml:"title"`
-	Summary  string           `yaml:"summary"`
-	Advisory string           `yaml:"advisory"`
-	Source   string           `yaml:"source"`
-	Verified bool             `yaml:"verified"`
-	Note     string           `yaml:"note"`
-}
-
-// Affects reports whether the CVE applies to a version of its product. It
-// is false for unverified entries and unknown versions.
-func (c CVE) Affects(version string) bool {
-	if !c.Verified {
-		return false
-	}
-	for _, r := range c.Affected {
-		if in, ok := r.Contains(version); ok && in {
-			return true
-		}
-	}
-	return false
-}
-
-// FixedIn returns the lowest fixed version above v among the CVE's ranges,
-// or "" when no range containing v names one.
-func (c CVE) FixedIn(v string) string {
-	for _, r := range c.Affected {
-		if in, ok := r.Contains(v); ok && in && r.Fixed != "" {
-			return r.Fixed
-		}
-	}
-	return ""
-}
-
 type catalogueFile struct {
 	Version int     `yaml:"version"`
 	Entries []Entry `yaml:"entries"`
 }
 
-type cveFile struct {
-	Version int   `yaml:"version"`
-	CVEs    []CVE `yaml:"cves"`
-}
-
-// Engine applies the catalogue and CVE table. It is immutable after New and
-// safe for concurrent use.
+// Engine applies the catalogue and the vulnerability data. It is immutable
+// after New and safe for concurrent use.
 type Engine struct {
 	catalogueVersion int
-	cveVersion       int
 	entries          []Entry
 	byID             map[string]Entry
-	cves             []CVE
+	db               *vulndb.DB
+	vulns            []vulndb.Vuln
+	dataDate         string
 }
 
-// New loads the embedded catalogue and CVE table.
+// New loads the embedded catalogue and the embedded vulnerability data.
 func New() (*Engine, error) {
-	return Load(catalogueYAML, cvesYAML)
+	db, err := vulndb.Embedded()
+	if err != nil {
+		return nil, err
+	}
+	return Load(catalogueYAML, db)
 }
 
-// Load builds an engine from catalogue and CVE-table YAML, validating both.
-func Load(catalogue, cves []byte) (*Engine, error) {
+// NewWith loads the embedded catalogue and uses the given vulnerability
+// data (for example the embedded data refreshed by an import).
+func NewWith(db *vulndb.DB) (*Engine, error) { return Load(catalogueYAML, db) }
+
+// Load builds an engine from catalogue YAML, validating it, and
+// vulnerability data.
+func Load(catalogue []byte, db *vulndb.DB) (*Engine, error) {
+	if db == nil {
+		return nil, errors.New("no vulnerability data")
+	}
 	var cf catalogueFile
 	if err := decodeStrict(catalogue, &cf); err != nil {
 		return nil, fmt.Errorf("reading the findings catalogue: %w", err)
 	}
-	var vf cveFile
-	if err := decodeStrict(cves, &vf); err != nil {
-		return nil, fmt.Errorf("reading the CVE table: %w", err)
-	}
 	e := &Engine{
 		catalogueVersion: cf.Version,
-		cveVersion:       vf.Version,
 		entries:          cf.Entries,
 		byID:             make(map[string]Entry, len(cf.Entries)),
-		cves:             vf.CVEs,
+		db:               db,
+		vulns:            db.Vulns(),
+		dataDate:         db.Date().UTC().Format("2006-01-02"),
 	}
 	if err := e.validate(); err != nil {
 		return nil, err
@@ -201,18 +122,12 @@ func decodeStrict(b []byte, v any) error {
 	return dec.Decode(v)
 }
 
-var (
-	entryID = regexp.MustCompile(`^LLMF-\d{3}$`)
-	cveID   = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
-)
+var entryID = regexp.MustCompile(`^LLMF-\d{3}$`)
 
 func (e *Engine) validate() error {
 	var errs []error
 	if e.catalogueVersion < 1 {
 		errs = append(errs, errors.New("findings catalogue: missing version"))
-	}
-	if e.cveVersion < 1 {
-		errs = append(errs, errors.New("CVE table: missing version"))
 	}
 	slugs := map[string]bool{}
 	for _, en := range e.entries {
@@ -243,39 +158,6 @@ func (e *Engine) validate() error {
 			errs = append(errs, fmt.Errorf("%s: rank must be positive", where))
 		}
 	}
-	seen := map[string]bool{}
-	for _, c := range e.cves {
-		where := fmt.Sprintf("CVE table entry %q", c.ID)
-		if !cveID.MatchString(c.ID) {
-			errs = append(errs, fmt.Errorf("%s: id must look like CVE-2024-12345", where))
-		}
-		if seen[c.ID+"/"+c.Product] {
-			errs = append(errs, fmt.Errorf("%s: duplicate for product %q", where, c.Product))
-		}
-		seen[c.ID+"/"+c.Product] = true
-		if c.Product == "" || c.Title == "" || c.Advisory == "" || c.Source == "" {
-			errs = append(errs, fmt.Errorf("%s: product, title, advisory and source are required", where))
-		}
-		if s, ok := service.ParseSeverity(string(c.Severity)); !ok || s == service.SeverityNone || s == service.SeverityInfo {
-			errs = append(errs, fmt.Errorf("%s: severity %q is not low, medium, high or critical", where, c.Severity))
-		}
-		if c.Verified && len(c.Affected) == 0 {
-			errs = append(errs, fmt.Errorf("%s: a verified entry needs an affected range", where))
-		}
-		for _, r := range c.Affected {
-			if r.Fixed == "" && r.LastAffected == "" {
-				errs = append(errs, fmt.Errorf("%s: every range needs fixed or last_affected", where))
-			}
-			for _, b := range []string{r.Fixed, r.LastAffected} {
-				if _, ok := parseVersion(b); b != "" && !ok {
-					errs = append(errs, fmt.Errorf("%s: bound %q is not a version", where, b))
-				}
-			}
-			if _, ok := parseVersion(r.Introduced); r.Introduced != "" && r.Introduced != "0" && !ok {
-				errs = append(errs, fmt.Errorf("%s: introduced %q is not a version", where, r.Introduced))
-			}
-		}
-	}
 	for id := range checks {
 		if _, ok := e.byID[id]; !ok {
 			errs = append(errs, fmt.Errorf("findings catalogue: no entry for check %s", id))
@@ -289,11 +171,15 @@ func (e *Engine) validate() error {
 	return errors.Join(errs...)
 }
 
-// CatalogueVersion and CVEVersion return the data versions in use.
+// CatalogueVersion returns the version of the findings catalogue in use.
 func (e *Engine) CatalogueVersion() int { return e.catalogueVersion }
 
-// CVEVersion returns the version of the CVE table in use.
-func (e *Engine) CVEVersion() int { return e.cveVersion }
+// VulnData returns the vulnerability data in use.
+func (e *Engine) VulnData() *vulndb.DB { return e.db }
+
+// VulnDataDate is the date of the vulnerability data in use (YYYY-MM-DD):
+// how current the known-vulnerability findings are.
+func (e *Engine) VulnDataDate() string { return e.dataDate }
 
 // Catalogue returns the catalogue entries in ID order.
 func (e *Engine) Catalogue() []Entry {
@@ -302,10 +188,10 @@ func (e *Engine) Catalogue() []Entry {
 	return out
 }
 
-// CVEs returns the CVE table, by product then ID.
-func (e *Engine) CVEs() []CVE {
-	out := append([]CVE(nil), e.cves...)
-	sort.Slice(out, func(i, j int) bool {
+// CVEs returns the known vulnerabilities, by product then ID.
+func (e *Engine) CVEs() []vulndb.Vuln {
+	out := append([]vulndb.Vuln(nil), e.vulns...)
+	sort.SliceStable(out, func(i, j int) bool {
 		if a, b := normProduct(out[i].Product), normProduct(out[j].Product); a != b {
 			return a < b
 		}
@@ -320,13 +206,13 @@ func (e *Engine) Entry(id string) (Entry, bool) {
 	return en, ok
 }
 
-// cvesFor returns the table entries for a product.
-func (e *Engine) cvesFor(product string) []CVE {
+// cvesFor returns the vulnerabilities of a product.
+func (e *Engine) cvesFor(product string) []vulndb.Vuln {
 	p := normProduct(product)
 	if p == "" {
 		return nil
 	}
-	var out []CVE
+	var out []vulndb.Vuln
 	for _, c := range e.CVEs() {
 		if normProduct(c.Product) == p {
 			out = append(out, c)
@@ -353,6 +239,11 @@ func (e *Engine) Evaluate(svc *service.Service) {
 	if svc == nil {
 		return
 	}
+	e.apply(svc, e.collect(svc))
+}
+
+// collect runs every catalogue check on svc.
+func (e *Engine) collect(svc *service.Service) []hit {
 	var hits []hit
 	for _, en := range e.Catalogue() {
 		for _, h := range checks[en.ID](e, svc) {
@@ -366,6 +257,11 @@ func (e *Engine) Evaluate(svc *service.Service) {
 			hits = append(hits, h)
 		}
 	}
+	return hits
+}
+
+// apply sorts hits and writes them to svc as findings, risk and remediation.
+func (e *Engine) apply(svc *service.Service, hits []hit) {
 	sort.SliceStable(hits, func(i, j int) bool {
 		a, b := hits[i], hits[j]
 		if ra, rb := a.severity.Rank(), b.severity.Rank(); ra != rb {
@@ -392,6 +288,7 @@ func (e *Engine) Evaluate(svc *service.Service) {
 	svc.Findings = findings
 	svc.Risk = risk
 	svc.Remediation = e.remediation(svc, hits)
+	svc.VulnDataDate = e.dataDate
 }
 
 // maxRemediationSteps caps how many distinct fixes a remediation lists.

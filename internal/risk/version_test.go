@@ -57,30 +57,3 @@ func TestCompareVersionsAntisymmetric(t *testing.T) {
 		}
 	}
 }
-
-func TestRangeContains(t *testing.T) {
-	tests := []struct {
-		name   string
-		r      Range
-		v      string
-		in, ok bool
-	}{
-		{"below fixed", Range{Fixed: "0.1.34"}, "0.1.33", true, true},
-		{"at fixed", Range{Fixed: "0.1.34"}, "0.1.34", false, true},
-		{"rc of fixed is affected", Range{Fixed: "0.1.34"}, "0.1.34-rc1", true, true},
-		{"at last affected", Range{LastAffected: "0.3.14"}, "0.3.14", true, true},
-		{"after last affected", Range{LastAffected: "0.3.14"}, "0.3.15", false, true},
-		{"before introduced", Range{Introduced: "0.6.5", Fixed: "0.8.5"}, "0.6.4", false, true},
-		{"at introduced", Range{Introduced: "0.6.5", Fixed: "0.8.5"}, "0.6.5", true, true},
-		{"post release inside", Range{Introduced: "0.6.5", Fixed: "0.8.5"}, "0.6.6.post1", true, true},
-		{"introduced zero", Range{Introduced: "0", Fixed: "1.0"}, "0.9", true, true},
-		{"unknown version", Range{Fixed: "0.1.34"}, "0.0.0", false, false},
-		{"empty version", Range{Fixed: "0.1.34"}, "", false, false},
-	}
-	for _, tt := range tests {
-		in, ok := tt.r.Contains(tt.v)
-		if in != tt.in || ok != tt.ok {
-			t.Errorf("%s: %+v.Contains(%q) = %v, %v; want %v, %v", tt.name, tt.r, tt.v, in, ok, tt.in, tt.ok)
-		}
-	}
-}

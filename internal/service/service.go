@@ -72,6 +72,7 @@ const (
 	CategoryDisinformation         = "disinformation"
 	CategoryPersonalDataHarvesting = "personal_data_harvesting"
 	CategoryCSAM                   = "csam"
+	CategoryViolentGore            = "violent_gore"
 )
 
 // Categories lists every system-prompt category in a stable order.
@@ -83,6 +84,7 @@ var Categories = []string{
 	CategoryDisinformation,
 	CategoryPersonalDataHarvesting,
 	CategoryCSAM,
+	CategoryViolentGore,
 }
 
 // SortCategories returns the known categories among cs, without duplicates,
@@ -174,6 +176,10 @@ type Service struct {
 	Findings    []Finding `json:"findings"`
 	Risk        Severity  `json:"risk"`
 	Remediation string    `json:"remediation,omitempty"`
+	// VulnDataDate is the date (YYYY-MM-DD) of the vulnerability data the
+	// known-vulnerability findings were judged with, so a reader knows how
+	// old it is (`llmfence vulndb list`).
+	VulnDataDate string `json:"vuln_data_date,omitempty"`
 
 	ScannedAt time.Time `json:"scanned_at"`
 	// Error records why fingerprinting stopped early, if it did.

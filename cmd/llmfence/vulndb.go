@@ -1,0 +1,232 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/llmfence/llmfence/internal/risk"
+	"github.com/llmfence/llmfence/internal/vulndb"
+)
+
+// openVulnDB returns the embedded vulnerability data refreshed by what
+// `llmfence vulndb import` saved ($LLMFENCE_VULNDB or the per-user data
+// directory), and the file it looked at.
+func openVulnDB() (*vulndb.DB, string, error) {
+	path, err := vulndb.DefaultPath()
+	if err != nil {
+		db, eerr := vulndb.Embedded()
+		return db, "", eerr
+	}
+	db, err := vulndb.Open(path)
+	if err != nil {
+		return nil, path, fmt.Errorf("reading imported vulnerability data: %w (remove the file or re-import)", err)
+	}
+	return db, path, nil
+}
+
+// newJudge is the judge every scan uses: embedded rules and catalogue,
+// vulnerability data refreshed by any import.
+func newJudge() (*risk.Judge, error) {
+	db, _, err := openVulnDB()
+	if err != nil {
+		return nil, err
+	}
+	return risk.NewJudgeWith(db)
+}
+
+func newVulnDBCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "vulndb",
+		Short: "Show or refresh the vulnerability data (OSV records) scans are judged with",
+		Long: `The vulnerability data is a set of OSV records (https://ossf.github.io/osv-schema/)
+for the products llmfence identifies, embedded in the binary. "vulndb import"
+refreshes it offline from OSV exports you download (the Go vulnerability
+database's zip, the GitHub advisory database, a directory of OSV JSON files),
+keeping only the records for those products; "vulndb list" shows what is in
+use and how current it is. Imported data is kept in $LLMFENCE_VULNDB, or
+vulndb.json in llmfence's per-user data directory, and is read by every scan.`,
+	}
+	cmd.AddCommand(newVulnDBImportCmd(e), newVulnDBListCmd(e), newVulnDBExportCmd(e))
+	return cmd
+}
+
+func newVulnDBImportCmd(e *env) *cobra.Command {
+	var replace bool
+	cmd := &cobra.Command{
+		Use:   "import [--replace] FILE|DIR...",
+		Short: "Refresh the vulnerability data from OSV JSON exports (files, directories, zip archives)",
+		Example: `  llmfence vulndb import ~/Downloads/vulndb.zip
+  llmfence vulndb import ./advisory-database/advisories/github-reviewed
+  llmfence vulndb import --replace ./osv-records/`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := vulndb.DefaultPath()
+			if err != nil {
+				return err
+			}
+			products, err := vulndb.EmbeddedProducts()
+			if err != nil {
+				return err
+			}
+			in, err := vulndb.Import(cmd.Context(), products, vulndb.DefaultLimits, args...)
+			if err != nil {
+				return err
+			}
+			for _, s := range in.Sources {
+				fmt.Fprintf(e.stdout, "%s: %d OSV records read, %d for llmfence products, %d files skipped; newest record %s\n",
+					s.Path, s.Read, s.Kept, s.Skipped, dateOf(s.Date))
+				for _, msg := range s.Errors {
+					e.log.Warn("skipped", "reason", msg)
+				}
+			}
+			info, err := vulndb.Save(path, in, replace, time.Now())
+			if err != nil {
+				return err
+			}
+			if _, err := vulndb.Open(path); err != nil {
+				return fmt.Errorf("the saved data does not load: %w", err)
+			}
+			fmt.Fprintf(e.stdout, "saved %d records to %s (data of %s)\n", info.Records, path, dateOf(info.Date))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&replace, "replace", false, "drop previously imported records instead of merging with them")
+	return cmd
+}
+
+// vulnLine is one line of `vulndb list --format json`.
+type vulnLine struct {
+	ID       string   `json:"id"`
+	Aliases  []string `json:"aliases,omitempty"`
+	Product  string   `json:"product"`
+	Affected string   `json:"affected"`
+	Severity string   `json:"severity"`
+	Score    string   `json:"score"`
+	Title    string   `json:"title"`
+	Verified bool     `json:"verified"`
+	Origin   string   `json:"origin"` // embedded or imported
+	Source   string   `json:"source"`
+	Modified string   `json:"modified"`
+	DataDate string   `json:"data_date"`
+}
+
+func newVulnDBListCmd(e *env) *cobra.Command {
+	var format, product string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the vulnerability data in use and its date",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			db, path, err := openVulnDB()
+			if err != nil {
+				return err
+			}
+			var vulns []vulndb.Vuln
+			for _, v := range db.Vulns() {
+				if product == "" || strings.EqualFold(v.Product, product) {
+					vulns = append(vulns, v)
+				}
+			}
+			sort.SliceStable(vulns, func(i, j int) bool {
+				if vulns[i].Product != vulns[j].Product {
+					return vulns[i].Product < vulns[j].Product
+				}
+				return vulns[i].ID < vulns[j].ID
+			})
+			date := dateOf(db.Date())
+			if format == "json" {
+				enc := json.NewEncoder(e.stdout)
+				for _, v := range vulns {
+					origin := "embedded"
+					if v.Imported {
+						origin = "imported"
+					}
+					if err := enc.Encode(vulnLine{ID: v.ID, Aliases: v.Aliases, Product: v.Product, Affected: v.RangesText(),
+						Severity: string(v.Severity), Score: v.Score, Title: v.Title, Verified: v.Verified, Origin: origin,
+						Source: v.Source, Modified: dateOf(v.Modified), DataDate: date}); err != nil {
+						return fmt.Errorf("writing output: %w", err)
+					}
+				}
+				return nil
+			}
+			emb := db.EmbeddedInfo()
+			fmt.Fprintf(e.stdout, "Vulnerability data as of %s.\n", date)
+			fmt.Fprintf(e.stdout, "  embedded: %d OSV records, data of %s\n", emb.Records, dateOf(emb.Date))
+			if imp, ok := db.ImportedInfo(); ok {
+				fmt.Fprintf(e.stdout, "  imported: %d OSV records, data of %s, imported %s from %s (%s)\n",
+					imp.Records, dateOf(imp.Date), dateOf(imp.ImportedAt), sourcePaths(imp.Sources), path)
+			} else if path != "" {
+				fmt.Fprintf(e.stdout, "  imported: none (llmfence vulndb import saves to %s)\n", path)
+			}
+			fmt.Fprintln(e.stdout)
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PRODUCT\tID\tAFFECTED\tSEVERITY\tORIGIN\tTITLE")
+			for _, v := range vulns {
+				origin := "embedded"
+				if v.Imported {
+					origin = "imported"
+				}
+				if !v.Verified {
+					origin += " (unverified)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Product, v.ID, clipText(v.RangesText(), 48), v.Severity, origin, clipText(v.Title, 70))
+			}
+			return tw.Flush()
+		},
+	}
+	formatFlag(cmd, &format)
+	cmd.Flags().StringVar(&product, "product", "", "only this product (ollama, vllm, llamacpp, ...)")
+	return cmd
+}
+
+func dateOf(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format("2006-01-02")
+}
+
+func sourcePaths(ss []vulndb.Source) string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.Path)
+	}
+	return strings.Join(out, ", ")
+}
+
+func clipText(s string, n int) string {
+	r := []rune(strings.Join(strings.Fields(s), " "))
+	if len(r) <= n {
+		return string(r)
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func newVulnDBExportCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "export DIR",
+		Short: "Write the vulnerability data in use as OSV JSON files, one per record",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, _, err := openVulnDB()
+			if err != nil {
+				return err
+			}
+			n, err := vulndb.Export(db, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "wrote %d OSV records to %s (data as of %s)\n", n, args[0], dateOf(db.Date()))
+			return nil
+		},
+	}
+}
