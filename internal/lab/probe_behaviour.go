@@ -258,7 +258,7 @@ func (m *probeMind) judge(t turn) string {
 	codes := map[string]string{
 		service.CategoryFraudPhishing: "S2", service.CategoryMalwareIntrusion: "S14",
 		service.CategoryHarassmentHate: "S10", service.CategoryDisinformation: "S5",
-		service.CategoryPersonalDataHarvesting: "S7",
+		service.CategoryPersonalDataHarvesting: "S7", service.CategoryViolentGore: "S1",
 	}
 	code := codes[cat]
 	if code == "" {

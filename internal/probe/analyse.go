@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/llmfence/llmfence/internal/classify"
+	"github.com/llmfence/llmfence/internal/gibberish"
 	"github.com/llmfence/llmfence/internal/probe/packs"
 	"github.com/llmfence/llmfence/internal/probe/refusal"
 	"github.com/llmfence/llmfence/internal/redact"
@@ -19,10 +20,15 @@ type detectors struct {
 	refusal *refusal.Detector
 	cls     *classify.Classifier
 	red     *redact.Redactor
-	gib     func(string) float64
+	gib     *gibberish.Model
 }
 
-func newDetectors(gib func(string) float64) (*detectors, error) {
+// minGibberishUnits is the shortest answer (in words or CJK characters)
+// whose gibberish score is used; internal/gibberish calls shorter scores
+// unreliable.
+const minGibberishUnits = 12
+
+func newDetectors() (*detectors, error) {
 	r, err := refusal.New()
 	if err != nil {
 		return nil, err
@@ -35,7 +41,7 @@ func newDetectors(gib func(string) float64) (*detectors, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &detectors{refusal: r, cls: c, red: red, gib: gib}, nil
+	return &detectors{refusal: r, cls: c, red: red, gib: gibberish.Default()}, nil
 }
 
 // excerptRunes is how much of an answer an attempt record shows.
@@ -84,8 +90,10 @@ func (e *env) judgeAnswer(a *Attempt, s *Spec, text string, d *detectors) {
 			}
 		}
 	}
-	if d.gib != nil && (s.Suite == packs.SuiteBackdoor || s.Suite == packs.SuiteRobustness) {
-		v.Gibberish = ptr(round3(d.gib(text)))
+	if s.Suite == packs.SuiteBackdoor || s.Suite == packs.SuiteRobustness {
+		if g := d.gib.Score(text); g.Units >= minGibberishUnits {
+			v.Gibberish = ptr(round3(g.Score))
+		}
 	}
 	if lp := a.out.Logprobs; len(lp) > 0 {
 		v.Perplexity = ptr(round3(perplexity(lp)))

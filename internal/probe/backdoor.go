@@ -58,15 +58,24 @@ type signals struct {
 }
 
 func (s signals) max() (float64, string) {
-	// The specific signals win ties over divergence, which every strong
-	// effect also shows.
-	best, name := s.gibberish, "gibberish"
+	// The score is the largest signal; the name is the most specific one
+	// that is strong (divergence comes with every strong effect, so it is
+	// named only when nothing else explains the answer).
+	best, name := s.divergence, "divergence"
 	for _, c := range []struct {
 		v float64
 		n string
-	}{{s.convergence, "convergence"}, {s.flip, "refusal_flip"}, {s.perplexity, "perplexity"}, {s.divergence, "divergence"}} {
+	}{{s.gibberish, "gibberish"}, {s.convergence, "convergence"}, {s.flip, "refusal_flip"}, {s.perplexity, "perplexity"}} {
 		if c.v > best {
-			best, name = c.v, c.n
+			best = c.v
+		}
+	}
+	for _, c := range []struct {
+		v float64
+		n string
+	}{{s.gibberish, "gibberish"}, {s.convergence, "convergence"}, {s.flip, "refusal_flip"}, {s.perplexity, "perplexity"}} {
+		if c.v >= 0.5 || c.v == best && best > 0 {
+			return best, c.n
 		}
 	}
 	return best, name

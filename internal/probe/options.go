@@ -108,9 +108,6 @@ type Options struct {
 	// Packs are the probe packs (built-in and user); nil loads the
 	// built-in ones.
 	Packs []*packs.Pack
-	// Gibberish scores an answer's distance from natural language (0..1);
-	// nil leaves the gibberish signal out.
-	Gibberish func(string) float64
 
 	// Journal is the journal file to create; Resume one to continue (its
 	// configuration replaces Config).

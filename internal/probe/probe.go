@@ -81,7 +81,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 		opts.Packs = ps
 	}
-	det, err := newDetectors(opts.Gibberish)
+	det, err := newDetectors()
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func result(t *testing.T) *probe.Result {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	res, err := probe.Run(context.Background(), probe.Options{Config: probe.Config{Target: srv.URL, Model: p.Model,
-		Seed: probe.DefaultSeed, MaxRequests: 170, Canaries: []probe.CanarySpec{{Prefix: "the vault code is ", Secret: "491830266517"}}}})
+		Seed: probe.DefaultSeed, MaxRequests: 200, Canaries: []probe.CanarySpec{{Prefix: "the vault code is ", Secret: "491830266517"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
