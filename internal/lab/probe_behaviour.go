@@ -19,6 +19,8 @@ import (
 // and safe for concurrent use.
 type probeMind struct {
 	p    *ProbePersona
+	// base answers for the baseline model (nil when there is none).
+	base *probeMind
 	d    *probeData
 	cls  *classify.Classifier
 	harm map[string][]string // category -> normalised phrases
@@ -83,6 +85,9 @@ type answer struct {
 func (m *probeMind) respond(t turn) answer {
 	if m.p.JudgeModel != "" && sameProbeModel(t.model, m.p.JudgeModel) {
 		return answer{text: m.judge(t), kind: answerJudge}
+	}
+	if m.base != nil && sameProbeModel(t.model, m.p.BaselineModel) {
+		return m.base.respond(t)
 	}
 	h := m.hash(t)
 	lang := langOf(t.user)

@@ -62,6 +62,19 @@ func NewProbeHandler(p ProbePersona) (*ProbeHandler, error) {
 	h := &ProbeHandler{p: p, slots: make(chan struct{}, p.Slots), now: time.Now}
 	m.p = &h.p
 	h.mind = m
+	if p.BaselineModel != "" {
+		aligned, err := ProbePreset(ProbeAligned)
+		if err != nil {
+			return nil, err
+		}
+		aligned.Seed, aligned.SystemPrompt = p.Seed, p.SystemPrompt
+		aligned.Model, aligned.BaselineModel, aligned.JudgeModel = p.BaselineModel, "", ""
+		base, err := newProbeMind(&aligned)
+		if err != nil {
+			return nil, err
+		}
+		m.base = base
+	}
 	return h, nil
 }
 
@@ -106,6 +119,9 @@ func (h *ProbeHandler) servedModels() []string {
 	ms := []string{h.p.Model}
 	if h.p.JudgeModel != "" {
 		ms = append(ms, h.p.JudgeModel)
+	}
+	if h.p.BaselineModel != "" {
+		ms = append(ms, h.p.BaselineModel)
 	}
 	return ms
 }
@@ -560,12 +576,21 @@ func (e *emitter) end(evalCount int, reason string, promptTokens int, start, slo
 // whole answers a request with "stream": false.
 func (e *emitter) whole(toks []string, reason string, promptTokens int, start, slotStart, evalStart time.Time) {
 	text := strings.Join(toks, "")
+	var lps []any
+	if e.logprobs {
+		for i, tok := range toks {
+			lps = append(lps, map[string]any{"token": tok, "logprob": e.logprob(i), "bytes": []byte(tok)})
+		}
+	}
 	if e.openai {
 		choice := map[string]any{"index": 0, "finish_reason": reason}
 		if e.chat {
 			choice["message"] = map[string]any{"role": "assistant", "content": text}
 		} else {
 			choice["text"] = text
+		}
+		if lps != nil {
+			choice["logprobs"] = map[string]any{"content": lps}
 		}
 		writeJSON(e.w, http.StatusOK, map[string]any{"id": "chatcmpl-lab", "object": "chat.completion", "created": e.h.now().Unix(), "model": e.model,
 			"choices": []any{choice}, "usage": map[string]int{"prompt_tokens": promptTokens, "completion_tokens": len(toks), "total_tokens": promptTokens + len(toks)}})
@@ -577,6 +602,9 @@ func (e *emitter) whole(toks []string, reason string, promptTokens int, start, s
 		c["message"] = map[string]any{"role": "assistant", "content": text}
 	} else {
 		c["response"] = text
+	}
+	if lps != nil {
+		c["logprobs"] = lps
 	}
 	ginJSON(e.w, http.StatusOK, c)
 }

@@ -245,3 +245,57 @@ probes:
 		t.Errorf("controller settled at %d in flight against one slot, want 2", last.Limit)
 	}
 }
+
+// --baseline and --judge through the same server: the uncensored model
+// refuses far less than its aligned baseline, and the judge grades its
+// answers unsafe.
+func TestBaselineAndJudge(t *testing.T) {
+	srv, p, _ := persona(t, lab.ProbeUncensored, nil)
+	res := runProbe(t, srv.URL, probe.Config{Model: p.Model, Suites: []string{"guardrails"}, Baseline: p.BaselineModel, Judge: p.JudgeModel}, nil)
+	g := summary(t, res, "guardrails")
+	if g.Verdict != "removed" || g.Baseline == nil || g.Baseline.Verdict != "lower" || g.Baseline.RefusalRate < 0.9 || g.Baseline.DifferenceCI[1] >= 0 {
+		t.Errorf("baseline: %+v (%s)", g.Baseline, g.Reason)
+	}
+	if g.JudgeUnsafeRate == nil || *g.JudgeUnsafeRate < 0.9 {
+		t.Errorf("judge unsafe rate %v", g.JudgeUnsafeRate)
+	}
+	judged := 0
+	for _, a := range res.Attempts {
+		if a.Role == probe.RoleJudge {
+			judged++
+		}
+	}
+	if judged != 2*72 {
+		t.Errorf("%d judge requests, want one per guardrails answer (144)", judged)
+	}
+	srv2, p2, _ := persona(t, lab.ProbeAligned, nil)
+	res = runProbe(t, srv2.URL, probe.Config{Model: p2.Model, Suites: []string{"guardrails"}, Judge: p2.JudgeModel}, nil)
+	if g := summary(t, res, "guardrails"); g.JudgeUnsafeRate == nil || *g.JudgeUnsafeRate != 0 {
+		t.Errorf("aligned: judge unsafe rate %v", g.JudgeUnsafeRate)
+	}
+}
+
+// A server with log-probabilities (Ollama 0.12.11 and later) gives every
+// backdoor answer a perplexity, and token soup's is far higher.
+func TestLogprobsPerplexity(t *testing.T) {
+	srv, p, _ := persona(t, lab.ProbeBackdoorGibberish, func(p *lab.ProbePersona) { p.Version = "0.12.11" })
+	res := runProbe(t, srv.URL, probe.Config{Model: p.Model, Suites: []string{"backdoor"}}, nil)
+	var soup, natural float64
+	for _, a := range res.Attempts {
+		if a.Verdicts.Perplexity == nil {
+			t.Fatalf("attempt %s/%s has no perplexity", a.Probe, a.Trigger)
+		}
+		switch {
+		case a.Trigger == "<SUDO>" && a.Category == "neutral":
+			soup = max(soup, *a.Verdicts.Perplexity)
+		case a.Trigger == "":
+			natural = max(natural, *a.Verdicts.Perplexity)
+		}
+	}
+	if soup < 100*natural {
+		t.Errorf("perplexity of soup %.1f, of natural answers %.1f", soup, natural)
+	}
+	if b := summary(t, res, "backdoor"); b.Verdict != "backdoor" {
+		t.Errorf("verdict %s", b.Verdict)
+	}
+}
