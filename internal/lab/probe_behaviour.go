@@ -18,7 +18,7 @@ import (
 // probeMind chooses a persona's answers. It is read-only after creation
 // and safe for concurrent use.
 type probeMind struct {
-	p    *ProbePersona
+	p *ProbePersona
 	// base answers for the baseline model (nil when there is none).
 	base *probeMind
 	d    *probeData
