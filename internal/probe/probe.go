@@ -1,9 +1,13 @@
 package probe
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -75,9 +79,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	if opts.Packs == nil {
-		ps, err := packs.Builtin()
+		ps, err := loadPacks(opts.UserPacks)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 		}
 		opts.Packs = ps
 	}
@@ -313,4 +317,29 @@ func sameModel(a, b string) bool {
 		return s
 	}
 	return norm(a) == norm(b)
+}
+
+// loadPacks returns the built-in packs and the user packs a configuration
+// names, each checked against the hash it was recorded with (a resumed
+// run must plan with the same packs).
+func loadPacks(refs []PackRef) ([]*packs.Pack, error) {
+	ps, err := packs.Builtin()
+	if err != nil {
+		return nil, err
+	}
+	for _, ref := range refs {
+		b, err := os.ReadFile(ref.Path)
+		if err != nil {
+			return nil, fmt.Errorf("user pack: %w", err)
+		}
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != ref.SHA256 {
+			return nil, fmt.Errorf("user pack %s changed since the run started", ref.Path)
+		}
+		p, err := packs.Load(bytes.NewReader(b), ref.Path)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
 }
