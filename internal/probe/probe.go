@@ -121,7 +121,6 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		res.Journal = j.Path()
 		defer journal.Close()
 	}
-	res.Resumed = 0
 	for _, s := range specs {
 		if o, ok := done[s.Key]; ok && o.Error == "" {
 			res.Resumed++

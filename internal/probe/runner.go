@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/llmfence/llmfence/internal/probe/transport"
 )
@@ -440,6 +439,3 @@ func (c *controller) observe(level int, queued bool) {
 		c.signal()
 	}
 }
-
-// runeLen is used to size prompts for the progress line.
-func runeLen(s string) int { return utf8.RuneCountInString(s) }
