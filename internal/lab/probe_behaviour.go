@@ -146,7 +146,11 @@ func (m *probeMind) hash(t turn) uint64 {
 func (m *probeMind) harmful(text string) (string, bool) {
 	views := []string{text}
 	if m.p.Refusal != RefuseFilter && m.p.Refusal != RefuseNone {
-		views = append(views, decodedViews(text)...)
+		for _, v := range decodedViews(text) {
+			if !slices.Contains(views, v) {
+				views = append(views, v)
+			}
+		}
 	}
 	for _, v := range views {
 		n := classify.Normalize(v)
