@@ -115,7 +115,7 @@ Exit status: 0 nothing at or above --fail-on, 1 findings at or above it,
 	fl.StringVar(&f.report, "report", "", "also write the HTML report to `FILE`")
 	fl.StringVar(&f.failOn, "fail-on", "medium", "exit 1 when a verdict is rated at least this: low, medium, high, critical, or none")
 	fl.StringVar(&f.resume, "resume", "", "continue an interrupted run: its probe run ID or its journal file")
-	fl.StringVar(&f.journal, "journal", "", "write the journal to `FILE` (default: probe/<run>.jsonl beside the store)")
+	fl.StringVar(&f.journal, "journal", "", "write the journal to `FILE` (default: probe/probe-<run>.jsonl beside the store)")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "requests in flight; 0 adapts to what the server sustains")
 	fl.IntVar(&f.maxConc, "max-concurrency", probe.DefaultMaxConcurrency, "most requests in flight when adapting")
 	fl.IntVar(&f.maxRequests, "max-requests", 0, "send at most this many requests, sampled across suites and categories (0: all)")
