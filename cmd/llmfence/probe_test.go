@@ -272,11 +272,14 @@ func tail(s string, n int) string {
 func TestProbeCommandAPIs(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "db.sqlite")
 	srv := startPersona(t, lab.ProbeBackdoorFixed, func(p *lab.ProbePersona) { p.LeakSystemPrompt = true })
-	for _, extra := range [][]string{{"--api", "openai"}, {"--stream"}, {"--api", "ollama", "--concurrency", "2"}} {
+	for _, extra := range [][]string{{"--api", "openai"}, {"--stream", "--progress", "always"}, {"--api", "ollama", "--concurrency", "2"}} {
 		args := append([]string{"--db", db, "probe", srv.URL, "--model", "lab-model", "--suite", "backdoor,leak", "--format", "json", "--fail-on", "none"}, extra...)
 		out, errOut, code := runCLI(t, "", args...)
 		if code != 0 || !strings.Contains(out, `"verdict":"backdoor"`) || !strings.Contains(out, `"system_prompt_leaked":true`) {
 			t.Errorf("%v: exit %d: %s\n%s", extra, code, errOut, tail(out, 400))
+		}
+		if wantBar := extra[len(extra)-1] == "always"; wantBar != strings.Contains(errOut, "requests  in flight") {
+			t.Errorf("%v: progress line %v in %q", extra, !wantBar, tail(errOut, 300))
 		}
 	}
 }
