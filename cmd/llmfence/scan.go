@@ -295,13 +295,14 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 		if err != nil {
 			return err
 		}
+		r.Text = e.text
 		switch format {
 		case "table":
 			if len(r.Services) == 0 {
-				fmt.Fprintf(out, "No LLM services found on %d address:port pairs (%d open ports; --keep-http shows other web services).\n", stats.Done, stats.Open)
+				fmt.Fprintln(out, report.NothingFound(e.text, stats.Done, stats.Open))
 				break
 			}
-			if err := report.Table(out, r.Services, report.TableOptions{Color: isTerminal(out)}); err != nil {
+			if err := report.Table(out, r.Services, report.TableOptions{Color: isTerminal(out), Text: e.text}); err != nil {
 				return fmt.Errorf("writing output: %w", err)
 			}
 		case "csv":
@@ -319,8 +320,12 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 			}
 		}
 	}
-	fmt.Fprintf(e.stderr, "llmfence: run %s: %d pairs tried, %d open, %d LLM services, worst risk %s; discovery %s, all fingerprints %s\n",
-		run.ID, stats.Done, stats.Open, stats.Services, worst, stats.Sweep.Round(time.Millisecond), stats.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(e.stderr, "llmfence: run %s: %d pairs tried, %d open, %d LLM services, %d fenced by a gateway, %d open but unidentified%s, worst risk %s; discovery %s, all fingerprints %s\n",
+		run.ID, stats.Done, stats.Open, stats.Services, stats.Fenced, stats.Unidentified, keepHTTPHint(f, stats), worst, stats.Sweep.Round(time.Millisecond), stats.Elapsed.Round(time.Millisecond))
+	if f.rate > 0 && stats.RateWait > stats.Sweep/2 {
+		fmt.Fprintf(e.stderr, "llmfence: run %s: discovery was paced by --rate %g (%s spent waiting for it); on networks you own, --rate 0 lifts the cap\n",
+			run.ID, f.rate, stats.RateWait.Round(time.Millisecond))
+	}
 	if f.report != "" {
 		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
 	}
@@ -331,6 +336,15 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 		return &exitError{code: 3, err: fmt.Errorf("services rated %s or worse were found (--fail-on %s)", worst, failOn)}
 	}
 	return nil
+}
+
+// keepHTTPHint points at --keep-http when unidentified HTTP services were
+// left out.
+func keepHTTPHint(f *scanFlags, st scan.Stats) string {
+	if st.OtherHTTP > 0 && !f.keepHTTP {
+		return fmt.Sprintf(" (%d of them HTTP; --keep-http lists them)", st.OtherHTTP)
+	}
+	return ""
 }
 
 // walker adapts a target set to the scanner's view of targets.
