@@ -120,6 +120,9 @@ func newRoot(e *env) *cobra.Command {
             continuous inventory with a web dashboard, scheduled and sharded
             scans, alerts; scan workers on more machines; accounts; reports
             per owner
+  probe, probes
+            how one model you run behaves: guardrails, backdoor triggers,
+            leaks, jailbreaks; probes lists the runs
 
 Scan only networks you are authorised to scan.`,
 		SilenceUsage:  true,
