@@ -43,6 +43,9 @@ type runner struct {
 
 	ctrl  *controller
 	start time.Time
+	// reportMu makes progress callbacks one at a time (a tick and the
+	// final report can meet).
+	reportMu sync.Mutex
 
 	mu          sync.Mutex
 	done        int
@@ -266,6 +269,8 @@ func (r *runner) report() {
 	r.mu.Unlock()
 	p.InFlight, p.Limit = r.ctrl.snapshot()
 	p.Total = r.ctrl.total
+	r.reportMu.Lock()
+	defer r.reportMu.Unlock()
 	r.progress(p)
 }
 
