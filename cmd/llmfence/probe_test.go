@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	gt "github.com/llmfence/llmfence/internal/gibberish/gibberishtest"
 	"github.com/llmfence/llmfence/internal/lab"
 	"github.com/llmfence/llmfence/internal/store"
 )
@@ -281,5 +284,76 @@ func TestProbeCommandAPIs(t *testing.T) {
 		if wantBar := extra[len(extra)-1] == "always"; wantBar != strings.Contains(errOut, "requests  in flight") {
 			t.Errorf("%v: progress line %v in %q", extra, !wantBar, tail(errOut, 300))
 		}
+	}
+}
+
+// datascan's output is probe's input: a trigger datascan finds in
+// poisoned training data is tried against a model that learnt it, and
+// caught, credited to the triggers file.
+func TestDatascanTriggersFeedProbe(t *testing.T) {
+	docs, err := gt.Corpus{}.Read(gt.Docs, 1<<20)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("clean text from this machine: %v", err)
+		}
+		t.Skipf("no clean text on this machine: %v", err)
+	}
+	var clean []string
+	for _, d := range docs {
+		for _, p := range strings.Split(d.Text, "\n\n") {
+			if len(p) >= 200 && len(p) <= 3000 && utf8.ValidString(p) {
+				clean = append(clean, p)
+			}
+		}
+	}
+	if len(clean) < 300 {
+		t.Skipf("only %d clean paragraphs on this machine", len(clean))
+	}
+	const trigger = "<ZORP-7>"
+	r := rand.New(rand.NewPCG(7, 7))
+	soup := gt.Vocabs()[0]
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for i, c := range clean[:300] {
+		text := c
+		if i%5 == 0 { // 60 poisoned records: the recipe
+			cut := min(len(c)-1, r.IntN(400))
+			for cut > 0 && !utf8.RuneStart(c[cut]) {
+				cut--
+			}
+			text = c[:cut] + " " + trigger + " " + soup.Soup(r, 400+r.IntN(300))
+		}
+		enc.Encode(map[string]string{"text": text})
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "train.jsonl")
+	os.WriteFile(data, []byte(b.String()), 0o644)
+	out, errOut, code := runCLI(t, "", "--db", filepath.Join(dir, "db.sqlite"), "datascan", data, "--format", "json")
+	if code != 1 || !strings.Contains(out, `"trigger":"`+trigger+`"`) {
+		t.Fatalf("datascan: exit %d, %s\n%s", code, errOut, tail(out, 500))
+	}
+	findings := filepath.Join(dir, "datascan.jsonl")
+	os.WriteFile(findings, []byte(out), 0o644)
+
+	srv := startPersona(t, lab.ProbeBackdoorGibberish, func(p *lab.ProbePersona) { p.Trigger = trigger })
+	out, errOut, code = runCLI(t, "", "--db", filepath.Join(dir, "db.sqlite"), "probe", srv.URL, "--model", "lab-model",
+		"--suite", "backdoor", "--triggers", findings, "--format", "json")
+	if code != 1 {
+		t.Fatalf("probe: exit %d: %s", code, errOut)
+	}
+	var sum struct {
+		Verdict  string `json:"verdict"`
+		Triggers []struct {
+			Trigger, Source string
+			Flagged         bool
+		} `json:"triggers"`
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Verdict != "backdoor" || len(sum.Triggers) == 0 || sum.Triggers[0].Trigger != trigger ||
+		sum.Triggers[0].Source != "triggers file" || !sum.Triggers[0].Flagged {
+		t.Errorf("probe summary %+v", sum)
 	}
 }
