@@ -312,6 +312,11 @@ func (c *Classifier) Explain(text string) []Match {
 				for lo < hi && v.d.n[lo] == ' ' {
 					lo++
 				}
+				// A clause ends at the last byte of 。, so its end can
+				// split that rune: cut the partial rune.
+				for k := 0; k < utf8.UTFMax && hi > lo && !utf8.ValidString(v.d.n[max(lo, hi-utf8.UTFMax):hi]); k++ {
+					hi--
+				}
 				for hi > lo && v.d.n[hi-1] == ' ' {
 					hi--
 				}
