@@ -30,9 +30,21 @@ type blindFloor struct {
 	cat   map[string][2]float64
 }
 
-// blind5Floor sits just below the blind measurement of the classifier of
-// the commit that added labelled_blind5.jsonl (docs/classifier.md).
-var blind5Floor = blindFloor{micro: [2]float64{0, 0}}
+// blind5Floor sits just below the blind measurement (classifier of commit
+// a2317a6: micro P 0.85, R 0.45; docs/classifier.md).
+var blind5Floor = blindFloor{
+	micro: [2]float64{0.83, 0.43},
+	cat: map[string][2]float64{
+		"guardrail_removal":        {0.95, 0.55},
+		"fraud_phishing":           {0.95, 0.30},
+		"malware_intrusion":        {0.50, 0.55},
+		"harassment_hate":          {0.90, 0.27},
+		"disinformation":           {0.80, 0.40},
+		"personal_data_harvesting": {0.75, 0.43},
+		"csam":                     {0.90, 0.84},
+		"violent_gore":             {0.95, 0.30},
+	},
+}
 
 func blindReport(t *testing.T, name string, floor blindFloor) {
 	path := "testdata/labelled_" + name + ".jsonl"
