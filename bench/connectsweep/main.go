@@ -1,7 +1,9 @@
 // Command connectsweep measures the scan loop's TCP connect sweep over
 // closed loopback ports at fixed connect concurrencies and with the adaptive
-// limit, beside nmap -sT on the same address:port set in the same run. It is
-// the measurement behind internal/scan/limit.go.
+// limit, beside nmap -sT on the same address:port set in the same run, and
+// the adaptive sweep once more through net.Dialer instead of the direct
+// connect(2) path. It is the measurement behind internal/scan/limit.go and
+// internal/scan/connect_linux.go.
 //
 //	go run ./bench/connectsweep
 //	go run ./bench/connectsweep -prefix 127.201.0.0/16 -ports 1-4 -conc 16,64,256,1024
@@ -29,7 +31,9 @@ import (
 type closer struct{}
 
 func (closer) Probe(ctx context.Context, addr netip.AddrPort, host string, tls bool, c net.Conn) (*service.Service, error) {
-	c.Close()
+	if c != nil {
+		c.Close()
+	}
 	return nil, nil
 }
 
@@ -63,13 +67,13 @@ func main() {
 	}
 	nmapTime := time.Since(t0)
 
-	run := func(min, max int) (uint64, time.Duration) {
+	run := func(min, max int, dial func(context.Context, string, string) (net.Conn, error)) (uint64, time.Duration) {
 		set, err := targets.NewSet(ctx, targets.Options{Ports: ports, Seed: 1}, []string{*prefix}, nil, nil, nil)
 		if err != nil {
 			log.Fatal(err)
 		}
 		defer set.Close()
-		s, err := scan.New(scan.Options{Concurrency: max, MinConcurrency: min}, closer{}, nil)
+		s, err := scan.New(scan.Options{Concurrency: max, MinConcurrency: min, Dial: dial}, closer{}, nil)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -86,11 +90,16 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		done, d := run(n, n)
+		done, d := run(n, n, nil)
 		pairs = done
 		fmt.Printf("| llmfence, fixed %d in flight | %d | %.2f s | %.0f | %.2f× |\n", n, done, d.Seconds(), float64(done)/d.Seconds(), nmapTime.Seconds()/d.Seconds())
 	}
-	done, d := run(0, 4096)
+	done, d := run(0, 4096, nil)
 	fmt.Printf("| llmfence, adaptive (default, 64…4096) | %d | %.2f s | %.0f | %.2f× |\n", done, d.Seconds(), float64(done)/d.Seconds(), nmapTime.Seconds()/d.Seconds())
+	// The same loop through net.Dialer, as before the direct connect(2)
+	// path (internal/scan/connect_linux.go), for comparison.
+	nd := &net.Dialer{}
+	done, d = run(0, 4096, nd.DialContext)
+	fmt.Printf("| llmfence, adaptive, through net.Dialer | %d | %.2f s | %.0f | %.2f× |\n", done, d.Seconds(), float64(done)/d.Seconds(), nmapTime.Seconds()/d.Seconds())
 	fmt.Printf("| nmap -sT -Pn -T5 | %d | %.2f s | %.0f | 1.00× |\n", pairs, nmapTime.Seconds(), float64(pairs)/nmapTime.Seconds())
 }

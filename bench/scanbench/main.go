@@ -12,7 +12,14 @@
 //     pass), checked against the lab's ground truth;
 //  3. nmap -sV on a sample of live services (identification);
 //  4. llmfence scan over a whole /8 on one port for -wide-seconds, to show
-//     memory stays flat in the size of the target set.
+//     memory stays flat in the size of the target set;
+//  5. a hostile fleet in a second lab process (-hostile-hosts servers on
+//     -hostile-prefix, -hostile-share of them tarpits, bombs, garbage...):
+//     nmap -sT and llmfence scan (default timeouts and budget, --rate 0) on
+//     -hostile-ports, every well-behaved service checked, and stderr
+//     checked for the standard library's "Unsolicited response" lines;
+//     with -paced, llmfence once more at its default --rate, to show what
+//     the rate cap alone costs.
 //
 // Ratios are against nmap measured in the same run. Nothing here is a test;
 // figures go to docs/benchmarks.md.
@@ -50,6 +57,12 @@ func main() {
 		svSample    = flag.Int("sv-sample", 3, "live services given to nmap -sV (0 skips it)")
 		wideSecs    = flag.Int("wide-seconds", 20, "seconds of the /8 memory run (0 skips it)")
 		keep        = flag.Bool("keep", false, "keep the work directory")
+
+		hostilePrefix = flag.String("hostile-prefix", "127.210.0.0/16", "prefix of the hostile fleet (inside 127.0.0.0/8)")
+		hostileHosts  = flag.Int("hostile-hosts", 300, "servers in the hostile fleet (0 skips the scenario)")
+		hostileShare  = flag.Float64("hostile-share", 0.5, "share of hostile servers in it")
+		hostilePorts  = flag.String("hostile-ports", "11434,8080", "ports scanned on the hostile fleet")
+		paced         = flag.Bool("paced", false, "also scan the hostile fleet at the default --rate (131,072 pairs at 2,000/s: about 66 s)")
 	)
 	flag.Parse()
 	log.SetFlags(0)
@@ -165,6 +178,12 @@ func main() {
 		}
 	}
 
+	// 5. The hostile fleet.
+	var hr *hostileResult
+	if *hostileHosts > 0 {
+		hr = hostileScenario(ctx, bin, work, *hostilePrefix, *hostileHosts, *hostileShare, *hostilePorts, *paced)
+	}
+
 	// Report.
 	fmt.Printf("\n## scanbench %s\n\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Printf("fleet: %s (%d addresses), %d live emulated servers, %d ports per address = %d address:port pairs\n\n",
@@ -195,6 +214,123 @@ func main() {
 		fmt.Printf("\nmemory: /16 full scan peak RSS %.1f MB; /8 on one port for %ds peak RSS %.1f MB (%s)\n",
 			float64(scRes.maxRSSKB)/1024, *wideSecs, float64(wideRSS)/1024, wideDone)
 	}
+	if hr != nil {
+		hr.print()
+	}
+}
+
+// hostileResult is scenario 5.
+type hostileResult struct {
+	prefix, ports        string
+	hosts, nports        int
+	share                float64
+	pairs                uint64
+	nmapTime, scanTime   time.Duration
+	nmapOpen             int
+	acc                  accuracy
+	unsolicited          int
+	scanRSSKB            int64
+	pacedTime            time.Duration
+	pacedAcc             accuracy
+	pacedRan             bool
+	scanCPU, pacedCPU    time.Duration
+	summary, pacedSumary string
+}
+
+func hostileScenario(ctx context.Context, bin, work, prefix string, hosts int, share float64, ports string, paced bool) *hostileResult {
+	truthPath := filepath.Join(work, "hostile-truth.json")
+	labCmd := exec.CommandContext(ctx, bin, "lab", "--lab-prefix", prefix, "--lab-hosts", fmt.Sprint(hosts),
+		"--lab-hostile", fmt.Sprint(share), "--ground-truth", truthPath)
+	labCmd.Stderr = os.Stderr
+	check(labCmd.Start())
+	defer func() { labCmd.Process.Signal(os.Interrupt); labCmd.Wait() }()
+	truth := onPorts(waitForLab(truthPath), ports)
+	r := &hostileResult{prefix: prefix, ports: ports, hosts: hosts, share: share, nports: len(strings.Split(ports, ","))}
+	pfx := netip.MustParsePrefix(prefix)
+	r.pairs = (uint64(1) << (32 - pfx.Bits())) * uint64(r.nports)
+	log.Printf("hostile fleet: %d servers on %s, %.0f%% hostile; %d of them on ports %s", hosts, prefix, share*100, len(truth), ports)
+
+	nmapOut := filepath.Join(work, "hostile-nmap.gnmap")
+	t0 := time.Now()
+	if _, err := timed(exec.Command("nmap", "-sT", "-Pn", "-n", "-T5", "--max-retries", "1", "-p", ports, "-oG", nmapOut, prefix)); err != nil {
+		log.Fatalf("nmap on the hostile fleet: %v", err)
+	}
+	r.nmapTime = time.Since(t0)
+	r.nmapOpen = countGrepable(nmapOut)
+
+	scanOnce := func(name string, extra ...string) (time.Duration, accuracy, int, int64, time.Duration, string) {
+		out := filepath.Join(work, name+".jsonl")
+		args := append([]string{"scan", "--db", filepath.Join(work, name+".db"), "--format", "json", "-o", out,
+			"--progress", "never", "--keep-http", "-p", ports, "--seed", "7"}, extra...)
+		args = append(args, prefix)
+		sc := exec.Command(bin, args...)
+		var stderr bytes.Buffer
+		sc.Stderr = &stderr
+		t0 := time.Now()
+		res, err := timed(sc)
+		d := time.Since(t0)
+		if err != nil {
+			log.Fatalf("llmfence scan (%s): %v\n%s", name, err, stderr.String())
+		}
+		var cpu time.Duration
+		if ru, ok := sc.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+		summary := ""
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(l, "pairs tried") {
+				summary = strings.TrimSpace(l)
+			}
+		}
+		return d, compare(truth, readServices(out)), strings.Count(stderr.String(), "Unsolicited"), res.maxRSSKB, cpu, summary
+	}
+	r.scanTime, r.acc, r.unsolicited, r.scanRSSKB, r.scanCPU, r.summary = scanOnce("hostile", "--rate", "0")
+	if paced {
+		var u int
+		r.pacedTime, r.pacedAcc, u, _, r.pacedCPU, r.pacedSumary = scanOnce("hostile-paced")
+		r.unsolicited += u
+		r.pacedRan = true
+	}
+	return r
+}
+
+func (r *hostileResult) print() {
+	fmt.Printf("\n### hostile fleet: %d servers on %s, %.0f%% hostile; %d ports (%s) = %d address:port pairs\n\n",
+		r.hosts, r.prefix, r.share*100, r.nports, r.ports, r.pairs)
+	fmt.Printf("| tool | wall time | CPU | open ports found | well-behaved services fingerprinted exactly | peak RSS |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("| nmap -sT -Pn -T5 | %.2f s | - | %d | 0 | - |\n", r.nmapTime.Seconds(), r.nmapOpen)
+	fmt.Printf("| llmfence scan --rate 0 (default timeouts and budget) | %.2f s | %.2f s | %d | %d of %d | %.1f MB |\n",
+		r.scanTime.Seconds(), r.scanCPU.Seconds(), r.acc.found, r.acc.exact, r.acc.wellBehaved, float64(r.scanRSSKB)/1024)
+	if r.pacedRan {
+		fmt.Printf("| llmfence scan, default --rate 2000 | %.2f s | %.2f s | %d | %d of %d | - |\n",
+			r.pacedTime.Seconds(), r.pacedCPU.Seconds(), r.pacedAcc.found, r.pacedAcc.exact, r.pacedAcc.wellBehaved)
+	}
+	fmt.Printf("\nllmfence ÷ nmap -sT wall time: %.2f× (target: at most 3×); %d hostile servers on these ports; \"Unsolicited response\" lines on stderr: %d\n",
+		r.scanTime.Seconds()/r.nmapTime.Seconds(), r.acc.hostile, r.unsolicited)
+	fmt.Printf("scan summary: %s\n", r.summary)
+	if r.pacedRan {
+		fmt.Printf("paced scan summary: %s\n", r.pacedSumary)
+	}
+	for _, m := range r.acc.mismatches[:min(len(r.acc.mismatches), 10)] {
+		fmt.Printf("  mismatch: %s\n", m)
+	}
+}
+
+// onPorts keeps the personas listening on one of ports (a comma list).
+func onPorts(ps []persona, ports string) []persona {
+	want := map[int]bool{}
+	for _, p := range strings.Split(ports, ",") {
+		var n int
+		fmt.Sscan(strings.TrimSpace(p), &n)
+		want[n] = true
+	}
+	var out []persona
+	for _, p := range ps {
+		if want[p.Port] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 type result struct{ maxRSSKB int64 }
@@ -216,6 +352,7 @@ type persona struct {
 	Stack        string `json:"stack"`
 	Version      string `json:"version"`
 	AuthRequired bool   `json:"auth_required"`
+	AuthMode     string `json:"auth_mode"`
 	Hostile      string `json:"hostile"`
 	Models       []struct {
 		Name         string `json:"name"`
@@ -229,6 +366,7 @@ type svc struct {
 	Product string `json:"product"`
 	Version string `json:"version"`
 	Auth    string `json:"auth"`
+	Gateway string `json:"gateway"`
 	Models  []struct {
 		Name         string `json:"name"`
 		SystemPrompt string `json:"system_prompt"`
@@ -268,9 +406,13 @@ func compare(truth []persona, got []svc) accuracy {
 		switch {
 		case p.AuthRequired && s.Product == "http":
 			// A login wall that shows nothing of what is behind it: right
-			// when it is reported as demanding credentials.
+			// when it is reported as demanding credentials, and an nginx
+			// basic-auth front is named as the gateway.
 			if s.Auth != "required" {
 				why = append(why, "login wall not reported as auth required")
+			}
+			if p.AuthMode == "proxy" && s.Gateway != "nginx" {
+				why = append(why, fmt.Sprintf("nginx front reported as gateway %q", s.Gateway))
 			}
 			if len(why) == 0 {
 				a.exact++

@@ -62,14 +62,21 @@ What is checked:
                 are listed, and each model's system prompt, lineage and
                 template are rated by the same rules as 'llmfence scan'
 
-Verdicts: clean, suspicious (a human should look), invalid (not a well-formed
-file of its format), malicious (it would run code or is built to attack).
+Verdicts: clean, not-inspected (missing, unreadable, too large or in no
+format llmfence recognises: never reported clean), suspicious (a human should
+look), invalid (not a well-formed file of its format), malicious (it would run
+code or is built to attack).
+
+FIFOs, sockets and devices named on the command line are refused without
+being opened.
 
 Exit status:
   0  nothing at or above --fail-on
-  1  a finding at or above --fail-on (default high)
-  2  something could not be inspected (and nothing reached --fail-on), or a
-     usage error; the reason is on standard error`,
+  1  a finding at or above --fail-on (default high), or a file that runs
+     code when loaded (malicious, or an unvetted call), whatever --fail-on
+  2  something could not be read (and nothing reached --fail-on), or a
+     usage error; the reason is on standard error
+  130, 143  interrupted by SIGINT or SIGTERM (results so far are written)`,
 		Example: `  llmfence inspect model.gguf pytorch_model.bin ./checkpoints/
   llmfence inspect --format json ./models > verdicts.jsonl
   llmfence inspect --fail-on medium ./downloads      # stricter CI gate
@@ -143,6 +150,7 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 		total.Files += s.Files
 		total.Failed += s.Failed
 		total.Errors += s.Errors
+		total.NotInspected += s.NotInspected
 		for v, n := range s.Verdicts {
 			if total.Verdicts == nil {
 				total.Verdicts = map[verdict.Verdict]int{}
@@ -247,13 +255,13 @@ func (iw *inspectWriter) summary(s inspect.Summary, failOn service.Severity) {
 		return
 	}
 	parts := []string{}
-	for _, v := range []verdict.Verdict{verdict.Clean, verdict.Suspicious, verdict.Invalid, verdict.Malicious} {
+	for _, v := range verdict.All {
 		if n := s.Verdicts[v]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, v))
 		}
 	}
 	if s.Errors > 0 {
-		parts = append(parts, fmt.Sprintf("%d not inspected", s.Errors))
+		parts = append(parts, fmt.Sprintf("%d unreadable", s.Errors))
 	}
 	fmt.Fprintf(iw.w, "\n%s inspected: %s; %d at or above %s\n", inspectPlural(s.Files, "file", "files"), strings.Join(parts, ", "), s.Failed, failOn)
 }

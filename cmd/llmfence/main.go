@@ -9,15 +9,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/version"
 )
 
@@ -35,7 +38,8 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            *slog.Logger
-	db             string // --db
+	db             string          // --db
+	text           *locale.Printer // human-facing text in the --lang language
 }
 
 func main() {
@@ -48,6 +52,10 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRoot(e)
+	if err := setupLang(root, e, args); err != nil {
+		fmt.Fprintf(stderr, "llmfence: %v\n", err)
+		return 1
+	}
 	root.SetArgs(nmapStyleArgs(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -56,12 +64,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "llmfence: %v\n", err)
+	msg := err.Error()
+	if errors.Is(err, context.Canceled) && strings.HasSuffix(msg, context.Canceled.Error()) {
+		msg = "interrupted before the command finished"
+	}
+	fmt.Fprintf(stderr, "llmfence: %s\n", msg)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}
 	if errors.Is(err, context.Canceled) {
+		if c := context.Cause(ctx); c != nil && c.Error() == syscall.SIGTERM.String()+" signal received" {
+			return 143
+		}
 		return 130
 	}
 	return 1
@@ -101,6 +116,10 @@ func newRoot(e *env) *cobra.Command {
             what the store knows, and what changed between two scans
   audit     local LLM runtimes and model stores on this machine: how they
             listen, their settings, their models
+  serve, worker, users, disclose
+            continuous inventory with a web dashboard, scheduled and sharded
+            scans, alerts; scan workers on more machines; accounts; reports
+            per owner
 
 Scan only networks you are authorised to scan.`,
 		SilenceUsage:  true,
@@ -119,6 +138,12 @@ Scan only networks you are authorised to scan.`,
 			default:
 				return fmt.Errorf("--log-format %q: want text or json", logFormat)
 			}
+			// net/http's client prints what misbehaving peers send
+			// ("Unsolicited response received on idle HTTP channel
+			// starting with ...") through the standard logger: hostile
+			// bytes belong in the debug log, not on the terminal.
+			log.SetFlags(0)
+			log.SetOutput(debugLogWriter{e.log})
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -154,12 +179,17 @@ Scan only networks you are authorised to scan.`,
 		newFindingsCmd(e),
 		newDiffCmd(e),
 		newInspectCmd(e),
+		newDatascanCmd(e),
 		newKeysCmd(e),
 		newUsageCmd(e),
 		newCapturesCmd(e),
 		newGuardCmd(e),
 		newVulnDBCmd(e),
 		newAuditCmd(e),
+		newServeCmd(e),
+		newWorkerCmd(e),
+		newUsersCmd(e),
+		newDiscloseCmd(e),
 	)
 	return root
 }
@@ -178,6 +208,14 @@ func newVersionCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// debugLogWriter sends the standard logger's lines to l at debug level.
+type debugLogWriter struct{ l *slog.Logger }
+
+func (w debugLogWriter) Write(p []byte) (int, error) {
+	w.l.Debug(strings.TrimRight(string(p), "\n"), "from", "standard logger")
+	return len(p), nil
 }
 
 // isTerminal reports whether w is a terminal.

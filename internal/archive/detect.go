@@ -21,8 +21,9 @@ const (
 	Xz       Kind = "xz"
 	Lzma     Kind = "lzma"
 	Bzip2    Kind = "bzip2"
-	Zstd     Kind = "zstd" // recognised, not decompressed
-	Lz4      Kind = "lz4"  // recognised, not decompressed
+	JoblibZ  Kind = "joblib-zfile" // joblib < 0.10: "ZF", hex length, zlib
+	Zstd     Kind = "zstd"         // recognised, not decompressed
+	Lz4      Kind = "lz4"          // recognised, not decompressed
 )
 
 // HeadSize is how many leading bytes Detect wants to see (tar's magic sits
@@ -66,6 +67,8 @@ func Detect(head []byte) Kind {
 		return Zlib
 	case isLzmaAlone(head):
 		return Lzma
+	case isJoblibZFile(head):
+		return JoblibZ
 	case isTarHeader(head):
 		return Tar
 	}
@@ -145,3 +148,17 @@ func tarChecksumOK(b []byte) bool {
 	}
 	return sum == want
 }
+
+// isJoblibZFile recognises joblib's pre-0.10 compressed file: "ZF", the
+// uncompressed length as hex padded with spaces to 19 bytes, then a zlib
+// stream.
+func isJoblibZFile(h []byte) bool {
+	if len(h) < joblibZHeader+2 || !bytes.HasPrefix(h, []byte("ZF0x")) {
+		return false
+	}
+	z := h[joblibZHeader:]
+	return z[0]&0x0f == 8 && z[0]>>4 <= 7 && (uint16(z[0])<<8|uint16(z[1]))%31 == 0
+}
+
+// joblibZHeader is the length of the ZF header before the zlib stream.
+const joblibZHeader = 2 + 19

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/llmfence/llmfence/internal/pythontest"
 	"io"
 	"strings"
 	"testing"
@@ -76,6 +77,44 @@ func FuzzDetect(f *testing.F) {
 		}
 		if k != Unknown && k2 != k {
 			t.Errorf("Detect %q, DetectReader %q", k, k2)
+		}
+	})
+}
+
+// FuzzNpyHeader: the Python-literal header parser never panics, refuses
+// or accepts deterministically, and an accepted header's data offset lies
+// inside the input.
+func FuzzNpyHeader(f *testing.F) {
+	for _, c := range pythontest.NpyCases(7, 40) {
+		f.Add(c.Data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, err := ParseNpyHeader(data)
+		h2, err2 := ParseNpyHeader(data)
+		if (err == nil) != (err2 == nil) {
+			t.Fatal("not deterministic")
+		}
+		if err != nil {
+			return
+		}
+		if h.DataOffset > int64(len(data)) || h.Object != h2.Object {
+			t.Fatalf("header %+v for %d bytes", h, len(data))
+		}
+	})
+}
+
+// FuzzPyEval: literal evaluation never panics and a value renders.
+func FuzzPyEval(f *testing.F) {
+	for _, s := range []string{`{'descr': '|O', 'fortran_order': False, 'shape': (3,)}`, `('\x4f' 'b', u"\N{LATIN SMALL LETTER A}", 0x1_0, 1e5j, -2, [1, {2}], set())`, `{1: 2, True: 3}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 4096 {
+			return
+		}
+		v, err := pyEval(s, true)
+		if err == nil {
+			_ = pyRepr(v)
 		}
 	})
 }

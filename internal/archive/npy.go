@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // NpyHeader is the parsed header of a NumPy .npy file.
@@ -29,7 +30,9 @@ type NpyHeader struct {
 
 // Bounds of the npy header parser.
 const (
-	npyMaxHeader  = 1 << 16 // NumPy itself refuses headers over 10000 bytes by default
+	// NumPy refuses headers over 10000 bytes unless allow_pickle=True,
+	// which is when it unpickles object arrays: then any size goes.
+	npyMaxHeader  = 16 << 20
 	npyNumpyLimit = 10000
 	npyMaxDepth   = 32
 	npyMaxDims    = 64
@@ -37,17 +40,25 @@ const (
 
 // ParseNpyHeader parses the .npy preamble and header dictionary from the
 // start of a file (give it the first npyMaxHeader+12 bytes or the whole file
-// when shorter).
+// when shorter) the way numpy.lib.format.read_array does: versions 1.0,
+// 2.0 and 3.0 only; the header decoded as Latin-1 (UTF-8 for 3.0),
+// Python 2 "L" suffixes filtered out of 1.0 and 2.0 headers, then
+// evaluated as ast.literal_eval would (pyEval); a dict whose keys are
+// exactly descr, fortran_order and shape, shape a tuple of ints (bools are
+// ints), fortran_order a bool. Object (the data is a pickle) is decided
+// from descr as numpy.dtype would build it: any field, subarray or
+// comma-separated part of type O/object. Differential tests hold it to
+// NumPy itself.
 func ParseNpyHeader(b []byte) (*NpyHeader, error) {
 	if len(b) < 10 || string(b[:6]) != string(magicNpy) {
 		return nil, errors.New("no \\x93NUMPY magic")
 	}
 	h := &NpyHeader{Major: int(b[6]), Minor: int(b[7])}
 	var hlen, start int
-	switch h.Major {
-	case 1:
+	switch {
+	case h.Major == 1 && h.Minor == 0:
 		hlen, start = int(binary.LittleEndian.Uint16(b[8:])), 10
-	case 2, 3:
+	case (h.Major == 2 || h.Major == 3) && h.Minor == 0:
 		if len(b) < 12 {
 			return nil, errors.New("truncated preamble")
 		}
@@ -63,49 +74,79 @@ func ParseNpyHeader(b []byte) (*NpyHeader, error) {
 		return nil, fmt.Errorf("header of %d bytes is truncated", hlen)
 	}
 	h.DataOffset = int64(start + hlen)
-	text := string(b[start : start+hlen])
-	p := &pyParser{s: text}
-	v, err := p.value(0)
+	raw := b[start : start+hlen]
+	var text string
+	if h.Major == 3 {
+		if !utf8.Valid(raw) {
+			return nil, errors.New("header is not UTF-8")
+		}
+		text = string(raw)
+	} else {
+		text = latin1(raw)
+	}
+	v, err := pyEval(text, h.Major <= 2)
 	if err != nil {
 		return nil, fmt.Errorf("header dictionary: %w", err)
 	}
-	if rest := strings.TrimRight(p.s[p.i:], " \n"); rest != "" {
-		return nil, fmt.Errorf("header dictionary: unexpected %q after the dictionary", clip(rest))
-	}
-	d, ok := v.(pyDict)
-	if !ok || len(d) != 3 {
+	if v.kind != pyDictK || len(v.keys) != 3 {
 		return nil, errors.New("header is not a dictionary of descr, fortran_order and shape")
 	}
-	descr, okD := d["descr"]
-	fo, okF := d["fortran_order"].(bool)
-	shape, okS := d["shape"].(pyTuple)
+	descr, okD := v.get("descr")
+	fo, okF := v.get("fortran_order")
+	shape, okS := v.get("shape")
 	if !okD || !okF || !okS {
-		return nil, errors.New("header needs descr, fortran_order (bool) and shape (tuple)")
+		return nil, errors.New("header needs exactly descr, fortran_order and shape")
 	}
-	h.FortranOrder = fo
-	if len(shape) > npyMaxDims {
-		return nil, fmt.Errorf("%d dimensions", len(shape))
+	if shape.kind != pyTupleK {
+		return nil, errors.New("shape is not a tuple")
 	}
-	for _, x := range shape {
-		n, ok := x.(int64)
-		if !ok || n < 0 {
-			return nil, fmt.Errorf("shape entry %v is not a non-negative integer", x)
+	if fo.kind != pyBool {
+		return nil, errors.New("fortran_order is not a bool")
+	}
+	h.FortranOrder = fo.b
+	if len(shape.items) > npyMaxDims {
+		return nil, fmt.Errorf("%d dimensions", len(shape.items))
+	}
+	for _, x := range shape.items {
+		switch x.kind {
+		case pyBool:
+			h.Shape = append(h.Shape, int64(btoi(x.b)))
+		case pyInt:
+			if !x.i.IsInt64() {
+				h.Shape = append(h.Shape, -1) // beyond any file; numpy wraps it
+				continue
+			}
+			h.Shape = append(h.Shape, x.i.Int64())
+		default:
+			return nil, fmt.Errorf("shape entry is not an integer")
 		}
-		h.Shape = append(h.Shape, n)
+	}
+	obj, ok := dtypeHasObject(descr, 0)
+	if !ok {
+		return nil, fmt.Errorf("descr %s is not a dtype", clip(pyRepr(descr)))
 	}
 	h.Descr = pyRepr(descr)
-	h.Object = dtypeHasObject(descr, 0)
+	h.Object = obj
 	if !h.Object {
 		h.ItemSize = dtypeSize(descr, 0)
 	}
-	if _, isStr := descr.(string); !isStr {
-		if _, isList := descr.(pyList); !isList {
-			if _, isDict := descr.(pyDict); !isDict {
-				return nil, errors.New("descr is not a dtype")
-			}
-		}
-	}
 	return h, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// latin1 decodes Latin-1 bytes.
+func latin1(b []byte) string {
+	var sb strings.Builder
+	for _, c := range b {
+		sb.WriteRune(rune(c))
+	}
+	return sb.String()
 }
 
 func clip(s string) string {
@@ -115,42 +156,104 @@ func clip(s string) string {
 	return s
 }
 
-// dtypeHasObject reports whether a dtype description contains 'O'.
-func dtypeHasObject(v any, depth int) bool {
+// dtypeHasObject says whether numpy.lib.format.descr_to_dtype(v) would
+// hold Python objects, and whether v can be a dtype description at all:
+// a string (numpy.dtype of it), a (descr, shape) tuple, or an iterable of
+// (name, descr[, shape]) fields. Strings are judged generously: a part
+// that names type O in any spelling numpy accepts (O, |O, <O8, object,
+// object_, object0, 2O, (2,)O, a field of "i4,O") counts, and so does one
+// numpy would refuse, which costs only a pickle scan of the data.
+func dtypeHasObject(v pyVal, depth int) (bool, bool) {
 	if depth > npyMaxDepth {
-		return true
+		return true, true
 	}
-	switch t := v.(type) {
-	case string:
-		s := strings.TrimLeft(t, "<>|=")
-		return strings.HasPrefix(s, "O") || s == "object"
-	case pyList:
-		for _, f := range t {
-			if tup, ok := f.(pyTuple); ok && len(tup) >= 2 && dtypeHasObject(tup[1], depth+1) {
-				return true
+	switch v.kind {
+	case pyStr:
+		return strObject(v.s), true
+	case pyTupleK:
+		if len(v.items) < 1 {
+			return false, false
+		}
+		return dtypeHasObject(v.items[0], depth+1)
+	case pyListK, pyDictK:
+		fields := v.items
+		if v.kind == pyDictK {
+			fields = v.keys // iterating a dict yields its keys
+		}
+		any := false
+		for _, f := range fields {
+			var sub pyVal
+			switch {
+			case (f.kind == pyTupleK || f.kind == pyListK) && (len(f.items) == 2 || len(f.items) == 3):
+				sub = f.items[1]
+			case f.kind == pyStr && utf8.RuneCountInString(f.s) == 2:
+				_, n := utf8.DecodeRuneInString(f.s)
+				sub = pyVal{kind: pyStr, s: f.s[n:]}
+			default:
+				return false, false
+			}
+			o, ok := dtypeHasObject(sub, depth+1)
+			if !ok {
+				return false, false
+			}
+			any = any || o
+		}
+		return any, true
+	}
+	return false, false
+}
+
+// strObject: a dtype string with a part of type object. Parts are split
+// at commas outside parentheses; each loses its subarray shape ("(2,)"),
+// repeat count, byte order and white space before its type is read.
+func strObject(s string) bool {
+	depth, start := 0, 0
+	parts := []string{}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			if depth > 0 {
+				depth--
+			}
+		case ',':
+			if depth == 0 {
+				parts = append(parts, s[start:i])
+				start = i + 1
 			}
 		}
-	case pyTuple:
-		for _, f := range t {
-			if dtypeHasObject(f, depth+1) {
-				return true
+	}
+	parts = append(parts, s[start:])
+	for _, p := range parts {
+		for {
+			q := strings.TrimLeft(p, "<>|=0123456789 \t\n\r\f\v")
+			if strings.HasPrefix(q, "(") {
+				if i := strings.IndexByte(q, ')'); i >= 0 {
+					q = q[i+1:]
+				}
 			}
+			if q == p {
+				break
+			}
+			p = q
 		}
-	case pyDict:
-		return dtypeHasObject(t["formats"], depth+1)
+		if strings.HasPrefix(p, "O") || strings.HasPrefix(p, "object") {
+			return true
+		}
 	}
 	return false
 }
 
 // dtypeSize returns the item size in bytes of a non-object dtype, 0 when
 // it cannot tell.
-func dtypeSize(v any, depth int) int64 {
+func dtypeSize(v pyVal, depth int) int64 {
 	if depth > npyMaxDepth {
 		return 0
 	}
-	switch t := v.(type) {
-	case string:
-		s := strings.TrimLeft(t, "<>|=")
+	switch v.kind {
+	case pyStr:
+		s := strings.TrimLeft(v.s, "<>|=")
 		if s == "?" {
 			return 1
 		}
@@ -172,28 +275,26 @@ func dtypeSize(v any, depth int) int64 {
 		case 'U':
 			return n * 4
 		}
-	case pyList:
+	case pyListK:
 		var total int64
-		for _, f := range t {
-			tup, ok := f.(pyTuple)
-			if !ok || len(tup) < 2 {
+		for _, f := range v.items {
+			if f.kind != pyTupleK || len(f.items) < 2 {
 				return 0
 			}
-			sz := dtypeSize(tup[1], depth+1)
+			sz := dtypeSize(f.items[1], depth+1)
 			if sz == 0 {
 				return 0
 			}
-			if len(tup) >= 3 {
-				sub, ok := tup[2].(pyTuple)
-				if !ok {
+			if len(f.items) >= 3 {
+				sub := f.items[2]
+				if sub.kind != pyTupleK {
 					return 0
 				}
-				for _, d := range sub {
-					k, ok := d.(int64)
-					if !ok || k < 0 {
+				for _, d := range sub.items {
+					if d.kind != pyInt || !d.i.IsInt64() || d.i.Sign() < 0 {
 						return 0
 					}
-					if sz = mulCheck(sz, k); sz < 0 {
+					if sz = mulCheck(sz, d.i.Int64()); sz < 0 {
 						return 0
 					}
 				}
@@ -217,13 +318,29 @@ func mulCheck(a, b int64) int64 {
 }
 
 func (w *walker) npy() error {
-	b, err := w.readFull(0, int(min(w.size, npyMaxHeader+12)))
+	pre, err := w.readFull(0, int(min(w.size, 12)))
+	if err != nil {
+		return err
+	}
+	headLen := min(w.size, 12)
+	if off, ok := npyDataOffset(pre); ok {
+		headLen = min(w.size, off, npyMaxHeader+12)
+	}
+	b, err := w.readFull(0, int(headLen))
 	if err != nil {
 		return err
 	}
 	h, err := ParseNpyHeader(b)
 	if err != nil {
 		w.add("ARC-027", "", err.Error(), 0)
+		// A header too large to parse may still describe an object array
+		// that numpy.load(allow_pickle=True) unpickles: judge what follows.
+		if off, ok := npyDataOffset(b); ok && off < w.size && strings.Contains(err.Error(), "beyond any real header") {
+			data := w.size - off
+			return w.call(Member{Name: "<pickle>", Size: data, Offset: off, Raw: io.NewSectionReader(w.r, off, data), Open: func() (io.ReadCloser, error) {
+				return w.bounded(io.NewSectionReader(w.r, off, data), nil), nil
+			}})
+		}
 		return nil
 	}
 	if h.DataOffset-10 > npyNumpyLimit {
@@ -256,184 +373,69 @@ func (w *walker) npy() error {
 	return nil
 }
 
-// A minimal parser for the Python literals NumPy writes in .npy headers:
-// dicts, lists, tuples, strings, integers, True/False/None. Depth and
-// input size are bounded by the caller.
-type (
-	pyDict  map[string]any
-	pyList  []any
-	pyTuple []any
-)
-
-type pyParser struct {
-	s string
-	i int
-}
-
-func (p *pyParser) ws() {
-	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\n' || p.s[p.i] == '\t' || p.s[p.i] == '\r') {
-		p.i++
-	}
-}
-
-func (p *pyParser) value(depth int) (any, error) {
-	if depth > npyMaxDepth {
-		return nil, errors.New("nested too deeply")
-	}
-	p.ws()
-	if p.i >= len(p.s) {
-		return nil, errors.New("unexpected end")
-	}
-	switch c := p.s[p.i]; {
-	case c == '{':
-		p.i++
-		d := pyDict{}
-		for {
-			p.ws()
-			if p.i < len(p.s) && p.s[p.i] == '}' {
-				p.i++
-				return d, nil
-			}
-			k, err := p.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			ks, ok := k.(string)
-			if !ok {
-				return nil, errors.New("dictionary key is not a string")
-			}
-			if _, dup := d[ks]; dup {
-				return nil, fmt.Errorf("duplicate key %q", ks)
-			}
-			p.ws()
-			if p.i >= len(p.s) || p.s[p.i] != ':' {
-				return nil, errors.New("expected ':'")
-			}
-			p.i++
-			v, err := p.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			d[ks] = v
-			if !p.sep('}') {
-				return nil, errors.New("expected ',' or '}'")
-			}
-		}
-	case c == '[' || c == '(':
-		closer := byte(']')
-		if c == '(' {
-			closer = ')'
-		}
-		p.i++
-		var items []any
-		for {
-			p.ws()
-			if p.i < len(p.s) && p.s[p.i] == closer {
-				p.i++
-				if closer == ')' {
-					return pyTuple(items), nil
-				}
-				return pyList(items), nil
-			}
-			v, err := p.value(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			items = append(items, v)
-			if !p.sep(closer) {
-				return nil, fmt.Errorf("expected ',' or '%c'", closer)
-			}
-		}
-	case c == '\'' || c == '"':
-		p.i++
-		var sb strings.Builder
-		for p.i < len(p.s) && p.s[p.i] != c {
-			if p.s[p.i] == '\\' && p.i+1 < len(p.s) {
-				p.i++
-			}
-			sb.WriteByte(p.s[p.i])
-			p.i++
-		}
-		if p.i >= len(p.s) {
-			return nil, errors.New("unterminated string")
-		}
-		p.i++
-		return sb.String(), nil
-	case c == '-' || (c >= '0' && c <= '9'):
-		j := p.i + 1
-		for j < len(p.s) && p.s[j] >= '0' && p.s[j] <= '9' {
-			j++
-		}
-		if j < len(p.s) && p.s[j] == 'L' { // Python 2 long
-			defer func() { p.i++ }()
-		}
-		n, err := strconv.ParseInt(p.s[p.i:j], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("bad integer %q", clip(p.s[p.i:j]))
-		}
-		p.i = j
-		return n, nil
-	default:
-		for _, w := range []struct {
-			lit string
-			v   any
-		}{{"True", true}, {"False", false}, {"None", nil}} {
-			if strings.HasPrefix(p.s[p.i:], w.lit) {
-				p.i += len(w.lit)
-				return w.v, nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("unexpected %q", clip(p.s[p.i:]))
-}
-
-// sep consumes a ',' (then an optional closer is left for the caller) or
-// reports whether the closer follows.
-func (p *pyParser) sep(closer byte) bool {
-	p.ws()
-	if p.i < len(p.s) && p.s[p.i] == ',' {
-		p.i++
-		return true
-	}
-	return p.i < len(p.s) && p.s[p.i] == closer
-}
-
-// pyRepr renders a parsed literal back as text for reports.
-func pyRepr(v any) string {
+// pyRepr renders a literal back as text for reports.
+func pyRepr(v pyVal) string {
 	var sb strings.Builder
-	var walk func(v any, depth int)
-	walk = func(v any, depth int) {
+	var walk func(v pyVal, depth int)
+	walk = func(v pyVal, depth int) {
 		if sb.Len() > 200 || depth > npyMaxDepth {
 			return
 		}
-		switch t := v.(type) {
-		case string:
-			sb.WriteString("'" + t + "'")
-		case int64:
-			sb.WriteString(strconv.FormatInt(t, 10))
-		case bool:
-			sb.WriteString(strconv.FormatBool(t))
-		case pyList, pyTuple:
-			items, open, close := []any(nil), "[", "]"
-			if l, ok := t.(pyList); ok {
-				items = l
-			} else {
-				items, open, close = t.(pyTuple), "(", ")"
+		switch v.kind {
+		case pyStr:
+			sb.WriteString(pyQuote(v.s))
+		case pyBytes:
+			sb.WriteString("b" + pyQuote(v.s))
+		case pyInt:
+			sb.WriteString(v.i.String())
+		case pyBool:
+			sb.WriteString(map[bool]string{true: "True", false: "False"}[v.b])
+		case pyFloat:
+			sb.WriteString(strconv.FormatFloat(v.f, 'g', -1, 64))
+		case pyListK, pyTupleK, pySetK:
+			open, close := "[", "]"
+			if v.kind == pyTupleK {
+				open, close = "(", ")"
+			} else if v.kind == pySetK {
+				open, close = "{", "}"
 			}
 			sb.WriteString(open)
-			for i, x := range items {
+			for i, x := range v.items {
 				if i > 0 {
 					sb.WriteString(", ")
 				}
 				walk(x, depth+1)
 			}
 			sb.WriteString(close)
-		case pyDict:
+		case pyDictK:
 			sb.WriteString("{...}")
-		case nil:
+		case pyNone:
 			sb.WriteString("None")
+		default:
+			sb.WriteString("...")
 		}
 	}
 	walk(v, 0)
 	return sb.String()
+}
+
+// pyQuote writes s in single quotes the way Python's repr mostly does.
+func pyQuote(s string) string {
+	q := strconv.Quote(s)
+	q = strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
+	return "'" + strings.ReplaceAll(q, "'", `\'`) + "'"
+}
+
+// npyDataOffset is where the data starts according to the preamble alone.
+func npyDataOffset(b []byte) (int64, bool) {
+	if len(b) < 12 || string(b[:6]) != string(magicNpy) {
+		return 0, false
+	}
+	switch b[6] {
+	case 1:
+		return 10 + int64(binary.LittleEndian.Uint16(b[8:])), true
+	case 2, 3:
+		return 12 + int64(binary.LittleEndian.Uint32(b[8:])), true
+	}
+	return 0, false
 }

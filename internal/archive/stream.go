@@ -32,6 +32,12 @@ func (w *walker) openStream(kind Kind) (io.Reader, io.Closer, error) {
 			return nil, nil, err
 		}
 		return zr, zr, nil
+	case JoblibZ:
+		zr, err := zlib.NewReader(io.NewSectionReader(w.r, joblibZHeader, w.size-joblibZHeader))
+		if err != nil {
+			return nil, nil, err
+		}
+		return zr, zr, nil
 	case Bzip2:
 		return bzip2.NewReader(src), nil, nil
 	case Xz:

@@ -118,7 +118,7 @@ func Walk(ctx context.Context, r io.ReaderAt, size int64, kind Kind, opts Option
 		err = w.sevenZip()
 	case Npy:
 		err = w.npy()
-	case Gzip, Zlib, Xz, Lzma, Bzip2:
+	case Gzip, Zlib, Xz, Lzma, Bzip2, JoblibZ:
 		err = w.stream(kind)
 	case Zstd, Lz4:
 		w.add("ARC-018", "", fmt.Sprintf("%s streams are recognised but not decompressed", kind), 0)

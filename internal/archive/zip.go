@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -191,23 +192,111 @@ func (w *walker) zip() error {
 		}
 	}
 	w.zipLayout(ents, cdStart)
-	if !w.opts.NoVerify {
+	// CRCs and real sizes are checked while the caller reads each member
+	// (one inflate instead of two); members the caller did not read to the
+	// end are verified on their own afterwards. Without a caller, or when
+	// duplicate names must be compared by content first, every member is
+	// verified up front.
+	verifyFirst := w.fn == nil || hasDuplicateNames(ents)
+	if !w.opts.NoVerify && verifyFirst {
 		for _, z := range ents {
 			if err := w.zipVerify(z); err != nil {
 				return err
 			}
 		}
 	}
-	w.zipDuplicates(ents)
+	if verifyFirst {
+		w.zipDuplicates(ents)
+	}
 	for _, z := range ents {
 		if !z.located || (strings.HasSuffix(z.name, "/") && z.usize == 0) {
+			if !w.opts.NoVerify && !verifyFirst {
+				if err := w.zipVerify(z); err != nil {
+					return err
+				}
+			}
 			continue // unreadable, or a directory entry
 		}
-		if err := w.call(w.zipMember(z)); err != nil {
+		m := w.zipMember(z)
+		if !w.opts.NoVerify && !verifyFirst && z.method == 8 && z.flags&flagsEncrypt == 0 && !w.declaredBomb(z) {
+			open := m.Open
+			m.Open = func() (io.ReadCloser, error) {
+				rc, err := open()
+				if err != nil {
+					return nil, err
+				}
+				return &crcReader{ReadCloser: rc, h: crc32.NewIEEE(), z: z}, nil
+			}
+		}
+		if err := w.call(m); err != nil {
 			return err
 		}
+		if !w.opts.NoVerify && !verifyFirst {
+			if z.verified {
+				w.budget -= int64(z.usize)
+				w.checkCRC(z, int64(z.usize))
+			} else if err := w.zipVerify(z); err != nil {
+				return err
+			}
+		}
+	}
+	if !verifyFirst {
+		w.zipDuplicates(ents)
 	}
 	return w.callHidden()
+}
+
+// hasDuplicateNames: names repeat (compared as Python's zipfile does).
+func hasDuplicateNames(ents []*zipEntry) bool {
+	seen := map[string]bool{}
+	for _, z := range ents {
+		key := z.name
+		if i := strings.IndexByte(key, 0); i >= 0 {
+			key = key[:i]
+		}
+		if seen[key] {
+			return true
+		}
+		seen[key] = true
+	}
+	return false
+}
+
+// crcReader checks a member's CRC and size as the caller reads it: when
+// the caller reaches the end and the byte count is the declared size, the
+// member counts as verified with the CRC it really has.
+type crcReader struct {
+	io.ReadCloser
+	h hash.Hash32
+	n int64
+	z *zipEntry
+}
+
+func (c *crcReader) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if err == io.EOF && uint64(c.n) == c.z.usize {
+		c.z.actualCRC, c.z.verified = c.h.Sum32(), true
+	}
+	return n, err
+}
+
+// declaredBomb: the declared sizes alone make the member a bomb; it is
+// verified (and reported) on its own, under the budget.
+func (w *walker) declaredBomb(z *zipEntry) bool {
+	return z.usize >= 1<<20 && z.usize/max(z.csize, 1) > uint64(w.opts.MaxRatio) || z.usize > uint64(min(w.opts.MaxMemberSize, w.budget))
+}
+
+// checkCRC reports a verified member whose content CRC differs from the
+// declared one, or that inflates far beyond its compressed size.
+func (w *walker) checkCRC(z *zipEntry, n int64) {
+	if z.actualCRC != z.crc {
+		w.add("ARC-007", z.name, fmt.Sprintf("content CRC %08x, declared %08x", z.actualCRC, z.crc), z.dataOff)
+	}
+	if z.method == 8 && n >= 1<<20 && n/max(int64(z.csize), 1) > w.opts.MaxRatio {
+		w.add("ARC-016", z.name, fmt.Sprintf("%d bytes from %d compressed (ratio %d)", n, z.csize, n/max(int64(z.csize), 1)), z.dataOff)
+	}
 }
 
 // plausibleEOCD says whether an end record at off points at a central
@@ -529,12 +618,7 @@ func (w *walker) zipVerify(z *zipEntry) error {
 		return nil
 	}
 	z.actualCRC, z.verified = h.Sum32(), true
-	if z.actualCRC != z.crc {
-		w.add("ARC-007", z.name, fmt.Sprintf("content CRC %08x, declared %08x", z.actualCRC, z.crc), z.dataOff)
-	}
-	if z.method == 8 && n >= 1<<20 && n/max(int64(z.csize), 1) > w.opts.MaxRatio {
-		w.add("ARC-016", z.name, fmt.Sprintf("%d bytes from %d compressed (ratio %d)", n, z.csize, n/max(int64(z.csize), 1)), z.dataOff)
-	}
+	w.checkCRC(z, n)
 	return nil
 }
 

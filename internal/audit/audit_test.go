@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/llmfence/llmfence/internal/inspect"
+	"github.com/llmfence/llmfence/internal/locale"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/vulndb"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -235,6 +238,18 @@ func TestAuditFixtureMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, filepath.Join("testdata", "fixture_machine.golden.txt"), buf.Bytes())
+	buf.Reset()
+	cat, err := locale.NewCatalogue(Messages(), risk.Messages(), vulndb.Messages())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTableIn(&buf, res, cat.Printer(locale.Japanese)); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, filepath.Join("testdata", "fixture_machine.ja.golden.txt"), buf.Bytes())
 	buf.Reset()
 	if err := WriteHTML(&buf, res); err != nil {
 		t.Fatal(err)

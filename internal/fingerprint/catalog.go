@@ -3,6 +3,7 @@ package fingerprint
 import (
 	"bytes"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +21,25 @@ var catalogYAML []byte
 type Catalog struct {
 	Version  int       `yaml:"version"`
 	Products []Product `yaml:"products"`
+	Gateways []Gateway `yaml:"gateways"`
+}
+
+// Gateway is an authenticating front (an LLM gateway or a reverse proxy)
+// recognised by the refusal it sends an anonymous client. Its rules are
+// matched against responses the probe already holds, so recognising a
+// gateway costs no request.
+type Gateway struct {
+	ID      string        `yaml:"id"`
+	Name    string        `yaml:"name"`
+	Sources []string      `yaml:"sources"`
+	Rules   []GatewayRule `yaml:"rules"`
+}
+
+// GatewayRule recognises its gateway when every matcher holds on one
+// response.
+type GatewayRule struct {
+	Name  string    `yaml:"name"`
+	Match []Matcher `yaml:"match"`
 }
 
 // Product is one server stack the catalogue can recognise.
@@ -34,6 +54,42 @@ type Product struct {
 	Version    []Extractor     `yaml:"version"`
 	Auth       *AuthSpec       `yaml:"auth"`
 	Management []ManagementChk `yaml:"management"`
+	// Generate is the one benign generation Options.Active allows; nil
+	// when the product has no generate route.
+	Generate *GenerateSpec `yaml:"generate"`
+}
+
+// GenerateSpec is a product's benign generation: POST Path with Body, in
+// which $model and $prompt are replaced by JSON strings; Reply is the JSON
+// path of the generated text.
+type GenerateSpec struct {
+	Path  string `yaml:"path"`
+	Body  string `yaml:"body"`
+	Reply string `yaml:"reply"`
+}
+
+// request renders the generation request for model and prompt.
+func (g *GenerateSpec) request(model, prompt string) Request {
+	m, _ := json.Marshal(model)
+	p, _ := json.Marshal(prompt)
+	body := strings.NewReplacer("$model", string(m), "$prompt", string(p)).Replace(g.Body)
+	return Request{Method: http.MethodPost, Path: g.Path, Body: body}
+}
+
+func (g *GenerateSpec) compile() error {
+	if !strings.HasPrefix(g.Path, "/") {
+		return fmt.Errorf("generate path %q must start with /", g.Path)
+	}
+	if g.Reply == "" {
+		return errors.New("generate needs a reply path")
+	}
+	if !strings.Contains(g.Body, "$prompt") {
+		return errors.New("generate body has no $prompt")
+	}
+	if r := g.request("m\"\u00e9", "p\n\"x"); !json.Valid([]byte(r.Body)) {
+		return fmt.Errorf("generate body is not JSON once filled in: %s", r.Body)
+	}
+	return nil
 }
 
 // Rule identifies its product when every check holds.
@@ -220,6 +276,11 @@ func (c *Catalog) compile() error {
 				}
 			}
 		}
+		if p.Generate != nil {
+			if err := p.Generate.compile(); err != nil {
+				return fmt.Errorf("product %q: %w", p.ID, err)
+			}
+		}
 		for j := range p.Management {
 			m := &p.Management[j]
 			if err := compileRequest(&m.Request); err != nil {
@@ -236,7 +297,47 @@ func (c *Catalog) compile() error {
 			}
 		}
 	}
+	return c.compileGateways()
+}
+
+func (c *Catalog) compileGateways() error {
+	seen := map[string]bool{}
+	for i := range c.Gateways {
+		g := &c.Gateways[i]
+		switch {
+		case g.ID == "":
+			return fmt.Errorf("gateway %d has no id", i)
+		case seen[g.ID]:
+			return fmt.Errorf("gateway %q listed twice", g.ID)
+		case g.Name == "":
+			return fmt.Errorf("gateway %q has no name", g.ID)
+		case len(g.Sources) == 0:
+			return fmt.Errorf("gateway %q cites no upstream source", g.ID)
+		case len(g.Rules) == 0:
+			return fmt.Errorf("gateway %q has no rules", g.ID)
+		}
+		seen[g.ID] = true
+		for j := range g.Rules {
+			r := &g.Rules[j]
+			if len(r.Match) == 0 {
+				return fmt.Errorf("gateway %q rule %q has no matchers", g.ID, r.Name)
+			}
+			if err := compileMatchers(r.Match); err != nil {
+				return fmt.Errorf("gateway %q rule %q: %w", g.ID, r.Name, err)
+			}
+		}
+	}
 	return nil
+}
+
+// Gateway returns the gateway with this id.
+func (c *Catalog) Gateway(id string) (*Gateway, bool) {
+	for i := range c.Gateways {
+		if c.Gateways[i].ID == id {
+			return &c.Gateways[i], true
+		}
+	}
+	return nil, false
 }
 
 func compileRequest(r *Request) error {

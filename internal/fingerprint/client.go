@@ -115,7 +115,7 @@ func (t *target) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 			return nil, fmt.Errorf("connecting to %s: %w", t.addr, err)
 		}
 	}
-	return &countingConn{Conn: c, n: &t.bytesRead}, nil
+	return newCountingConn(c, &t.bytesRead), nil
 }
 
 func (t *target) dialTLS(ctx context.Context, network, address string) (net.Conn, error) {
@@ -147,15 +147,71 @@ func (t *target) dialTLS(ctx context.Context, network, address string) (net.Conn
 	return tc, nil
 }
 
+// countingConn counts the bytes read from a target and refuses servers
+// that speak first.
+//
+// An HTTP (or TLS) server never sends anything before the client's first
+// request. Tarpits, and every banner protocol (SSH, SMTP, FTP, MySQL...),
+// do. net/http starts reading a new connection before it writes the
+// request; if bytes are already waiting it logs "Unsolicited response
+// received on idle HTTP channel" with them through the standard logger —
+// hostile bytes on stderr — and otherwise waits for a response header
+// that a tarpit drips forever; and if the banner lands just after the
+// request went out, it is read as the response. So reads wait until the
+// first write has been decided: just before it, the socket is peeked
+// (without consuming or blocking), and if bytes are already there every
+// read fails with ErrSpokeFirst, which ends the probe of such a server at
+// once, silently, and the same way whatever the goroutines' timing.
 type countingConn struct {
 	net.Conn
-	n *atomic.Int64
+	n           *atomic.Int64
+	once        sync.Once
+	gate        chan struct{} // closed at the first write, or at Close
+	bannerFirst atomic.Bool   // bytes were waiting before the first write
 }
 
+func newCountingConn(c net.Conn, n *atomic.Int64) *countingConn {
+	return &countingConn{Conn: c, n: n, gate: make(chan struct{})}
+}
+
+// errSpokeFirst is the read error for a server that sent data before any
+// request.
+var errSpokeFirst = errors.New("the server sent data before any request")
+
+// spokeFirstError carries the first bytes such a server sent, for debug
+// logs.
+type spokeFirstError struct{ banner string }
+
+func (e *spokeFirstError) Error() string {
+	return fmt.Sprintf("%v (not HTTP): %q", errSpokeFirst, e.banner)
+}
+
+func (e *spokeFirstError) Unwrap() error { return errSpokeFirst }
+
 func (c *countingConn) Read(p []byte) (int, error) {
+	<-c.gate
 	n, err := c.Conn.Read(p)
 	c.n.Add(int64(n))
+	if n > 0 && c.bannerFirst.Load() {
+		return 0, &spokeFirstError{banner: snippet(p[:min(n, 48)], 48)}
+	}
 	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.once.Do(func() {
+		if bytesWaiting(c.Conn) {
+			c.bannerFirst.Store(true)
+		}
+		close(c.gate)
+	})
+	return c.Conn.Write(p)
+}
+
+// Close releases a reader still waiting for the first write.
+func (c *countingConn) Close() error {
+	c.once.Do(func() { close(c.gate) })
+	return c.Conn.Close()
 }
 
 // baseURL is the scheme://host:port the prober talks to.

@@ -1,12 +1,16 @@
 package fingerprint
 
 import (
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 )
 
 // FuzzMatch feeds arbitrary bodies and header values through every
-// catalogue matcher, extractor and JSON decoder: none may panic.
+// catalogue matcher (gateways too), extractor and JSON decoder: none may
+// panic; a challenge's scheme is one short token; a generate body filled
+// with any model name and prompt is JSON.
 func FuzzMatch(f *testing.F) {
 	seeds := []string{
 		"Ollama is running",
@@ -24,13 +28,30 @@ func FuzzMatch(f *testing.F) {
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), "llama.cpp", 200)
+		f.Add([]byte(s), `Basic realm="x"`, 401)
 	}
 	cat, err := LoadCatalog()
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, server string, status int) {
-		r := &Response{Status: status, Header: http.Header{"Server": {server}}, Body: body}
+		r := &Response{Status: status, Header: http.Header{"Server": {server}, "Www-Authenticate": {server}}, Body: body}
+		for gi := range cat.Gateways {
+			for ri := range cat.Gateways[gi].Rules {
+				matchAll(cat.Gateways[gi].Rules[ri].Match, r)
+			}
+		}
+		if sc := challengeScheme(server); len(sc) > 32 || strings.ContainsAny(sc, " \t,\r\n") {
+			t.Errorf("challenge scheme %q from %q: not one short token", sc, server)
+		}
+		for pi := range cat.Products {
+			if g := cat.Products[pi].Generate; g != nil {
+				if req := g.request(server, string(body)); !json.Valid([]byte(req.Body)) {
+					t.Errorf("%s generate body not JSON for model %q: %s", cat.Products[pi].ID, server, req.Body)
+				}
+				_ = replyText(g, r)
+			}
+		}
 		for pi := range cat.Products {
 			p := &cat.Products[pi]
 			for ri := range p.Rules {

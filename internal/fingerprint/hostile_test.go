@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -385,5 +386,65 @@ func TestClosedPortFailsFast(t *testing.T) {
 	}
 	if r.st.Requests != 1 {
 		t.Errorf("%d attempts on a closed port, want 1", r.st.Requests)
+	}
+}
+
+// TestHostileSpeaksFirst: a server that sends bytes before any request (a
+// tarpit dripping a status line, an SSH banner) is not HTTP. The probe ends
+// at once, without a TLS attempt, and net/http never sees the bytes as an
+// unsolicited response (which it would print through the standard logger).
+func TestHostileSpeaksFirst(t *testing.T) {
+	var logged bytes.Buffer
+	log.SetOutput(&logged)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	for _, banner := range []string{"H", "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n", "220 mail.example.test ESMTP\r\n"} {
+		t.Run(strings.Fields(banner)[0], func(t *testing.T) {
+			sent := make(chan struct{}, 4)
+			addr := rawServer(t, func(c net.Conn) {
+				if _, err := c.Write([]byte(banner)); err != nil {
+					return
+				}
+				sent <- struct{}{}
+				buf := make([]byte, 1024)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+				}
+			})
+			// As in a scan: the connection is made first, and the banner
+			// is waiting when the probe starts.
+			conn, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-sent
+			// Under load the kernel may deliver the banner a moment after
+			// the server's write returns; the case under test is a banner
+			// that has arrived before the probe writes.
+			for deadline := time.Now().Add(5 * time.Second); !bytesWaiting(conn); {
+				if time.Now().After(deadline) {
+					t.Fatal("banner never arrived")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			p := hostileProber(t)
+			s, st, err := p.probe(context.Background(), addr, "", false, conn)
+			if !errors.Is(err, ErrNotHTTP) {
+				t.Fatalf("err = %v, want ErrNotHTTP", err)
+			}
+			if s != nil {
+				t.Errorf("service = %+v, want nil", s)
+			}
+			if st.Requests != 1 {
+				t.Errorf("sent %d requests, want 1 (no TLS attempt after a banner)", st.Requests)
+			}
+			if !strings.Contains(err.Error(), "before any request") {
+				t.Errorf("err = %v; want it to say the server spoke first", err)
+			}
+		})
+	}
+	if strings.Contains(logged.String(), "Unsolicited") {
+		t.Errorf("net/http logged the server's bytes: %s", logged.String())
 	}
 }

@@ -160,8 +160,8 @@ func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string
 		if firstErr == nil {
 			firstErr = r.Err
 		}
-		if ctx.Err() != nil || isTimeout(r.Err) || errors.Is(r.Err, syscall.ECONNREFUSED) {
-			break // a tarpit or a closed port; TLS would not help
+		if ctx.Err() != nil || isTimeout(r.Err) || errors.Is(r.Err, syscall.ECONNREFUSED) || errors.Is(r.Err, errSpokeFirst) {
+			break // a tarpit, a banner protocol or a closed port; TLS would not help
 		}
 	}
 	if first == nil {
@@ -199,12 +199,15 @@ func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string
 		// model list most of these servers expose (already fetched while
 		// identifying, so usually no extra request) tells whether it
 		// demands credentials.
-		for _, r := range []*Response{first, t.fetch(ctx, Request{Method: http.MethodGet, Path: "/v1/models"})} {
+		models := Request{Method: http.MethodGet, Path: "/v1/models"}
+		rs := []*Response{first, t.fetch(ctx, models)}
+		for _, r := range rs {
 			if r.OK() && (r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden) {
 				s.Auth = service.AuthRequired
 				break
 			}
 		}
+		p.recogniseGateway(s, []Request{root, models}, rs)
 		p.checkCORS(ctx, t, s, root)
 		finish(ctx, s, t)
 		return s, st(), nil
@@ -232,6 +235,9 @@ func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string
 			status = fmt.Sprint(r.Status)
 		}
 		s.Evidence = append(s.Evidence, fmt.Sprintf("auth %s: model API %s → %s", s.Auth, authReq, status))
+		if s.Auth == service.AuthRequired {
+			p.recogniseGateway(s, []Request{authReq}, []*Response{r})
+		}
 	}
 
 	for i := range prod.Management {
@@ -255,10 +261,57 @@ func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string
 		enrichOpenAI(ctx, p, t, s)
 	}
 	if p.opts.Active {
-		activeGenerate(ctx, t, s)
+		activeGenerate(ctx, prod, t, s)
 	}
 	finish(ctx, s, t)
 	return s, st(), nil
+}
+
+// recogniseGateway records the first catalogue gateway whose rule holds on
+// one of the refusals rs (answers to reqs) as the service's gateway: the
+// front that refused the anonymous request. The credential scheme it asked
+// for, when it said, goes to Extra["gateway_auth"].
+func (p *Prober) recogniseGateway(s *service.Service, reqs []Request, rs []*Response) {
+	for i, r := range rs {
+		if !r.OK() || r.Status < 400 {
+			continue
+		}
+		for gi := range p.cat.Gateways {
+			g := &p.cat.Gateways[gi]
+			for ri := range g.Rules {
+				if !matchAll(g.Rules[ri].Match, r) {
+					continue
+				}
+				s.Gateway = g.ID
+				s.Auth = service.AuthRequired
+				note := fmt.Sprintf("%s → %d: %s refused the anonymous request (gateway rule %q)", reqs[i], r.Status, g.Name, g.Rules[ri].Name)
+				if scheme := challengeScheme(r.Header.Get("WWW-Authenticate")); scheme != "" {
+					s.Extra["gateway_auth"] = scheme
+					note += "; it asks for " + scheme + " credentials"
+				}
+				s.Evidence = append(s.Evidence, note)
+				return
+			}
+		}
+	}
+}
+
+// challengeScheme is the lower-case scheme of a WWW-Authenticate challenge
+// ("basic", "bearer", ...), or "" when there is none or it is not a token.
+func challengeScheme(h string) string {
+	h = strings.TrimSpace(h)
+	if i := strings.IndexAny(h, " \t,"); i >= 0 {
+		h = h[:i]
+	}
+	if h == "" || len(h) > 32 {
+		return ""
+	}
+	for _, c := range h {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return ""
+		}
+	}
+	return strings.ToLower(h)
 }
 
 func finish(ctx context.Context, s *service.Service, t *target) {

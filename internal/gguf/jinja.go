@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
@@ -215,7 +217,11 @@ func (c *converter) children(f reflect.Value, depth int) []*jnode {
 		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 		var out []*jnode
 		for _, k := range keys {
-			out = append(out, c.children(f.MapIndex(k), depth)...)
+			// Keyword arguments keep their names: a "Kwarg" node whose
+			// text is the key and whose Value is the expression.
+			for _, v := range c.children(f.MapIndex(k), depth) {
+				out = append(out, &jnode{Kind: "Kwarg", Text: k.String(), Fields: []jfield{{Name: "Value", Nodes: []*jnode{v}}}})
+			}
 		}
 		return out
 	}
@@ -239,6 +245,20 @@ func nodeText(kind string, s reflect.Value) string {
 		return ""
 	}
 	switch kind {
+	case "Integer":
+		if f := s.FieldByName("Val"); f.IsValid() && f.CanInt() {
+			return strconv.FormatInt(f.Int(), 10)
+		}
+	case "Float":
+		if f := s.FieldByName("Val"); f.IsValid() && f.CanFloat() {
+			return strconv.FormatFloat(f.Float(), 'g', -1, 64)
+		}
+	case "UnaryExpression":
+		if f := s.FieldByName("Negative"); f.IsValid() && f.Kind() == reflect.Bool && f.Bool() {
+			return "-"
+		}
+	case "ForControlStructure":
+		return str("Key") + "," + str("Value")
 	case "Data":
 		return tok("Data")
 	case "String":
@@ -276,4 +296,120 @@ func (n *jnode) String() string {
 	}
 	walk(n, "")
 	return b.String()
+}
+
+var reGonjaPos = regexp.MustCompile(`Line: (\d+) Col: (\d+)`)
+
+// maxRepairs bounds the tags replaced to get a template through gonja.
+const maxRepairs = 16
+
+// parseTolerant parses tmpl with gonja. gonja lacks a few constructs
+// Jinja2 accepts (a conditional expression inside parentheses, for one),
+// and a parse failure alone says nothing about a template: when gonja
+// rejects a tag, that tag is replaced by a neutral one of the same kind
+// ({{ x }}, {% if x %}, {% for a in x %}, {% set a = x %}) and parsing is
+// retried. The original text of replaced tags is returned for a
+// token-level check; the error is for a template that still fails.
+func parseTolerant(tmpl string) (*jnode, []string, error) {
+	var replaced []string
+	for try := 0; ; try++ {
+		root, err := parseJinja(tmpl)
+		if err == nil {
+			return root, replaced, nil
+		}
+		if try >= maxRepairs {
+			return nil, replaced, err
+		}
+		m := reGonjaPos.FindStringSubmatch(err.Error())
+		if m == nil {
+			return nil, replaced, err
+		}
+		line, _ := strconv.Atoi(m[1])
+		col, _ := strconv.Atoi(m[2])
+		start, end := enclosingTag(tmpl, lineColOffset(tmpl, line, col))
+		if start < 0 {
+			return nil, replaced, err
+		}
+		orig := tmpl[start:end]
+		repl := neutralTag(orig)
+		if repl == "" || repl == orig {
+			return nil, replaced, err
+		}
+		replaced = append(replaced, orig)
+		tmpl = tmpl[:start] + repl + tmpl[end:]
+	}
+}
+
+// lineColOffset turns gonja's 1-based line and column into a byte offset.
+func lineColOffset(s string, line, col int) int {
+	off := 0
+	for l := 1; l < line; l++ {
+		i := strings.IndexByte(s[off:], '\n')
+		if i < 0 {
+			return len(s)
+		}
+		off += i + 1
+	}
+	return min(off+max(col-1, 0), len(s))
+}
+
+// enclosingTag finds the {{ }} or {% %} tag around off.
+func enclosingTag(s string, off int) (int, int) {
+	if off > len(s) {
+		off = len(s)
+	}
+	for i := min(off, len(s)-2); i >= 0; i-- {
+		if s[i] != '{' || i+1 >= len(s) || (s[i+1] != '{' && s[i+1] != '%') {
+			continue
+		}
+		closer := "}}"
+		if s[i+1] == '%' {
+			closer = "%}"
+		}
+		if j := strings.Index(s[i+2:], closer); j >= 0 && i+2+j+2 >= off {
+			return i, i + 2 + j + 2
+		}
+		return -1, -1
+	}
+	return -1, -1
+}
+
+var (
+	reTagFor = regexp.MustCompile(`^\s*for\s+([A-Za-z_][\w\s,]*?)\s+in\b`)
+	reTagSet = regexp.MustCompile(`^\s*set\s+([A-Za-z_][\w.]*)\s*=`)
+)
+
+// neutralTag returns a tag of the same kind that gonja parses, keeping
+// white-space control and the names a for or set binds.
+func neutralTag(tag string) string {
+	open, closeTag := tag[:2], tag[len(tag)-2:]
+	body := tag[2 : len(tag)-2]
+	lead, trail := "", ""
+	if strings.HasPrefix(body, "-") || strings.HasPrefix(body, "+") {
+		lead, body = body[:1], body[1:]
+	}
+	if strings.HasSuffix(body, "-") || strings.HasSuffix(body, "+") {
+		trail, body = body[len(body)-1:], body[:len(body)-1]
+	}
+	wrap := func(inner string) string { return open + lead + " " + inner + " " + trail + closeTag }
+	if open == "{{" {
+		return wrap("llmfence_repaired")
+	}
+	word := strings.Fields(body)
+	if len(word) == 0 {
+		return ""
+	}
+	switch word[0] {
+	case "if", "elif":
+		return wrap(word[0] + " llmfence_repaired")
+	case "for":
+		if m := reTagFor.FindStringSubmatch(body); m != nil {
+			return wrap("for " + m[1] + " in llmfence_repaired")
+		}
+	case "set":
+		if m := reTagSet.FindStringSubmatch(body); m != nil {
+			return wrap("set " + m[1] + " = llmfence_repaired")
+		}
+	}
+	return ""
 }

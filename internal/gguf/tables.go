@@ -4,8 +4,10 @@ import (
 	_ "embed"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -63,8 +65,45 @@ type templateData struct {
 	Families           []family      `yaml:"families"`
 	BenignContentTests []string      `yaml:"benign_content_tests"`
 	Instructions       []instruction `yaml:"instructions"`
+	Sandbox            sandboxData   `yaml:"sandbox"`
+	Content            contentData   `yaml:"content"`
+	// Confusables maps look-alike characters (Cyrillic, Greek, ...) to the
+	// Latin letters they imitate, for matching hidden instructions.
+	Confusables map[string]string `yaml:"confusables"`
+	// Invisible lists characters removed before matching (zero-width
+	// spaces and joiners, soft hyphens, BOMs), as code points "U+200B".
+	Invisible []string `yaml:"invisible"`
 
-	benign []*regexp.Regexp
+	benign    []*regexp.Regexp
+	confuse   map[rune]rune
+	invisible map[rune]bool
+}
+
+// sandboxData is the Jinja sandbox-escape lexicon (GGUF-050).
+type sandboxData struct {
+	// Globals of the Jinja environment whose attributes lead to Python
+	// internals.
+	Globals []string `yaml:"globals"`
+	// Attributes only code execution needs (any name starting with "_"
+	// counts too).
+	Attributes []string `yaml:"attributes"`
+	// Filters that read attributes by a name given as an argument.
+	AttributeFilters []string `yaml:"attribute_filters"`
+
+	globals, attrs, attrFilters map[string]bool
+}
+
+// contentData names what message text looks like in templates (GGUF-054).
+type contentData struct {
+	// Names templates use for message text.
+	Names []string `yaml:"names"`
+	// String methods and filters that test or cut text by a literal.
+	Tests []string `yaml:"tests"`
+	// Keys of multimodal content parts ({"type": "image", ...}): testing
+	// a part for these is structure, not a trigger.
+	PartKeys []string `yaml:"part_keys"`
+
+	names, tests, partKeys map[string]bool
 }
 
 // data is everything the package loads from its embedded files. It is
@@ -165,6 +204,32 @@ func parseTemplateData(b []byte) (*templateData, error) {
 			return nil, fmt.Errorf("gguf templates: instruction %s: %w", in.ID, err)
 		}
 		in.re = re
+	}
+	set := func(l []string) map[string]bool {
+		m := map[string]bool{}
+		for _, x := range l {
+			m[x] = true
+		}
+		return m
+	}
+	t.Sandbox.globals, t.Sandbox.attrs, t.Sandbox.attrFilters = set(t.Sandbox.Globals), set(t.Sandbox.Attributes), set(t.Sandbox.AttributeFilters)
+	t.Content.names, t.Content.tests, t.Content.partKeys = set(t.Content.Names), set(t.Content.Tests), set(t.Content.PartKeys)
+	t.confuse = map[rune]rune{}
+	for from, to := range t.Confusables {
+		f, fn := utf8.DecodeRuneInString(from)
+		r, rn := utf8.DecodeRuneInString(to)
+		if fn != len(from) || rn != len(to) || f == utf8.RuneError || r == utf8.RuneError {
+			return nil, fmt.Errorf("gguf templates: confusable %q -> %q is not one character to one", from, to)
+		}
+		t.confuse[f] = r
+	}
+	t.invisible = map[rune]bool{}
+	for _, cp := range t.Invisible {
+		v, err := strconv.ParseUint(strings.TrimPrefix(cp, "U+"), 16, 32)
+		if err != nil || !strings.HasPrefix(cp, "U+") {
+			return nil, fmt.Errorf("gguf templates: invisible %q is not U+XXXX", cp)
+		}
+		t.invisible[rune(v)] = true
 	}
 	return &t, nil
 }

@@ -2,6 +2,8 @@ package gguf
 
 import (
 	"fmt"
+
+	"golang.org/x/text/unicode/norm"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,36 +18,12 @@ const MaxTemplate = 64 << 10
 // maxEvidence is how many pieces of evidence one template finding lists.
 const maxEvidence = 3
 
-// Global objects of the Jinja environment whose attributes lead to Python
-// internals, and attribute names that only code execution needs.
-var (
-	escapeGlobals = map[string]bool{
-		"lipsum": true, "cycler": true, "joiner": true, "namespace": true,
-		"self": true, "config": true, "request": true, "range": true,
-		"dict": true, "url_for": true, "get_flashed_messages": true,
-	}
-	escapeAttrs = map[string]bool{
-		"popen": true, "subprocess": true, "import_module": true, "mro": true,
-		"subclasses": true, "f_globals": true, "gi_frame": true,
-		"func_globals": true, "check_output": true, "getattr": true,
-	}
-	// Names a template uses for message text.
-	contentNames = map[string]bool{
-		"content": true, "text": true, "prompt": true, "query": true,
-		"input": true, "user_input": true, "last_query": true, "question": true,
-	}
-	// Literals a condition mentions next to content that are not triggers
-	// (fallback scan only).
-	fallbackRoleWords = map[string]bool{
-		"content": true, "role": true, "user": true, "assistant": true, "system": true,
-		"tool": true, "ipython": true, "developer": true, "function": true, "model": true,
-	}
-	// String methods that test content for a literal.
-	contentTests = map[string]bool{
-		"startswith": true, "endswith": true, "find": true, "rfind": true,
-		"count": true, "index": true, "rindex": true, "__contains__": true,
-	}
-)
+// fallbackRoleWords are literals a condition mentions next to content
+// that are not triggers (fallback scan only).
+var fallbackRoleWords = map[string]bool{
+	"content": true, "role": true, "user": true, "assistant": true, "system": true,
+	"tool": true, "ipython": true, "developer": true, "function": true, "model": true,
+}
 
 var (
 	reDunder      = regexp.MustCompile(`__[A-Za-z][A-Za-z0-9_]*__`)
@@ -56,7 +34,6 @@ var (
 	reLoadTag     = regexp.MustCompile(`\{%[-+]?\s*(include|import|extends|from)\s`)
 	reJinjaBlocks = regexp.MustCompile(`(?s)\{[{%#].*?[}%#]\}`)
 	// fallback patterns, used when the Jinja parser rejects a template
-	reFbGlobal  = regexp.MustCompile(`\b(lipsum|cycler|joiner|namespace|self|config|request)\s*(\.\s*_|\.\s*\w+\s*\.|\[|\|\s*attr)`)
 	reFbAttr    = regexp.MustCompile(`attr\s*\(\s*(['"]_|[^'")\s])`)
 	reFbConcat  = regexp.MustCompile(`['"]_+['"]\s*[~+]|[~+]\s*['"]_+['"]`)
 	reFbPrivate = regexp.MustCompile(`\.\s*_[A-Za-z]`)
@@ -106,11 +83,16 @@ func TemplateFindings(tmpl, arch string) []verdict.Finding {
 		r.add("GGUF-050", fmt.Sprintf("escaped underscore %s spells a hidden dunder", m))
 	}
 	var literals []string
-	root, err := parseJinja(reGeneration.ReplaceAllString(tmpl, ""))
+	// A template gonja cannot parse is no finding by itself: tags gonja
+	// rejects are checked token by token, the rest through the AST; only a
+	// template that cannot be parsed at all falls back to tokens entirely.
+	root, repaired, err := parseTolerant(reGeneration.ReplaceAllString(tmpl, ""))
 	if err == nil {
 		literals = analyseAST(root, d.tmpl, &r)
+		for _, tag := range repaired {
+			literals = append(literals, analyseTokens(tag, d.tmpl, &r)...)
+		}
 	} else {
-		r.add("GGUF-056", fallbackReason(err))
 		literals = analyseTokens(tmpl, d.tmpl, &r)
 	}
 	text := strings.Join(literals, "\n")
@@ -131,12 +113,19 @@ func TemplateFindings(tmpl, arch string) []verdict.Finding {
 		}
 	}
 	// Instructions never span a sentence, and matching sentence by
-	// sentence keeps the regular expressions on short inputs.
-	plain := reSpecialTok.ReplaceAllString(strings.Join(literals, " "), " ")
-	for _, sent := range sentences(plain) {
-		for _, in := range d.tmpl.Instructions {
-			if loc := in.re.FindStringIndex(sent); loc != nil {
-				r.add("GGUF-053", fmt.Sprintf("%s: %q", in.ID, strings.TrimSpace(sent)))
+	// sentence keeps the regular expressions on short inputs. The text is
+	// matched as a reader (the model) sees it — invisible characters
+	// dropped, compatibility forms and look-alike letters folded — and
+	// also reversed, since a template can reverse it at render time or
+	// hide it written backwards.
+	raw := reSpecialTok.ReplaceAllString(strings.Join(literals, " "), " ")
+	light, full := d.tmpl.normalize(raw, false), d.tmpl.normalize(raw, true)
+	for _, text := range []string{light, reverseRunes(light), full, reverseRunes(full)} {
+		for _, sent := range sentences(text) {
+			for _, in := range d.tmpl.Instructions {
+				if loc := in.re.FindStringIndex(sent); loc != nil {
+					r.add("GGUF-053", fmt.Sprintf("%s: %q", in.ID, clip(strings.TrimSpace(sent), 100)))
+				}
 			}
 		}
 	}
@@ -160,10 +149,6 @@ func TemplateFindings(tmpl, arch string) []verdict.Finding {
 		out = append(out, d.cat.New(id, detail, -1))
 	}
 	return out
-}
-
-func fallbackReason(err error) string {
-	return "checked with a token-level scan instead: " + clip(err.Error(), 160)
 }
 
 // looksEncoded rejects runs that are plain words or a single repeated
@@ -289,251 +274,206 @@ func (t *templateData) benignTest(lit string) bool {
 	return false
 }
 
-// analyseAST walks the parsed template and returns its literal text (data
-// between tags and string literals, in document order).
+// analyseAST judges the parsed template by what it computes (see
+// jinjaeval.go) and returns its literal text: data between tags, string
+// literals, and every value an output folds to, plus the rendered
+// skeleton (data and folded outputs in document order, joined without
+// separators) so that instructions split across pieces are whole again.
 func analyseAST(root *jnode, td *templateData, r *templateReport) []string {
+	e := newEvaluator(td, r)
+	e.bindings(root)
 	var literals []string
-	// Constants assigned with {% set name = 'literal' %}, so that a trigger
-	// kept in a variable is still seen. A name assigned twice is dropped.
-	env := map[string]string{}
-	assigned := map[string]int{}
+	var skel strings.Builder
 	root.each(func(x *jnode) {
-		if x.Kind != "SetControlStructure" {
-			return
-		}
-		if tg := x.kid("target"); tg != nil && tg.Kind == "Name" {
-			assigned[tg.Text]++
-			if v, ok := fold(x.kid("expression")); ok && assigned[tg.Text] == 1 {
-				env[tg.Text] = v
-			} else {
-				delete(env, tg.Text)
-			}
-		}
-	})
-	var walk func(n *jnode)
-	walk = func(n *jnode) {
-		n.each(func(x *jnode) {
-			if x.Kind == "Comment" {
-				return
-			}
-			switch x.Kind {
-			case "Data", "String":
-				if strings.TrimSpace(x.Text) != "" {
-					literals = append(literals, x.Text)
-				}
-				if x.Kind == "String" && reDunder.MatchString(x.Text) {
-					r.add("GGUF-050", fmt.Sprintf("string %q names a Python internal", x.Text))
-				}
-			case "Name":
-				if strings.HasPrefix(x.Text, "_") {
-					r.add("GGUF-050", fmt.Sprintf("name %s", x.Text))
-				}
-			case "GetAttribute", "VariablePart":
-				if strings.HasPrefix(x.Text, "_") || escapeAttrs[x.Text] {
-					r.add("GGUF-050", fmt.Sprintf("attribute .%s", x.Text))
-				}
-				if b := x.kid("Node"); b != nil && b.Kind == "Name" && escapeGlobals[b.Text] {
-					r.add("GGUF-050", fmt.Sprintf("%s.%s reaches the template globals", b.Text, x.Text))
-				}
-			case "GetItem":
-				if s, ok := fold(x.kid("Arg")); ok && strings.HasPrefix(s, "_") {
-					r.add("GGUF-050", fmt.Sprintf("item [%q]", s))
-				}
-				if b := x.kid("Node"); b != nil && b.Kind == "Name" && escapeGlobals[b.Text] {
-					r.add("GGUF-050", fmt.Sprintf("%s[...] reaches the template globals", b.Text))
-				}
-			case "FilteredExpression":
-				if s, ok := fold(x); ok && strings.Contains(s, "__") {
-					r.add("GGUF-050", fmt.Sprintf("strings joined into %q", s))
-				}
-			case "FilterCall":
-				if x.Text == "attr" {
-					args := x.kids("Args")
-					s, ok := "", false
-					if len(args) > 0 {
-						s, ok = fold(args[0])
-					}
-					switch {
-					case !ok:
-						r.add("GGUF-050", "attr() with a computed attribute name")
-					case strings.HasPrefix(s, "_"):
-						r.add("GGUF-050", fmt.Sprintf("attr(%q)", s))
-					}
-				}
-			case "BinaryExpression":
-				if s, ok := fold(x); ok && strings.Contains(s, "__") {
-					r.add("GGUF-050", fmt.Sprintf("strings concatenated into %q", s))
-				}
-			case "IncludeControlStructure", "ImportControlStructure", "FromImportControlStructure", "ExtendsControlStructure":
-				r.add("GGUF-058", strings.TrimSuffix(x.Kind, "ControlStructure"))
-			case "IfControlStructure":
-				if emits(x) {
-					for _, c := range x.kids("Conditions") {
-						for _, trig := range triggers(c, td, env) {
-							r.add("GGUF-054", trig)
-						}
-					}
-				}
-			case "Output":
-				if c := x.kid("Condition"); c != nil {
-					for _, trig := range triggers(c, td, env) {
-						r.add("GGUF-054", trig)
-					}
-				}
-			}
-		})
-	}
-	walk(root)
-	return literals
-}
-
-// fold evaluates n when it is a constant string expression: a literal, a
-// concatenation with + or ~, or a join of a list of literals.
-func fold(n *jnode) (string, bool) { return foldIn(n, nil) }
-
-// foldIn is fold with the constants assigned by {% set %} in env.
-func foldIn(n *jnode, env map[string]string) (string, bool) {
-	if n == nil {
-		return "", false
-	}
-	switch n.Kind {
-	case "String":
-		return n.Text, true
-	case "Name":
-		v, ok := env[n.Text]
-		return v, ok
-	case "BinaryExpression":
-		op := n.kid("Operator")
-		if op == nil || (op.Text != "+" && op.Text != "~") {
-			return "", false
-		}
-		l, ok1 := foldIn(n.kid("Left"), env)
-		rr, ok2 := foldIn(n.kid("Right"), env)
-		if !ok1 || !ok2 || len(l)+len(rr) > 4096 {
-			return "", false
-		}
-		return l + rr, true
-	case "FilteredExpression":
-		fs := n.kids("Filters")
-		if len(fs) != 1 || fs[0].Text != "join" {
-			return "", false
-		}
-		list := n.kid("Expression")
-		if list == nil || (list.Kind != "List" && list.Kind != "Tuple") {
-			return "", false
-		}
-		sep := ""
-		if a := fs[0].kids("Args"); len(a) > 0 {
-			var ok bool
-			if sep, ok = foldIn(a[0], env); !ok {
-				return "", false
-			}
-		}
-		var parts []string
-		for _, e := range list.kids("Val") {
-			s, ok := foldIn(e, env)
-			if !ok {
-				return "", false
-			}
-			parts = append(parts, s)
-		}
-		out := strings.Join(parts, sep)
-		return out, len(out) <= 4096
-	}
-	return "", false
-}
-
-// refsContent reports whether the expression reads message text.
-func refsContent(n *jnode) bool {
-	found := false
-	n.each(func(x *jnode) {
 		switch x.Kind {
+		case "Comment":
+			return
+		case "Data":
+			if strings.TrimSpace(x.Text) != "" {
+				literals = append(literals, x.Text)
+			}
+			if skel.Len() < MaxTemplate {
+				skel.WriteString(x.Text)
+			}
+		case "String":
+			if strings.TrimSpace(x.Text) != "" {
+				literals = append(literals, x.Text)
+			}
+			if reDunder.MatchString(x.Text) {
+				r.add("GGUF-050", fmt.Sprintf("string %q names a Python internal", x.Text))
+			}
 		case "Name":
-			found = found || contentNames[x.Text]
+			if strings.HasPrefix(x.Text, "_") {
+				r.add("GGUF-050", fmt.Sprintf("name %s", x.Text))
+			}
 		case "GetAttribute", "VariablePart":
-			found = found || x.Text == "content"
+			e.checkAccess(x, constStr(x.Text), x.kid("Node"))
 		case "GetItem":
-			if s, ok := fold(x.kid("Arg")); ok && s == "content" {
-				found = true
+			e.checkAccess(x, e.eval(x.kid("Arg"), 0), x.kid("Node"))
+		case "FilterCall":
+			e.checkFilterAccess(x)
+		case "BinaryExpression", "FilteredExpression", "Call", "GetSlice":
+			if v := e.eval(x, 0); v.known && v.computed {
+				for _, s := range v.strs {
+					if reDunder.MatchString(s) {
+						r.add("GGUF-050", fmt.Sprintf("strings combined into %q", clip(s, 60)))
+					}
+					if len(s) > 0 {
+						literals = append(literals, s)
+					}
+				}
+			}
+		case "IncludeControlStructure", "ImportControlStructure", "FromImportControlStructure", "ExtendsControlStructure":
+			r.add("GGUF-058", strings.TrimSuffix(x.Kind, "ControlStructure"))
+		case "IfControlStructure":
+			if emits(x) {
+				for _, c := range x.kids("Conditions") {
+					e.triggers(c)
+				}
+			}
+		case "ForControlStructure":
+			if c := x.kid("IfCondition"); c != nil && emits(x) {
+				e.triggers(c)
+			}
+		case "SetControlStructure":
+			for _, c := range []*jnode{x.kid("expression"), x.kid("condition")} {
+				if c != nil {
+					e.triggers(c)
+				}
+			}
+		case "Output":
+			if c := x.kid("Condition"); c != nil {
+				e.triggers(c)
+			}
+			e.triggerCalls(x.kid("Expression"))
+			v := e.eval(x, 0)
+			if v.known {
+				for _, s := range v.strs {
+					if strings.TrimSpace(s) != "" {
+						literals = append(literals, s)
+					}
+				}
+				if skel.Len() < MaxTemplate {
+					skel.WriteString(v.strs[0])
+				}
+			} else if skel.Len() < MaxTemplate {
+				skel.WriteString("\n")
 			}
 		}
 	})
-	return found
+	return append(literals, skel.String())
 }
 
-// literalsOf returns the constant strings of a literal, list or tuple.
-func literalsOf(n *jnode, env map[string]string) []string {
-	if s, ok := foldIn(n, env); ok {
-		return []string{s}
+// litsOf returns the constant strings a value may be (a folded string or
+// a list of them).
+func litsOf(v aval) []string {
+	if v.known {
+		return v.strs
 	}
-	if n != nil && (n.Kind == "List" || n.Kind == "Tuple") {
-		var out []string
-		for _, e := range n.kids("Val") {
-			if s, ok := foldIn(e, env); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
-}
-
-// triggers returns the non-markup literals a condition tests message
-// content against.
-func triggers(cond *jnode, td *templateData, env map[string]string) []string {
 	var out []string
-	note := func(how string, lits []string) {
-		for _, l := range lits {
-			if !td.benignTest(l) {
-				out = append(out, fmt.Sprintf("%s %q", how, l))
+	if v.isLst {
+		for _, it := range v.list {
+			if it.known {
+				out = append(out, it.strs...)
 			}
 		}
 	}
+	return out
+}
+
+// triggers reports the literals a condition compares message text with,
+// in any spelling: in, ==, !=, Jinja tests, string methods (startswith,
+// find, count, split, replace ...), on text reached through aliases,
+// loops, filters and slices, against literals folded from constants
+// (reversed, concatenated, kept in variables or lists).
+func (e *evaluator) triggers(cond *jnode) {
 	cond.each(func(x *jnode) {
 		switch x.Kind {
-		case "TestExpression":
-			tc := x.kid("Test")
-			if tc == nil || tc.Text != "in" {
-				return
-			}
-			needle, hay := x.kid("Expression"), tc.kid("Args")
-			if hay != nil && refsContent(hay) {
-				note("content tested for", literalsOf(needle, env))
-			} else if needle != nil && refsContent(needle) {
-				note("content compared with", literalsOf(hay, env))
-			}
 		case "BinaryExpression":
 			op := x.kid("Operator")
 			if op == nil {
 				return
 			}
 			switch op.Text {
-			case "==", "!=", "in":
-				l, rr := x.kid("Left"), x.kid("Right")
-				if refsContent(l) {
-					note("content compared with", literalsOf(rr, env))
-				} else if refsContent(rr) {
-					note("content compared with", literalsOf(l, env))
-				}
+			case "==", "!=", "in", "not in", "<", ">", "<=", ">=":
+				e.compare(e.eval(x.kid("Left"), 0), e.eval(x.kid("Right"), 0))
 			}
-		case "Call":
-			fn := x.kid("Func")
-			if fn == nil || fn.Kind != "GetAttribute" || !contentTests[fn.Text] || !refsContent(fn.kid("Node")) {
+		case "TestExpression":
+			tc := x.kid("Test")
+			if tc == nil {
 				return
 			}
-			for _, a := range x.kids("Args") {
-				note("content ."+fn.Text+"()", literalsOf(a, env))
+			switch tc.Text {
+			case "in", "eq", "equalto", "==", "ne", "!=", "sameas", "contains":
+				v := e.eval(x.kid("Expression"), 0)
+				for _, a := range tc.kids("Args") {
+					e.compare(v, e.eval(a, 0))
+				}
 			}
 		}
 	})
-	return out
+	e.triggerCalls(cond)
+}
+
+// triggerCalls reports string methods and filters that test or cut
+// message text by a literal (text.startswith('x'), text|replace('x', ”)).
+func (e *evaluator) triggerCalls(n *jnode) {
+	n.each(func(x *jnode) {
+		switch x.Kind {
+		case "Call":
+			fn := x.kid("Func")
+			if fn == nil || fn.Kind != "GetAttribute" || !e.td.Content.tests[fn.Text] {
+				return
+			}
+			if obj := e.eval(fn.kid("Node"), 0); !obj.text {
+				return
+			}
+			for _, a := range x.kids("Args") {
+				e.note("message text ."+fn.Text+"()", litsOf(e.eval(a, 0)), false)
+			}
+		case "FilteredExpression":
+			v := e.eval(x.kid("Expression"), 0)
+			for _, f := range x.kids("Filters") {
+				if v.text && f.Text == "replace" {
+					for _, a := range f.kids("Args")[:min(1, len(f.kids("Args")))] {
+						e.note("message text |replace", litsOf(e.eval(a, 0)), false)
+					}
+				}
+				v = e.filter(v, f, 0)
+			}
+		}
+	})
+}
+
+// compare reports a comparison of message text (or a content part) with
+// literals.
+func (e *evaluator) compare(l, r aval) {
+	switch {
+	case l.text && !r.text:
+		e.note("message text compared with", litsOf(r), false)
+	case r.text && !l.text:
+		e.note("message text tested for", litsOf(l), false)
+	case l.part && !r.part:
+		e.note("content part compared with", litsOf(r), true)
+	case r.part && !l.part:
+		e.note("content part tested for", litsOf(l), true)
+	}
+}
+
+func (e *evaluator) note(how string, lits []string, part bool) {
+	for _, l := range lits {
+		if e.td.benignTest(l) || part && e.td.Content.partKeys[l] {
+			continue
+		}
+		e.r.add("GGUF-054", fmt.Sprintf("%s %q", how, l))
+	}
 }
 
 // emits reports whether any branch of an if produces output or sets a
 // variable.
 func emits(ifNode *jnode) bool {
 	found := false
-	for _, w := range ifNode.kids("Wrappers") {
+	for _, w := range append(ifNode.kids("Wrappers"), ifNode.kids("BodyWrapper")...) {
 		w.each(func(x *jnode) {
 			switch x.Kind {
 			case "Output", "SetControlStructure":
@@ -553,6 +493,11 @@ func analyseTokens(tmpl string, td *templateData, r *templateReport) []string {
 	for _, m := range reDunder.FindAllString(code, maxEvidence) {
 		r.add("GGUF-050", m)
 	}
+	var globals []string
+	for _, g := range td.Sandbox.Globals {
+		globals = append(globals, regexp.QuoteMeta(g))
+	}
+	reFbGlobal := regexp.MustCompile(`\b(` + strings.Join(globals, "|") + `)\s*(\.\s*_|\.\s*\w+\s*\.|\[|\|\s*attr)`)
 	for _, re := range []*regexp.Regexp{reFbGlobal, reFbAttr, reFbConcat, reFbPrivate} {
 		for _, m := range re.FindAllString(code, maxEvidence) {
 			r.add("GGUF-050", m)
@@ -568,11 +513,30 @@ func analyseTokens(tmpl string, td *templateData, r *templateReport) []string {
 		}
 		for _, lm := range reFbLiteral.FindAllStringSubmatch(cond, -1) {
 			lit := lm[1] + lm[2]
-			if fallbackRoleWords[lit] || td.benignTest(lit) {
+			if td.Content.partKeys[lit] || fallbackRoleWords[lit] || td.benignTest(lit) {
 				continue
 			}
 			r.add("GGUF-054", fmt.Sprintf("condition tests %q", lit))
 		}
 	}
 	return []string{tmpl}
+}
+
+// normalize prepares text for instruction matching: invisible characters
+// removed, NFKC (full-width and stylised letters to plain ones), and with
+// confusables Cyrillic and Greek look-alikes turned into the Latin letters
+// they imitate (matched both ways, so that real Russian or Greek text is
+// read as itself too).
+func (t *templateData) normalize(s string, confusables bool) string {
+	var b strings.Builder
+	for _, r := range norm.NFKC.String(s) {
+		if t.invisible[r] {
+			continue
+		}
+		if to, ok := t.confuse[r]; ok && confusables {
+			r = to
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

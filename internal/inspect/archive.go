@@ -22,7 +22,7 @@ const embeddedScanWindow = 1 << 20
 // maxEmbeddedCandidates bounds the pickle scans tried on one unknown file.
 const maxEmbeddedCandidates = 32
 
-// embeddedPickle looks for a protocol 2+ pickle stream starting inside an
+// embeddedPickle looks for a binary pickle stream (PROTO or FRAME) starting inside an
 // unrecognised file and reports it (INS-003) when it imports callables.
 func (in *Inspector) embeddedPickle(ctx context.Context, c *content, n *node) error {
 	if in.p.Pickle == nil {
@@ -41,7 +41,8 @@ func (in *Inspector) embeddedPickle(ctx context.Context, c *content, n *node) er
 	}
 	tried := 0
 	for i := 1; i+1 < len(buf) && tried < maxEmbeddedCandidates; i++ {
-		if buf[i] != 0x80 || buf[i+1] < 2 || buf[i+1] > 5 {
+		// PROTO 0-5 or FRAME: a binary stream starts here.
+		if !(buf[i] == 0x80 && buf[i+1] <= 5) && buf[i] != 0x95 {
 			continue
 		}
 		tried++
@@ -70,12 +71,40 @@ func (in *Inspector) embeddedPickle(ctx context.Context, c *content, n *node) er
 			return nil
 		}
 	}
-	if c.member == "" {
-		// Members of unknown format (a checkpoint's "version" file, a
-		// config) are listed in the archive's metadata instead.
-		n.add(in.memberFinding(c, "INS-002", ""))
-	}
+	// Nothing is clean because it was not recognised: members too. A
+	// container drops this again for members its loader reads as raw data
+	// (see rawDataMember).
+	n.add(in.memberFinding(c, "INS-002", ""))
 	return nil
+}
+
+// rawDataMember reports whether a member of a container of this format is
+// data its loader copies as raw bytes and never parses: the storages of a
+// PyTorch zip checkpoint (<archive>/data/<key>), the HDF5 weights of a
+// Keras archive.
+func rawDataMember(format, name string) bool {
+	switch format {
+	case FormatPyTorchZip:
+		dir, key := path.Split(name)
+		if key == "" || strings.Trim(key, "0123456789") != "" && !isStorageKey(key) {
+			return false
+		}
+		return path.Base(strings.TrimSuffix(dir, "/")) == "data"
+	case FormatKeras:
+		return strings.HasSuffix(name, ".h5") || strings.HasSuffix(name, ".weights.h5")
+	}
+	return false
+}
+
+// isStorageKey: torch names storages by decimal keys; older writers used
+// the storage's id, also digits, sometimes with a "_" suffix part.
+func isStorageKey(k string) bool {
+	for _, c := range k {
+		if (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return k != ""
 }
 
 // globalsOf returns the imports a pickle report lists in its metadata.
@@ -144,7 +173,7 @@ func (in *Inspector) walkArchive(ctx context.Context, c *content, n *node, kind 
 				return nil
 			}
 			if m.Raw != nil && m.Size >= 0 {
-				return in.examineMember(ctx, c, n, &e, mpath, m.Name, m.Raw, m.Size, &kerasCfg)
+				return in.examineMember(ctx, c, n, kind, &e, mpath, m.Name, m.Raw, m.Size, &kerasCfg)
 			}
 			if m.Open == nil {
 				return nil
@@ -169,10 +198,32 @@ func (in *Inspector) walkArchive(ctx context.Context, c *content, n *node, kind 
 			}
 			defer mat.close()
 			e.SHA256 = mat.sum
-			return in.examineMember(ctx, c, n, &e, mpath, m.Name, mat.ra, mat.size, &kerasCfg)
+			return in.examineMember(ctx, c, n, kind, &e, mpath, m.Name, mat.ra, mat.size, &kerasCfg)
 		})
 		n.addIn(c.member, fs)
 		n.format = refineContainer(n.format, names)
+		// Keras loads any zip with a config.json at its root whose JSON
+		// is a Keras object — metadata.json and the weights are optional
+		// (config only, .npz weights, no metadata) — and builds the model
+		// from the config before it looks at any weights.
+		if n.format == FormatZip && kerasCfg != nil && in.looksKeras(kerasCfg) {
+			n.format = FormatKeras
+		}
+		// Members the loader of this container reads as raw data are not
+		// "not inspected": drop INS-002 for them and name their format.
+		kept := n.findings[:0]
+		for _, f := range n.findings {
+			if f.ID == "INS-002" && strings.HasPrefix(f.Member, joinMember(c.member, "")) && rawDataMember(n.format, strings.TrimPrefix(f.Member, joinMember(c.member, "")+boolStr(c.member != "", "!"))) {
+				continue
+			}
+			kept = append(kept, f)
+		}
+		n.findings = kept
+		for i := range listed {
+			if listed[i].Format == FormatUnknown && rawDataMember(n.format, listed[i].Name) {
+				listed[i].Format, listed[i].Verdict = "raw-data", string(verdict.Clean)
+			}
+		}
 		if n.format == FormatKeras && kerasCfg != nil && in.p.Keras != nil {
 			n.addIn(joinMember(c.member, "config.json"), in.p.Keras.CheckKerasConfig(kerasCfg))
 		}
@@ -187,14 +238,14 @@ func (in *Inspector) walkArchive(ctx context.Context, c *content, n *node, kind 
 
 // examineMember inspects one extracted member and folds the result into
 // the container's node.
-func (in *Inspector) examineMember(ctx context.Context, c *content, n *node, e *memberEntry, mpath, name string, ra io.ReaderAt, size int64, kerasCfg *[]byte) error {
+func (in *Inspector) examineMember(ctx context.Context, c *content, n *node, kind string, e *memberEntry, mpath, name string, ra io.ReaderAt, size int64, kerasCfg *[]byte) error {
 	e.Size = size
 	head, tail, err := headTail(ra, size)
 	if err != nil {
 		n.add(in.memberFinding(&content{member: mpath}, "INS-008", err.Error()))
 		return nil
 	}
-	sub, _ := in.examine(ctx, &content{member: mpath, name: name, ra: ra, size: size, head: head, tail: tail, depth: c.depth + 1})
+	sub, _ := in.examine(ctx, &content{member: mpath, name: name, ra: ra, size: size, head: head, tail: tail, depth: c.depth + 1, parent: kind})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -346,4 +397,20 @@ func copyCtx(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+func boolStr(b bool, s string) string {
+	if b {
+		return s
+	}
+	return ""
+}
+
+// looksKeras reports whether cfg is a serialized Keras object (a JSON
+// object with a class_name), as the Keras checker reads JSON.
+func (in *Inspector) looksKeras(cfg []byte) bool {
+	if ks, ok := in.p.Keras.(KerasSniffer); ok {
+		return ks.LooksKerasConfig(cfg)
+	}
+	return bytes.Contains(cfg, []byte(`"class_name"`))
 }

@@ -15,7 +15,7 @@ import (
 // machine-learning-model in the BOM; everything else is a file.
 var modelFormats = map[string]bool{
 	FormatGGUF: true, FormatSafetensors: true, FormatPickle: true,
-	FormatPyTorchZip: true, FormatPyTorchTar: true, FormatKeras: true,
+	FormatPyTorchZip: true, FormatPyTorchTar: true, FormatKeras: true, FormatKerasJSON: true,
 	FormatNPZ: true, FormatNPY: true, FormatONNX: true, FormatOllama: true,
 }
 

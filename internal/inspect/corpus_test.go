@@ -5,7 +5,9 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"compress/zlib"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -129,4 +131,38 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// tarV7 is a one-member tar in the old v7 layout: no "ustar" magic, only
+// the header checksum says it is a tar (Python's tarfile reads it).
+func tarV7(t testing.TB) []byte {
+	t.Helper()
+	data := pickleOSSystem
+	h := make([]byte, 512)
+	copy(h, "pickle")
+	copy(h[100:], "0000644\x00")
+	copy(h[108:], "0000000\x00")
+	copy(h[116:], "0000000\x00")
+	copy(h[124:], fmt.Sprintf("%011o\x00", len(data)))
+	copy(h[136:], "00000000000\x00")
+	h[156] = '0'
+	copy(h[148:], "        ")
+	sum := 0
+	for _, c := range h {
+		sum += int(c)
+	}
+	copy(h[148:], fmt.Sprintf("%06o\x00 ", sum))
+	body := append(h, data...)
+	body = append(body, make([]byte, 512-len(data)%512)...)
+	return append(body, make([]byte, 1024)...)
+}
+
+// joblibZFile is joblib's pre-0.10 compressed layout around data.
+func joblibZFile(data []byte) []byte {
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(data)
+	zw.Close()
+	hdr := fmt.Sprintf("ZF%-19s", fmt.Sprintf("0x%x", len(data)))
+	return append([]byte(hdr), z.Bytes()...)
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"testing"
-
-	"github.com/llmfence/llmfence/internal/verdict"
 )
 
 // FuzzExamine runs arbitrary content through sniffing and the real parsers
@@ -41,9 +39,7 @@ func FuzzExamine(f *testing.F) {
 			if fd.ID == "" || fd.Severity.Rank() == 0 {
 				t.Fatalf("malformed finding %+v", fd)
 			}
-			switch fd.Verdict {
-			case verdict.Clean, verdict.Suspicious, verdict.Invalid, verdict.Malicious:
-			default:
+			if !fd.Verdict.Known() {
 				t.Fatalf("bad verdict in %+v", fd)
 			}
 		}

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,9 +12,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/verdict"
@@ -139,7 +142,13 @@ func (in *Inspector) InspectFile(ctx context.Context, path, display string) *Res
 	}
 	res := &Result{Path: display, Format: FormatUnknown}
 	defer res.finish()
-	f, err := os.Open(path)
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		res.Error = fmt.Sprintf("refused: %s, not a regular file (not opened)", fileKind(st.Mode()))
+		return res
+	}
+	// Non-blocking, so that a FIFO swapped in after the check above does
+	// not hang the open; it is refused by the check after it.
+	f, err := openNoBlock(path)
 	if err != nil {
 		res.Error = fmt.Sprintf("cannot open: %v", unwrapPathError(err))
 		return res
@@ -151,7 +160,7 @@ func (in *Inspector) InspectFile(ctx context.Context, path, display string) *Res
 		return res
 	}
 	if !st.Mode().IsRegular() {
-		res.Error = fmt.Sprintf("not a regular file (%s)", st.Mode().Type())
+		res.Error = fmt.Sprintf("refused: %s, not a regular file", fileKind(st.Mode()))
 		return res
 	}
 	size := st.Size()
@@ -166,7 +175,7 @@ func (in *Inspector) InspectFile(ctx context.Context, path, display string) *Res
 	c := &content{path: path, name: display, ra: f, size: size, head: head, tail: tail}
 	var n *node
 	if in.opts.MaxFileSize > 0 && size > in.opts.MaxFileSize {
-		n = &node{format: sniff(head, tail, size, in.p.LooksPickle, in.p.DetectContainer)}
+		n = &node{format: sniff(head, tail, size, in.isPickle(ctx, c), in.p.DetectContainer)}
 		n.add(in.cat.New("INS-004", fmt.Sprintf("%d bytes, limit %d", size, in.opts.MaxFileSize), -1))
 	} else {
 		c.stream = bufio.NewReaderSize(hr, hashBufSize)
@@ -227,6 +236,9 @@ type content struct {
 	// hashing pass); stream formats read it instead of ra.
 	stream io.Reader
 	depth  int
+	// parent is the container kind a member comes from ("tar", "zip",
+	// ...), "" for a file.
+	parent string
 }
 
 // node is what examining one piece of content produced.
@@ -273,7 +285,7 @@ func (n *node) mergeReport(member string, r Report) {
 // top-level file only (an I/O error reading it); member problems become
 // findings.
 func (in *Inspector) examine(ctx context.Context, c *content) (*node, error) {
-	n := &node{format: sniff(c.head, c.tail, c.size, in.p.LooksPickle, in.p.DetectContainer)}
+	n := &node{format: sniff(c.head, c.tail, c.size, in.isPickle(ctx, c), in.p.DetectContainer)}
 	var err error
 	switch n.format {
 	case FormatEmpty:
@@ -287,10 +299,20 @@ func (in *Inspector) examine(ctx context.Context, c *content) (*node, error) {
 		err = in.runPickle(ctx, c, n)
 	case FormatUnknown:
 		err = in.embeddedPickle(ctx, c, n)
+	case FormatText:
+		err = in.kerasJSON(ctx, c, n)
 	default:
 		if kind := archiveKind(n.format); kind != "" {
 			err = in.walkArchive(ctx, c, n, kind)
 		}
+	}
+	// A loader that opens this name tries formats in its own order
+	// (torch.load: zip by its first bytes, else tar, else pickle; numpy:
+	// zip, npy, else pickle; joblib: compressors, else pickle): whatever
+	// the content was sniffed as, what such a loader would unpickle is
+	// judged too.
+	if err == nil && ctx.Err() == nil && loaderOpens(c.name) && alsoPickle(n.format, c.head) {
+		err = in.alsoPickle(ctx, c, n)
 	}
 	if ext, bad := extensionDisagrees(c.name, n.format); bad {
 		n.add(in.memberFinding(c, "INS-001", fmt.Sprintf("named %s, content is %s", ext, n.format)))
@@ -305,6 +327,17 @@ func (in *Inspector) examine(ctx context.Context, c *content) (*node, error) {
 		n.add(in.memberFinding(c, "INS-008", err.Error()))
 	}
 	return n, nil
+}
+
+// isPickle returns the pickle test for c: the parsers' SniffPickle over
+// the whole content, else the built-in look at its head.
+func (in *Inspector) isPickle(ctx context.Context, c *content) func() bool {
+	return func() bool {
+		if in.p.SniffPickle != nil {
+			return in.p.SniffPickle(ctx, c.ra, c.size)
+		}
+		return looksPickleBuiltin(c.head)
+	}
 }
 
 func (in *Inspector) memberFinding(c *content, id, detail string) verdict.Finding {
@@ -347,15 +380,128 @@ func (in *Inspector) runPickle(ctx context.Context, c *content, n *node) error {
 		in.notParsed(c, n)
 		return nil
 	}
-	r := c.stream
+	var r io.Reader = c.stream
 	if r == nil {
 		r = bufio.NewReaderSize(io.NewSectionReader(c.ra, 0, c.size), 64<<10)
 	}
-	return in.guard(c, n, n.format, func() error {
-		rep, err := in.p.Pickle.ScanStream(ctx, r)
+	r = sizedReader{r, c.size, c.ra}
+	var rep Report
+	err := in.guard(c, n, n.format, func() error {
+		var err error
+		base := path.Base(c.member[strings.LastIndexByte(c.member, '!')+1:])
+		if ls, ok := in.p.Pickle.(LayoutScanner); ok && c.parent == "tar" && (base == "storages" || base == "tensors") {
+			// Legacy torch tar: pickles between raw storage data.
+			rep, err = ls.ScanLayout(ctx, r, "torch-tar-"+base)
+		} else {
+			rep, err = in.p.Pickle.ScanStream(ctx, r)
+		}
 		n.mergeReport(c.member, rep)
 		return err
 	})
+	if err == nil {
+		in.openEmbedded(ctx, c, n, rep)
+	}
+	return err
+}
+
+// openEmbedded inspects the byte ranges a parser says a loader opens as
+// files of their own (torch archives inside a pickle), as members named
+// "<via@offset>", one level deeper.
+func (in *Inspector) openEmbedded(ctx context.Context, c *content, n *node, rep Report) {
+	for _, e := range rep.Embedded {
+		if ctx.Err() != nil {
+			return
+		}
+		name := fmt.Sprintf("<%s@%d>", e.Via, e.Offset)
+		mpath := joinMember(c.member, name)
+		if e.Offset < 0 || e.Length < 0 || e.Offset > c.size || e.Length > c.size-e.Offset {
+			n.add(in.memberFinding(&content{member: mpath}, "INS-008", "embedded range lies outside the content"))
+			continue
+		}
+		if c.depth+1 > in.opts.MaxDepth {
+			n.add(in.memberFinding(&content{member: mpath}, "INS-005", fmt.Sprintf("embedded archive at nesting depth %d not opened (limit %d)", c.depth+1, in.opts.MaxDepth)))
+			continue
+		}
+		var ra io.ReaderAt = io.NewSectionReader(c.ra, e.Offset, e.Length)
+		size := e.Length
+		var sum string
+		if e.Encoding == "latin1-of-utf8" {
+			mat, err := in.materialise(ctx, &latin1Reader{r: bufio.NewReader(io.NewSectionReader(c.ra, e.Offset, e.Length))})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				n.add(in.memberFinding(&content{member: mpath}, "INS-008", err.Error()))
+				continue
+			}
+			ra, size, sum = mat.ra, mat.size, mat.sum
+			defer mat.close()
+		}
+		head, tail, err := headTail(ra, size)
+		if err != nil {
+			n.add(in.memberFinding(&content{member: mpath}, "INS-008", err.Error()))
+			continue
+		}
+		sub, _ := in.examine(ctx, &content{member: mpath, name: name, ra: ra, size: size, head: head, tail: tail, depth: c.depth + 1})
+		n.add(sub.findings...)
+		n.setMeta("embedded", append(metaList(n.meta["embedded"]), memberEntry{Name: name, Size: size, Format: sub.format, SHA256: sum, Verdict: string(verdictOf(sub.findings))}))
+	}
+}
+
+func metaList(v any) []memberEntry {
+	l, _ := v.([]memberEntry)
+	return l
+}
+
+// alsoPickle scans content of another format as the pickle a loader of
+// its name would read from its first byte, and reports it when that
+// pickle imports anything (INS-021 and the pickle's findings).
+func (in *Inspector) alsoPickle(ctx context.Context, c *content, n *node) error {
+	if in.p.Pickle == nil {
+		return nil
+	}
+	var rep Report
+	err := in.guard(c, n, "pickle", func() error {
+		var err error
+		rep, err = in.p.Pickle.ScanStream(ctx, io.NewSectionReader(c.ra, 0, c.size))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	imports := globalsOf(rep)
+	if len(imports) == 0 {
+		return nil
+	}
+	n.add(in.memberFinding(c, "INS-021", fmt.Sprintf("content sniffed as %s; read as a pickle it imports %s", n.format, strings.Join(firstN(imports, 5), ", "))))
+	n.addIn(c.member, rep.Findings)
+	in.openEmbedded(ctx, c, n, rep)
+	return nil
+}
+
+// maxKerasJSON bounds the text files read to look for a Keras model.
+const maxKerasJSON = 64 << 20
+
+// kerasJSON checks a text file that is a serialized Keras model (the JSON
+// keras.models.model_from_json builds, possibly a config.json taken out of
+// a .keras archive): loading it runs what it names.
+func (in *Inspector) kerasJSON(ctx context.Context, c *content, n *node) error {
+	if in.p.Keras == nil || c.size > maxKerasJSON || !bytes.Contains(c.head, []byte("class_name")) {
+		return nil
+	}
+	if c.parent != "" && c.name == "config.json" {
+		return nil // the archive's own Keras check reads it
+	}
+	b := make([]byte, c.size)
+	if _, err := c.ra.ReadAt(b, 0); err != nil && err != io.EOF {
+		return err
+	}
+	if !in.looksKeras(b) {
+		return nil
+	}
+	n.format = FormatKerasJSON
+	n.addIn(c.member, in.p.Keras.CheckKerasConfig(b))
+	return ctx.Err()
 }
 
 // checkExternal reports external files that resolve (through symbolic
@@ -386,4 +532,43 @@ func (in *Inspector) checkExternal(c *content, n *node, locs []string) {
 			n.add(in.cat.New("INS-020", fmt.Sprintf("%s resolves to %s", loc, target), -1))
 		}
 	}
+}
+
+// latin1Reader turns a UTF-8 string whose characters are all below U+0100
+// into those bytes: how protocols 0-2 pickle bytes objects.
+type latin1Reader struct {
+	r *bufio.Reader
+}
+
+func (l *latin1Reader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		r, size, err := l.r.ReadRune()
+		if err != nil {
+			if n > 0 && err == io.EOF {
+				return n, nil
+			}
+			return n, err
+		}
+		if r > 0xFF || (r == utf8.RuneError && size == 1) {
+			return n, fmt.Errorf("embedded bytes: character U+%04X is not a byte", r)
+		}
+		p[n] = byte(r)
+		n++
+	}
+	return n, nil
+}
+
+// sizedReader tells a stream parser how many bytes the content has, and
+// lets it read the content again from the start.
+type sizedReader struct {
+	io.Reader
+	n  int64
+	ra io.ReaderAt
+}
+
+func (s sizedReader) Size() int64 { return s.n }
+
+func (s sizedReader) Reopen() io.Reader {
+	return bufio.NewReaderSize(io.NewSectionReader(s.ra, 0, s.n), 64<<10)
 }

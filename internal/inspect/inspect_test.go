@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/pickle"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
@@ -64,7 +65,21 @@ func TestSniff(t *testing.T) {
 		{"latin-1 bytes", []byte("caf\xe9 au lait"), FormatUnknown},
 		{"text with NUL", []byte("abc\x00def"), FormatUnknown},
 		{"PROTO with bad version", []byte("\x80\x09abc"), FormatUnknown},
-		{"safetensors length past end", append(binary8(1000), []byte(`{"a":1}`)...), FormatUnknown},
+		// an absurd header length makes an invalid safetensors file, not an
+		// unknown one
+		{"safetensors length past end", append(binary8(1000), []byte(`{"a":1}`)...), FormatSafetensors},
+		{"safetensors absurd length", append(binary8(1<<62), []byte(`{"w":{"dtype":"F32"}}`)...), FormatSafetensors},
+		// pickles CPython accepts whatever they start with
+		{"pickle PROTO 0", append([]byte{0x80, 0}, pickleOSSystem...), FormatPickle},
+		{"pickle PROTO 1", append([]byte{0x80, 1}, pickleOSSystem...), FormatPickle},
+		{"pickle FRAME first", append(append([]byte{0x95}, binary8(uint64(len(pickleOSSystem)))...), pickleOSSystem...), FormatPickle},
+		{"pickle signed NaN first", append([]byte("F-nan\n0"), pickleOSSystem...), FormatPickle},
+		{"pickle NONE POP first", append([]byte("N0"), pickleOSSystem...), FormatPickle},
+		{"pickle short string first", append([]byte("\x8c\x01a0"), pickleOSSystem...), FormatPickle},
+		{"pickle persistent id first", append([]byte("Pabc\n0"), pickleOSSystem...), FormatPickle},
+		{"tar v7 (no ustar magic)", tarV7(t), FormatTar},
+		{"joblib zfile", joblibZFile(pickleOSSystem), FormatJoblibZ},
+		{"text N.B.", []byte("N.B. this model is experimental\n"), FormatText},
 		{"GGU truncated magic", []byte("GGU"), FormatText},
 		{"random", randomBytes(4096, 1), FormatUnknown},
 	}
@@ -72,7 +87,8 @@ func TestSniff(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			head := tc.data[:min(len(tc.data), headSize)]
 			tail := tc.data[max(0, len(tc.data)-headSize):]
-			if got := sniff(head, tail, int64(len(tc.data)), nil, nil); got != tc.want {
+			isPickle := func() bool { return pickle.Sniff(context.Background(), bytes.NewReader(tc.data), int64(len(tc.data))) }
+			if got := sniff(head, tail, int64(len(tc.data)), isPickle, DefaultParsers().DetectContainer); got != tc.want {
 				t.Fatalf("sniff = %s, want %s", got, tc.want)
 			}
 		})
@@ -155,10 +171,13 @@ func corpus() []corpusCase {
 		{"deep.zip", func(t testing.TB) []byte { return nestedZip(t, pickleOSSystem, 6) }, FormatZip, verdict.Suspicious, []string{"INS-005"}},
 		{"shallow.zip", func(t testing.TB) []byte { return nestedZip(t, pickleOSSystem, 3) }, FormatZip, verdict.Malicious, []string{"FAKE-PKL", "INS-001"}},
 		{"big.zip", func(t testing.TB) []byte { return zipFile(t, "", zmember{"huge.bin", make([]byte, 3<<20)}) }, FormatZip, verdict.Suspicious, []string{"INS-006"}},
-		{"noise.dat", func(testing.TB) []byte { return randomBytes(200<<10, 2) }, FormatUnknown, verdict.Clean, []string{"INS-002"}},
+		{"noise.dat", func(testing.TB) []byte { return randomBytes(200<<10, 2) }, FormatUnknown, verdict.NotInspected, []string{"INS-002"}},
 		{"polyglot.png", func(testing.TB) []byte {
 			return append(append([]byte("\x89PNG\r\n\x1a\n"), randomBytes(500, 3)...), append([]byte("\x80\x02"), pickleOSSystem...)...)
 		}, FormatUnknown, verdict.Malicious, []string{"FAKE-PKL", "INS-003"}},
+		// torch.load on a .bin that is not a zip unpickles it, whatever it
+		// looks like.
+		{"polyglot.bin", func(testing.TB) []byte { return append(ggufHeader(3), pickleOSSystem...) }, FormatGGUF, verdict.Malicious, []string{"FAKE-PKL", "INS-021"}},
 		{"crash.pkl", func(testing.TB) []byte { return []byte("\x80\x02PANIC.") }, FormatPickle, verdict.Invalid, []string{"INS-009"}},
 		{"empty.bin", func(testing.TB) []byte { return nil }, FormatEmpty, verdict.Clean, nil},
 		{"onnx.onnx", func(testing.TB) []byte { return []byte{0x08, 0x07, 0x12, 0x04, 't', 'e', 's', 't'} }, FormatONNX, verdict.Suspicious, []string{"INS-008"}},

@@ -20,6 +20,20 @@ type Report struct {
 	// its own directory (ONNX external tensor data). The orchestrator
 	// checks that each one, links resolved, stays inside that directory.
 	External []string
+	// Embedded lists byte ranges of the content that a loader opens as
+	// files of their own while loading it (a torch archive passed to
+	// torch.storage._load_from_bytes inside a pickle). The orchestrator
+	// inspects each one as a member; what they hold decides their verdict.
+	Embedded []ByteRange
+}
+
+// ByteRange is a part of some content.
+type ByteRange struct {
+	Offset, Length int64
+	Via            string // what opens it
+	// Encoding: "" for the bytes as they are; "latin1-of-utf8" for a
+	// UTF-8 string whose characters (all below U+0100) are the bytes.
+	Encoding string
 }
 
 // ModelInfo is what a model file says about the model, for the BOM.
@@ -36,6 +50,14 @@ type ModelInfo struct {
 // StreamScanner parses a format that is read front to back (pickle).
 type StreamScanner interface {
 	ScanStream(ctx context.Context, r io.Reader) (Report, error)
+}
+
+// LayoutScanner is implemented by a StreamScanner that also parses
+// content a loader reads as pickles interleaved with raw data, by name:
+// "torch-tar-storages" and "torch-tar-tensors" (members of a legacy torch
+// tar checkpoint).
+type LayoutScanner interface {
+	ScanLayout(ctx context.Context, r io.Reader, layout string) (Report, error)
 }
 
 // FileScanner parses a format that needs random access (GGUF,
@@ -73,6 +95,13 @@ type KerasChecker interface {
 	CheckKerasConfig(cfg []byte) []verdict.Finding
 }
 
+// KerasSniffer is implemented by a KerasChecker that can tell a Keras
+// config from other JSON (a JSON object with a class_name, read as
+// Keras reads JSON).
+type KerasSniffer interface {
+	LooksKerasConfig(cfg []byte) bool
+}
+
 // Parsers are the format parsers the Inspector dispatches to. A nil parser
 // leaves its format recognised but unparsed (the file is hashed and sniffed,
 // and an INS-008 finding says it was not checked).
@@ -84,9 +113,10 @@ type Parsers struct {
 	Keras       KerasChecker
 	Archive     ArchiveWalker
 	Template    TemplateChecker
-	// LooksPickle, if set, decides whether content is a pickle stream; it
-	// takes precedence over the built-in heuristic for protocols 0 and 1.
-	LooksPickle func(head []byte) bool
+	// SniffPickle, if set, decides whether content (size bytes) is a
+	// pickle stream as a loader would read it; it takes precedence over the
+	// built-in look at the first bytes.
+	SniffPickle func(ctx context.Context, r io.ReaderAt, size int64) bool
 	// DetectContainer, if set, names compressed-stream kinds beyond the
 	// built-in ones ("lzma", "zstd", "lz4").
 	DetectContainer func(head []byte) string

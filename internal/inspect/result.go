@@ -24,8 +24,11 @@ type Result struct {
 	// Model is what the file says about the model it holds, when known.
 	Model *ModelInfo `json:"model,omitempty"`
 	// Error says why the file could not be inspected (then Verdict is
-	// "invalid" only if findings say so; the exit status is 2).
+	// "not-inspected" unless findings say worse; the exit status is 2).
 	Error string `json:"error,omitempty"`
+	// Executes is true when a finding means loading the file runs code
+	// nobody vetted; such a file fails every --fail-on threshold.
+	Executes bool `json:"executes,omitempty"`
 }
 
 // MaxSeverity is the most serious severity among the findings ("none" for
@@ -40,9 +43,13 @@ func (r *Result) MaxSeverity() service.Severity {
 	return out
 }
 
-// Fails reports whether a finding is at or above the severity threshold;
-// with threshold "none" any finding fails.
+// Fails reports whether a finding is at or above the severity threshold
+// (with threshold "none" any finding fails), or the file would run code
+// when loaded (whatever the threshold).
 func (r *Result) Fails(threshold service.Severity) bool {
+	if r.Verdict == verdict.Malicious || verdict.Executes(r.Findings) {
+		return true
+	}
 	t := max(threshold.Rank(), 1)
 	for _, f := range r.Findings {
 		if f.Severity.Rank() >= t {
@@ -61,7 +68,11 @@ func (r *Result) finish() {
 	for _, f := range r.Findings {
 		vs = append(vs, f.Verdict)
 	}
+	if r.Error != "" {
+		vs = append(vs, verdict.NotInspected)
+	}
 	r.Verdict = verdict.Worst(vs...)
+	r.Executes = verdict.Executes(r.Findings)
 }
 
 // Summary counts what one Inspect call saw.
@@ -70,8 +81,10 @@ type Summary struct {
 	Verdicts map[verdict.Verdict]int `json:"verdicts"`
 	// Failed counts files with a finding at or above Options.FailOn.
 	Failed int `json:"failed"`
-	// Errors counts files that could not be inspected.
+	// Errors counts files that could not be inspected (read errors).
 	Errors int `json:"errors"`
+	// NotInspected counts files whose verdict is not-inspected.
+	NotInspected int `json:"not_inspected"`
 }
 
 func (s *Summary) add(r *Result, failOn service.Severity) {
@@ -85,5 +98,8 @@ func (s *Summary) add(r *Result, failOn service.Severity) {
 	}
 	if r.Error != "" {
 		s.Errors++
+	}
+	if r.Verdict == verdict.NotInspected {
+		s.NotInspected++
 	}
 }

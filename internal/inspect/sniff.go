@@ -15,6 +15,7 @@ const (
 	FormatPickle      = "pickle"
 	FormatPyTorchZip  = "pytorch-zip"
 	FormatKeras       = "keras"
+	FormatKerasJSON   = "keras-json"
 	FormatNPZ         = "npz"
 	FormatZip         = "zip"
 	FormatTar         = "tar"
@@ -29,6 +30,7 @@ const (
 	FormatLZMA        = "lzma"
 	FormatZstd        = "zstd"
 	FormatLZ4         = "lz4"
+	FormatJoblibZ     = "joblib-zfile"
 	FormatText        = "text"
 	FormatUnknown     = "unknown"
 	FormatEmpty       = "empty"
@@ -64,22 +66,25 @@ func archiveKind(format string) string {
 		return "zstd"
 	case FormatLZ4:
 		return "lz4"
+	case FormatJoblibZ:
+		return "joblib-zfile"
 	}
 	return ""
 }
 
 // sniff decides the format from the first bytes of the content (head) and
 // its last bytes (tail, for a zip whose start was prepended with junk).
-// looksPickle, when non-nil, overrides the built-in pickle heuristic;
-// container, when non-nil, names further compressed-stream kinds (lzma,
-// zstd, lz4) the archive walker recognises.
-func sniff(head, tail []byte, size int64, looksPickle func([]byte) bool, container func([]byte) string) string {
+// isPickle decides whether the content is a pickle stream (it decodes the
+// content the way CPython's unpickler would); container, when non-nil,
+// names container kinds the archive walker recognises beyond the magic
+// numbers checked here (lzma, zstd, lz4, v7 tar).
+func sniff(head, tail []byte, size int64, isPickle func() bool, container func([]byte) string) string {
 	switch {
 	case size == 0:
 		return FormatEmpty
 	case bytes.HasPrefix(head, []byte("GGUF")):
 		return FormatGGUF
-	case bytes.HasPrefix(head, []byte("PK\x03\x04")), bytes.HasPrefix(head, []byte("PK\x05\x06")):
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")), bytes.HasPrefix(head, []byte("PK\x05\x06")), bytes.HasPrefix(head, []byte("PK\x07\x08PK\x03\x04")):
 		return FormatZip
 	case bytes.HasPrefix(head, []byte("7z\xbc\xaf\x27\x1c")):
 		return Format7z
@@ -91,16 +96,16 @@ func sniff(head, tail []byte, size int64, looksPickle func([]byte) bool, contain
 		return FormatXZ
 	case bytes.HasPrefix(head, []byte("BZh")) && len(head) > 3 && head[3] >= '1' && head[3] <= '9':
 		return FormatBzip2
+	case looksJoblibZFile(head):
+		return FormatJoblibZ
 	case len(head) >= 262 && bytes.Equal(head[257:262], []byte("ustar")):
+		return FormatTar
+	case container != nil && container(head) == "tar":
 		return FormatTar
 	case looksSafetensors(head, size):
 		return FormatSafetensors
 	}
-	if looksPickle != nil {
-		if looksPickle(head) {
-			return FormatPickle
-		}
-	} else if looksPickleBuiltin(head) {
+	if isPickle != nil && isPickle() {
 		return FormatPickle
 	}
 	switch {
@@ -124,6 +129,16 @@ func sniff(head, tail []byte, size int64, looksPickle func([]byte) bool, contain
 	return FormatUnknown
 }
 
+// looksJoblibZFile: joblib's pre-0.10 compressed format, "ZF", the
+// uncompressed length in hex padded to 19 bytes, then a zlib stream
+// (joblib.load still reads it).
+func looksJoblibZFile(head []byte) bool {
+	if len(head) < 23 || !bytes.HasPrefix(head, []byte("ZF0x")) {
+		return false
+	}
+	return looksZlib(head[21:])
+}
+
 // looksText: the head is UTF-8 text (a README, a JSON config, a
 // tokenizer vocabulary) without control characters other than white
 // space. A rune cut off at the end of the head is allowed.
@@ -141,20 +156,31 @@ func looksText(head []byte) bool {
 	return true
 }
 
-// looksSafetensors: 8-byte little-endian header length, then a JSON object.
+// looksSafetensors: 8-byte little-endian header length, then a JSON
+// object. The length is not checked here: a file that is a safetensors
+// header in every other respect but claims an absurd length is a
+// safetensors file, and an invalid one (ST-002, ST-003).
 func looksSafetensors(head []byte, size int64) bool {
 	if len(head) < 10 {
 		return false
 	}
 	n := binary.LittleEndian.Uint64(head)
-	if n < 2 || n > uint64(size)-8 || n > 100<<20 {
+	if n < 2 {
 		return false
 	}
 	i := 8
 	for i < len(head) && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r') {
 		i++
 	}
-	return i < len(head) && head[i] == '{'
+	if i >= len(head) || head[i] != '{' {
+		return false
+	}
+	// '{' then a key, the end of the object, or white space.
+	i++
+	for i < len(head) && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r') {
+		i++
+	}
+	return i >= len(head) || head[i] == '"' || head[i] == '}'
 }
 
 // looksPickleBuiltin: protocol 2+ starts with PROTO (0x80) and a protocol
@@ -294,7 +320,7 @@ var extFormats = map[string][]string{
 	".gz":          {FormatGzip},
 	".xz":          {FormatXZ},
 	".bz2":         {FormatBzip2},
-	".json":        {FormatText, FormatUnknown},
+	".json":        {FormatText, FormatUnknown, FormatKerasJSON},
 	".txt":         {FormatText, FormatUnknown},
 	".md":          {FormatText, FormatUnknown},
 }
@@ -313,4 +339,36 @@ func extensionDisagrees(name, format string) (string, bool) {
 		}
 	}
 	return ext, true
+}
+
+// loaderExts are the extensions ML loaders open with pickle somewhere in
+// their search order (torch.load, joblib.load, pickle.load, numpy.load
+// with allow_pickle, pandas.read_pickle), by framework convention.
+var loaderExts = map[string]bool{
+	".bin": true, ".pt": true, ".pth": true, ".ckpt": true, ".pkl": true,
+	".pickle": true, ".joblib": true, ".dat": true, ".npy": true, ".npz": true,
+	".sav": true, ".p": true, ".pk": true, ".data": true, ".model": true,
+	".mdl": true, ".tar": true,
+}
+
+// loaderOpens reports whether a loader might open a file or member of
+// this name: a loader extension, or no extension at all (blobs in model
+// stores and caches, archive members).
+func loaderOpens(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	return ext == "" || loaderExts[ext]
+}
+
+// alsoPickle reports whether a loader opening content of this sniffed
+// format could still unpickle it from its first byte: everything but a
+// pickle (already parsed as one) and a zip that starts with a local
+// header (torch.load and numpy.load open those as zips).
+func alsoPickle(format string, head []byte) bool {
+	switch format {
+	case FormatPickle, FormatEmpty:
+		return false
+	case FormatZip, FormatPyTorchZip, FormatKeras, FormatNPZ:
+		return !bytes.HasPrefix(head, []byte("PK\x03\x04"))
+	}
+	return true
 }

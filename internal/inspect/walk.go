@@ -102,6 +102,12 @@ func (in *Inspector) collect(ctx context.Context, paths []string) []job {
 			jobs = append(jobs, job{ready: &Result{Path: p, Format: FormatUnknown, Error: fmt.Sprintf("cannot inspect: %v", unwrapPathError(err))}})
 			continue
 		}
+		if !st.IsDir() && !st.Mode().IsRegular() {
+			// A FIFO would block the read forever, a device never ends:
+			// refuse them without opening.
+			jobs = append(jobs, job{ready: &Result{Path: p, Format: FormatUnknown, Error: fmt.Sprintf("refused: %s, not a regular file (not opened)", fileKind(st.Mode()))}})
+			continue
+		}
 		if !st.IsDir() {
 			jobs = append(jobs, job{path: p, display: p})
 			continue
@@ -187,4 +193,21 @@ func within(root, p string) bool {
 		return false
 	}
 	return rel == "." || (rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)))
+}
+
+// fileKind names a file mode's type for messages.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	case m&fs.ModeIrregular != 0:
+		return "irregular file"
+	}
+	return "special file"
 }

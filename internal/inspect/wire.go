@@ -19,7 +19,7 @@ func DefaultParsers() Parsers {
 		GGUF:        ggufScanner{},
 		Archive:     archiveWalker{},
 		Template:    templateChecker{},
-		LooksPickle: pickle.Looks,
+		SniffPickle: pickle.Sniff,
 		DetectContainer: func(head []byte) string {
 			return string(archive.Detect(head))
 		},
@@ -34,7 +34,23 @@ const maxListedGlobals = 100
 type pickleScanner struct{}
 
 func (pickleScanner) ScanStream(ctx context.Context, r io.Reader) (Report, error) {
-	res, err := pickle.Scan(ctx, r, pickle.Options{})
+	var opts pickle.Options
+	if s, ok := r.(interface{ Size() int64 }); ok {
+		opts.Size = s.Size()
+	}
+	if s, ok := r.(interface{ Reopen() io.Reader }); ok {
+		opts.Reopen = s.Reopen
+	}
+	res, err := pickle.Scan(ctx, r, opts)
+	return pickleReport(res, err)
+}
+
+func (pickleScanner) ScanLayout(ctx context.Context, r io.Reader, layout string) (Report, error) {
+	res, err := pickle.ScanLayout(ctx, r, pickle.Layout(layout), pickle.Options{})
+	return pickleReport(res, err)
+}
+
+func pickleReport(res *pickle.Result, err error) (Report, error) {
 	if res == nil {
 		return Report{}, err
 	}
@@ -57,7 +73,11 @@ func (pickleScanner) ScanStream(ctx context.Context, r io.Reader) (Report, error
 		meta["globals_truncated"] = true
 	}
 	meta["imports"] = globals
-	return Report{Findings: res.Findings, Metadata: meta}, err
+	rep := Report{Findings: res.Findings, Metadata: meta}
+	for _, e := range res.Embedded {
+		rep.Embedded = append(rep.Embedded, ByteRange{Offset: e.Offset, Length: e.Length, Via: e.Via, Encoding: e.Encoding})
+	}
+	return rep, err
 }
 
 type ggufScanner struct{}

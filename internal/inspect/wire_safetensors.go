@@ -87,3 +87,7 @@ type kerasChecker struct{}
 func (kerasChecker) CheckKerasConfig(cfg []byte) []verdict.Finding {
 	return safetensors.ScanKerasConfig(cfg)
 }
+
+func (kerasChecker) LooksKerasConfig(cfg []byte) bool {
+	return safetensors.LooksKerasConfig(cfg)
+}

@@ -398,7 +398,7 @@ func TestHitLogRecordsWriteRoutes(t *testing.T) {
 		}
 	}
 	// Generated text is the fixed completion.
-	rec := do(t, s, "POST", "/api/generate", `{"model":"llama3.2:3b","prompt":"hi"}`)
+	rec := do(t, s, "POST", "/api/generate", `{"model":"llama3.2:3b","prompt":"hi","stream":false}`)
 	if !strings.Contains(rec.Body.String(), completionText) {
 		t.Errorf("generate answered %q", rec.Body.String())
 	}

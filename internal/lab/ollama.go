@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -253,25 +254,109 @@ func (s *server) ollamaHeadBlob(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotFound)
 }
 
+// ollamaGenerate answers /api/generate and /api/chat like Ollama's
+// GenerateHandler and ChatHandler (server/routes.go; api/types.go
+// GenerateResponse, ChatResponse, Metrics at v0.6.8): an NDJSON stream
+// (application/x-ndjson) of one chunk per token and a final chunk with
+// done, done_reason, the generate context and the metrics — total and
+// load durations, prompt_eval_count and _duration, eval_count and
+// _duration — unless "stream": false asks for one JSON object; an empty
+// prompt (no messages) only loads the model (done_reason "load"). The
+// text is always completionText, cut to options.num_predict tokens
+// (done_reason "length"); counts and durations are deterministic.
 func (s *server) ollamaGenerate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Model string `json:"model"`
+		Model    string `json:"model"`
+		Prompt   string `json:"prompt"`
+		System   string `json:"system"`
+		Raw      bool   `json:"raw"`
+		Stream   *bool  `json:"stream"`
+		Messages []struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"messages"`
+		Options struct {
+			NumPredict *int `json:"num_predict"`
+		} `json:"options"`
 	}
 	decodeBody(r, &req)
-	if _, ok := s.p.model(req.Model); !ok {
+	m, ok := s.p.model(req.Model)
+	if !ok {
 		ginJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("model '%s' not found", req.Model)})
 		return
 	}
-	resp := map[string]any{
-		"model": req.Model, "created_at": s.now().UTC().Format(time.RFC3339Nano),
-		"done": true, "done_reason": "stop",
+	chat := r.URL.Path == "/api/chat"
+	created := s.now().UTC().Format(time.RFC3339Nano)
+	chunk := func(text string) map[string]any {
+		c := map[string]any{"model": req.Model, "created_at": created, "done": false}
+		if chat {
+			c["message"] = map[string]any{"role": "assistant", "content": text}
+		} else {
+			c["response"] = text
+		}
+		return c
 	}
-	if r.URL.Path == "/api/chat" {
-		resp["message"] = map[string]string{"role": "assistant", "content": completionText}
-	} else {
-		resp["response"] = completionText
+	prompt := req.Prompt
+	for _, msg := range req.Messages {
+		prompt += " " + msg.Content
 	}
-	ginJSON(w, http.StatusOK, resp)
+	if (!chat && req.Prompt == "") || (chat && len(req.Messages) == 0) {
+		done := chunk("")
+		done["done"], done["done_reason"] = true, "load"
+		ginJSON(w, http.StatusOK, done)
+		return
+	}
+
+	tokens := strings.SplitAfter(completionText, " ")
+	reason := "stop"
+	if n := req.Options.NumPredict; n != nil && *n >= 0 && *n < len(tokens) {
+		tokens, reason = tokens[:*n], "length"
+	}
+	system := req.System
+	if system == "" {
+		system = m.SystemPrompt
+	}
+	promptTokens := 1 + len(strings.Fields(system)) + len(strings.Fields(prompt)) + 4 // template markers
+	const perToken = 18 * time.Millisecond
+	final := chunk("")
+	final["done"], final["done_reason"] = true, reason
+	final["prompt_eval_count"] = promptTokens
+	final["prompt_eval_duration"] = int64(time.Duration(promptTokens) * 2 * time.Millisecond)
+	final["eval_count"] = len(tokens)
+	final["eval_duration"] = int64(time.Duration(len(tokens)) * perToken)
+	final["load_duration"] = int64(31 * time.Millisecond)
+	final["total_duration"] = final["prompt_eval_duration"].(int64) + final["eval_duration"].(int64) + final["load_duration"].(int64) + int64(3*time.Millisecond)
+	if !chat && !req.Raw {
+		ctx := make([]int, 0, promptTokens+len(tokens))
+		for i := 0; i < promptTokens+len(tokens); i++ {
+			ctx = append(ctx, 1000+i)
+		}
+		final["context"] = ctx
+	}
+
+	if req.Stream != nil && !*req.Stream {
+		text := strings.Join(tokens, "")
+		if chat {
+			final["message"] = map[string]any{"role": "assistant", "content": text}
+		} else {
+			final["response"] = text
+		}
+		ginJSON(w, http.StatusOK, final)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	flusher, _ := w.(http.Flusher)
+	for _, tok := range tokens {
+		if enc.Encode(chunk(tok)) != nil {
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	_ = enc.Encode(final)
 }
 
 // ollamaOpenAIModels is openai/openai.go ListMiddleware: owned_by is

@@ -336,7 +336,7 @@ func tgiStack(s *server) stack {
 		}},
 		{method: "POST", path: "/generate", write: true, h: s.tgiGenerate},
 		{method: "POST", path: "/generate_stream", write: true, h: s.tgiGenerate},
-		{method: "POST", path: "/", write: true, h: s.tgiGenerate},
+		{method: "POST", path: "/", write: true, h: s.tgiCompatGenerate},
 	}
 	if versionAtLeast(s.p.Version, "1.4.0") {
 		rs = append(rs, route{method: "POST", path: "/v1/chat/completions", write: true, h: s.openAIChat})
@@ -366,7 +366,14 @@ func (s *server) tgiInfo(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
+// tgiGenerate is /generate's GenerateResponse; tgiCompatGenerate is "/",
+// which wraps it in a list "to match api-inference" (server.rs
+// compat_generate).
 func (s *server) tgiGenerate(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"generated_text": completionText})
+}
+
+func (s *server) tgiCompatGenerate(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, []any{map[string]string{"generated_text": completionText}})
 }
 
@@ -560,14 +567,14 @@ func (s *server) litellmModelInfo(w http.ResponseWriter, _ *http.Request) {
 
 // --- Xinference: xinference/api/restful_api.py (/v1/models with
 // model_type, address, accelerators...; /v1/cluster/version;
-// /v1/cluster/auth unguarded; OAuth2 bearer 401 {"detail": "Not
+// /v1/cluster/auth unguarded, {"auth": bool}; OAuth2 bearer 401 {"detail": "Not
 // authenticated"} when auth is configured).
 
 func xinferenceStack(s *server) stack {
 	rs := []route{
 		{method: "GET", path: "/v1/models", h: s.xinferenceModels},
 		{method: "GET", path: "/v1/cluster/auth", open: true, h: func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, s.p.AuthRequired)
+			writeJSON(w, http.StatusOK, map[string]bool{"auth": s.p.AuthRequired})
 		}},
 		{method: "GET", path: "/v1/cluster/version", h: func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]any{"version": s.p.Version, "full-revisionid": "3f4b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b",

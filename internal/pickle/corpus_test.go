@@ -168,7 +168,15 @@ func corpus() []corpusEntry {
 	memoOS := newPK().proto(4).su("os").memoize().su("system").memoize().op(opPop).op(opPop).
 		su("benign").op(opPop).binget(0).binget(1).op(opStackGlobal).bu("id").op(opTuple1).reduce().stop()
 	memoText := []byte("S'posix'\np1\n0S'system'\np2\n0g1\ng2\n\x93(S'id'\ntR.")
+	framed := func(inside, after string) []byte {
+		return newPK().proto(4).op(opFrame).u64(uint64(len(inside))).str(inside).str(after).bytes()
+	}
 	return []corpusEntry{
+		// A GLOBAL line split by a frame end: a file read takes the name
+		// from after the frame (os.system), pickle.loads reads straight on.
+		{"frame_straddle_file", framed("cos\nharmless", "system\n(S'id'\ntR.")},
+		// The other way round: only pickle.loads sees os.system.
+		{"frame_straddle_bytes", framed("cos\nsys", "tem\n(S'id'\ntR.")},
 		{"torch_state_dict_p2", torchStateDict2()},
 		{"torch_state_dict_p4", torchStateDict4()},
 		{"numpy_array_p2", numpyArray2()},

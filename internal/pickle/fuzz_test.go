@@ -3,6 +3,7 @@ package pickle
 import (
 	"bytes"
 	"context"
+	"github.com/llmfence/llmfence/internal/pythontest"
 	"io"
 	"testing"
 
@@ -54,5 +55,54 @@ func FuzzScan(f *testing.F) {
 			t.Fatalf("Disassemble: %v", err)
 		}
 		Looks(data)
+	})
+}
+
+// FuzzSniff: Sniff never panics and takes for a pickle anything whose scan
+// calls an imported callable off the allow-list (what would run code).
+func FuzzSniff(f *testing.F) {
+	for _, c := range pythontest.PickleCases(7, 40) {
+		f.Add(c.Data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got := Sniff(context.Background(), bytes.NewReader(data), int64(len(data)))
+		res, err := Scan(context.Background(), bytes.NewReader(data), Options{MaxOpcodes: 1 << 16, Size: int64(len(data))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		called, names := false, true
+		for _, g := range res.Globals {
+			called = called || g.Called
+			names = names && identifierPath(g.Module) && identifierPath(g.Name) && !g.Unresolved
+		}
+		if res.Complete && called && names && res.Opcodes < 1<<15 && !got {
+			t.Fatal("a complete stream calls an import but Sniff says it is no pickle")
+		}
+	})
+}
+
+// FuzzScanLayout: the legacy torch tar layouts never panic, never report
+// more opcodes than bytes, and report only catalogue findings.
+func FuzzScanLayout(f *testing.F) {
+	f.Add(legacyStorages(3, false), false)
+	f.Add(legacyStorages(2, true), false)
+	f.Add(legacyTensors(false), true)
+	f.Fuzz(func(t *testing.T, data []byte, tensors bool) {
+		layout := LayoutTorchTarStorages
+		if tensors {
+			layout = LayoutTorchTarTensors
+		}
+		res, err := ScanLayout(context.Background(), bytes.NewReader(data), layout, Options{MaxOpcodes: 1 << 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Opcodes > int64(len(data)) {
+			t.Fatalf("%d opcodes from %d bytes", res.Opcodes, len(data))
+		}
+		for _, fd := range res.Findings {
+			if _, ok := Catalogue().Entry(fd.ID); !ok {
+				t.Fatalf("unknown finding %s", fd.ID)
+			}
+		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 
 	"github.com/llmfence/llmfence/internal/verdict"
@@ -33,6 +34,15 @@ type Options struct {
 	MaxMemo    int   // memo entries tracked (default 1,000,000)
 	MaxStreams int   // concatenated streams (default 32)
 	MaxDepth   int   // object nesting and MARK nesting (default 1,000)
+	// Size is the number of bytes of the input when known (> 0): claims
+	// past it (a FRAME longer than the data, a string longer than the
+	// file) are refused at once, as CPython's unpickler refuses them.
+	Size int64
+	// Reopen, if set, returns a fresh reader over the same input from its
+	// start, for the second reading of a stream that reads differently
+	// from a file and from bytes (PKL-015). Without it Scan seeks r back
+	// when r is an io.ReadSeeker.
+	Reopen func() io.Reader
 }
 
 func (o Options) withDefaults() Options {
@@ -83,6 +93,10 @@ type Result struct {
 	Opcodes  int64             `json:"opcodes"`
 	Globals  []Global          `json:"globals"`
 	Findings []verdict.Finding `json:"findings"`
+	// Embedded lists archives inside the stream that a loader opens from
+	// literal bytes (torch.storage._load_from_bytes); the caller inspects
+	// them and judges the call by what they hold.
+	Embedded []Embedded `json:"embedded,omitempty"`
 	// Complete is true when every stream ended with STOP and no limit cut
 	// the analysis short.
 	Complete bool `json:"complete"`
@@ -100,12 +114,70 @@ func (r *Result) Verdict() verdict.Verdict {
 // Scan analyses the pickle stream(s) in r without executing anything.
 // Malformed, truncated or hostile input is reported as findings; the error
 // is only for failures of r itself or a cancelled ctx.
+//
+// When a read crosses a FRAME's end, the stream reads differently from a
+// file (loaders) and from bytes (pickle.loads): Scan reports PKL-015, and,
+// when r is an io.ReadSeeker, reads it a second time the pickle.loads way
+// and adds what that reading imports.
 func Scan(ctx context.Context, r io.Reader, opts Options) (*Result, error) {
+	start := int64(-1)
+	if rs, ok := r.(io.ReadSeeker); ok {
+		if p, err := rs.Seek(0, io.SeekCurrent); err == nil {
+			start = p
+		}
+	}
 	m := newMachine(ctx, r, opts, 64<<10)
 	if err := m.run(ctx); err != nil {
 		return m.res, err
 	}
-	return m.res, nil
+	if len(m.src.straddle) == 0 {
+		return m.res, nil
+	}
+	res := m.res
+	res.Findings = append(res.Findings, catalogue.New("PKL-015", fmt.Sprintf("a read at offset %d crosses the end of a FRAME", m.src.straddle[0]), m.src.straddle[0]))
+	again := io.Reader(nil)
+	switch rs, ok := r.(io.ReadSeeker); {
+	case opts.Reopen != nil:
+		again = opts.Reopen()
+	case ok && start >= 0:
+		if _, err := rs.Seek(start, io.SeekStart); err == nil {
+			again = r
+		}
+	}
+	if again == nil {
+		return res, nil
+	}
+	b := newMachine(ctx, again, opts, 64<<10)
+	b.src.bytesSem = true
+	if err := b.run(ctx); err != nil {
+		return res, err
+	}
+	mergeResults(res, b.res)
+	return res, nil
+}
+
+// mergeResults adds the imports and findings of a second reading.
+func mergeResults(dst, src *Result) {
+	have := map[string]bool{}
+	for _, g := range dst.Globals {
+		have[g.Module+"\x00"+g.Name] = true
+	}
+	for _, g := range src.Globals {
+		if !have[g.Module+"\x00"+g.Name] && len(dst.Globals) < maxGlobals {
+			dst.Globals = append(dst.Globals, g)
+		}
+	}
+	seen := map[string]bool{}
+	for _, f := range dst.Findings {
+		seen[f.ID+"\x00"+f.Detail] = true
+	}
+	for _, f := range src.Findings {
+		if !seen[f.ID+"\x00"+f.Detail] {
+			f.Detail += " (reading the bytes as pickle.loads does)"
+			dst.Findings = append(dst.Findings, f)
+		}
+	}
+	dst.Complete = dst.Complete && src.Complete
 }
 
 type kind uint8
@@ -134,11 +206,63 @@ var kindNames = [...]string{"an unknown value", "a MARK", "a string", "bytes", "
 // value is the symbolic stand-in for a Python object on the stack or memo.
 type value struct {
 	k     kind
-	known bool   // vStr: s is the complete string
+	known bool   // vStr: s is the complete string; vInt, vBool: n is exact
 	cls   Class  // vGlobal
 	depth int32  // nesting depth of containers
 	g     int32  // vGlobal: index in Result.Globals, -1 if not listed
 	s     string // vStr: the string; vGlobal, vCall: what it is
+	n     int64  // vInt, vBool: the value; vBytes, vStr: where the payload starts
+	ln    int64  // vBytes, vStr: how many payload bytes
+	enc   uint8  // vStr: encUTF8 when n, ln locate its UTF-8 payload; vBytes: encLatin1 when the bytes are that payload latin-1 encoded
+	// c holds what is tracked of a tuple, list or dict (its items) or of a
+	// call result (callee, arguments, BUILD state); nil when untracked.
+	// Shared between stack and memo copies, as Python objects are.
+	c *cont
+}
+
+// cont is the tracked content of a container or call result. Only small
+// values are tracked (maxTracked items per stream), enough to follow the
+// joblib array layout and nested torch archives.
+type cont struct {
+	items []value // tuple and list items; dict keys and values alternating
+	fn    string  // call result: the callee's full name
+	args  value   // call result: the argument tuple
+	state value   // call result: the BUILD state, if any
+	built bool
+}
+
+// Payload encodings of located strings and bytes.
+const (
+	encRaw    uint8 = iota // the bytes as they are in the stream
+	encUTF8                // vStr: a UTF-8 payload
+	encLatin1              // vBytes: a UTF-8 payload, each character one byte
+)
+
+// maxTracked bounds the container items tracked per stream.
+const maxTracked = 1 << 16
+
+// track returns a new tracked container, or nil when the budget is spent.
+func (m *machine) track(items []value) *cont {
+	if m.tracked+len(items) > maxTracked {
+		return nil
+	}
+	m.tracked += len(items) + 1
+	return &cont{items: items}
+}
+
+// dictGet returns the value under a string key of a tracked dict.
+func (v value) dictGet(key string) (value, bool) {
+	if v.k != vDict || v.c == nil {
+		return value{}, false
+	}
+	var out value
+	found := false
+	for i := 0; i+1 < len(v.c.items); i += 2 {
+		if k := v.c.items[i]; k.k == vStr && k.known && k.s == key {
+			out, found = v.c.items[i+1], true // the last one wins
+		}
+	}
+	return out, found
 }
 
 func (v value) describe() string {
@@ -170,12 +294,23 @@ type machine struct {
 	src   *source
 	res   *Result
 	sniff bool // Looks: stricter GLOBAL operands, no reporting needed
+	// later: decoding a stream after the first, where bytes that only
+	// look like an import of a non-identifier are trailing data.
+	later bool
 
 	stack    []value
 	marks    int
 	memo     map[int64]value
 	memoFull bool
 	retained int64
+
+	tracked int // container items tracked in this stream
+	nested  int // joblib object arrays unpickled inside this stream
+
+	// loaders of embedded torch archives: imports per global index, and
+	// calls made with a literal bytes argument
+	nestedImports map[int32]int
+	nestedCalls   map[int32]int
 
 	globalIdx map[string]int
 	perID     map[string]int
@@ -190,13 +325,21 @@ type machine struct {
 	depthFlagged bool
 	brk          *streamBreak
 
+	calls int   // callables applied (REDUCE, NEWOBJ, INST, OBJ)
+	last  value // what the last stream's STOP returned
+
+	// afterStop, if set, runs after each complete stream (the stream's
+	// number and result) to consume what a loader reads between streams;
+	// done ends the analysis.
+	afterStop func(stream int, result value) (done bool, err error)
+
 	trace   func(in instr, marks int, note string)
 	onBreak func(b *streamBreak)
 	note    string
 }
 
 func newMachine(ctx context.Context, r io.Reader, opts Options, bufSize int) *machine {
-	return &machine{
+	m := &machine{
 		opts:      opts.withDefaults(),
 		src:       newSource(ctx, r, bufSize),
 		res:       &Result{Globals: []Global{}, Findings: []verdict.Finding{}, Complete: true},
@@ -204,6 +347,10 @@ func newMachine(ctx context.Context, r io.Reader, opts Options, bufSize int) *ma
 		perID:     map[string]int{},
 		seen:      map[string]bool{},
 	}
+	if opts.Size > 0 {
+		m.src.size = opts.Size
+	}
+	return m
 }
 
 // add queues a finding of the current stream; key (if set) reports it once.
@@ -222,6 +369,7 @@ func (m *machine) add(id, detail string, off int64, key string) {
 }
 
 func (m *machine) commit() {
+	m.flushNested()
 	m.res.Findings = append(m.res.Findings, m.pending...)
 	m.pending = nil
 }
@@ -239,6 +387,9 @@ func (m *machine) resetStream() {
 	m.streamProto = 0
 	m.depthFlagged = false
 	m.brk = nil
+	m.tracked = 0
+	m.nestedImports = nil
+	m.nestedCalls = nil
 }
 
 var errLimit = errors.New("analysis limit reached")
@@ -254,12 +405,11 @@ func (m *machine) run(ctx context.Context) error {
 			if len(head) == 0 {
 				return nil
 			}
-			if !Looks(head) {
-				m.pending = nil
-				m.add("PKL-013", fmt.Sprintf("data from offset %d on is not a further pickle stream", start), start, "")
-				m.commit()
-				return nil
-			}
+			// Whatever the next bytes look like, a loader that calls
+			// pickle.load again (torch's legacy format does, five times)
+			// reads them as a stream: decode them; a stream that breaks
+			// before importing anything is trailing data.
+			m.later = true
 			if stream >= m.opts.MaxStreams {
 				m.add("PKL-011", fmt.Sprintf("more than %d concatenated pickle streams; the rest was not analysed", m.opts.MaxStreams), start, "")
 				m.commit()
@@ -279,6 +429,12 @@ func (m *machine) run(ctx context.Context) error {
 		case endStop:
 			m.res.Streams++
 			m.commit()
+			if m.afterStop != nil {
+				if done, err := m.afterStop(stream, m.last); err != nil || done {
+					m.commit()
+					return err
+				}
+			}
 			continue
 		case endEmpty:
 			if stream == 0 {
@@ -300,7 +456,7 @@ func (m *machine) run(ctx context.Context) error {
 		}
 		if stream > 0 && m.streamGlobs == 0 {
 			m.pending = nil
-			m.add("PKL-013", fmt.Sprintf("data from offset %d on looks like pickle but breaks (%s); nothing in it imports code", start, b.msg), start, "")
+			m.add("PKL-013", fmt.Sprintf("data from offset %d on is not a further pickle stream (%s); nothing in it imports code", start, b.msg), start, "")
 			m.commit()
 			return nil
 		}
@@ -507,6 +663,17 @@ func (m *machine) importName(in *instr, module, name string, cls Class, why stri
 		g = int32(idx)
 		m.res.Globals[idx].Count++
 	}
+	if cls == Dangerous && embeddedLoaders[full] && g >= 0 && !unresolved {
+		// Judged by what it is called with: see flushNested.
+		if m.nestedImports == nil {
+			m.nestedImports = map[int32]int{}
+		}
+		m.nestedImports[g]++
+		if m.trace != nil {
+			m.note = fmt.Sprintf("-> %s [%s]", full, cls)
+		}
+		return value{k: vGlobal, cls: cls, g: g, s: full}
+	}
 	switch cls {
 	case Dangerous:
 		m.add("PKL-001", fmt.Sprintf("%s at offset %d imports %s: %s", in.info.name, in.off, full, why), in.off, key)
@@ -524,8 +691,83 @@ func (m *machine) importName(in *instr, module, name string, cls Class, why stri
 	return value{k: vGlobal, cls: cls, g: g, s: full}
 }
 
+// embeddedLoaders are callables that load an embedded torch archive from
+// the bytes they are given: torch pickles tensors with plain pickle this
+// way. Called with literal bytes, the archive is opened and judged by its
+// contents (Result.Embedded); imported for anything else, they are
+// dangerous as listed.
+var embeddedLoaders = map[string]bool{"torch.storage._load_from_bytes": true}
+
+// maxEmbedded bounds the embedded archives listed in a Result.
+const maxEmbedded = 64
+
+// Embedded is a byte range of the stream that a loader opens as a file of
+// its own (torch.storage._load_from_bytes: a torch.save archive).
+type Embedded struct {
+	Offset int64  `json:"offset"`
+	Length int64  `json:"length"`
+	Via    string `json:"via"`
+	// Encoding is "" when the range holds the bytes as they are, and
+	// "latin1-of-utf8" when it holds a UTF-8 string whose characters are
+	// the bytes (protocols 0-2 pickle bytes as _codecs.encode(s, 'latin1')).
+	Encoding string `json:"encoding,omitempty"`
+}
+
+// flushNested reports embedded-archive loaders that were imported more
+// often than they were called with literal bytes.
+func (m *machine) flushNested() {
+	for g, n := range m.nestedImports {
+		if m.nestedCalls[g] >= n {
+			continue
+		}
+		gl := m.res.Globals[g]
+		m.add("PKL-001", fmt.Sprintf("%s at offset %d imports %s and does not call it with literal bytes: %s", gl.Opcode, gl.Offset, gl.Module+"."+gl.Name, gl.Reason), gl.Offset, gl.Module+"."+gl.Name)
+		if m.streamDanger == "" {
+			m.streamDanger = gl.Module + "." + gl.Name
+		}
+	}
+	m.nestedImports, m.nestedCalls = nil, nil
+}
+
+// callWith is call for REDUCE, where the arguments are known.
+func (m *machine) callWith(in *instr, fn, args value) value {
+	// _codecs.encode(s, 'latin1'): bytes as protocols 0-2 write them.
+	if fn.k == vGlobal && fn.cls == Safe && fn.s == "_codecs.encode" && args.k == vTuple && args.c != nil && len(args.c.items) == 2 {
+		str, codec := args.c.items[0], args.c.items[1]
+		if str.k == vStr && str.enc == encUTF8 && codec.k == vStr && codec.known && (codec.s == "latin1" || codec.s == "latin-1" || codec.s == "iso-8859-1") {
+			m.call(in, fn)
+			return value{k: vBytes, n: str.n, ln: str.ln, enc: encLatin1}
+		}
+	}
+	if fn.k == vGlobal && embeddedLoaders[fn.s] && fn.g >= 0 && args.k == vTuple && args.c != nil && len(args.c.items) == 1 && args.c.items[0].k == vBytes {
+		b := args.c.items[0]
+		if m.nestedCalls == nil {
+			m.nestedCalls = map[int32]int{}
+		}
+		m.nestedCalls[fn.g]++
+		if len(m.res.Embedded) < maxEmbedded {
+			e := Embedded{Offset: b.n, Length: b.ln, Via: fn.s}
+			if b.enc == encLatin1 {
+				e.Encoding = "latin1-of-utf8"
+			}
+			m.res.Embedded = append(m.res.Embedded, e)
+		}
+		m.calls++
+		return value{k: vCall, g: -1, s: fn.s + "(...)"}
+	}
+	r := m.call(in, fn)
+	if fn.k == vGlobal {
+		if c := m.track(nil); c != nil {
+			c.fn, c.args = fn.s, args
+			r.c = c
+		}
+	}
+	return r
+}
+
 // call records that fn is called by the opcode and returns the result.
 func (m *machine) call(in *instr, fn value) value {
+	m.calls++
 	if fn.k == vGlobal {
 		if fn.g >= 0 {
 			m.res.Globals[fn.g].Called = true
@@ -556,9 +798,11 @@ func (m *machine) exec(in *instr) error {
 		}
 		return m.push(in, value{k: vMark})
 	case opStop:
-		if _, err := m.pop(in); err != nil {
+		v, err := m.pop(in)
+		if err != nil {
 			return err
 		}
+		m.last = v
 		return errStop
 	case opPop:
 		n := len(m.stack)
@@ -581,16 +825,31 @@ func (m *machine) exec(in *instr) error {
 		return m.push(in, *t)
 	case opFloat, opBinFloat:
 		return m.push(in, value{k: vFloat})
-	case opInt, opBinInt, opBinInt1, opBinInt2, opLong, opLong1, opLong4:
-		return m.push(in, value{k: vInt})
+	case opInt, opLong:
+		if in.code == opInt && (a.text == "00" || a.text == "01") {
+			return m.push(in, value{k: vBool, n: a.n, known: true})
+		}
+		return m.push(in, value{k: vInt, n: a.n, known: a.text != "" && a.n != math.MaxInt64 && a.n != -math.MaxInt64})
+	case opBinInt, opBinInt1, opBinInt2:
+		return m.push(in, value{k: vInt, n: a.n, known: true})
+	case opLong1, opLong4:
+		v := value{k: vInt}
+		if a.full && a.length <= 8 {
+			v.n, v.known = leSigned(a.s), true
+		}
+		return m.push(in, v)
 	case opNone:
 		return m.push(in, value{k: vNone})
 	case opNewTrue, opNewFalse:
-		return m.push(in, value{k: vBool})
-	case opString, opBinString, opShortBinString, opUnicode, opBinUnicode, opShortBinUni, opBinUnicode8:
+		return m.push(in, value{k: vBool, n: int64(btoi(in.code == opNewTrue)), known: true})
+	case opBinUnicode, opShortBinUni, opBinUnicode8:
+		// Where the UTF-8 payload lies, for _codecs.encode(s, 'latin1'):
+		// how protocols 0-2 write bytes.
+		return m.push(in, value{k: vStr, s: a.s, known: a.full, n: a.dataOff, ln: a.length, enc: encUTF8})
+	case opString, opBinString, opShortBinString, opUnicode:
 		return m.push(in, value{k: vStr, s: a.s, known: a.full})
 	case opBinBytes, opShortBinBytes, opBinBytes8, opByteArray8:
-		return m.push(in, value{k: vBytes})
+		return m.push(in, value{k: vBytes, n: a.dataOff, ln: a.length})
 	case opNextBuffer:
 		return m.push(in, value{k: vAny})
 	case opReadonlyBuffer:
@@ -605,28 +864,37 @@ func (m *machine) exec(in *instr) error {
 		}
 		return m.push(in, value{k: vPersist})
 	case opReduce:
-		if _, err := m.pop(in); err != nil {
+		args, err := m.pop(in)
+		if err != nil {
 			return err
 		}
 		fn, err := m.pop(in)
 		if err != nil {
 			return err
 		}
-		return m.push(in, m.call(in, fn))
+		return m.push(in, m.callWith(in, fn, args))
 	case opBuild:
-		if _, err := m.pop(in); err != nil {
+		state, err := m.pop(in)
+		if err != nil {
 			return err
 		}
-		if _, err := m.top(in); err != nil {
+		obj, err := m.top(in)
+		if err != nil {
 			return err
+		}
+		if obj.k == vCall && obj.c != nil && !obj.c.built {
+			obj.c.state, obj.c.built = state, true
+			if obj.c.fn == joblibWrapper {
+				return m.joblibArray(in, state)
+			}
 		}
 	case opGlobal:
-		if m.sniff && (!identifierPath(a.s) || !identifierPath(a.name)) {
+		if (m.sniff || m.later) && (!identifierPath(a.s) || !identifierPath(a.name)) {
 			return m.malformed(in, "not an importable name")
 		}
 		return m.push(in, m.global(in, a))
 	case opInst:
-		if m.sniff && (!identifierPath(a.s) || !identifierPath(a.name)) {
+		if (m.sniff || m.later) && (!identifierPath(a.s) || !identifierPath(a.name)) {
 			return m.malformed(in, "not an importable name")
 		}
 		if _, _, _, err := m.popMark(in); err != nil {
@@ -646,14 +914,22 @@ func (m *machine) exec(in *instr) error {
 		m.add("PKL-006", fmt.Sprintf("OBJ at offset %d instantiates %s", in.off, cls.describe()), in.off, "OBJ")
 		return m.push(in, m.call(in, cls))
 	case opNewObj:
-		if _, err := m.pop(in); err != nil {
+		args, err := m.pop(in)
+		if err != nil {
 			return err
 		}
 		cls, err := m.pop(in)
 		if err != nil {
 			return err
 		}
-		return m.push(in, m.call(in, cls))
+		r := m.call(in, cls)
+		if cls.k == vGlobal {
+			if c := m.track(nil); c != nil {
+				c.fn, c.args = cls.s, args
+				r.c = c
+			}
+		}
+		return m.push(in, r)
 	case opNewObjEx:
 		for range 2 {
 			if _, err := m.pop(in); err != nil {
@@ -688,7 +964,9 @@ func (m *machine) exec(in *instr) error {
 			return err
 		}
 		m.nest(in, t, v.depth)
+		m.addItems(t, v)
 	case opAppends, opSetItems, opAddItems:
+		items := m.itemsAboveMark()
 		n, d, _, err := m.popMark(in)
 		if err != nil {
 			return err
@@ -702,6 +980,9 @@ func (m *machine) exec(in *instr) error {
 		}
 		if n > 0 {
 			m.nest(in, t, d)
+		}
+		if in.code != opAddItems {
+			m.addItems(t, items...)
 		}
 	case opSetItem:
 		v, err := m.pop(in)
@@ -717,7 +998,9 @@ func (m *machine) exec(in *instr) error {
 			return err
 		}
 		m.nest(in, t, max(v.depth, k.depth))
+		m.addItems(t, k, v)
 	case opList, opTuple, opDict, opFrozenSet:
+		items := m.itemsAboveMark()
 		n, d, _, err := m.popMark(in)
 		if err != nil {
 			return err
@@ -730,26 +1013,31 @@ func (m *machine) exec(in *instr) error {
 		if n > 0 {
 			v.depth = d + 1
 		}
+		if k != vSet {
+			v.c = m.track(items)
+		}
 		return m.push(in, v)
 	case opEmptyList:
-		return m.push(in, value{k: vList})
+		return m.push(in, value{k: vList, c: m.track(nil)})
 	case opEmptyTuple:
-		return m.push(in, value{k: vTuple})
+		return m.push(in, value{k: vTuple, c: m.track(nil)})
 	case opEmptyDict:
-		return m.push(in, value{k: vDict})
+		return m.push(in, value{k: vDict, c: m.track(nil)})
 	case opEmptySet:
 		return m.push(in, value{k: vSet})
 	case opTuple1, opTuple2, opTuple3:
 		n := int(in.code-opTuple1) + 1
 		var d int32
-		for range n {
+		items := make([]value, n)
+		for i := range n {
 			v, err := m.pop(in)
 			if err != nil {
 				return err
 			}
 			d = max(d, v.depth)
+			items[n-1-i] = v
 		}
-		return m.push(in, value{k: vTuple, depth: d + 1})
+		return m.push(in, value{k: vTuple, depth: d + 1, c: m.track(items)})
 	case opPut, opBinPut, opLongBinPut:
 		t, err := m.top(in)
 		if err != nil {
@@ -772,7 +1060,7 @@ func (m *machine) exec(in *instr) error {
 			m.streamProto = int(a.n)
 		}
 	case opFrame:
-		// Framing only groups opcodes for buffered reading.
+		return m.src.frame(a.n, in)
 	default:
 		return m.malformed(in, "opcode not handled")
 	}
@@ -850,4 +1138,60 @@ func identifierPath(s string) bool {
 		prevDot = false
 	}
 	return !prevDot
+}
+
+// itemsAboveMark copies the values above the innermost MARK when they are
+// few enough to track (nil otherwise).
+func (m *machine) itemsAboveMark() []value {
+	i := len(m.stack) - 1
+	for i >= 0 && m.stack[i].k != vMark {
+		i--
+		if len(m.stack)-1-i > 64 {
+			return nil
+		}
+	}
+	if i < 0 || i == len(m.stack)-1 {
+		return nil
+	}
+	return append([]value(nil), m.stack[i+1:]...)
+}
+
+// addItems appends to a tracked list or dict (untracking it when the
+// budget runs out or the items are not known).
+func (m *machine) addItems(t *value, items ...value) {
+	if t.c == nil || (t.k != vList && t.k != vDict) {
+		return
+	}
+	if len(items) == 0 {
+		return
+	}
+	if m.tracked+len(items) > maxTracked || len(t.c.items) > 4096 {
+		t.c = nil
+		return
+	}
+	m.tracked += len(items)
+	t.c.items = append(t.c.items, items...)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// leSigned decodes a little-endian two's-complement integer of at most 8
+// bytes (LONG1/LONG4 operands).
+func leSigned(b string) int64 {
+	if b == "" {
+		return 0
+	}
+	var u uint64
+	for i := len(b) - 1; i >= 0; i-- {
+		u = u<<8 | uint64(b[i])
+	}
+	if n := len(b); n < 8 && b[n-1]&0x80 != 0 {
+		u |= ^uint64(0) << (8 * n)
+	}
+	return int64(u)
 }

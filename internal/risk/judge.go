@@ -13,6 +13,7 @@ import (
 type Judge struct {
 	classifier *classify.Classifier
 	engine     *Engine
+	memo       verdictMemo // prompts shared by many hosts are classified once
 }
 
 // NewJudge loads the embedded classifier rules, catalogue and vulnerability
@@ -47,7 +48,7 @@ func (j *Judge) VulnData() *vulndb.DB { return j.engine.db }
 func (j *Judge) Annotate(svc *service.Service) {
 	for i := range svc.Models {
 		m := &svc.Models[i]
-		m.SystemPromptCategories, m.GuardrailsRemoved, m.GuardrailEvidence = j.classifier.Model(m.Name, m.ParentModel, m.Family, m.SystemPrompt)
+		m.SystemPromptCategories, m.GuardrailsRemoved, m.GuardrailEvidence = j.memo.model(m.Name, m.ParentModel, m.Family, m.SystemPrompt, j.classifier.Model)
 	}
 	j.engine.Evaluate(svc)
 }

@@ -3,6 +3,7 @@ package safetensors
 import (
 	"bytes"
 	"context"
+	"github.com/llmfence/llmfence/internal/pythontest"
 	"testing"
 
 	"github.com/llmfence/llmfence/internal/verdict"
@@ -57,5 +58,38 @@ func FuzzKerasConfig(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, cfg []byte) {
 		checkIDs(t, KerasCatalogue(), ScanKerasConfig(cfg))
+	})
+}
+
+// FuzzPythonJSON: the json.loads-compatible parser never panics, and what
+// it accepts it accepts again; effective keys are unique.
+func FuzzPythonJSON(f *testing.F) {
+	for _, c := range pythontest.JSONCases(7, 40) {
+		f.Add(c.Data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := parsePythonJSON(data, 64)
+		if err != nil {
+			return
+		}
+		var check func(v *jvalue)
+		check = func(v *jvalue) {
+			if v.kind == '{' {
+				keys, vals := v.effective()
+				seen := map[string]bool{}
+				for i, k := range keys {
+					if seen[k] {
+						t.Fatalf("effective keys repeat %q", k)
+					}
+					seen[k] = true
+					check(vals[i])
+				}
+			}
+			for _, it := range v.items {
+				check(it)
+			}
+		}
+		check(v)
+		LooksKerasConfig(data)
 	})
 }

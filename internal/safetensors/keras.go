@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,7 +26,8 @@ func ScanKerasConfig(cfg []byte) []verdict.Finding {
 		fs.add("KERAS-005", fmt.Sprintf("config of %d bytes exceeds the %d-byte limit", len(cfg), maxKerasConfig), -1)
 		return fs.list
 	}
-	root, _, err := parseJSON(cfg, maxKerasDepth)
+	// Keras reads config.json with json.loads on the member's bytes.
+	root, err := parsePythonJSON(cfg, maxKerasDepth)
 	if err != nil {
 		fs.add("KERAS-005", err.Error(), -1)
 		return fs.list
@@ -62,8 +64,13 @@ func (k *kerasScan) walk(v *jvalue, where string, depth int) {
 		} else if name, ok := v.get("name").asString(); ok {
 			here = name
 		}
+		if len(v.dups) > 0 {
+			k.fs.add("KERAS-006", fmt.Sprintf("%s: %q appears more than once; json.loads keeps the last", orModel(here), v.dups[0]), -1)
+		}
 		k.object(v, here)
-		for _, c := range v.vals {
+		// What json.loads builds: the last of repeated keys.
+		_, vals := v.effective()
+		for _, c := range vals {
 			k.walk(c, here, depth+1)
 		}
 	}
@@ -152,4 +159,26 @@ func (k *kerasScan) kerasModule(m string) bool {
 func (k *kerasScan) dangerousModule(m string) bool {
 	root, _, _ := strings.Cut(m, ".")
 	return slices.Contains(k.rules.KerasDangerousModules, root)
+}
+
+func orModel(where string) string {
+	if where == "" {
+		return "model"
+	}
+	return where
+}
+
+// LooksKerasConfig reports whether cfg, read as Keras reads JSON, is a
+// serialized Keras object: a JSON object with a string class_name (a
+// .keras config.json, or the JSON model_from_json loads).
+func LooksKerasConfig(cfg []byte) bool {
+	if len(cfg) > maxKerasConfig || !bytes.Contains(cfg, []byte("class")) && !bytes.Contains(cfg, []byte{'c', 0}) {
+		return false
+	}
+	root, err := parsePythonJSON(cfg, maxKerasDepth)
+	if err != nil {
+		return false
+	}
+	_, ok := root.get("class_name").asString()
+	return ok
 }

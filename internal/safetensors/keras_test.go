@@ -33,6 +33,15 @@ func kerasCases() []kerasCase {
 		{"unsafe-deserialization", kerasModel(`{"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "activation": {"module": "keras.config", "class_name": "function", "config": "enable_unsafe_deserialization", "registered_name": "function"}}}`), []string{"KERAS-004"}},
 		{"os-system", kerasModel(`{"module": "os", "class_name": "function", "config": "system", "registered_name": "function"}`), []string{"KERAS-004"}},
 		{"get-file", kerasModel(`{"module": "keras.utils", "class_name": "function", "config": "get_file"}`), []string{"KERAS-004"}},
+		// Parsed as json.loads parses bytes: the last of repeated keys
+		// wins, NaN and Infinity are numbers, UTF-16 and UTF-32 are read.
+		{"duplicate-class-name", kerasModel(`{"module": "keras.layers", "class_name": "Dense", "config": {"name": "l", "function": ["4wEAAAAAAAAA", null, null], "function_type": "lambda"}, "class_name": "Lambda"}`), []string{"KERAS-001", "KERAS-006"}},
+		{"duplicate-module", kerasModel(`{"module": "keras.layers", "class_name": "function", "config": "system", "module": "os"}`), []string{"KERAS-004", "KERAS-006"}},
+		{"shadowed-lambda", kerasModel(`{"module": "keras.layers", "class_name": "Lambda", "config": {"name": "l", "function": "f"}, "class_name": "Dense"}`), []string{"KERAS-006"}},
+		{"nan-and-infinity", kerasModel(`{"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "l2": NaN, "clip": -Infinity}}, {"module": "os", "class_name": "function", "config": "system"}`), []string{"KERAS-004"}},
+		{"utf-16", utf16LE(kerasModel(`{"module": "os", "class_name": "function", "config": "system"}`)), []string{"KERAS-004"}},
+		{"utf-8-bom", "\ufeff" + kerasModel(`{"module": "os", "class_name": "function", "config": "system"}`), []string{"KERAS-004"}},
+		{"escaped-keys", kerasModel(`{"\u006dodule": "o\u0073", "class\u005fname": "function", "config": "system"}`), []string{"KERAS-004"}},
 		{"invalid-json", `{"class_name": `, []string{"KERAS-005"}},
 		{"not-object", `[1, 2]`, []string{"KERAS-005"}},
 	}
@@ -52,4 +61,13 @@ func TestScanKerasConfig(t *testing.T) {
 			g.check(t, c.name, fs)
 		})
 	}
+}
+
+// utf16LE encodes s as UTF-16LE with a BOM, as json.loads accepts.
+func utf16LE(s string) string {
+	b := []byte{0xFF, 0xFE}
+	for _, r := range s {
+		b = append(b, byte(r), byte(r>>8))
+	}
+	return string(b)
 }

@@ -125,13 +125,15 @@ func Scan(ctx context.Context, r io.ReaderAt, size int64) (*Header, []verdict.Fi
 		fs.add("ST-005", fmt.Sprintf("key %q appears more than once", k), 8)
 	}
 	var good []Tensor
-	for i, name := range root.keys {
+	// A repeated name is one tensor to the loader: the last entry wins.
+	keys, vals := root.effective()
+	for i, name := range keys {
 		if i%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, nil, err
 			}
 		}
-		v := root.vals[i]
+		v := vals[i]
 		if name == metadataKey {
 			h.Metadata = scanMetadata(v, fs)
 			continue
@@ -203,7 +205,8 @@ func scanTensor(name string, v *jvalue, fs *findings) (t Tensor, placed, sized b
 	for _, k := range v.dups {
 		fs.add("ST-005", fmt.Sprintf("tensor %q: key %q appears more than once", name, k), 8)
 	}
-	for _, k := range v.keys {
+	ekeys, _ := v.effective()
+	for _, k := range ekeys {
 		if k != "dtype" && k != "shape" && k != "data_offsets" {
 			fs.add("ST-016", fmt.Sprintf("tensor %q: field %q", name, k), 8)
 		}

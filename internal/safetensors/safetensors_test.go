@@ -82,8 +82,8 @@ func stCases() []stCase {
 		{"bad-utf8", f("{\"a\xff\":1}", 0), []string{"ST-004"}},
 		{"tensor-not-object", f(`{"a": 5}`, 0), []string{"ST-004"}},
 		{"too-deep", f(`{"a":`+strings.Repeat("[", 40)+strings.Repeat("]", 40)+`}`, 0), []string{"ST-004"}},
-		{"duplicate-tensor", f(`{`+tA+`,"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 16), []string{"ST-005", "ST-010"}},
-		{"duplicate-field", f(`{"a":{"dtype":"F32","dtype":"F64","shape":[4],"data_offsets":[0,16]}}`, 16), []string{"ST-005"}},
+		{"duplicate-tensor", f(`{`+tA+`,"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 16), []string{"ST-005", "ST-013"}},        // the last "a" is the tensor
+		{"duplicate-field", f(`{"a":{"dtype":"F32","dtype":"F64","shape":[4],"data_offsets":[0,16]}}`, 16), []string{"ST-005", "ST-009"}}, // F64 wins
 		{"unknown-dtype", f(`{"a":{"dtype":"F128","shape":[1],"data_offsets":[0,16]}}`, 16), []string{"ST-006"}},
 		{"negative-dim", f(`{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,16]}}`, 16), []string{"ST-007"}},
 		{"float-dim", f(`{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,16]}}`, 16), []string{"ST-007"}},

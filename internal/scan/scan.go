@@ -12,6 +12,14 @@
 // Memory is bounded by the concurrency, never by the size of the target set:
 // targets stream from the walker into a bounded channel, and results stream
 // out to the sink as they complete.
+//
+// On Linux the connect itself is hand-written (connect_linux.go) rather
+// than net.Dialer, for speed: a sweep is almost all refused ports, and the
+// kernel usually knows the refusal when connect(2) returns, so reading it
+// there — without the runtime poller, on a reused socket — makes the sweep
+// about three times as fast (docs/benchmarks.md). Connects still pending
+// fall back to the poller. Slow fingerprints never hold the sweep: open
+// ports that find every fingerprint slot busy are queued.
 package scan
 
 import (
@@ -21,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,7 +53,9 @@ type Walker interface {
 	Walk(ctx context.Context, fn func(Target) error) error
 }
 
-// Prober fingerprints one open port. It takes ownership of conn.
+// Prober fingerprints one open port. conn is an open connection to addr,
+// which the prober takes over, or nil when the prober must connect itself
+// (the port was queued for a free fingerprint slot).
 type Prober interface {
 	Probe(ctx context.Context, addr netip.AddrPort, hostname string, tlsHint bool, conn net.Conn) (*service.Service, error)
 }
@@ -75,7 +86,8 @@ type Options struct {
 	// Retries is how many more times a connect that timed out is tried
 	// (a refused connection is an answer, not a failure, and is not retried).
 	Retries int
-	// KeepHTTP keeps services that answered HTTP but matched no LLM stack.
+	// KeepHTTP keeps services that answered HTTP but matched no LLM stack
+	// and no gateway (a recognised gateway is always kept).
 	KeepHTTP bool
 	// Progress, if non-nil, is called about every ProgressEvery with a
 	// snapshot, and once at the end.
@@ -88,19 +100,34 @@ type Options struct {
 
 // Stats is a snapshot of a scan's progress.
 type Stats struct {
-	Total     uint64        `json:"total"`      // pairs in the target set
-	Done      uint64        `json:"done"`       // pairs tried
-	Open      uint64        `json:"open"`       // pairs that accepted a connection
-	Services  uint64        `json:"services"`   // LLM services found
-	NotHTTP   uint64        `json:"not_http"`   // open ports that did not speak HTTP
-	OtherHTTP uint64        `json:"other_http"` // HTTP that matched no LLM stack
-	Errors    uint64        `json:"errors"`     // connects that failed other than refused/timeout
-	Elapsed   time.Duration `json:"elapsed_ns"`
+	Total     uint64 `json:"total"`      // pairs in the target set
+	Done      uint64 `json:"done"`       // pairs tried
+	Open      uint64 `json:"open"`       // pairs that accepted a connection
+	Services  uint64 `json:"services"`   // LLM services found
+	NotHTTP   uint64 `json:"not_http"`   // open ports that did not speak HTTP
+	OtherHTTP uint64 `json:"other_http"` // HTTP that matched no LLM stack and no gateway
+	// Fenced counts HTTP services that show nothing of the LLM server
+	// behind them but were recognised as an authenticating gateway
+	// (service.Service.Gateway); they are reported like services.
+	Fenced uint64 `json:"fenced"`
+	// Unidentified counts open ports where neither an LLM server nor a
+	// gateway was recognised: NotHTTP + OtherHTTP. Open = Services +
+	// Fenced + Unidentified once every fingerprint has finished.
+	Unidentified uint64        `json:"unidentified"`
+	Errors       uint64        `json:"errors"` // connects that failed other than refused/timeout
+	Elapsed      time.Duration `json:"elapsed_ns"`
 	// Sweep is how long discovery took: from the start until the last
 	// connect finished. Fingerprints of slow services may run on after it.
 	Sweep time.Duration `json:"sweep_ns"`
+	// RateWait is how long the target walk waited on Options.Rate. When it
+	// is most of Sweep, the rate cap — not the network, the targets or the
+	// machine — set the pace of discovery.
+	RateWait time.Duration `json:"rate_wait_ns"`
 	// Concurrency is the connect limit in force (it adapts).
 	Concurrency int `json:"concurrency"`
+	// Queued counts open ports that found every fingerprint slot busy and
+	// waited for one (fingerprinted on a new connection).
+	Queued uint64 `json:"queued"`
 }
 
 // Scanner runs scans.
@@ -109,6 +136,9 @@ type Scanner struct {
 	prober    Prober
 	annotator Annotator
 	log       *slog.Logger
+	// connect opens one TCP connection: connectTCP, or Options.Dial. Each
+	// connect worker passes its own socket cache.
+	connect func(ctx context.Context, addr netip.AddrPort, cache *socketCache) (net.Conn, error)
 }
 
 // New returns a Scanner. prober is required; annotator may be nil.
@@ -142,35 +172,37 @@ func New(opts Options, prober Prober, annotator Annotator) (*Scanner, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Dial == nil {
-		// The dialer's own timeout costs less per connect than a context
-		// with a deadline.
-		d := &net.Dialer{Timeout: opts.DialTimeout}
-		opts.Dial = d.DialContext
-	} else {
-		dial := opts.Dial
-		timeout := opts.DialTimeout
-		opts.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+	s := &Scanner{opts: opts, prober: prober, annotator: annotator, log: log}
+	timeout := opts.DialTimeout
+	if dial := opts.Dial; dial != nil {
+		s.connect = func(ctx context.Context, addr netip.AddrPort, _ *socketCache) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			return dial(ctx, network, addr)
+			return dial(ctx, "tcp", addr.String())
+		}
+	} else {
+		s.connect = func(ctx context.Context, addr netip.AddrPort, cache *socketCache) (net.Conn, error) {
+			return connectTCP(ctx, addr, timeout, cache)
 		}
 	}
-	return &Scanner{opts: opts, prober: prober, annotator: annotator, log: log}, nil
+	return s, nil
 }
 
 type counters struct {
-	done, open, services, notHTTP, otherHTTP, errs atomic.Uint64
-	sweep                                          atomic.Int64
-	slots                                          *adaptiveLimit
+	done, open, services, notHTTP, otherHTTP, fenced, errs, queued atomic.Uint64
+	sweep, rateWait                                                atomic.Int64
+	slots                                                          *adaptiveLimit
 }
 
 func (c *counters) snapshot(total uint64, start time.Time) Stats {
-	return Stats{
+	st := Stats{
 		Total: total, Done: c.done.Load(), Open: c.open.Load(), Services: c.services.Load(),
-		NotHTTP: c.notHTTP.Load(), OtherHTTP: c.otherHTTP.Load(), Errors: c.errs.Load(),
-		Elapsed: time.Since(start), Sweep: time.Duration(c.sweep.Load()), Concurrency: c.slots.current(),
+		NotHTTP: c.notHTTP.Load(), OtherHTTP: c.otherHTTP.Load(), Fenced: c.fenced.Load(), Errors: c.errs.Load(),
+		Elapsed: time.Since(start), Sweep: time.Duration(c.sweep.Load()), RateWait: time.Duration(c.rateWait.Load()),
+		Concurrency: c.slots.current(), Queued: c.queued.Load(),
 	}
+	st.Unidentified = st.NotHTTP + st.OtherHTTP
+	return st
 }
 
 // Run scans every target w yields and calls emit, from one goroutine at a
@@ -218,15 +250,25 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 	// (limit.go); fingerprints have their own fixed pool so tarpits cannot
 	// stall discovery.
 	work := make(chan Target, 256)
-	fpSlots := make(chan struct{}, s.opts.Fingerprints)
-	var workers, fps sync.WaitGroup
+	fp := &fingerprints{slots: make(chan struct{}, s.opts.Fingerprints), queue: make(chan Target, maxQueued)}
+	var workers sync.WaitGroup
+	connectGate := make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	var slots *adaptiveLimit
 	slots = newAdaptiveLimit(s.opts.MinConcurrency, s.opts.Concurrency, func() {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
+			sockets := socketCache{gate: connectGate}
+			defer sockets.close()
 			for t := range work {
-				s.one(ctx, t, &c, fpSlots, &fps, results)
+				s.one(ctx, t, &sockets, &c, fp, results)
+				// A refused connect never parks the goroutine (see
+				// connectTCP), so without a yield the sweep's workers
+				// would hold both Ps for a whole preemption slice
+				// (10 ms) each and leave fingerprint goroutines, ready
+				// with a response, waiting behind dozens of them: their
+				// per-target budget would run out in the run queue.
+				runtime.Gosched()
 				if slots.leave() {
 					return
 				}
@@ -235,6 +277,19 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 	})
 	c.slots = slots
 	slots.set(s.opts.MinConcurrency)
+	// Open ports that found every fingerprint slot busy wait here, and
+	// are fingerprinted as slots free up.
+	queueDone := make(chan struct{})
+	go func() {
+		defer close(queueDone)
+		for t := range fp.queue {
+			select {
+			case fp.slots <- struct{}{}:
+				s.startFingerprint(ctx, t, nil, &c, fp, results)
+			case <-ctx.Done():
+			}
+		}
+	}()
 	if s.opts.Progress != nil {
 		bg.Add(1)
 		go func() {
@@ -260,7 +315,7 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 
 	walkErr := w.Walk(ctx, func(t Target) error {
 		if limiter != nil {
-			if err := limiter.Wait(ctx); err != nil {
+			if err := pace(ctx, limiter, &c.rateWait); err != nil {
 				return err
 			}
 		}
@@ -281,7 +336,9 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 	slots.close()
 	workers.Wait()
 	c.sweep.Store(int64(time.Since(start)))
-	fps.Wait()
+	close(fp.queue)
+	<-queueDone
+	fp.running.Wait()
 	close(results)
 	emitErr := <-emitDone
 	close(stop)
@@ -306,10 +363,28 @@ func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service)
 	return st, ctx.Err()
 }
 
+// maxQueued bounds the open ports waiting for a fingerprint slot (the
+// buffer, about 50 bytes a port, is allocated up front); past it connect
+// workers wait.
+const maxQueued = 1 << 14
+
+// fingerprints is the fingerprint pool: its slots and the queue of open
+// ports waiting for one.
+type fingerprints struct {
+	slots   chan struct{}
+	queue   chan Target
+	running sync.WaitGroup
+}
+
 // one handles a single target: connect, and if open, hand the connection
-// to a fingerprint goroutine, waiting only for a free fingerprint slot.
-func (s *Scanner) one(ctx context.Context, t Target, c *counters, fpSlots chan struct{}, wg *sync.WaitGroup, results chan<- *service.Service) {
-	conn, err := s.dial(ctx, t.Addr)
+// to a fingerprint goroutine. When every fingerprint slot is busy (slow
+// services, tarpits that pass for HTTP) the connect worker does not wait
+// for one, and does not keep the connection — it could go stale before a
+// slot frees — but queues the target, to be fingerprinted on a new
+// connection: discovery runs at the speed of the sweep whatever the
+// fingerprints cost.
+func (s *Scanner) one(ctx context.Context, t Target, sockets *socketCache, c *counters, fp *fingerprints, results chan<- *service.Service) {
+	conn, err := s.dial(ctx, t.Addr, sockets)
 	c.done.Add(1)
 	if err != nil {
 		if !isClosed(err) && ctx.Err() == nil {
@@ -320,15 +395,26 @@ func (s *Scanner) one(ctx context.Context, t Target, c *counters, fpSlots chan s
 	}
 	c.open.Add(1)
 	select {
-	case fpSlots <- struct{}{}:
-	case <-ctx.Done():
-		conn.Close()
+	case fp.slots <- struct{}{}:
+		s.startFingerprint(ctx, t, conn, c, fp, results)
 		return
+	default:
 	}
-	wg.Add(1)
+	conn.Close()
+	c.queued.Add(1)
+	select {
+	case fp.queue <- t:
+	case <-ctx.Done():
+	}
+}
+
+// startFingerprint runs one fingerprint in its own goroutine; the caller
+// holds a slot, which the goroutine gives back.
+func (s *Scanner) startFingerprint(ctx context.Context, t Target, conn net.Conn, c *counters, fp *fingerprints, results chan<- *service.Service) {
+	fp.running.Add(1)
 	go func() {
-		defer wg.Done()
-		defer func() { <-fpSlots }()
+		defer fp.running.Done()
+		defer func() { <-fp.slots }()
 		s.fingerprint(ctx, t, conn, c, results)
 	}()
 }
@@ -341,13 +427,18 @@ func (s *Scanner) fingerprint(ctx context.Context, t Target, conn net.Conn, c *c
 		s.log.Debug("not an HTTP service", "addr", t.Addr, "err", err)
 		return
 	}
-	if svc.Product == "" || svc.Product == "http" {
+	switch {
+	case svc.Product != "" && svc.Product != "http":
+		c.services.Add(1)
+	case svc.Gateway != "":
+		// Nothing behind the fence shows, but the fence itself is known:
+		// an inventory must list it.
+		c.fenced.Add(1)
+	default:
 		c.otherHTTP.Add(1)
 		if !s.opts.KeepHTTP {
 			return
 		}
-	} else {
-		c.services.Add(1)
 	}
 	if s.annotator != nil {
 		s.annotator.Annotate(svc)
@@ -358,11 +449,31 @@ func (s *Scanner) fingerprint(ctx context.Context, t Target, conn net.Conn, c *c
 	}
 }
 
-func (s *Scanner) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+// pace waits for the rate limiter's next slot and adds the time waited to
+// waited.
+func pace(ctx context.Context, l *rate.Limiter, waited *atomic.Int64) error {
+	r := l.Reserve()
+	d := r.Delay()
+	if d <= 0 {
+		return nil
+	}
+	waited.Add(int64(d))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
+	}
+}
+
+func (s *Scanner) dial(ctx context.Context, addr netip.AddrPort, sockets *socketCache) (net.Conn, error) {
 	var err error
 	for attempt := 0; attempt <= s.opts.Retries; attempt++ {
 		var conn net.Conn
-		conn, err = s.opts.Dial(ctx, "tcp", addr.String())
+		conn, err = s.connect(ctx, addr, sockets)
 		if err == nil {
 			return conn, nil
 		}

@@ -33,7 +33,11 @@
 // bounded by the batch size and the number of disjoint exclusion intervals
 // (all exclusions stay in memory, 32 bytes per disjoint interval), never by
 // the number of addresses or the length of an include file. A pair repeated
-// in two different batches is visited, and counted, twice.
+// in two different batches is visited, and counted, once: the ranges
+// earlier batches covered are remembered, merged, and subtracted from later
+// batches like exclusions (up to Options.MaxSeen disjoint ranges, 32 MiB by
+// default; only an input so scattered that more ranges stay disjoint can
+// have a repeat far apart visited twice, and a warning says so).
 //
 // # Permutation
 //

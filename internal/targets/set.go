@@ -52,6 +52,12 @@ type Options struct {
 	// BatchSize is how many specs are merged and permuted together; memory
 	// is bounded by it, not by the size of the input. Default 1<<16.
 	BatchSize int
+	// MaxSeen bounds the disjoint address ranges remembered from earlier
+	// batches so a pair repeated in a later batch is visited once
+	// (32 bytes each; default DefaultMaxSeen). Past it, later batches
+	// are still checked against what is remembered but add nothing, and
+	// a repeat of a pair not remembered is visited again.
+	MaxSeen int
 	// Stdin is read for the spec "-" (default os.Stdin).
 	Stdin io.Reader
 	// TempDir is where standard input is spooled (default os.TempDir()).
@@ -63,6 +69,9 @@ type Options struct {
 // DefaultBatchSize is the number of specs merged and permuted together when
 // Options.BatchSize is 0.
 const DefaultBatchSize = 1 << 16
+
+// DefaultMaxSeen is Options.MaxSeen when 0: 32 MiB of ranges.
+const DefaultMaxSeen = 1 << 20
 
 // maxLineBytes bounds one line of a target file.
 const maxLineBytes = 1 << 20
@@ -116,6 +125,7 @@ type Set struct {
 	seed      uint64
 	resolver  Resolver
 	batchSize int
+	maxSeen   int
 	log       *slog.Logger
 
 	sources []source
@@ -151,10 +161,14 @@ func NewSet(ctx context.Context, opts Options, include, includeFiles, exclude, e
 		seed:      opts.Seed,
 		resolver:  opts.Resolver,
 		batchSize: opts.BatchSize,
+		maxSeen:   opts.MaxSeen,
 		log:       opts.Logger,
 	}
 	if s.batchSize <= 0 {
 		s.batchSize = DefaultBatchSize
+	}
+	if s.maxSeen <= 0 {
+		s.maxSeen = DefaultMaxSeen
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -253,9 +267,8 @@ func NewSet(ctx context.Context, opts Options, include, includeFiles, exclude, e
 }
 
 // Count is the number of (address, port) pairs Walk visits: exclusions are
-// subtracted and duplicates within a batch merged. Specs repeated in
-// different batches of a very large input are counted (and visited) once
-// per batch.
+// subtracted and duplicates merged, within a batch and across batches (up
+// to Options.MaxSeen remembered ranges; see there).
 func (s *Set) Count() uint64 { return s.count }
 
 // Seed is the seed the walk order derives from (the one chosen at random
@@ -518,10 +531,16 @@ func (s *Set) loadExclusions(ctx context.Context, srcs []source, stdin io.Reader
 // most batchSize specs, merged, with exclusions removed.
 func (s *Set) batchesOf(ctx context.Context, fn func(*batch) error) error {
 	bb := newBuilder()
+	seen := &seenPairs{byPort: map[uint16][]interval{}, max: s.maxSeen}
 	flush := func() error {
-		b, err := s.finish(bb)
+		b, err := s.finish(bb, seen)
 		if err != nil {
 			return err
+		}
+		if seen.full && !seen.warned {
+			seen.warned = true
+			s.log.Warn("target input too scattered to remember every range across batches; a pair repeated far apart in it may be visited twice",
+				"remembered_ranges", seen.n)
 		}
 		bb = newBuilder()
 		return fn(b)
@@ -642,26 +661,63 @@ type batch struct {
 	pairs  map[pairKey]pairInfo
 }
 
-// finish merges a batch, removes exclusions and duplicates, and lays it out
-// as blocks:
+// seenPairs is what the earlier batches of one pass over the input
+// covered, so a pair repeated in a later batch is not visited again.
+type seenPairs struct {
+	any    []interval            // on every configured port
+	byPort map[uint16][]interval // on one port only
+	n      int                   // intervals held
+	max    int
+	full   bool // a batch was not remembered: n would pass max
+	warned bool
+}
+
+// remember adds a batch's portless intervals and per-port intervals (all
+// sorted and merged), unless that would pass max.
+func (sp *seenPairs) remember(portless []interval, byPort map[uint16][]interval) {
+	if sp.full {
+		return
+	}
+	any := unionIntervals(sp.any, portless)
+	n := sp.n - len(sp.any) + len(any)
+	ported := make(map[uint16][]interval, len(byPort))
+	for p, ivs := range byPort {
+		u := unionIntervals(sp.byPort[p], ivs)
+		n += len(u) - len(sp.byPort[p])
+		ported[p] = u
+	}
+	if n > sp.max {
+		sp.full = true
+		return
+	}
+	sp.any, sp.n = any, n
+	for p, u := range ported {
+		sp.byPort[p] = u
+	}
+}
+
+// finish merges a batch, removes exclusions, duplicates and pairs covered
+// by earlier batches (seen, which it then extends), and lays it out as
+// blocks:
 //   - the portless intervals on every configured port without port-specific
 //     exclusions, as one block;
 //   - the portless intervals minus that port's exclusions, for each
 //     configured port that has some;
 //   - for each port named explicitly, its intervals minus exclusions minus
 //     what the portless block already covers on that port.
-func (s *Set) finish(bb *builder) (*batch, error) {
+func (s *Set) finish(bb *builder, seen *seenPairs) (*batch, error) {
 	portless := mergeIntervals(bb.any)
 	a := subtractIntervals(portless, s.excl.any)
+	a = subtractIntervals(a, seen.any)
 	b := &batch{names: bb.names, pairs: bb.pairs}
 	var clean []uint16
 	for _, p := range s.ports {
-		ex := s.excl.byPort[p]
-		if len(ex) == 0 {
+		ex, done := s.excl.byPort[p], seen.byPort[p]
+		if len(ex) == 0 && len(done) == 0 {
 			clean = append(clean, p)
 			continue
 		}
-		if err := b.addBlock(subtractIntervals(a, ex), []uint16{p}); err != nil {
+		if err := b.addBlock(subtractIntervals(subtractIntervals(a, ex), done), []uint16{p}); err != nil {
 			return nil, err
 		}
 	}
@@ -673,18 +729,23 @@ func (s *Set) finish(bb *builder) (*batch, error) {
 		ported = append(ported, p)
 	}
 	slices.Sort(ported)
+	merged := make(map[uint16][]interval, len(ported))
 	for _, p := range ported {
-		ivs := subtractIntervals(mergeIntervals(bb.byPort[p]), s.excl.any)
+		m := mergeIntervals(bb.byPort[p])
+		merged[p] = m
+		ivs := subtractIntervals(m, s.excl.any)
 		if ex := s.excl.byPort[p]; len(ex) > 0 {
 			ivs = subtractIntervals(ivs, ex)
 		}
 		if s.portSet.has(p) {
-			ivs = subtractIntervals(ivs, portless)
+			ivs = subtractIntervals(subtractIntervals(ivs, portless), seen.any)
 		}
+		ivs = subtractIntervals(ivs, seen.byPort[p])
 		if err := b.addBlock(ivs, []uint16{p}); err != nil {
 			return nil, err
 		}
 	}
+	seen.remember(portless, merged)
 	if len(b.names) == 0 {
 		b.names = nil
 	}

@@ -1,9 +1,11 @@
 package targets
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -105,6 +107,7 @@ func reference(t *testing.T, r Resolver, ports []uint16, include, exclude []stri
 		}
 	}
 	out := map[Target]int{}
+	visited := map[pair]bool{} // across batches: a pair is visited once
 	for start := 0; start < len(include); start += batchSize {
 		end := min(start+batchSize, len(include))
 		pairs := map[pair]bool{}
@@ -140,9 +143,10 @@ func reference(t *testing.T, r Resolver, ports []uint16, include, exclude []stri
 			}
 		}
 		for _, k := range order {
-			if excludedAny[k.a] || excludedPair[k] {
+			if excludedAny[k.a] || excludedPair[k] || visited[k] {
 				continue
 			}
+			visited[k] = true
 			tg := Target{Addr: k.a, Port: k.p, Hostname: pairHost[k], Scheme: pairScheme[k]}
 			if tg.Hostname == "" {
 				tg.Hostname = addrHost[k.a]
@@ -614,4 +618,59 @@ func TestMemoryFlat(t *testing.T) {
 		t.Errorf("NewSet of 2^31 pairs allocated %d bytes", grew)
 	}
 	_ = s2
+}
+
+// TestRepeatAcrossBatchesVisitedOnce: a host:port listed again in a later
+// batch of a target file is visited once and counted once, whether the
+// repeat names the port or comes from a portless spec; past MaxSeen the
+// repeat is visited again and a warning says so.
+func TestRepeatAcrossBatchesVisitedOnce(t *testing.T) {
+	dir := t.TempDir()
+	var lines []string
+	for i := 0; i < 10; i++ {
+		lines = append(lines, fmt.Sprintf("127.0.%d.7", 10+i*2))
+	}
+	// Batches of two: the first pair comes after five batches of
+	// scattered addresses, its repeats three batches later.
+	lines = append(lines, "127.0.0.5:11434", "127.0.0.9", "127.0.1.1", "127.0.3.1", "127.0.5.1", "127.0.7.1",
+		"127.0.0.5:11434", "127.0.0.5", "127.0.0.9:8000", "127.0.0.9:9999")
+	path := writeFile(t, dir, "repeat.txt", strings.Join(lines, "\n")+"\n")
+	ports := []uint16{11434, 8000}
+
+	count := func(maxSeen int) (map[Target]int, uint64, string) {
+		var logs bytes.Buffer
+		s, err := NewSet(context.Background(), Options{Ports: ports, Seed: 3, BatchSize: 2, MaxSeen: maxSeen,
+			Logger: slog.New(slog.NewTextHandler(&logs, nil))}, nil, []string{path}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		seq, got := walkAll(t, s)
+		if uint64(len(seq)) != s.Count() {
+			t.Errorf("MaxSeen %d: walked %d, Count() %d", maxSeen, len(seq), s.Count())
+		}
+		return got, s.Count(), logs.String()
+	}
+	tg := func(a string, p uint16) Target { return Target{Addr: netip.MustParseAddr(a), Port: p} }
+
+	got, n, logs := count(0)
+	for _, k := range []Target{tg("127.0.0.5", 11434), tg("127.0.0.5", 8000), tg("127.0.0.9", 11434), tg("127.0.0.9", 8000), tg("127.0.0.9", 9999)} {
+		if got[k] != 1 {
+			t.Errorf("%v:%d visited %d times, want once", k.Addr, k.Port, got[k])
+		}
+	}
+	if want := uint64(2 + 2 + 1 + 14*2); n != want {
+		t.Errorf("Count() = %d, want %d", n, want)
+	}
+	if strings.Contains(logs, "visited twice") {
+		t.Errorf("warned with room to spare: %s", logs)
+	}
+
+	got, _, logs = count(3)
+	if got[tg("127.0.0.5", 11434)] != 2 {
+		t.Errorf("past MaxSeen: 127.0.0.5:11434 visited %d times; the test expects the cap to bite", got[tg("127.0.0.5", 11434)])
+	}
+	if !strings.Contains(logs, "visited twice") {
+		t.Errorf("no warning when the cap was reached: %q", logs)
+	}
 }

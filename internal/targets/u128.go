@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"sort"
 )
 
 // u128 is an address in the single 128-bit space the package works in: IPv6
@@ -127,9 +128,10 @@ func subtractIntervals(a, b []interval) []interval {
 	var out []interval
 	j := 0
 	for _, cur := range a {
-		for j < len(b) && b[j].hi.cmp(cur.lo) < 0 {
-			j++
-		}
+		// Skip the b intervals wholly below cur by binary search, so a
+		// short a against a long b (a batch against every range seen
+		// before it) costs |a|·log|b|, not |b|.
+		j += sort.Search(len(b)-j, func(k int) bool { return b[j+k].hi.cmp(cur.lo) >= 0 })
 		keep := true
 		for k := j; k < len(b) && b[k].lo.cmp(cur.hi) <= 0; k++ {
 			if b[k].lo.cmp(cur.lo) > 0 {
@@ -144,6 +146,32 @@ func subtractIntervals(a, b []interval) []interval {
 		if keep {
 			out = append(out, cur)
 		}
+	}
+	return out
+}
+
+// unionIntervals returns the union of a and b, both sorted and merged, as a
+// new sorted, merged slice.
+func unionIntervals(a, b []interval) []interval {
+	out := make([]interval, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var next interval
+		if j >= len(b) || (i < len(a) && a[i].lo.cmp(b[j].lo) <= 0) {
+			next, i = a[i], i+1
+		} else {
+			next, j = b[j], j+1
+		}
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			if last.hi.isMax() || next.lo.cmp(last.hi.inc()) <= 0 {
+				if next.hi.cmp(last.hi) > 0 {
+					last.hi = next.hi
+				}
+				continue
+			}
+		}
+		out = append(out, next)
 	}
 	return out
 }

@@ -21,24 +21,37 @@ import (
 type Verdict string
 
 const (
-	Clean      Verdict = "clean"      // nothing found that should stop a load
+	Clean      Verdict = "clean"      // inspected, nothing found that should stop a load
 	Suspicious Verdict = "suspicious" // something a human should look at
 	Malicious  Verdict = "malicious"  // it would run code or is built to attack
 	Invalid    Verdict = "invalid"    // not a well-formed file of its format
+	// NotInspected: the content (or part of it) was not checked — missing,
+	// unreadable, too large, or in no format llmfence recognises. It is
+	// never reported as clean.
+	NotInspected Verdict = "not-inspected"
 )
 
-// rank orders verdicts for Worst: clean < suspicious < invalid < malicious.
+// All lists the verdicts from the least to the most serious.
+var All = []Verdict{Clean, NotInspected, Suspicious, Invalid, Malicious}
+
+// rank orders verdicts for Worst:
+// clean < not-inspected < suspicious < invalid < malicious.
 func (v Verdict) rank() int {
 	switch v {
-	case Suspicious:
+	case NotInspected:
 		return 1
-	case Invalid:
+	case Suspicious:
 		return 2
-	case Malicious:
+	case Invalid:
 		return 3
+	case Malicious:
+		return 4
 	}
 	return 0
 }
+
+// Known reports whether v is one of the verdicts.
+func (v Verdict) Known() bool { return v == Clean || v.rank() > 0 }
 
 // Worst returns the most serious of the verdicts (Clean for none).
 func Worst(vs ...Verdict) Verdict {
@@ -64,6 +77,11 @@ type Finding struct {
 	Offset int64 `json:"offset"`
 	// Member names the archive member the finding is in, if any.
 	Member string `json:"member,omitempty"`
+	// Executes is set when the finding means that loading the file runs
+	// code nobody vetted (a pickle calling a callable off the allow-list,
+	// a Keras object from outside Keras, ...). Such a file fails every
+	// --fail-on threshold, whatever the finding's severity.
+	Executes bool `json:"executes,omitempty"`
 }
 
 // Entry is one catalogue entry: what a finding ID means.
@@ -74,6 +92,9 @@ type Entry struct {
 	Title    string           `yaml:"title" json:"title"`
 	Why      string           `yaml:"why" json:"why"`
 	Fix      string           `yaml:"fix" json:"fix"`
+	// Executes: the finding means loading runs unvetted code (see
+	// Finding.Executes).
+	Executes bool `yaml:"executes,omitempty" json:"executes,omitempty"`
 }
 
 // Catalogue is a parser's set of findings, loaded from embedded YAML:
@@ -108,7 +129,7 @@ func LoadCatalogue(data []byte, prefix string) (*Catalogue, error) {
 			return nil, fmt.Errorf("findings catalogue: duplicate %s", e.ID)
 		case e.Severity.Rank() == 0:
 			return nil, fmt.Errorf("findings catalogue: %s: bad severity %q", e.ID, e.Severity)
-		case e.Verdict != Clean && e.Verdict != Suspicious && e.Verdict != Malicious && e.Verdict != Invalid:
+		case !e.Verdict.Known():
 			return nil, fmt.Errorf("findings catalogue: %s: bad verdict %q", e.ID, e.Verdict)
 		case e.Title == "" || e.Why == "" || e.Fix == "":
 			return nil, fmt.Errorf("findings catalogue: %s needs title, why and fix", e.ID)
@@ -125,11 +146,21 @@ func (c *Catalogue) New(id, detail string, offset int64) Finding {
 	if !ok {
 		panic("verdict: unknown finding " + id)
 	}
-	return Finding{ID: e.ID, Severity: e.Severity, Title: e.Title, Detail: detail, Verdict: e.Verdict, Offset: offset}
+	return Finding{ID: e.ID, Severity: e.Severity, Title: e.Title, Detail: detail, Verdict: e.Verdict, Offset: offset, Executes: e.Executes}
 }
 
 // Entry returns the catalogue entry for id.
 func (c *Catalogue) Entry(id string) (Entry, bool) {
 	e, ok := c.byID[id]
 	return e, ok
+}
+
+// Executes reports whether any finding means loading runs unvetted code.
+func Executes(fs []Finding) bool {
+	for _, f := range fs {
+		if f.Executes {
+			return true
+		}
+	}
+	return false
 }

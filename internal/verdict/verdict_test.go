@@ -45,3 +45,25 @@ func TestLoadCatalogue(t *testing.T) {
 		}
 	}
 }
+
+func TestNotInspectedRanks(t *testing.T) {
+	// Not inspected is never clean, and any real finding outranks it.
+	if Worst(Clean, NotInspected) != NotInspected || Worst(NotInspected, Suspicious) != Suspicious {
+		t.Error("not-inspected is mis-ranked")
+	}
+	for i := 1; i < len(All); i++ {
+		if Worst(All[i-1], All[i]) != All[i] || !All[i].Known() {
+			t.Errorf("All is not in rank order at %s", All[i])
+		}
+	}
+	if Verdict("evil").Known() {
+		t.Error("unknown verdict accepted")
+	}
+	c, err := LoadCatalogue([]byte("version: 1\nfindings:\n  - {id: X-001, severity: medium, verdict: suspicious, executes: true, title: t, why: w, fix: f}\n"), "X-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := c.New("X-001", "", -1); !f.Executes || !Executes([]Finding{{}, f}) || Executes([]Finding{{}}) {
+		t.Errorf("executes not carried: %+v", f)
+	}
+}
