@@ -10,22 +10,51 @@ import (
 	"github.com/llmfence/llmfence/internal/service"
 )
 
-// TestBlind4Report measures the classifier on blind4, a set written by an
+// TestBlind5Report measures the classifier on blind5, a set written by an
 // author who saw neither the rules nor the training data, and prints the
-// per-category figures, the figures per language and the confusion between
-// categories. blind4 is not training data (./trainmodel never reads it):
-// its figures are the estimate docs/classifier.md quotes. Reproduce with
+// per-category figures, the figures per language and per layer, the
+// confusion between categories and every miss. blind5 is not training
+// data (./trainmodel never reads it): its figures are the estimate
+// docs/classifier.md quotes. Reproduce with
 //
-//	go test -run TestBlind4Report -v ./internal/classify
-func TestBlind4Report(t *testing.T) {
-	const path = "testdata/labelled_blind4.jsonl"
+//	go test -run TestBlind5Report -v ./internal/classify
+func TestBlind5Report(t *testing.T) {
+	blindReport(t, "blind5", blind5Floor)
+}
+
+// blindFloor is {micro precision, micro recall} and per category
+// {precision, recall}, just below the first (blind) measurement: they
+// guard against regressions only.
+type blindFloor struct {
+	micro [2]float64
+	cat   map[string][2]float64
+}
+
+// blind5Floor sits just below the blind measurement (classifier of commit
+// a2317a6: micro P 0.85, R 0.45; docs/classifier.md).
+var blind5Floor = blindFloor{
+	micro: [2]float64{0.83, 0.43},
+	cat: map[string][2]float64{
+		"guardrail_removal":        {0.95, 0.55},
+		"fraud_phishing":           {0.95, 0.30},
+		"malware_intrusion":        {0.50, 0.55},
+		"harassment_hate":          {0.90, 0.27},
+		"disinformation":           {0.80, 0.40},
+		"personal_data_harvesting": {0.75, 0.43},
+		"csam":                     {0.90, 0.84},
+		"violent_gore":             {0.95, 0.30},
+	},
+}
+
+func blindReport(t *testing.T, name string, floor blindFloor) {
+	path := "testdata/labelled_" + name + ".jsonl"
 	if _, err := os.Stat(path); err != nil {
-		t.Skip("no blind4 set")
+		t.Skipf("no %s set", name)
 	}
 	c := mustNew(t)
 	set := loadLabelled(t, path)
 	ev := evaluate(c, set)
-	t.Log("\n" + ev.table("blind4"))
+	t.Log("\n" + ev.table(name))
 	for _, lang := range []string{"en", "ja"} {
 		var sub []labelled
 		for _, l := range set {
@@ -34,7 +63,7 @@ func TestBlind4Report(t *testing.T) {
 			}
 		}
 		e := evaluate(c, sub)
-		t.Logf("blind4 %s: %d prompts, micro P %.2f R %.2f (TP %d FP %d FN %d)", lang, len(sub), e.micro.precision(), e.micro.recall(), e.micro.tp, e.micro.fp, e.micro.fn)
+		t.Logf("%s %s: %d prompts, micro P %.2f R %.2f (TP %d FP %d FN %d)", name, lang, len(sub), e.micro.precision(), e.micro.recall(), e.micro.tp, e.micro.fp, e.micro.fn)
 	}
 	t.Log("\n" + confusion(c, set))
 	// Each layer alone, for the diagnosis (not a configuration that ships).
@@ -43,23 +72,26 @@ func TestBlind4Report(t *testing.T) {
 		t.Fatal(err)
 	}
 	er := evaluate(rulesOnly, set)
-	t.Logf("blind4, rules and lexicon alone: micro P %.2f R %.2f", er.micro.precision(), er.micro.recall())
+	t.Logf("%s, rules and lexicon alone: micro P %.2f R %.2f", name, er.micro.precision(), er.micro.recall())
 	var mp pr
 	for _, l := range set {
-		probs := c.mdl.probabilities(Normalize(l.Text), nil)
+		var sc scores
+		c.mdl.score(Normalize(l.Text), &sc)
 		for i, cat := range service.Categories {
-			want, have := slices.Contains(l.Labels, cat), probs[i] >= c.mdl.alone
-			switch {
-			case want && have:
-				mp.tp++
-			case !want && have:
-				mp.fp++
-			case want && !have:
-				mp.fn++
+			mp.add(slices.Contains(l.Labels, cat), sc.p[i] >= c.mdl.th[sc.lang][i].alone)
+		}
+	}
+	t.Logf("%s, statistical layer alone: micro P %.2f R %.2f", name, mp.p(), mp.r())
+	benign, clean := 0, 0
+	for _, l := range set {
+		if len(l.Labels) == 0 {
+			benign++
+			if len(c.SystemPrompt(l.Text)) == 0 {
+				clean++
 			}
 		}
 	}
-	t.Logf("blind4, statistical layer alone (p >= %.2f): micro P %.2f R %.2f", c.mdl.alone, mp.p(), mp.r())
+	t.Logf("%s: %d of %d benign prompts drew no category", name, clean, benign)
 	// Recall by prompt length: long prompts dilute the n-gram evidence.
 	for _, b := range []struct {
 		name   string
@@ -72,21 +104,21 @@ func TestBlind4Report(t *testing.T) {
 			}
 		}
 		e := evaluate(c, sub)
-		t.Logf("blind4 prompts %s: %d prompts, micro P %.2f R %.2f", b.name, len(sub), e.micro.precision(), e.micro.recall())
+		t.Logf("%s prompts %s: %d prompts, micro P %.2f R %.2f", name, b.name, len(sub), e.micro.precision(), e.micro.recall())
 	}
 	for _, e := range ev.errors {
-		t.Logf("blind4 miss: %s", e)
+		t.Logf("%s miss: %s", name, e)
 	}
-	// Floors just below the first (blind) measurement; they guard against
-	// regressions only.
-	if p, r := ev.micro.precision(), ev.micro.recall(); p < blind4Floor[0] || r < blind4Floor[1] {
-		t.Errorf("blind4 micro P %.3f R %.3f below the floor %.2f / %.2f", p, r, blind4Floor[0], blind4Floor[1])
+	if p, r := ev.micro.precision(), ev.micro.recall(); p < floor.micro[0] || r < floor.micro[1] {
+		t.Errorf("%s micro P %.3f R %.3f below the floor %.2f / %.2f", name, p, r, floor.micro[0], floor.micro[1])
+	}
+	for cat, fl := range floor.cat {
+		k := ev.perCat[cat]
+		if p, r := k.precision(), k.recall(); p < fl[0] || r < fl[1] {
+			t.Errorf("%s %s P %.3f R %.3f below the floor %.2f / %.2f", name, cat, p, r, fl[0], fl[1])
+		}
 	}
 }
-
-// blind4Floor is {micro precision, micro recall}, just below the blind
-// measurement (classifier of commit dd602ba: micro P 0.94, R 0.55).
-var blind4Floor = [2]float64{0.92, 0.53}
 
 // confusion renders a matrix of true categories (rows, "benign" for a
 // prompt without labels) against assigned categories (columns, "none" when

@@ -4,18 +4,23 @@
 // The classifier names the harmful-activity categories a system prompt could
 // enable, from the fixed set in service.Categories. It has three layers, all
 // embedded data: phrase rules (rules.yaml), a weighted lexicon (lexicon.yaml)
-// and a statistical layer (model.tsv: logistic regression over character and
-// word n-grams, trained by ./trainmodel on the labelled sets). A category is
-// assigned when the statistical layer's probability reaches the model's
-// "alone" threshold, or a rule or the lexicon assigns it and the probability
-// reaches the lower "with rule" threshold; both thresholds were chosen by
-// cross-validation. The statistical layer runs first and is cheap; the
-// rules and lexicon run only for categories whose probability could still
-// make them count, which is what keeps a 4 KB prompt well under a
-// millisecond. Matching runs on normalised text (NFKC, lower case, format
-// characters removed), so Japanese needs no tokenisation and full-width
-// letters match their ASCII forms. Every verdict explains itself: the rule
-// and its matched span, the lexicon's terms, the model's strongest features.
+// and a statistical layer (model.tsv: logistic regression over character
+// n-grams, words and Japanese script runs, trained by ./trainmodel on the
+// labelled sets). The statistical layer scores the whole prompt and every
+// line or sentence of it, and combines the whole prompt's log-odds with the
+// best line's, so one harmful duty among many benign lines still counts. A
+// category is assigned when that probability reaches the model's "alone"
+// threshold, or a rule or the lexicon assigns it and the probability
+// reaches the lower "with rule" threshold; the combination and the
+// thresholds (per category and language: English or Japanese, by script)
+// were chosen by grouped cross-validation. The statistical layer runs
+// first and is cheap; the rules and lexicon run only for categories whose
+// probability could still make them count, which is what keeps a 4 KB
+// prompt well under a millisecond. Matching runs on normalised text (NFKC,
+// lower case, format characters removed), so Japanese needs no
+// tokenisation and full-width letters match their ASCII forms. Every
+// verdict explains itself: the rule and its matched span, the lexicon's
+// terms, the model's strongest features and the lines that scored.
 //
 // Results are flags for human review, not verdicts: every layer can be
 // evaded and benign prompts can trip them.
@@ -72,7 +77,9 @@ type Match struct {
 	Lexicon *LexiconScore `json:"lexicon,omitempty"`
 	// Model is set on matches of the statistical layer (RuleID
 	// "model:<category>"): the probability, the threshold that applied and
-	// the strongest features. Text, Start and End are empty.
+	// the strongest features. Text, Start and End are the window of
+	// consecutive lines or sentences that scored highest, or empty when
+	// the prompt as a whole did.
 	Model *ModelScore `json:"model,omitempty"`
 }
 
@@ -150,12 +157,12 @@ func parseWith(rules, lexicon, mdl []byte) (*Classifier, error) {
 }
 
 // ModelInfo describes the statistical layer: what it was trained on and
-// its thresholds. ok is false when no model is loaded.
-func (c *Classifier) ModelInfo() (note string, alone, withRule float64, features int, ok bool) {
+// how many features it keeps. ok is false when no model is loaded.
+func (c *Classifier) ModelInfo() (note string, features int, ok bool) {
 	if c.mdl == nil {
-		return "", 0, 0, 0, false
+		return "", 0, false
 	}
-	return c.mdl.note, c.mdl.alone, c.mdl.withRule, len(c.mdl.texts), true
+	return c.mdl.note, len(c.mdl.texts), true
 }
 
 // Version is the version of the loaded rule set.
@@ -187,9 +194,9 @@ func (c *Classifier) SystemPrompt(text string) []string {
 // verdict is the combined decision on one prompt.
 type verdict struct {
 	cats    []string
-	fired   []bool    // per service.Categories index
-	probs   []float64 // the model's, nil without a model
-	matches []Match   // rule and lexicon matches (all, or only for gated categories)
+	fired   []bool  // per service.Categories index
+	sc      *scores // the model's, nil without a model
+	matches []Match // rule and lexicon matches (all, or only for gated categories)
 	d       *doc
 }
 
@@ -207,14 +214,18 @@ func (c *Classifier) verdict(text string, all bool) verdict {
 		return v
 	}
 	var mask []bool
+	var th []threshold
 	if c.mdl != nil {
-		v.probs = c.mdl.probabilities(n, make([]float64, 0, nc))
+		v.sc = &scores{}
+		c.mdl.score(n, v.sc)
+		th = c.mdl.th[v.sc.lang]
 		mask = make([]bool, nc)
 		open := false
-		for i, p := range v.probs {
-			if p >= c.mdl.alone {
+		for i := 0; i < nc; i++ {
+			p := v.sc.p[i]
+			if p >= th[i].alone {
 				v.fired[i] = true
-			} else if p >= c.mdl.withRule {
+			} else if p >= th[i].withRule {
 				mask[i], open = true, true
 			}
 		}
@@ -242,7 +253,7 @@ func (c *Classifier) verdict(text string, all bool) verdict {
 		if i >= nc {
 			continue
 		}
-		if c.mdl == nil || decide(v.probs[i], true, c.mdl.alone, c.mdl.withRule) {
+		if c.mdl == nil || decide(v.sc.p[i], true, th[i]) {
 			v.fired[i] = true
 		}
 	}
@@ -283,21 +294,38 @@ func (c *Classifier) Explain(text string) []Match {
 		}
 	}
 	if c.mdl != nil && v.d != nil {
+		th := c.mdl.th[v.sc.lang]
 		for i, cat := range service.Categories {
 			if !v.fired[i] {
 				continue
 			}
-			th := c.mdl.alone
-			if v.probs[i] < th {
-				th = c.mdl.withRule
+			t := th[i].alone
+			if v.sc.p[i] < t {
+				t = th[i].withRule
 			}
-			ms := &ModelScore{Probability: math.Round(v.probs[i]*1000) / 1000, Threshold: th, Top: c.mdl.top(v.d.n, i, 8)}
-			out = append(out, Match{
-				RuleID:      "model:" + cat,
-				Category:    cat,
-				Description: fmt.Sprintf("statistical layer p=%.2f >= %.2f; strongest features: %s", ms.Probability, th, featureList(ms.Top, 5)),
-				Model:       ms,
-			})
+			win := v.sc.win[i]
+			ms := &ModelScore{Probability: math.Round(v.sc.p[i]*1000) / 1000, Threshold: t, Top: c.mdl.top(v.d.n, i, 8, win)}
+			m := Match{RuleID: "model:" + cat, Category: cat, Model: ms}
+			where := "the whole prompt"
+			if win != (span{}) {
+				lo, hi := win.lo, win.hi
+				for lo < hi && v.d.n[lo] == ' ' {
+					lo++
+				}
+				// A clause ends at the last byte of 。, so its end can
+				// split that rune: cut the partial rune.
+				for k := 0; k < utf8.UTFMax && hi > lo && !utf8.ValidString(v.d.n[max(lo, hi-utf8.UTFMax):hi]); k++ {
+					hi--
+				}
+				for hi > lo && v.d.n[hi-1] == ' ' {
+					hi--
+				}
+				ms.Window = v.d.n[lo:hi]
+				m.Text, m.Start, m.End = ms.Window, lo, hi
+				where = fmt.Sprintf("the lines %q", clip(ms.Window, 120))
+			}
+			m.Description = fmt.Sprintf("statistical layer p=%.2f >= %.2f on %s; strongest features: %s", ms.Probability, t, where, featureList(ms.Top, 5))
+			out = append(out, m)
 		}
 	}
 	rank := func(m Match) int {

@@ -131,10 +131,11 @@ func (ev evaluation) table(name string) string {
 // set. Every set here is now training data for the statistical layer
 // (model.tsv), so these are in-sample figures: regression guards, not
 // estimates. The honest figures are out-of-fold (TestModelUpToDateAndCrossValidated)
-// and the blind4 measurement in docs/classifier.md. History of the sets:
-// dev was written with the rules; holdout beside it; blind1, blind2 and
-// blind3 came from independent authors and were each measured blind once
-// (docs/classifier.md) before they were tuned or trained on.
+// and the blind5 measurement in docs/classifier.md. History of the sets:
+// dev was written with the rules; holdout beside it; blind1 to blind4 came
+// from independent authors and were each measured blind once
+// (docs/classifier.md) before they were tuned or trained on; extra was
+// written as training data.
 var floors = map[string]struct {
 	microP, microR float64
 	catP, catR     float64 // applied to every category with any positives
@@ -144,11 +145,13 @@ var floors = map[string]struct {
 	"blind1":  {microP: 0.97, microR: 0.97, catP: 0.90, catR: 0.90},
 	"blind2":  {microP: 0.93, microR: 0.97, catP: 0.80, catR: 0.90},
 	"blind3":  {microP: 0.93, microR: 0.97, catP: 0.90, catR: 0.90},
+	"blind4":  {microP: 0.97, microR: 0.97, catP: 0.90, catR: 0.90},
+	"extra":   {microP: 0.97, microR: 0.97, catP: 0.90, catR: 0.90},
 }
 
 func TestClassifierReport(t *testing.T) {
 	c := mustNew(t)
-	for _, name := range []string{"dev", "holdout", "blind1", "blind2", "blind3"} {
+	for _, name := range []string{"dev", "holdout", "blind1", "blind2", "blind3", "blind4", "extra"} {
 		set := loadLabelled(t, "testdata/labelled_"+name+".jsonl")
 		ev := evaluate(c, set)
 		t.Log("\n" + ev.table(name))
