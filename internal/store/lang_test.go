@@ -8,8 +8,10 @@ import (
 	"github.com/llmfence/llmfence/internal/service"
 )
 
-func TestLanguageColumnsSQLite(t *testing.T)   { testLanguageColumns(t, sqliteBackend()) }
-func TestLanguageColumnsPostgres(t *testing.T) { testLanguageColumns(t, postgresBackend(postgresDSN(t))) }
+func TestLanguageColumnsSQLite(t *testing.T) { testLanguageColumns(t, sqliteBackend()) }
+func TestLanguageColumnsPostgres(t *testing.T) {
+	testLanguageColumns(t, postgresBackend(postgresDSN(t)))
+}
 
 // testLanguageColumns: a user's language survives sessions and updates,
 // and an inventory finding keeps the message its detail was written from
