@@ -26,8 +26,25 @@ func TestDiscloseCommand(t *testing.T) {
 		t.Fatalf("disclose: %d %s", c, e)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "lab-team.md"))
-	if err != nil || !strings.Contains(string(b), "Contact: lab@example.org (from the owners file)") {
+	if err != nil || !strings.Contains(string(b), "lab-team (lab@example.org, from the owners file)") {
 		t.Errorf("lab-team.md: %v\n%s", err, b)
+	}
+	// In Japanese: the notice of a Japanese CSIRT, with the sender to answer.
+	ja := filepath.Join(dir, "reports-ja")
+	if _, e, c := runCLI(t, "", "--db", db, "disclose", "latest", "--owners", own, "-o", ja, "--security-txt=false", "--lang", "ja", "--from", "csirt@example.org"); c != 0 {
+		t.Fatalf("disclose --lang ja: %d %s", c, e)
+	}
+	b, err = os.ReadFile(filepath.Join(ja, "lab-team.md"))
+	for _, want := range []string{"**宛先**：lab-team ご担当者様（lab@example.org、owners ファイルの登録先）", "## 対応のお願い", "csirt@example.org までお願いいたします。"} {
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("lab-team.md in Japanese lacks %q: %v\n%s", want, err, b)
+		}
+	}
+	// CSV is the same whatever the language.
+	enCSV, _, c1 := runCLI(t, "", "--db", db, "disclose", "latest", "--owners", own, "--security-txt=false", "--format", "csv")
+	jaCSV, _, c2 := runCLI(t, "", "--db", db, "disclose", "latest", "--owners", own, "--security-txt=false", "--format", "csv", "--lang", "ja")
+	if c1 != 0 || c2 != 0 || enCSV != jaCSV || enCSV == "" {
+		t.Errorf("CSV differs with --lang ja (%d, %d):\n%s\n---\n%s", c1, c2, enCSV, jaCSV)
 	}
 	os.WriteFile(own, []byte("version: 1\nowners:\n  - team: x\n    match: [not-a-cidr/99]\n"), 0o600)
 	if _, e, c := runCLI(t, "", "--db", db, "disclose", "latest", "--owners", own); c != 2 || !strings.Contains(e, "owners.yaml") {

@@ -61,10 +61,10 @@ type Options struct {
 }
 
 // Browser starts a headless Chromium for the test and returns its tab.
-// It resolves no host name (only IP literals such as 127.0.0.1 reach
-// anything), fetches nothing in the background, and runs without the
-// sandbox as root (Chromium refuses to sandbox as root). It is closed
-// when the test ends.
+// It reaches nothing but 127.0.0.1 (every other host name and address is
+// mapped to "not found", so a page cannot load anything from elsewhere),
+// fetches nothing in the background, and runs without the sandbox as root
+// (Chromium refuses to sandbox as root). It is closed when the test ends.
 func Browser(t testing.TB, o Options) context.Context {
 	t.Helper()
 	if o.Width == 0 {
@@ -79,7 +79,7 @@ func Browser(t testing.TB, o Options) context.Context {
 		chromedp.Flag("disable-gpu", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("no-pings", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND"),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
 		chromedp.WindowSize(o.Width, o.Height),
 	)
 	if o.AcceptLanguage != "" {
@@ -161,6 +161,49 @@ func CJKRunes(s string) int {
 	return n
 }
 
+// unrendered are elements whose text no font draws on the page (a
+// document's or an SVG shape's title is a tooltip; the options of a
+// closed list are not drawn, the list draws the chosen one).
+var unrendered = map[string]bool{"title": true, "style": true, "script": true, "template": true, "option": true}
+
+// shownOption is the text a closed <select> shows: its selected option,
+// else its first.
+func shownOption(sel *cdp.Node) string {
+	var first *cdp.Node
+	var walk func(n *cdp.Node) *cdp.Node
+	walk = func(n *cdp.Node) *cdp.Node {
+		for _, c := range n.Children {
+			if strings.EqualFold(c.NodeName, "option") {
+				if first == nil {
+					first = c
+				}
+				for i := 0; i+1 < len(c.Attributes); i += 2 {
+					if c.Attributes[i] == "selected" {
+						return c
+					}
+				}
+			} else if o := walk(c); o != nil {
+				return o
+			}
+		}
+		return nil
+	}
+	o := walk(sel)
+	if o == nil {
+		o = first
+	}
+	if o == nil {
+		return ""
+	}
+	text := ""
+	for _, c := range o.Children {
+		if c.NodeType == 3 {
+			text += c.NodeValue
+		}
+	}
+	return text
+}
+
 // FontProblems asks Chromium which fonts drew each element's own text:
 // Japanese characters must come from a CJK font (not tofu, not a Latin
 // font's missing-glyph box). checked is the number of elements with
@@ -186,7 +229,10 @@ func FontProblems(ctx context.Context) (problems []string, checked int, err erro
 					own += c.NodeValue
 				}
 			}
-			if want := CJKRunes(own); want > 0 && n.NodeName != "TITLE" && n.NodeName != "STYLE" {
+			if strings.EqualFold(n.NodeName, "select") {
+				own = shownOption(n) // a closed list draws its chosen option
+			}
+			if want := CJKRunes(own); want > 0 && !unrendered[strings.ToLower(n.NodeName)] {
 				res, err := cdp.Call(ctx, t, css.GetPlatformFontsForNode, css.GetPlatformFontsForNodeParams{NodeID: n.NodeID})
 				if err != nil {
 					return fmt.Errorf("fonts of <%s>: %w", strings.ToLower(n.NodeName), err)
@@ -231,7 +277,7 @@ func Screenshot(ctx context.Context, name string) string {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(85))
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100)) // 100: PNG (lower qualities give JPEG)
 	if err != nil || len(png) == 0 {
 		return ""
 	}
