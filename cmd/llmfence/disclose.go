@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -78,7 +79,7 @@ should answer.`,
 				if err := writeFileAtomic(path, func(fh *os.File) error { return rep.Only(g.Team).Write(fh, format, e.text) }); err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stderr, "llmfence: disclose: %s (%d services) -> %s\n", g.Team, len(g.Services), path)
+				fmt.Fprintln(e.stderr, e.text.T("cli.disclose.wrote", "team", g.Team, "count", strconv.Itoa(len(g.Services)), "path", path))
 			}
 			return nil
 		},

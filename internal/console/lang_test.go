@@ -142,7 +142,7 @@ type pageView struct {
 var (
 	reHTMLLang = regexp.MustCompile(`<html lang="([a-z]+)">`)
 	reReadable = regexp.MustCompile(`(?:placeholder|title|aria-label|alt)="([^"]*)"`)
-	reMarkup     = regexp.MustCompile(`(?s)<style.*?</style>|<[^>]*>`)
+	reMarkup   = regexp.MustCompile(`(?s)<style.*?</style>|<[^>]*>`)
 )
 
 func (c *client) page(path string) pageView {
@@ -545,4 +545,3 @@ func TestEveryEventAndChangeInJapanese(t *testing.T) {
 		}
 	}
 }
-
