@@ -545,3 +545,26 @@ func TestEveryEventAndChangeInJapanese(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkupEscapesTheMessageNotItsMarkup: a message said around markup
+// written in a template keeps the markup and escapes its own text.
+func TestMarkupEscapesTheMessageNotItsMarkup(t *testing.T) {
+	c, err := locale.NewCatalogue(func(b *locale.Builder) error {
+		if err := b.AddText(locale.English, "test", "m", `Run {{.cmd}} & see <b>{{.link}}</b>.`); err != nil {
+			return err
+		}
+		return b.AddText(locale.Japanese, "test", "m", `{{.cmd}} を実行し、{{.link}} を見てください。`)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for lang, want := range map[locale.Lang]string{
+		locale.English:  `Run <code>llmfence serve</code> &amp; see &lt;b&gt;<a href="/setup">/setup</a>&lt;/b&gt;.`,
+		locale.Japanese: `<code>llmfence serve</code> を実行し、<a href="/setup">/setup</a> を見てください。`,
+	} {
+		v := view{p: c.Printer(lang)}
+		if got := string(v.Markup("m", "cmd", "<code>llmfence serve</code>", "link", `<a href="/setup">/setup</a>`)); got != want {
+			t.Errorf("%s: %s, want %s", lang, got, want)
+		}
+	}
+}
