@@ -379,7 +379,7 @@ func (s *Server) formSchedule(w http.ResponseWriter, r *http.Request, c *call) e
 	if id := r.PostFormValue("delete"); id != "" {
 		n, err := strconv.ParseInt(id, 10, 64)
 		if err != nil {
-			return errText(http.StatusBadRequest, "console.error.bad_id", "what", "schedule")
+			return errText(http.StatusBadRequest, "console.error.bad_id", "what", "schedule", "what_msg", "console.word.object.schedule")
 		}
 		if err := s.cfg.Schedules.DeleteSchedule(r.Context(), n); err != nil {
 			return err
@@ -472,7 +472,7 @@ func (s *Server) formAlerts(w http.ResponseWriter, r *http.Request, c *call) err
 	if id := r.PostFormValue("test"); id != "" {
 		n, err := strconv.ParseInt(id, 10, 64)
 		if err != nil {
-			return errText(http.StatusBadRequest, "console.error.bad_id", "what", "channel")
+			return errText(http.StatusBadRequest, "console.error.bad_id", "what", "channel", "what_msg", "console.word.object.channel")
 		}
 		if err := s.cfg.Alerts.TestChannel(r.Context(), n); err != nil {
 			http.Redirect(w, r, "/alerts?error="+url.QueryEscape(err.Error()), http.StatusSeeOther)

@@ -116,7 +116,7 @@ func (s *Server) pageResults(w http.ResponseWriter, r *http.Request, c *call) er
 	if v := r.URL.Query().Get("path"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return errText(http.StatusBadRequest, "console.error.bad_id", "what", "path")
+			return errText(http.StatusBadRequest, "console.error.bad_id", "what", "path", "what_msg", "console.word.object.path")
 		}
 		res, more, err := s.st.PathResults(r.Context(), id, page(r))
 		if err != nil {
