@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +17,7 @@ import (
 )
 
 func newDiscloseCmd(e *env) *cobra.Command {
-	var ownersFile, format, outDir, owner, minSev string
+	var ownersFile, format, outDir, owner, minSev, from string
 	var securityTxt bool
 	cmd := &cobra.Command{
 		Use:   "disclose RUN",
@@ -29,8 +30,14 @@ CIDRs or host names); a service nobody owns gets the contact its own
 scanned (--security-txt=false to read nothing).
 
 RUN is a run ID, latest or previous. With -o DIR one file per owner is
-written there; otherwise the report goes to standard output.`,
+written there; otherwise the report goes to standard output.
+
+The Markdown notice follows --lang: in Japanese it reads as a Japanese
+CSIRT's notice (件名, 宛先, 概要, 検出内容, 影響, 対応のお願い, 連絡先).
+CSV and JSON are the same in every language. --from names whom owners
+should answer.`,
 		Example: `  llmfence disclose latest --owners owners.yaml
+  llmfence disclose latest --owners owners.yaml --lang ja --from csirt@example.org -o reports/
   llmfence disclose 42 --owners owners.yaml --format csv -o reports/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -53,7 +60,7 @@ written there; otherwise the report goes to standard output.`,
 			}
 			defer st.Close()
 			rep, err := disclose.Build(cmd.Context(), st, args[0], disclose.Options{Owners: om, SecurityTxt: securityTxt, MinSeverity: sev,
-				UserAgent: scanrun.UserAgent("")})
+				UserAgent: scanrun.UserAgent(""), From: from})
 			if err != nil {
 				return err
 			}
@@ -61,7 +68,7 @@ written there; otherwise the report goes to standard output.`,
 				rep = rep.Only(owner)
 			}
 			if outDir == "" {
-				return rep.Write(e.stdout, format)
+				return rep.Write(e.stdout, format, e.text)
 			}
 			if err := os.MkdirAll(outDir, 0o700); err != nil {
 				return fmt.Errorf("-o: %w", err)
@@ -69,10 +76,10 @@ written there; otherwise the report goes to standard output.`,
 			ext := map[string]string{"markdown": ".md", "csv": ".csv", "json": ".json"}[format]
 			for _, g := range rep.Groups {
 				path := filepath.Join(outDir, fileName(g.Team)+ext)
-				if err := writeFileAtomic(path, func(fh *os.File) error { return rep.Only(g.Team).Write(fh, format) }); err != nil {
+				if err := writeFileAtomic(path, func(fh *os.File) error { return rep.Only(g.Team).Write(fh, format, e.text) }); err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stderr, "llmfence: disclose: %s (%d services) -> %s\n", g.Team, len(g.Services), path)
+				fmt.Fprintln(e.stderr, e.text.T("cli.disclose.wrote", "team", g.Team, "count", strconv.Itoa(len(g.Services)), "path", path))
 			}
 			return nil
 		},
@@ -84,6 +91,7 @@ written there; otherwise the report goes to standard output.`,
 	fl.StringVar(&owner, "owner", "", "only this owner's report")
 	fl.StringVar(&minSev, "min-risk", "low", "leave out services rated lower")
 	fl.BoolVar(&securityTxt, "security-txt", true, "read /.well-known/security.txt of services without an owner")
+	fl.StringVar(&from, "from", "", "whom owners should answer (an address or team), said in the notice's contact section")
 	return cmd
 }
 

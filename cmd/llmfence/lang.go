@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/llmfence/llmfence/internal/audit"
+	"github.com/llmfence/llmfence/internal/console"
+	"github.com/llmfence/llmfence/internal/disclose"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/report"
 )
@@ -33,6 +35,8 @@ func messageSources(root *cobra.Command) []locale.Source {
 	return []locale.Source{
 		helpMessages(root),
 		audit.Messages(),
+		console.Messages(),
+		disclose.Messages(),
 		func(b *locale.Builder) error { return b.LoadFS(cliFiles, "cli.*.yaml") },
 	}
 }

@@ -141,7 +141,7 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 		return &exitError{code: 2, err: err}
 	}
 	url := scheme + "://" + ln.Addr().String() + "/"
-	fmt.Fprintf(e.stderr, "llmfence: serve: dashboard and API on %s (store: %s)\n", url, storeName(e.db))
+	fmt.Fprintln(e.stderr, e.text.T("cli.serve.listening", "url", url, "store", storeName(e.db)))
 	if err := announceSetup(ctx, e, st, url, f.setupTTL); err != nil {
 		e.log.Error("cannot create a setup token", "err", err)
 	}
@@ -153,7 +153,7 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
-	fmt.Fprintln(e.stderr, "llmfence: serve: shutting down")
+	fmt.Fprintln(e.stderr, e.text.T("cli.serve.stopping"))
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	srv.Shutdown(sctx)
@@ -173,7 +173,7 @@ func announceSetup(ctx context.Context, e *env, st store.UserStore, url string, 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "llmfence: serve: no user yet. Open %ssetup and give this one-time token (valid %s): %s\n", url, ttl, tok)
-	fmt.Fprintln(e.stderr, "llmfence: serve: or create the first admin with: llmfence users create --admin NAME")
+	fmt.Fprintln(e.stderr, e.text.T("cli.serve.setup", "url", url, "ttl", e.text.Duration(ttl), "token", tok))
+	fmt.Fprintln(e.stderr, e.text.T("cli.serve.setup_cli"))
 	return nil
 }

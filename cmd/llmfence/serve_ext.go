@@ -14,6 +14,7 @@ import (
 	"github.com/llmfence/llmfence/internal/console"
 	"github.com/llmfence/llmfence/internal/disclose"
 	"github.com/llmfence/llmfence/internal/jobs"
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/owners"
 	"github.com/llmfence/llmfence/internal/schedule"
 	"github.com/llmfence/llmfence/internal/service"
@@ -35,6 +36,7 @@ type serveExtFlags struct {
 	retention              string
 	keep                   int
 	securityTxt            bool
+	discloseFrom           string
 	oidcIssuer, oidcClient string
 	oidcSecretFile         string
 	oidcGroups, oidcRoles  string
@@ -71,6 +73,7 @@ func (f *serveExtFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.oidcGroups, "oidc-groups-claim", "groups", "single sign-on: the claim listing the user's groups")
 	fl.StringVar(&f.oidcRoles, "oidc-roles", "", "single sign-on: group to role mapping, e.g. secops=admin,noc=operator,all-staff=viewer")
 	fl.BoolVar(&f.securityTxt, "security-txt", d.securityTxt, "disclosure reports read /.well-known/security.txt of services without an owner")
+	fl.StringVar(&f.discloseFrom, "disclose-from", "", "whom owners should answer (an address or team), said in the contact section of disclosure notices")
 }
 
 // serveExt holds serve's optional parts, built before the job engine (their
@@ -151,7 +154,8 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 	}
 	cfg.Hooks.Periodic = append(x.alerts.Periodic(), x.sched.Periodic()...)
 	x.console = console.Config{Policy: pol, Alerts: x.alerts, Schedules: x.sched,
-		Disclose: discloser{st: st, opts: disclose.Options{Owners: om, SecurityTxt: f.securityTxt}}}
+		Text:     e.text.Catalogue(),
+		Disclose: discloser{st: st, text: e.text.Catalogue(), opts: disclose.Options{Owners: om, SecurityTxt: f.securityTxt, From: f.discloseFrom}}}
 	if f.oidcIssuer != "" {
 		roles, err := users.ParseGroupRoles(f.oidcRoles)
 		if err != nil {
@@ -188,10 +192,11 @@ func (x *serveExt) attach(eng *jobs.Engine) {
 // discloser adapts package disclose to the console.
 type discloser struct {
 	st   store.Store
+	text *locale.Catalogue
 	opts disclose.Options
 }
 
-func (d discloser) Disclose(ctx context.Context, runID, owner, format string, w interface{ Write([]byte) (int, error) }) error {
+func (d discloser) Disclose(ctx context.Context, runID, owner, format string, lang locale.Lang, w interface{ Write([]byte) (int, error) }) error {
 	rep, err := disclose.Build(ctx, d.st, runID, d.opts)
 	if err != nil {
 		return err
@@ -199,5 +204,5 @@ func (d discloser) Disclose(ctx context.Context, runID, owner, format string, w 
 	if owner != "" {
 		rep = rep.Only(owner)
 	}
-	return rep.Write(w, format)
+	return rep.Write(w, format, d.text.Printer(lang))
 }

@@ -5,12 +5,13 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/users"
 )
 
-var errNoSchedules = errStatus(http.StatusNotImplemented, "schedules are not enabled on this server")
-var errNoAlerts = errStatus(http.StatusNotImplemented, "alerts are not enabled on this server")
+var errNoSchedules = errText(http.StatusNotImplemented, "console.error.no_schedules")
+var errNoAlerts = errText(http.StatusNotImplemented, "console.error.no_alerts")
 
 func (s *Server) apiSchedules(w http.ResponseWriter, r *http.Request, _ *call) error {
 	if s.cfg.Schedules == nil {
@@ -137,7 +138,7 @@ func (s *Server) apiCreateUser(w http.ResponseWriter, r *http.Request, c *call) 
 
 func (s *Server) apiDisclose(w http.ResponseWriter, r *http.Request, c *call) error {
 	if s.cfg.Disclose == nil {
-		return errStatus(http.StatusNotImplemented, "disclosure reports are not enabled on this server")
+		return errText(http.StatusNotImplemented, "console.error.no_disclosure")
 	}
 	format := r.URL.Query().Get("format")
 	switch format {
@@ -149,31 +150,42 @@ func (s *Server) apiDisclose(w http.ResponseWriter, r *http.Request, c *call) er
 	case "json":
 		w.Header().Set("Content-Type", "application/json")
 	default:
-		return errStatus(http.StatusBadRequest, "format %q: want markdown, csv or json", format)
+		return errText(http.StatusBadRequest, "console.error.disclosure_format", "value", format)
+	}
+	lang := locale.English
+	if v := r.URL.Query().Get("lang"); v != "" {
+		l, err := parseUserLang(v)
+		if err != nil {
+			return err
+		}
+		lang = locale.Lang(l)
 	}
 	run, err := s.st.GetRun(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	s.audit(r, c, "disclosure report", "run:"+run.ID, format)
-	return s.cfg.Disclose.Disclose(r.Context(), run.ID, r.URL.Query().Get("owner"), format, w)
+	if format == "markdown" {
+		w.Header().Set("Content-Language", string(lang))
+	}
+	return s.cfg.Disclose.Disclose(r.Context(), run.ID, r.URL.Query().Get("owner"), format, lang, w)
 }
 
 func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request, _ *call) error {
 	if s.cfg.OIDC == nil {
-		return errStatus(http.StatusNotFound, "single sign-on is not configured")
+		return errText(http.StatusNotFound, "console.error.no_sso")
 	}
 	return s.cfg.OIDC.Start(w, r)
 }
 
 func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request, _ *call) error {
 	if s.cfg.OIDC == nil {
-		return errStatus(http.StatusNotFound, "single sign-on is not configured")
+		return errText(http.StatusNotFound, "console.error.no_sso")
 	}
 	u, err := s.cfg.OIDC.Finish(w, r)
 	if err != nil {
 		_ = s.st.Audit(r.Context(), store.AuditEntry{Actor: "oidc", Action: "login failed", Detail: err.Error(), Remote: remoteIP(r)})
-		return errStatus(http.StatusForbidden, "single sign-on refused: %v", err)
+		return errText(http.StatusForbidden, "console.error.sso_refused", "reason", err.Error())
 	}
 	if err := s.startSession(w, r, u); err != nil {
 		return err

@@ -57,7 +57,7 @@ func mkList[T any](items []T, more bool, p store.Page, cursor func(T) string) li
 func pathID(r *http.Request, name string) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, errStatus(http.StatusBadRequest, "%s must be a positive number", name)
+		return 0, errText(http.StatusBadRequest, "console.error.positive", "name", name)
 	}
 	return id, nil
 }
@@ -68,7 +68,7 @@ func severity(s string) (service.Severity, error) {
 	}
 	v, ok := service.ParseSeverity(s)
 	if !ok {
-		return "", errStatus(http.StatusBadRequest, "severity %q: want info, low, medium, high or critical", s)
+		return "", errText(http.StatusBadRequest, "console.error.severity", "value", s)
 	}
 	return v, nil
 }
@@ -278,7 +278,7 @@ func (s *Server) findingAction(r *http.Request, c *call, id int64, action string
 		}
 		err = s.st.RejectAcceptance(r.Context(), id, c.actor(), hook)
 	default:
-		return errStatus(http.StatusNotFound, "no action %q", action)
+		return errText(http.StatusNotFound, "console.error.no_action", "action", action)
 	}
 	if err != nil {
 		return err
@@ -422,7 +422,7 @@ func (s *Server) apiRun(w http.ResponseWriter, r *http.Request, _ *call) error {
 func (s *Server) apiDiff(w http.ResponseWriter, r *http.Request, _ *call) error {
 	a, b := r.URL.Query().Get("a"), r.URL.Query().Get("b")
 	if a == "" || b == "" {
-		return errStatus(http.StatusBadRequest, "give two runs: ?a=RUN&b=RUN")
+		return errText(http.StatusBadRequest, "console.error.two_runs")
 	}
 	d, err := s.st.Diff(r.Context(), a, b)
 	if err != nil {
@@ -459,7 +459,7 @@ func (b ScanBody) request() (jobs.ScanRequest, error) {
 		}
 		v, err := time.ParseDuration(d.s)
 		if err != nil || v <= 0 {
-			return jobs.ScanRequest{}, errStatus(http.StatusBadRequest, "%s %q: want a positive duration such as 3s", d.n, d.s)
+			return jobs.ScanRequest{}, errText(http.StatusBadRequest, "console.error.duration", "name", d.n, "value", d.s)
 		}
 		*d.dst = v
 	}
@@ -491,7 +491,7 @@ func (s *Server) apiStartScan(w http.ResponseWriter, r *http.Request, c *call) e
 func (s *Server) apiChanges(w http.ResponseWriter, r *http.Request, _ *call) error {
 	cur, err := strconv.ParseInt(r.URL.Query().Get("cursor"), 10, 64)
 	if err != nil && r.URL.Query().Get("cursor") != "" {
-		return errStatus(http.StatusBadRequest, "cursor must be a number from a previous answer (or 0)")
+		return errText(http.StatusBadRequest, "console.error.cursor")
 	}
 	evs, next, err := s.st.Events(r.Context(), cur, 0, page(r).Limit)
 	if err != nil {
@@ -512,7 +512,7 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request, _ *call) error
 }
 
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request, c *call) error {
-	out := map[string]any{"name": c.user.Name, "role": c.user.Role}
+	out := map[string]any{"name": c.user.Name, "role": c.user.Role, "lang": c.user.Lang}
 	if c.session != nil {
 		out["csrf"] = c.session.CSRF
 	}

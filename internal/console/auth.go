@@ -69,7 +69,7 @@ func (s *Server) checkCSRF(r *http.Request, c *call) error {
 	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)
 		if err != nil || u.Host != r.Host {
-			return errStatus(http.StatusForbidden, "cross-origin request refused")
+			return errText(http.StatusForbidden, "console.error.cross_origin")
 		}
 	}
 	tok := r.Header.Get("X-CSRF-Token")
@@ -77,7 +77,7 @@ func (s *Server) checkCSRF(r *http.Request, c *call) error {
 		tok = r.PostFormValue("csrf")
 	}
 	if tok == "" || !users.SameToken(tok, c.session.CSRF) {
-		return errStatus(http.StatusForbidden, "missing or wrong CSRF token (reload the page and try again)")
+		return errText(http.StatusForbidden, "console.error.csrf")
 	}
 	return nil
 }
@@ -124,7 +124,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, _ *call) erro
 
 func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, _ *call) error {
 	if err := r.ParseForm(); err != nil {
-		return errStatus(http.StatusBadRequest, "bad form")
+		return errText(http.StatusBadRequest, "console.error.bad_form")
 	}
 	u, err := users.Authenticate(r.Context(), s.st, r.PostFormValue("name"), r.PostFormValue("password"))
 	if errors.Is(err, users.ErrLogin) {
@@ -168,7 +168,7 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request, _ *call) erro
 
 func (s *Server) setupPost(w http.ResponseWriter, r *http.Request, _ *call) error {
 	if err := r.ParseForm(); err != nil {
-		return errStatus(http.StatusBadRequest, "bad form")
+		return errText(http.StatusBadRequest, "console.error.bad_form")
 	}
 	fail := func(msg string) error {
 		w.WriteHeader(http.StatusBadRequest)
@@ -177,13 +177,13 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request, _ *call) erro
 	}
 	name, pw := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("password")
 	if name == "" {
-		return fail("give a user name")
+		return fail("need_name") // said by console.word.setup.need_name
 	}
 	if _, err := users.HashPassword(pw); err != nil {
 		return fail(err.Error())
 	}
 	if err := s.st.UseSetupToken(r.Context(), users.HashToken(strings.TrimSpace(r.PostFormValue("token")))); err != nil {
-		return fail("the setup token is unknown, used or expired; see the token printed when llmfence serve started, or run llmfence users create --admin")
+		return fail("bad_token")
 	}
 	u, err := users.Create(r.Context(), s.st, name, pw, users.RoleAdmin)
 	if err != nil {

@@ -4,43 +4,65 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/llmfence/llmfence/internal/browsertest"
 	"github.com/llmfence/llmfence/internal/jobs"
 	"github.com/llmfence/llmfence/internal/schedule"
 	"github.com/llmfence/llmfence/internal/store"
 )
 
-// chromium finds Debian's chromium ($LLMFENCE_CHROMIUM overrides); the
-// browser test skips without it, except under CI.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("LLMFENCE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed, and CI is set: apt-get install chromium")
-	}
-	t.Skip("chromium not installed")
-	return ""
+// browserSteps are the helpers of a browser test: run actions, read text,
+// and on failure save a screenshot and stop.
+type browserSteps struct {
+	t   *testing.T
+	ctx context.Context
 }
+
+func (b browserSteps) fail(name string, err error) {
+	b.t.Helper()
+	if path := browsertest.Screenshot(b.ctx, fmt.Sprintf("llmfence-browser-%s-%d", name, time.Now().Unix())); path != "" {
+		b.t.Fatalf("%s: %v (screenshot: %s)", name, err, path)
+	}
+	b.t.Fatalf("%s: %v (no screenshot)", name, err)
+}
+
+func (b browserSteps) step(name string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.fail(name, err)
+	}
+}
+
+func (b browserSteps) text(name, css string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(css)))
+	if err != nil {
+		b.fail(name, err)
+	}
+	return s
+}
+
+func (b browserSteps) eval(name, js string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.fail(name, err)
+	}
+	return s
+}
+
+func css(s string) chromedp.CSS { return chromedp.CSS(s) }
 
 // TestDashboardInABrowser drives the dashboard in a real browser: sign in,
 // see the inventory, open a host's timeline, acknowledge a finding, create
 // a schedule and see its run appear. A failure saves a screenshot.
 func TestDashboardInABrowser(t *testing.T) {
-	bin := chromium(t)
+	browsertest.Chromium(t)
 	var sched *schedule.Manager
 	h := newHarnessWith(t, Config{}, func(st store.ServerStore, jc *jobs.Config) func(*jobs.Engine) {
 		sched = schedule.New(st)
@@ -52,64 +74,26 @@ func TestDashboardInABrowser(t *testing.T) {
 	prefix := "127.107.0.0/26"
 	h.scanFleet(h.login("alice"), prefix, 10)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Headless,
-		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 1000))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
-	shot := func(name string, err error) {
-		t.Helper()
-		sctx, c := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		png, _ := chromedp.Run(sctx, chromedp.FullScreenshot(80))
-		c()
-		dir := os.Getenv("LLMFENCE_TEST_ARTIFACTS")
-		if dir == "" {
-			dir = os.TempDir()
-		}
-		path := filepath.Join(dir, fmt.Sprintf("llmfence-browser-%s-%d.png", strings.ReplaceAll(name, " ", "-"), time.Now().Unix()))
-		if len(png) > 0 && os.WriteFile(path, png, 0o644) == nil {
-			t.Fatalf("%s: %v (screenshot: %s)", name, err, path)
-		}
-		t.Fatalf("%s: %v (no screenshot)", name, err)
-	}
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			shot(name, err)
-		}
-	}
-	textOf := func(name, css string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
-		if err != nil {
-			shot(name, err)
-		}
-		return s
-	}
-	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	b := browserSteps{t: t, ctx: browsertest.Browser(t, browsertest.Options{Width: 1280, Height: 1000, AcceptLanguage: "en-US,en"})}
 	base := h.ts.URL
-	step("sign in",
+	b.step("sign in",
 		chromedp.Navigate(base+"/services"),
 		chromedp.WaitVisible(css(`input[name=name]`)),
 		chromedp.SendKeys(css(`input[name=name]`), "olga"),
 		chromedp.SendKeys(css(`input[name=password]`), testPassword),
 		chromedp.Click(css(`#signin`)),
 		chromedp.WaitVisible(css(`#services`)))
-	text := textOf("sign in", `#services`)
+	text := b.text("sign in", `#services`)
 	if !strings.Contains(text, "127.107.0.") {
 		t.Fatalf("inventory after sign-in lists no fleet host:\n%s", text)
 	}
-	step("open a host's timeline",
+	b.step("open a host's timeline",
 		chromedp.Click(css(`#services tr:nth-child(2) td a`)),
-		chromedp.WaitVisible(css(`#timeline`)))
-	text = textOf("timeline", `#timeline`)
-	if !strings.Contains(text, "service.new") {
+		chromedp.WaitVisible(css(`#timeline li[data-kind="service.new"]`)))
+	if text = b.text("timeline", `#timeline`); !strings.Contains(text, "new service") {
 		t.Fatalf("timeline lacks the first sighting:\n%s", text)
 	}
-	step("acknowledge a finding",
+	b.step("acknowledge a finding",
 		chromedp.Navigate(base+"/findings?status=open"),
 		chromedp.WaitVisible(css(`#findings`)),
 		chromedp.Click(css(`#findings tr:nth-child(2) td:nth-child(2) a`)),
@@ -118,11 +102,10 @@ func TestDashboardInABrowser(t *testing.T) {
 		chromedp.Click(css(`#acknowledge`)),
 		chromedp.WaitNotPresent(css(`#acknowledge`)),
 		chromedp.WaitVisible(css(`#status`)))
-	text = textOf("finding status", `#status`)
-	if !strings.HasPrefix(strings.TrimSpace(text), "acknowledged") {
+	if text = b.text("finding status", `#status`); !strings.HasPrefix(strings.TrimSpace(text), "acknowledged") {
 		t.Fatalf("finding status after acknowledging: %q", text)
 	}
-	step("create a schedule",
+	b.step("create a schedule",
 		chromedp.Navigate(base+"/scans"),
 		chromedp.WaitVisible(css(`#schedule-form`)),
 		chromedp.SendKeys(css(`#schedule-form input[name=name]`), "nightly-lab"),
@@ -134,13 +117,13 @@ func TestDashboardInABrowser(t *testing.T) {
 		chromedp.WaitVisible(css(`#schedules`)))
 	// The form posts and redirects back to /scans: wait for the new page.
 	for i := 0; i < 50; i++ {
-		if text = textOf("schedules", `#schedules`); strings.Contains(text, "nightly-lab") {
+		if text = b.text("schedules", `#schedules`); strings.Contains(text, "nightly-lab") {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	if !strings.Contains(text, "nightly-lab") {
-		t.Fatalf("schedules table after saving:\n%s\npage: %s", text, textOf("page", "main"))
+		t.Fatalf("schedules table after saving:\n%s\npage: %s", text, b.text("page", "main"))
 	}
 	// 03:00 arrives: move the stored next run to now (the clock, not the
 	// code, is what the test skips).
@@ -149,16 +132,118 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 	deadline := time.Now().Add(45 * time.Second)
 	for {
-		step("see the schedule's run", chromedp.Navigate(base+"/scans"), chromedp.WaitVisible(css(`#runs`)))
-		text = textOf("runs", `#runs`)
+		b.step("see the schedule's run", chromedp.Navigate(base+"/scans"), chromedp.WaitVisible(css(`#runs`)))
+		text = b.text("runs", `#runs`)
 		if strings.Contains(text, prefix) && strings.Contains(text, "finished") && strings.Count(text, "#") >= 2 {
-			if sch := textOf("schedule row", `#schedules`); strings.Contains(sch, "#") {
+			if sch := b.text("schedule row", `#schedules`); strings.Contains(sch, "#") {
 				break
 			}
 		}
 		if time.Now().After(deadline) {
-			shot("the scheduled run never appeared", fmt.Errorf("runs:\n%s", text))
+			b.fail("the scheduled run never appeared", fmt.Errorf("runs:\n%s", text))
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestJapaneseDashboardInABrowser signs in with a browser whose language
+// is Japanese and reads every page in Japanese: <html lang="ja">, the
+// Japanese drawn with a CJK font, nothing cut off or spilling out of its
+// box, at a desktop and a narrow window (the checks of the HTML report's
+// browser test, internal/browsertest). Then the user switches their own
+// setting to English — the pages follow it although the browser still
+// asks for Japanese — and back to Japanese.
+func TestJapaneseDashboardInABrowser(t *testing.T) {
+	browsertest.Chromium(t)
+	h := newHarness(t, Config{})
+	alice := h.login("alice")
+	run := h.scanFleet(alice, "127.108.0.0/26", 8)
+	var fl list[store.InvFinding]
+	alice.getJSON("/api/findings?limit=1", &fl)
+	if len(fl.Items) == 0 {
+		t.Fatal("the fleet gave no findings")
+	}
+	f := fl.Items[0]
+	alice.send("POST", "/api/findings/"+itoa(f.ID)+"/acknowledge", FindingAction{Note: "チケット SEC-42"})
+
+	b := browserSteps{t: t, ctx: browsertest.Browser(t, browsertest.Options{Width: 1280, Height: 900, AcceptLanguage: "ja"})}
+	base := h.ts.URL
+	b.step("open the sign-in page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css(`#signin`)))
+	if lang := b.eval("sign-in page", `document.documentElement.lang`); lang != "ja" {
+		t.Errorf("the sign-in page for a Japanese browser is %q", lang)
+	}
+	if s := b.text("sign-in button", `#signin`); s != "サインイン" {
+		t.Errorf("sign-in button %q", s)
+	}
+	b.step("sign in",
+		chromedp.SendKeys(css(`input[name=name]`), "alice"),
+		chromedp.SendKeys(css(`input[name=password]`), testPassword),
+		chromedp.Click(css(`#signin`)),
+		chromedp.WaitVisible(css(`#account`)))
+
+	pages := []string{"/", "/services", "/services/" + itoa(f.ServiceID), "/findings", "/findings/" + itoa(f.ID), "/scans",
+		"/scans/" + run, "/diff?a=" + run + "&b=" + run, "/guard", "/results", "/alerts", "/settings", "/account"}
+	for _, width := range []int{1280, 720} {
+		b.step(fmt.Sprintf("window %d px", width), chromedp.EmulateViewport(int64(width), 900))
+		for _, p := range pages {
+			name := fmt.Sprintf("%s at %d px", p, width)
+			b.step(name, chromedp.Navigate(base+p), chromedp.WaitReady(css(`footer`)))
+			if lang := b.eval(name, `document.documentElement.lang`); lang != "ja" {
+				t.Errorf("%s: <html lang=%q>", name, lang)
+			}
+			problems, err := browsertest.LayoutProblems(b.ctx)
+			if err != nil {
+				b.fail(name, err)
+			}
+			for _, pr := range problems {
+				t.Errorf("%s: layout: %s", name, pr)
+			}
+			fonts, checked, err := browsertest.FontProblems(b.ctx)
+			if err != nil {
+				b.fail(name, err)
+			}
+			if checked < 8 {
+				t.Errorf("%s: only %d elements with Japanese text", name, checked)
+			}
+			for _, pr := range fonts {
+				t.Errorf("%s: font: %s", name, pr)
+			}
+			if t.Failed() {
+				b.fail(name, fmt.Errorf("see the errors above"))
+			}
+			if os.Getenv("LLMFENCE_SCREENSHOT_DIR") != "" {
+				browsertest.Screenshot(b.ctx, fmt.Sprintf("dashboard.ja%s.%d", strings.NewReplacer("/", "-", "?", "-", "&", "-", "=", "-").Replace(p), width))
+			}
+		}
+	}
+
+	// The user's own setting: English, although the browser asks for Japanese.
+	b.step("choose English",
+		chromedp.Navigate(base+"/account"),
+		chromedp.WaitVisible(css(`#lang-form`)),
+		chromedp.Click(css(`#lang-form input[value=en]`)),
+		chromedp.Click(css(`#save-lang`)),
+		chromedp.WaitVisible(css(`main [role=status]`)))
+	b.step("overview in English", chromedp.Navigate(base+"/"), chromedp.WaitReady(css(`footer`)))
+	if lang, nav := b.eval("overview", `document.documentElement.lang`), b.text("nav", `nav`); lang != "en" || !strings.Contains(nav, "Overview") || !strings.Contains(nav, "Findings") {
+		t.Errorf("after choosing English: lang %q, nav %q", lang, nav)
+	}
+	b.step("finding in English", chromedp.Navigate(base+"/findings/"+itoa(f.ID)), chromedp.WaitVisible(css(`#why`)))
+	if s := b.text("why", `#why h2`); s != "Why it matters" {
+		t.Errorf("finding page after choosing English: %q", s)
+	}
+	// And back to Japanese.
+	b.step("choose Japanese",
+		chromedp.Navigate(base+"/account"),
+		chromedp.WaitVisible(css(`#lang-form`)),
+		chromedp.Click(css(`#lang-form input[value=ja]`)),
+		chromedp.Click(css(`#save-lang`)),
+		chromedp.WaitVisible(css(`main [role=status]`)))
+	if s := b.text("saved", `main [role=status]`); s != "" && !strings.Contains(s, "保存しました") {
+		t.Logf("notice %q", s)
+	}
+	b.step("finding in Japanese again", chromedp.Navigate(base+"/findings/"+itoa(f.ID)), chromedp.WaitVisible(css(`#why`)))
+	if lang, s := b.eval("finding", `document.documentElement.lang`), b.text("why", `#why h2`); lang != "ja" || s != "影響" {
+		t.Errorf("after choosing Japanese again: lang %q, heading %q", lang, s)
 	}
 }

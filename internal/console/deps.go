@@ -7,14 +7,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/store"
 )
 
 // Discloser writes the disclosure report of a run for each owner.
 type Discloser interface {
 	// Disclose writes the report of run in format (markdown, csv, json)
-	// for owner ("" = every owner) to w.
-	Disclose(ctx context.Context, runID, owner, format string, w interface{ Write([]byte) (int, error) }) error
+	// for owner ("" = every owner) to w; a Markdown notice is written in
+	// lang (CSV and JSON are the same in every language).
+	Disclose(ctx context.Context, runID, owner, format string, lang locale.Lang, w interface{ Write([]byte) (int, error) }) error
 }
 
 // AlertAdmin manages alert channels and rules.

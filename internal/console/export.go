@@ -35,7 +35,7 @@ func ts(t time.Time) string {
 func (s *Server) apiExport(w http.ResponseWriter, r *http.Request, c *call) error {
 	what, format := r.PathValue("what"), r.PathValue("format")
 	if (what != "services" && what != "findings") || (format != "csv" && format != "jsonl") {
-		return errStatus(http.StatusNotFound, "export services or findings as csv or jsonl")
+		return errText(http.StatusNotFound, "console.error.export")
 	}
 	ctype := "text/csv; charset=utf-8"
 	if format == "jsonl" {

@@ -99,6 +99,8 @@ type client struct {
 	h    *harness
 	http *http.Client
 	csrf string
+	// header is sent with every request (Accept-Language, say).
+	header http.Header
 }
 
 func (h *harness) anon() *client {
@@ -122,6 +124,9 @@ func (h *harness) login(name string) *client {
 
 func (c *client) do(req *http.Request) *http.Response {
 	c.h.t.Helper()
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.h.t.Fatal(err)

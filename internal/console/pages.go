@@ -15,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/locale"
+	"github.com/llmfence/llmfence/internal/risk"
+	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/users"
 )
@@ -30,21 +33,10 @@ func staticFS() fs.FS {
 	return sub
 }
 
+// funcs are the templates' helpers that say nothing in a language;
+// words, dates and findings are the view's methods (lang.go).
 var funcs = template.FuncMap{
-	"time": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
-	},
-	"ptime": func(t *time.Time) string {
-		if t == nil || t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
-	},
-	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-	"sev":  func(s string) string { return "sev-" + strings.ToLower(s) },
+	"sev":  func(s any) string { return "sev-" + strings.ToLower(fmt.Sprint(s)) },
 	"join": strings.Join,
 	"add":  func(a, b int) int { return a + b },
 	"q": func(kv ...string) template.URL { // query string from pairs
@@ -77,14 +69,27 @@ var pages = func() map[string]*template.Template {
 	return out
 }()
 
-// view is what every page template gets.
+// view is what every page template gets: the page's data, and the
+// reader's language, said through the view's methods (lang.go).
 type view struct {
 	User  *store.User
 	CSRF  string
-	Title string
 	Path  string
 	Data  any
 	Query url.Values
+	// Lang is the page's language (<html lang>).
+	Lang locale.Lang
+	p    *locale.Printer
+}
+
+// printer is the printer of the request's reader: the signed-in user's
+// language, else the browser's, else English.
+func (s *Server) printer(r *http.Request, c *call) *locale.Printer {
+	var u *store.User
+	if c != nil && c.user.ID != 0 {
+		u = &c.user
+	}
+	return s.cat.Printer(readerLang(r, u))
 }
 
 // render writes a page. c may be nil (login, setup).
@@ -94,7 +99,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, c *call, name st
 		http.Error(w, "no page "+name, http.StatusInternalServerError)
 		return
 	}
-	v := view{Path: r.URL.Path, Data: data, Query: r.URL.Query()}
+	p := s.printer(r, c)
+	v := view{Path: r.URL.Path, Data: data, Query: r.URL.Query(), Lang: p.Lang(), p: p}
 	if c != nil && c.user.ID != 0 {
 		v.User = &c.user
 		if c.session != nil {
@@ -107,12 +113,30 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, c *call, name st
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", string(p.Lang()))
+	h.Set("Vary", "Accept-Language, Cookie")
+	h.Set("Cache-Control", "no-store")
 	w.Write(buf.Bytes())
 }
 
-func (s *Server) renderError(w http.ResponseWriter, r *http.Request, c *call, code int, msg string) {
+// renderError writes the error page: the error's message in the reader's
+// language when it has one, else as the code that failed wrote it.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, c *call, code int, err error) {
+	p := s.printer(r, c)
+	msg := err.Error()
+	var he *httpError
+	switch {
+	case code == http.StatusInternalServerError:
+		msg = p.T("console.error.internal")
+	case errors.As(err, &he):
+		msg = he.say(p)
+	case p.Lang() != locale.English:
+		// The store and the scan engine explain in English: lead with
+		// what kind of refusal it is in the reader's language.
+		msg = p.T("console.error.lead."+strconv.Itoa(code), "reason", msg)
+	}
 	w.WriteHeader(code)
 	s.render(w, r, c, "error", map[string]any{"Code": code, "Message": msg})
 }
@@ -191,7 +215,8 @@ func (s *Server) pageService(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	s.render(w, r, c, "service", map[string]any{"S": v, "Doc": doc, "Timeline": tl, "Findings": fs})
+	s.render(w, r, c, "service", map[string]any{"S": v, "Doc": doc, "Timeline": tl, "Findings": fs,
+		"Remediation": risk.Remediation(s.printer(r, c), &doc)})
 	return nil
 }
 
@@ -210,7 +235,7 @@ func (s *Server) formService(w http.ResponseWriter, r *http.Request, c *call) er
 	case "snooze":
 		days, err := strconv.Atoi(r.PostFormValue("days"))
 		if err != nil || days < 0 || days > 365 {
-			return errStatus(http.StatusBadRequest, "snooze for 0 to 365 days")
+			return errText(http.StatusBadRequest, "console.error.snooze_days")
 		}
 		until := time.Time{}
 		if days > 0 {
@@ -221,7 +246,7 @@ func (s *Server) formService(w http.ResponseWriter, r *http.Request, c *call) er
 		}
 		s.audit(r, c, "snoozed", "service:"+itoa(id), strconv.Itoa(days)+" days")
 	default:
-		return errStatus(http.StatusBadRequest, "unknown action")
+		return errText(http.StatusBadRequest, "console.error.unknown_action")
 	}
 	http.Redirect(w, r, "/services/"+itoa(id), http.StatusSeeOther)
 	return nil
@@ -250,9 +275,25 @@ func (s *Server) pageFinding(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	s.render(w, r, c, "finding", map[string]any{"F": f, "Error": r.URL.Query().Get("error"),
-		"DefaultUntil": time.Now().Add(30 * 24 * time.Hour).Format("2006-01-02")})
+	_, doc, err := s.st.GetService(r.Context(), f.ServiceID)
+	if err != nil {
+		return err
+	}
+	data := s.findingPage(s.printer(r, c), f, doc, time.Now())
+	data["Error"] = r.URL.Query().Get("error")
+	s.render(w, r, c, "finding", data)
 	return nil
+}
+
+// findingPage is what the finding page shows of f, found on the service
+// whose latest observation is doc: the finding, why it matters and how to
+// fix it on that service, in p's language.
+func (s *Server) findingPage(p *locale.Printer, f store.InvFinding, doc service.Service, now time.Time) map[string]any {
+	data := map[string]any{"F": f, "DefaultUntil": now.Add(30 * 24 * time.Hour).Format("2006-01-02"), "Why": risk.Why(p, f.FindingID)}
+	if s.judge != nil {
+		data["Fix"] = s.judge.Fix(p, service.Finding{ID: f.FindingID, Title: f.Title, Detail: f.Detail, DetailMsg: f.DetailMsg}, &doc)
+	}
+	return data
 }
 
 func (s *Server) formFinding(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -264,7 +305,7 @@ func (s *Server) formFinding(w http.ResponseWriter, r *http.Request, c *call) er
 	if u := r.PostFormValue("until"); u != "" {
 		t, err := time.Parse("2006-01-02", u)
 		if err != nil {
-			return errStatus(http.StatusBadRequest, "expiry %q: want YYYY-MM-DD", u)
+			return errText(http.StatusBadRequest, "console.error.expiry", "value", u)
 		}
 		a.Until = t.Add(23*time.Hour + 59*time.Minute)
 	}
@@ -309,7 +350,7 @@ func (s *Server) formScan(w http.ResponseWriter, r *http.Request, c *call) error
 	if rs := strings.TrimSpace(r.PostFormValue("rate")); rs != "" {
 		v, err := strconv.ParseFloat(rs, 64)
 		if err != nil || v < 0 {
-			return errStatus(http.StatusBadRequest, "rate %q: want a number, 0 for unlimited", rs)
+			return errText(http.StatusBadRequest, "console.error.rate", "value", rs)
 		}
 		b.Rate = &v
 	}
@@ -338,7 +379,7 @@ func (s *Server) formSchedule(w http.ResponseWriter, r *http.Request, c *call) e
 	if id := r.PostFormValue("delete"); id != "" {
 		n, err := strconv.ParseInt(id, 10, 64)
 		if err != nil {
-			return errStatus(http.StatusBadRequest, "bad schedule id")
+			return errText(http.StatusBadRequest, "console.error.bad_id", "what", "schedule", "what_msg", "console.word.object.schedule")
 		}
 		if err := s.cfg.Schedules.DeleteSchedule(r.Context(), n); err != nil {
 			return err
@@ -401,7 +442,7 @@ func (s *Server) pageRun(w http.ResponseWriter, r *http.Request, c *call) error 
 func (s *Server) pageDiff(w http.ResponseWriter, r *http.Request, c *call) error {
 	a, b := r.URL.Query().Get("a"), r.URL.Query().Get("b")
 	if a == "" || b == "" {
-		return errStatus(http.StatusBadRequest, "choose two runs to compare")
+		return errText(http.StatusBadRequest, "console.error.two_runs")
 	}
 	d, err := s.st.Diff(r.Context(), a, b)
 	if err != nil {
@@ -431,14 +472,14 @@ func (s *Server) formAlerts(w http.ResponseWriter, r *http.Request, c *call) err
 	if id := r.PostFormValue("test"); id != "" {
 		n, err := strconv.ParseInt(id, 10, 64)
 		if err != nil {
-			return errStatus(http.StatusBadRequest, "bad channel id")
+			return errText(http.StatusBadRequest, "console.error.bad_id", "what", "channel", "what_msg", "console.word.object.channel")
 		}
 		if err := s.cfg.Alerts.TestChannel(r.Context(), n); err != nil {
 			http.Redirect(w, r, "/alerts?error="+url.QueryEscape(err.Error()), http.StatusSeeOther)
 			return nil
 		}
 		s.audit(r, c, "alert channel test", "channel:"+id, "")
-		http.Redirect(w, r, "/alerts?msg="+url.QueryEscape("test ping queued"), http.StatusSeeOther)
+		http.Redirect(w, r, "/alerts?msg=test_queued", http.StatusSeeOther)
 		return nil
 	}
 	body := fmt.Sprintf(`{"name":%q,"kind":%q,"url":%q,"min_severity":%q}`, r.PostFormValue("name"), r.PostFormValue("kind"),

@@ -19,7 +19,7 @@ type PathBody struct {
 
 func (s *Server) savePath(r *http.Request, c *call, b PathBody) (store.WatchedPath, error) {
 	if b.Path == "" || !filepath.IsAbs(b.Path) {
-		return store.WatchedPath{}, errStatus(http.StatusBadRequest, "give an absolute path on the serve host")
+		return store.WatchedPath{}, errText(http.StatusBadRequest, "console.error.abs_path")
 	}
 	if b.Kind == "" {
 		b.Kind = "files"
@@ -89,7 +89,7 @@ func (s *Server) apiInspectNow(w http.ResponseWriter, r *http.Request, c *call) 
 			return nil
 		}
 	}
-	return errStatus(http.StatusNotFound, "no watched path %d", id)
+	return errText(http.StatusNotFound, "console.error.no_path", "id", itoa(id))
 }
 
 func (s *Server) apiPathResults(w http.ResponseWriter, r *http.Request, _ *call) error {
@@ -116,7 +116,7 @@ func (s *Server) pageResults(w http.ResponseWriter, r *http.Request, c *call) er
 	if v := r.URL.Query().Get("path"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return errStatus(http.StatusBadRequest, "bad path id")
+			return errText(http.StatusBadRequest, "console.error.bad_id", "what", "path", "what_msg", "console.word.object.path")
 		}
 		res, more, err := s.st.PathResults(r.Context(), id, page(r))
 		if err != nil {
@@ -140,7 +140,7 @@ func (s *Server) formResults(w http.ResponseWriter, r *http.Request, c *call) er
 				s.audit(r, c, "inspection queued", "path:"+p.Path, "")
 			}
 		}
-		http.Redirect(w, r, "/results?msg="+url.QueryEscape("inspection queued"), http.StatusSeeOther)
+		http.Redirect(w, r, "/results?msg=inspection_queued", http.StatusSeeOther)
 		return nil
 	}
 	every, _ := strconv.Atoi(r.PostFormValue("every_hours"))

@@ -37,6 +37,7 @@ func (s *Server) routesAll() {
 
 	// JSON API.
 	s.handle("GET /api/me", viewer, s.apiMe)
+	s.handle("PATCH /api/me", viewer, s.apiMeChange)
 	s.handle("GET /api/overview", viewer, s.apiOverview)
 	s.handle("GET /api/services", viewer, s.apiServices)
 	s.handle("GET /api/services/{id}", viewer, s.apiService)
@@ -85,6 +86,8 @@ func (s *Server) routesAll() {
 	s.handle("POST /alerts", admin, s.formAlerts)
 	s.handle("GET /settings", admin, s.pageSettings)
 	s.handle("POST /settings/users", admin, s.formUser)
+	s.handle("GET /account", viewer, s.pageAccount)
+	s.handle("POST /account", viewer, s.formAccount)
 	s.handle("GET /guard", viewer, s.pageGuard)
 	s.handle("GET /results", viewer, s.pageResults)
 	s.handle("POST /results", admin, s.formResults)

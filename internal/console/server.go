@@ -19,6 +19,18 @@
 //
 // Lists are paged on the server (store.MaxPage rows at most); counts come
 // pre-computed from the store; request bodies are capped at MaxBody.
+//
+// # Languages
+//
+// Pages are English or Japanese: the signed-in user's setting (/account,
+// PATCH /api/me), else the browser's Accept-Language, else English. One
+// catalogue is built at start (Config.Text) and each request takes a
+// printer of its reader's language; templates say everything through the
+// view's methods (T, Word, Severity, Time, FindingTitle, Event...), and
+// findings through internal/risk's translated titles, details and fixes.
+// The words are messages.en.yaml and messages.ja.yaml. The JSON API,
+// the CSV and JSON Lines exports and the audit trail never change with the
+// language; their errors are English.
 package console
 
 import (
@@ -38,6 +50,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/llmfence/llmfence/internal/jobs"
+	"github.com/llmfence/llmfence/internal/locale"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/users"
 )
@@ -62,7 +76,13 @@ type Config struct {
 	Alerts AlertAdmin
 	// Schedules manages scheduled scans (may be nil).
 	Schedules ScheduleAdmin
-	Logger    *slog.Logger
+	// Text is the catalogue pages are said from; it must hold Messages(),
+	// risk.Messages() and vulndb.Messages() (nil: Catalogue()).
+	Text *locale.Catalogue
+	// Judge says how to fix a finding when the service's remediation does
+	// not (nil: the embedded findings catalogue and vulnerability data).
+	Judge  *risk.Engine
+	Logger *slog.Logger
 }
 
 // Server is the console's HTTP handler.
@@ -76,6 +96,9 @@ type Server struct {
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	routes  []route
+	cat     *locale.Catalogue
+	english *locale.Printer // API errors
+	judge   *risk.Engine    // may be nil
 }
 
 // route is one registered API route, for the OpenAPI check.
@@ -95,6 +118,21 @@ func New(st store.ServerStore, eng *jobs.Engine, cfg Config) *Server {
 	s := &Server{st: st, eng: eng, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	s.cat, s.judge = cfg.Text, cfg.Judge
+	if s.cat == nil {
+		var err error
+		if s.cat, err = Catalogue(); err != nil {
+			s.log.Error("the dashboard's messages do not load; pages show message IDs", "err", err)
+			s.cat, _ = locale.NewCatalogue()
+		}
+	}
+	s.english = s.cat.Printer(locale.English)
+	if s.judge == nil {
+		var err error
+		if s.judge, err = risk.New(); err != nil {
+			s.log.Error("the findings catalogue does not load; finding pages show no fix", "err", err)
+		}
 	}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmfence_serve_http_requests_total",
 		Help: "HTTP requests answered, by route and status class."}, []string{"route", "code"})
@@ -190,40 +228,63 @@ func (r *statusRecorder) Flush() {
 	}
 }
 
-// httpError is an error with a status and a message for the user.
+// httpError is an error with a status and a message for the user: either
+// English text (msg), or a message of the catalogue (id, args) said in the
+// reader's language on pages and in English by the API.
 type httpError struct {
 	code int
 	msg  string
+	id   string
+	args []string
 }
 
-func (e *httpError) Error() string { return e.msg }
+func (e *httpError) Error() string {
+	if e.msg != "" || e.id == "" {
+		return e.msg
+	}
+	return e.id
+}
+
+// say is the error's message in p's language.
+func (e *httpError) say(p *locale.Printer) string {
+	if e.id != "" {
+		return p.T(e.id, e.args...)
+	}
+	return e.msg
+}
 
 func errStatus(code int, format string, args ...any) error {
 	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-var errUnauthenticated = &httpError{code: http.StatusUnauthorized, msg: "sign in first"}
+// errText is an error said by a message of the catalogue
+// (console.error.*), with arguments as key, value pairs.
+func errText(code int, id string, kv ...string) error {
+	return &httpError{code: code, id: id, args: kv}
+}
+
+var errUnauthenticated = errText(http.StatusUnauthorized, "console.error.sign_in")
 
 func errForbidden(need string) error {
-	return errStatus(http.StatusForbidden, "this needs the %s role", need)
+	return errText(http.StatusForbidden, "console.error.role", "role", need, "role_msg", "console.word.role."+need)
 }
 
 // fail answers an error: JSON for the API, a page (or a redirect to the
 // login page) for the dashboard.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error) {
-	code, msg := http.StatusInternalServerError, "internal error"
+	code := http.StatusInternalServerError
 	var he *httpError
 	switch {
 	case errors.As(err, &he):
-		code, msg = he.code, he.msg
+		code = he.code
 	case errors.Is(err, store.ErrNotFound):
-		code, msg = http.StatusNotFound, err.Error()
+		code = http.StatusNotFound
 	case errors.Is(err, store.ErrRule):
-		code, msg = http.StatusConflict, err.Error()
+		code = http.StatusConflict
 	case errors.Is(err, store.ErrBadInput), errors.Is(err, store.ErrExists):
-		code, msg = http.StatusBadRequest, err.Error()
+		code = http.StatusBadRequest
 	case isUsage(err):
-		code, msg = http.StatusBadRequest, err.Error()
+		code = http.StatusBadRequest
 	default:
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
 	}
@@ -232,10 +293,17 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error
 		return
 	}
 	if c.api {
+		msg := "internal error"
+		if code != http.StatusInternalServerError {
+			msg = err.Error()
+			if he != nil {
+				msg = he.say(s.english)
+			}
+		}
 		writeJSON(w, code, map[string]string{"error": msg})
 		return
 	}
-	s.renderError(w, r, c, code, msg)
+	s.renderError(w, r, c, code, err)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

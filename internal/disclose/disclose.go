@@ -4,6 +4,22 @@
 // JSON. Owners come from the owners file; a service without an owner
 // there gets the contact its own /.well-known/security.txt (RFC 9116)
 // gives, when asked — read only from hosts the run scanned.
+//
+// # Languages
+//
+// The Markdown notice is written in the reader's language (a
+// locale.Printer: English or Japanese). Both languages follow the shape
+// of a notice a CSIRT sends: subject, recipient, date and reference, then
+// summary, what was found, impact, what is asked of the owner, and whom
+// to contact; the Japanese is polite です/ます, as such notices are in
+// Japan. Its words are messages.en.yaml and messages.ja.yaml; findings
+// are said through internal/risk's translated texts. CSV and JSON never
+// change with the language: titles, details and fixes stay English, and
+// detail_msg, fix_msg and remediation_msgs give the message IDs a tool can
+// look a translation up by. A system prompt is never reproduced in any
+// format or language: quoted runs of it are cut from details (also from
+// the details' message arguments) and a model's prompt is said only as its
+// length and categories.
 package disclose
 
 import (
@@ -20,6 +36,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/owners"
 	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
@@ -39,6 +56,9 @@ type Options struct {
 	MinSeverity service.Severity
 	Now         func() time.Time
 	UserAgent   string
+	// From is whom owners should answer (an address or a team name), said
+	// in the notice's contact section; "" says to reply to the sender.
+	From string
 }
 
 // Report is a run's disclosure, grouped by owner.
@@ -47,6 +67,7 @@ type Report struct {
 	Scanned   time.Time `json:"scanned"`
 	Generated time.Time `json:"generated"`
 	Targets   []string  `json:"targets"`
+	From      string    `json:"from,omitempty"`
 	Groups    []Group   `json:"owners"`
 }
 
@@ -71,22 +92,31 @@ type Exposure struct {
 	Findings    []FindingView `json:"findings"`
 	Models      []ModelView   `json:"models,omitempty"`
 	Remediation string        `json:"remediation,omitempty"`
+	// RemediationMsgs are the messages of Remediation's lines, in order.
+	RemediationMsgs []service.Message `json:"remediation_msgs,omitempty"`
 }
 
-// FindingView is a finding with its explanation.
+// FindingView is a finding with its explanation. Title, Detail, Why and
+// Fix are English; the messages say Detail and Fix in other languages (the
+// title and why are risk.TitleID and risk.WhyID of the ID).
 type FindingView struct {
-	ID       string `json:"id"`
-	Severity string `json:"severity"`
-	Title    string `json:"title"`
-	Detail   string `json:"detail,omitempty"`
-	Why      string `json:"why,omitempty"`
-	Fix      string `json:"fix,omitempty"`
+	ID        string           `json:"id"`
+	Severity  string           `json:"severity"`
+	Title     string           `json:"title"`
+	Detail    string           `json:"detail,omitempty"`
+	DetailMsg *service.Message `json:"detail_msg,omitempty"`
+	Why       string           `json:"why,omitempty"`
+	Fix       string           `json:"fix,omitempty"`
+	FixMsg    *service.Message `json:"fix_msg,omitempty"`
 }
 
 // ModelView is a model with its system prompt redacted.
 type ModelView struct {
 	Name         string `json:"name"`
 	SystemPrompt string `json:"system_prompt,omitempty"`
+	// what the notice says of the prompt, in any language
+	promptChars      int
+	promptCategories []string
 }
 
 // Unowned is the team of services no owner claims.
@@ -112,11 +142,7 @@ func Build(ctx context.Context, st store.Store, runRef string, o Options) (Repor
 	if err != nil {
 		return Report{}, err
 	}
-	cat := map[string]risk.Entry{}
-	for _, e := range eng.Catalogue() {
-		cat[e.ID] = e
-	}
-	rep := Report{RunID: run.ID, Scanned: run.StartedAt, Generated: o.Now().UTC(), Targets: run.Targets}
+	rep := Report{RunID: run.ID, Scanned: run.StartedAt, Generated: o.Now().UTC(), Targets: run.Targets, From: o.From}
 	groups := map[string]*Group{}
 	var order []string
 	for _, sv := range svcs {
@@ -140,7 +166,7 @@ func Build(ctx context.Context, st store.Store, runRef string, o Options) (Repor
 			groups[team] = g
 			order = append(order, team)
 		}
-		g.Services = append(g.Services, exposure(sv, cat))
+		g.Services = append(g.Services, exposure(sv, eng))
 	}
 	slices.SortStableFunc(order, func(a, b string) int {
 		switch {
@@ -165,20 +191,31 @@ func (o Options) client() *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-func exposure(sv service.Service, cat map[string]risk.Entry) Exposure {
+func exposure(sv service.Service, eng *risk.Engine) Exposure {
 	e := Exposure{Host: sv.Host, Port: sv.Port, Hostname: sv.Hostname, Product: sv.Product, Version: sv.Version, Auth: string(sv.Auth),
-		Risk: string(sv.Risk), Remediation: sv.Remediation}
+		Risk: string(sv.Risk), Remediation: sv.Remediation, RemediationMsgs: sv.RemediationMsgs}
 	for _, f := range sv.Findings {
 		fv := FindingView{ID: f.ID, Severity: string(f.Severity), Title: f.Title, Detail: redactPrompt(f.Detail, sv)}
-		if c, ok := cat[f.ID]; ok {
-			fv.Why, fv.Fix = strings.TrimSpace(c.Why), strings.TrimSpace(c.FixFor(sv.Product))
+		if f.DetailMsg != nil {
+			m := service.Message{ID: f.DetailMsg.ID, Args: map[string]string{}}
+			for k, v := range f.DetailMsg.Args {
+				m.Args[k] = redactPrompt(v, sv)
+			}
+			fv.DetailMsg = &m
+		}
+		if en, ok := eng.Entry(f.ID); ok {
+			fv.Why = strings.TrimSpace(oneLine(en.Why))
+		}
+		if m, ok := eng.FixMessage(f, &sv); ok {
+			fv.Fix, fv.FixMsg = eng.Fix(nil, f, &sv), &m
 		}
 		e.Findings = append(e.Findings, fv)
 	}
 	for _, m := range sv.Models {
 		mv := ModelView{Name: m.Name}
 		if m.SystemPrompt != "" {
-			mv.SystemPrompt = fmt.Sprintf("[redacted: %d characters", len([]rune(m.SystemPrompt)))
+			mv.promptChars, mv.promptCategories = len([]rune(m.SystemPrompt)), m.SystemPromptCategories
+			mv.SystemPrompt = fmt.Sprintf("[redacted: %d characters", mv.promptChars)
 			if len(m.SystemPromptCategories) > 0 {
 				mv.SystemPrompt += "; categories: " + strings.Join(m.SystemPromptCategories, ", ")
 			}
@@ -188,6 +225,10 @@ func exposure(sv service.Service, cat map[string]risk.Entry) Exposure {
 	}
 	return e
 }
+
+// redactedMark replaces a quoted run of a system prompt in English text;
+// the Markdown notice says it in the reader's language.
+const redactedMark = "[system prompt redacted]"
 
 // redactPrompt removes system prompt text quoted in a finding's detail:
 // any run of 12 or more characters that also appears in one of the
@@ -215,7 +256,7 @@ func redactPrompt(detail string, sv service.Service) string {
 			}
 		}
 		if best >= minRun {
-			b.WriteString("[system prompt redacted]")
+			b.WriteString(redactedMark)
 			i += best
 			continue
 		}
@@ -321,59 +362,6 @@ func ParseSecurityTxt(r io.Reader) (SecurityTxt, error) {
 	return t, sc.Err()
 }
 
-// Markdown writes the report, one section per owner.
-func (r Report) Markdown(w io.Writer) error {
-	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "# Exposed LLM services: notification from scan run %s\n\n", r.RunID)
-	fmt.Fprintf(bw, "Scanned %s; report written %s. Targets: %s.\n\n", r.Scanned.Format(time.RFC3339), r.Generated.Format(time.RFC3339), md(strings.Join(r.Targets, " ")))
-	if len(r.Groups) == 0 {
-		fmt.Fprintln(bw, "Nothing to report: no service at or above the severity threshold.")
-	}
-	for _, g := range r.Groups {
-		fmt.Fprintf(bw, "## %s\n\n", md(g.Team))
-		if g.Contact != "" {
-			fmt.Fprintf(bw, "Contact: %s (from the %s)\n\n", md(g.Contact), g.ContactSource)
-		}
-		for _, e := range g.Services {
-			fmt.Fprintf(bw, "### %s:%d — %s %s, risk %s\n\n", md(e.Host), e.Port, md(e.Product), md(e.Version), e.Risk)
-			fmt.Fprintf(bw, "Authentication: %s.\n\n", e.Auth)
-			for _, f := range e.Findings {
-				fmt.Fprintf(bw, "- **%s %s** (%s)", f.ID, md(f.Title), f.Severity)
-				if f.Detail != "" {
-					fmt.Fprintf(bw, ": %s", md(f.Detail))
-				}
-				fmt.Fprintln(bw)
-				if f.Why != "" {
-					fmt.Fprintf(bw, "  - Why it matters: %s\n", md(oneLine(f.Why)))
-				}
-				if f.Fix != "" {
-					fmt.Fprintf(bw, "  - How to fix: %s\n", md(oneLine(f.Fix)))
-				}
-			}
-			for _, m := range e.Models {
-				if m.SystemPrompt != "" {
-					fmt.Fprintf(bw, "- Model %s: system prompt %s\n", md(m.Name), m.SystemPrompt)
-				}
-			}
-			fmt.Fprintln(bw)
-		}
-	}
-	return bw.Flush()
-}
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// md escapes text from scanned servers for Markdown.
-func md(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.NewReplacer("\\", "\\\\", "`", "\\`", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "<", "&lt;", ">", "&gt;", "#", "\\#", "|", "\\|").Replace(s)
-}
-
 // CSV writes one row per finding.
 func (r Report) CSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
@@ -406,11 +394,12 @@ func (r Report) JSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// Write renders in a format: markdown, csv or json.
-func (r Report) Write(w io.Writer, format string) error {
+// Write renders in a format: markdown (in p's language; English when p
+// is nil), csv or json (the same in every language).
+func (r Report) Write(w io.Writer, format string, p *locale.Printer) error {
 	switch format {
 	case "markdown", "md", "":
-		return r.Markdown(w)
+		return r.Markdown(w, p)
 	case "csv":
 		return r.CSV(w)
 	case "json":

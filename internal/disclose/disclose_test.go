@@ -85,7 +85,7 @@ func TestDisclosureReport(t *testing.T) {
 	}
 	for _, format := range []string{"markdown", "csv", "json"} {
 		var b bytes.Buffer
-		if err := rep.Write(&b, format); err != nil {
+		if err := rep.Write(&b, format, nil); err != nil {
 			t.Fatal(err)
 		}
 		out := b.String()
@@ -94,8 +94,9 @@ func TestDisclosureReport(t *testing.T) {
 		}
 		switch format {
 		case "markdown":
-			for _, want := range []string{"## gpu-platform", "Contact: gpu@corp.example", "redacted: 76 characters; categories: fraud_phishing",
-				"Why it matters:", "How to fix:"} {
+			for _, want := range []string{"To the gpu-platform team,", "gpu-platform (gpu@corp.example, from the owners file)",
+				"phish:latest: system prompt withheld (76 characters; categories: fraud and phishing)",
+				"## Impact", "## What we ask of you", "the security contact of " + h1, "**Preferred languages (security.txt)**: en, ja"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("markdown lacks %q:\n%s", want, out)
 				}

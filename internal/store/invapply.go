@@ -397,10 +397,10 @@ func (it *invTx) applyFindings(ctx context.Context, svcID int64, svcFP string, s
 		case !ok:
 			var fid int64
 			err := it.row(ctx, `INSERT INTO inv_findings (fp, service_id, host, port, product, finding_id, severity, severity_rank, title, detail,
-				status, first_seen, last_seen, last_run, opened_at, sla_due, owner)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, fp, svcID, clean(sv.Host), sv.Port,
+				detail_msg, status, first_seen, last_seen, last_run, opened_at, sla_due, owner)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, fp, svcID, clean(sv.Host), sv.Port,
 				clean(sv.Product), clean(f.ID), clean(string(f.Severity)), f.Severity.Rank(), clean(f.Title), clean(f.Detail),
-				FindingOpen, seen, seen, runID, seen, due, clean(base.Owner)).Scan(&fid)
+				clean(encodeMessage(f.DetailMsg)), FindingOpen, seen, seen, runID, seen, due, clean(base.Owner)).Scan(&fid)
 			if err != nil {
 				return err
 			}
@@ -422,13 +422,14 @@ func (it *invTx) applyFindings(ctx context.Context, svcID int64, svcFP string, s
 			}
 			if _, err := it.exec(ctx, `UPDATE inv_findings SET status = ?, stale = 0, resolved_at = NULL, resolved_run = 0, resolution = '',
 				opened_at = ?, sla_due = ?, sla_breached = 0, last_seen = ?, last_run = ?, severity = ?, severity_rank = ?, title = ?,
-				changed_seq = ? WHERE id = ?`, FindingOpen, seen, due, seen, runID, clean(string(f.Severity)), f.Severity.Rank(),
-				clean(f.Title), seq, r.id); err != nil {
+				detail_msg = ?, changed_seq = ? WHERE id = ?`, FindingOpen, seen, due, seen, runID, clean(string(f.Severity)), f.Severity.Rank(),
+				clean(f.Title), clean(encodeMessage(f.DetailMsg)), seq, r.id); err != nil {
 				return err
 			}
 		default:
 			if _, err := it.exec(ctx, `UPDATE inv_findings SET stale = 0, last_seen = ?, last_run = ?, severity = ?, severity_rank = ?,
-				title = ? WHERE id = ?`, seen, runID, clean(string(f.Severity)), f.Severity.Rank(), clean(f.Title), r.id); err != nil {
+				title = ?, detail_msg = ? WHERE id = ?`, seen, runID, clean(string(f.Severity)), f.Severity.Rank(), clean(f.Title),
+				clean(encodeMessage(f.DetailMsg)), r.id); err != nil {
 				return err
 			}
 		}

@@ -99,34 +99,37 @@ type InvService struct {
 
 // InvFinding is one finding in the inventory.
 type InvFinding struct {
-	ID                int64      `json:"id"`
-	FP                string     `json:"fingerprint"`
-	ServiceID         int64      `json:"service_id"`
-	Host              string     `json:"host"`
-	Port              int        `json:"port"`
-	Product           string     `json:"product"`
-	FindingID         string     `json:"finding_id"`
-	Severity          string     `json:"severity"`
-	Title             string     `json:"title"`
-	Detail            string     `json:"detail,omitempty"`
-	Status            string     `json:"status"`
-	Stale             bool       `json:"stale"`
-	FirstSeen         time.Time  `json:"first_seen"`
-	LastSeen          time.Time  `json:"last_seen"`
-	OpenedAt          time.Time  `json:"opened_at"`
-	ResolvedAt        *time.Time `json:"resolved_at,omitempty"`
-	Resolution        string     `json:"resolution,omitempty"`
-	SLADue            *time.Time `json:"sla_due,omitempty"`
-	SLABreached       bool       `json:"sla_breached"`
-	AckBy             string     `json:"ack_by,omitempty"`
-	AcceptState       string     `json:"accept_state,omitempty"`
-	AcceptReason      string     `json:"accept_reason,omitempty"`
-	AcceptUntil       *time.Time `json:"accept_until,omitempty"`
-	AcceptRequestedBy string     `json:"accept_requested_by,omitempty"`
-	AcceptApprovedBy  string     `json:"accept_approved_by,omitempty"`
-	Owner             string     `json:"owner,omitempty"`
-	Tags              string     `json:"tags,omitempty"`
-	ChangedSeq        int64      `json:"changed_seq"`
+	ID        int64  `json:"id"`
+	FP        string `json:"fingerprint"`
+	ServiceID int64  `json:"service_id"`
+	Host      string `json:"host"`
+	Port      int    `json:"port"`
+	Product   string `json:"product"`
+	FindingID string `json:"finding_id"`
+	Severity  string `json:"severity"`
+	Title     string `json:"title"`
+	Detail    string `json:"detail,omitempty"`
+	// DetailMsg is the message Detail was written from (as in a scan's
+	// JSON), so the dashboard can say it in the reader's language.
+	DetailMsg         *service.Message `json:"detail_msg,omitempty"`
+	Status            string           `json:"status"`
+	Stale             bool             `json:"stale"`
+	FirstSeen         time.Time        `json:"first_seen"`
+	LastSeen          time.Time        `json:"last_seen"`
+	OpenedAt          time.Time        `json:"opened_at"`
+	ResolvedAt        *time.Time       `json:"resolved_at,omitempty"`
+	Resolution        string           `json:"resolution,omitempty"`
+	SLADue            *time.Time       `json:"sla_due,omitempty"`
+	SLABreached       bool             `json:"sla_breached"`
+	AckBy             string           `json:"ack_by,omitempty"`
+	AcceptState       string           `json:"accept_state,omitempty"`
+	AcceptReason      string           `json:"accept_reason,omitempty"`
+	AcceptUntil       *time.Time       `json:"accept_until,omitempty"`
+	AcceptRequestedBy string           `json:"accept_requested_by,omitempty"`
+	AcceptApprovedBy  string           `json:"accept_approved_by,omitempty"`
+	Owner             string           `json:"owner,omitempty"`
+	Tags              string           `json:"tags,omitempty"`
+	ChangedSeq        int64            `json:"changed_seq"`
 }
 
 // Event is one change in the inventory.

@@ -201,7 +201,7 @@ type FindingQuery struct {
 	Page        Page
 }
 
-const invFindingCols = `id, fp, service_id, host, port, product, finding_id, severity, title, detail, status, stale, first_seen, last_seen,
+const invFindingCols = `id, fp, service_id, host, port, product, finding_id, severity, title, detail, detail_msg, status, stale, first_seen, last_seen,
 	opened_at, resolved_at, resolution, sla_due, sla_breached, ack_by, accept_state, accept_reason, accept_until, accept_requested_by,
 	accept_approved_by, owner, tags, changed_seq`
 
@@ -211,13 +211,15 @@ func scanInvFinding(sc interface{ Scan(...any) error }) (InvFinding, error) {
 		stale, breached            int
 		fs, ls, opened             time.Time
 		resolved, due, acceptUntil sql.NullTime
+		detailMsg                  string
 	)
-	err := sc.Scan(&f.ID, &f.FP, &f.ServiceID, &f.Host, &f.Port, &f.Product, &f.FindingID, &f.Severity, &f.Title, &f.Detail, &f.Status,
+	err := sc.Scan(&f.ID, &f.FP, &f.ServiceID, &f.Host, &f.Port, &f.Product, &f.FindingID, &f.Severity, &f.Title, &f.Detail, &detailMsg, &f.Status,
 		&stale, &fs, &ls, &opened, &resolved, &f.Resolution, &due, &breached, &f.AckBy, &f.AcceptState, &f.AcceptReason, &acceptUntil,
 		&f.AcceptRequestedBy, &f.AcceptApprovedBy, &f.Owner, &f.Tags, &f.ChangedSeq)
 	f.Stale, f.SLABreached = stale != 0, breached != 0
 	f.FirstSeen, f.LastSeen, f.OpenedAt = fs.UTC(), ls.UTC(), opened.UTC()
 	f.ResolvedAt, f.SLADue, f.AcceptUntil = nullTime(resolved), nullTime(due), nullTime(acceptUntil)
+	f.DetailMsg = decodeMessage(detailMsg)
 	return f, err
 }
 
@@ -445,4 +447,29 @@ func parseCursor(sort, c string) (any, any, error) {
 		return b, port, nil
 	}
 	return nil, nil, bad
+}
+
+// encodeMessage stores a finding's detail message as JSON ("" for none).
+func encodeMessage(m *service.Message) string {
+	if m == nil || m.ID == "" {
+		return ""
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// decodeMessage reads what encodeMessage stored; anything else is no
+// message (the English detail is still there).
+func decodeMessage(s string) *service.Message {
+	if s == "" {
+		return nil
+	}
+	var m service.Message
+	if err := json.Unmarshal([]byte(s), &m); err != nil || m.ID == "" {
+		return nil
+	}
+	return &m
 }

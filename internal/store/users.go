@@ -11,14 +11,17 @@ import (
 
 // User is an account of llmfence serve.
 type User struct {
-	ID           int64      `json:"id"`
-	Name         string     `json:"name"`
-	PasswordHash string     `json:"-"`
-	Role         string     `json:"role"`
-	OIDCSubject  string     `json:"oidc_subject,omitempty"`
-	Disabled     bool       `json:"disabled"`
-	CreatedAt    time.Time  `json:"created_at"`
-	LastLogin    *time.Time `json:"last_login,omitempty"`
+	ID           int64  `json:"id"`
+	Name         string `json:"name"`
+	PasswordHash string `json:"-"`
+	Role         string `json:"role"`
+	OIDCSubject  string `json:"oidc_subject,omitempty"`
+	Disabled     bool   `json:"disabled"`
+	// Lang is the dashboard language the user chose: "en", "ja", or ""
+	// to follow the browser's Accept-Language.
+	Lang      string     `json:"lang,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	LastLogin *time.Time `json:"last_login,omitempty"`
 }
 
 // Session is a signed-in browser.
@@ -63,14 +66,14 @@ type UserStore interface {
 	AuditLog(ctx context.Context, p Page) ([]AuditEntry, bool, error)
 }
 
-const userCols = `id, name, password_hash, role, oidc_subject, disabled, created_at, last_login`
+const userCols = `id, name, password_hash, role, oidc_subject, disabled, lang, created_at, last_login`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var dis int
 	var created time.Time
 	var last sql.NullTime
-	err := sc.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Role, &u.OIDCSubject, &dis, &created, &last)
+	err := sc.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Role, &u.OIDCSubject, &dis, &u.Lang, &created, &last)
 	u.Disabled, u.CreatedAt, u.LastLogin = dis != 0, created.UTC(), nullTime(last)
 	return u, err
 }
@@ -144,8 +147,8 @@ func (s *sqlStore) Users(ctx context.Context) ([]User, error) {
 
 func (s *sqlStore) UpdateUser(ctx context.Context, u User) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE users SET password_hash = ?, role = ?, oidc_subject = ?, disabled = ?, last_login = ?
-			WHERE id = ?`), u.PasswordHash, u.Role, u.OIDCSubject, boolInt(u.Disabled), u.LastLogin, u.ID)
+		_, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE users SET password_hash = ?, role = ?, oidc_subject = ?, disabled = ?, lang = ?, last_login = ?
+			WHERE id = ?`), u.PasswordHash, u.Role, u.OIDCSubject, boolInt(u.Disabled), clean(u.Lang), u.LastLogin, u.ID)
 		if err != nil {
 			return err
 		}
@@ -188,14 +191,14 @@ func (s *sqlStore) SessionByHash(ctx context.Context, hash string) (Session, Use
 	var se Session
 	var created, expires, last time.Time
 	row := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT s.token_hash, s.user_id, s.csrf, s.created_at, s.expires_at, s.last_seen,
-		u.id, u.name, u.password_hash, u.role, u.oidc_subject, u.disabled, u.created_at, u.last_login
+		u.id, u.name, u.password_hash, u.role, u.oidc_subject, u.disabled, u.lang, u.created_at, u.last_login
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`), hash)
 	var u User
 	var dis int
 	var ucreated time.Time
 	var ulast sql.NullTime
 	err := row.Scan(&se.TokenHash, &se.UserID, &se.CSRF, &created, &expires, &last,
-		&u.ID, &u.Name, &u.PasswordHash, &u.Role, &u.OIDCSubject, &dis, &ucreated, &ulast)
+		&u.ID, &u.Name, &u.PasswordHash, &u.Role, &u.OIDCSubject, &dis, &u.Lang, &ucreated, &ulast)
 	if errors.Is(err, sql.ErrNoRows) {
 		return se, u, fmt.Errorf("no such session: %w", ErrNotFound)
 	}
