@@ -52,7 +52,7 @@ func TestScanKerasConfig(t *testing.T) {
 	defer g.write(t)
 	for _, c := range kerasCases() {
 		t.Run(c.name, func(t *testing.T) {
-			fs := ScanKerasConfig([]byte(c.cfg))
+			fs := scanKerasConfig(dataForTest(t), []byte(c.cfg))
 			want := append([]string(nil), c.want...)
 			sort.Strings(want)
 			if got := idSet(fs); !slices.Equal(got, want) {
