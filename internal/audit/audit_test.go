@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llmfence/llmfence/internal/inspect"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
@@ -77,6 +78,9 @@ func runFixture(t *testing.T, f *fixture, opts Options) *Result {
 	opts.Reader = f.reader()
 	opts.Now = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
 	opts.Version = "test"
+	if opts.Judge == nil {
+		opts.Judge = testJudge(t)
+	}
 	res, err := Run(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +311,7 @@ func TestProcessesExitingMidRead(t *testing.T) {
 	// Exited between the command line and the status.
 	f.write("proc/501/cmdline", "/usr/local/bin/ollama\x00serve\x00")
 	r := &exitingReader{Linux: f.reader(), t: t, root: f.root, pid: 100}
-	res, err := Run(context.Background(), Options{Reader: r})
+	res, err := Run(context.Background(), Options{Reader: r, Judge: testJudge(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +359,7 @@ func TestInspectStores(t *testing.T) {
 	f := fixtureMachine(t)
 	in, err := inspect.New(inspect.Options{})
 	must(t, err)
-	res := runFixture(t, f, Options{Inspector: InspectorFor(in)})
+	res := runFixture(t, f, Options{Inspector: InspectorFor(in, testJudge(t))})
 	var st *Store
 	for _, s := range res.Stores {
 		if s.Path == "/srv/ollama/models" {
@@ -387,4 +391,14 @@ func TestInspectStores(t *testing.T) {
 			t.Errorf("%s inspected without --inspect", s.Path)
 		}
 	}
+}
+
+// testJudge is the judge scans use, on the embedded data.
+func testJudge(t testing.TB) *risk.Judge {
+	t.Helper()
+	j, err := risk.NewJudge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }

@@ -262,7 +262,7 @@ func TestRealOllamaExposedInNetns(t *testing.T) {
 
 	// 1. From the host's namespace (a prober that would fail the test if
 	// asked: this ollama is out of the host's reach).
-	res, err := Run(t.Context(), Options{Reader: NewLinux("/"), Prober: onlyProber{t: t}})
+	res, err := Run(t.Context(), Options{Reader: NewLinux("/"), Judge: testJudge(t), Prober: onlyProber{t: t}})
 	must(t, err)
 	rt := runtimeByPID(res.Runtimes, pid)
 	if rt == nil {
@@ -357,7 +357,7 @@ func cleanEnv() []string {
 // exposed, and what only strangers could do is not held against it.
 func TestRealOllamaLoopbackNotExposed(t *testing.T) {
 	s := ollamatest.Start(t)
-	res, err := Run(t.Context(), Options{Reader: NewLinux("/"), Prober: onlyProber{t: t, real: realProber(t), addr: s.Addr}})
+	res, err := Run(t.Context(), Options{Reader: NewLinux("/"), Judge: testJudge(t), Prober: onlyProber{t: t, real: realProber(t), addr: s.Addr}})
 	must(t, err)
 	var rt *Runtime
 	for _, r := range res.Runtimes {
@@ -519,7 +519,7 @@ func TestRealProcessExitsMidRead(t *testing.T) {
 	p2 := start(t, c2, filepath.Join(dir, "idle2.log"))
 	p2.waitLog(t, "127.0.0.1:")
 	kr := &killingReader{Linux: NewLinux("/"), victim: p2}
-	res, err := Run(t.Context(), Options{Reader: kr})
+	res, err := Run(t.Context(), Options{Reader: kr, Judge: testJudge(t)})
 	must(t, err)
 	if !kr.killed {
 		t.Fatalf("the victim was never read")

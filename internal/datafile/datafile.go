@@ -59,9 +59,6 @@ func Errorf(file, format string, a ...any) error {
 	return &Error{File: file, Err: fmt.Errorf(format, a...)}
 }
 
-// ErrVersion means the file has no usable version field.
-var ErrVersion = errors.New(`needs a positive integer "version"`)
-
 // Decode decodes data, the file named name, into a new T, then runs check
 // on it (nil for none). The format comes from the name: .yaml or .yml for
 // YAML, .json for JSON. See the package doc for what is refused.
@@ -97,16 +94,24 @@ type header struct {
 
 func checkVersion(v any) error {
 	switch n := v.(type) {
+	case nil:
+		return errors.New("missing version")
 	case int:
 		if n > 0 {
 			return nil
+		}
+		if n == 0 {
+			return errors.New("missing version (0)")
 		}
 	case float64: // JSON numbers
 		if n > 0 && n == float64(int64(n)) {
 			return nil
 		}
+		if n == 0 {
+			return errors.New("missing version (0)")
+		}
 	}
-	return ErrVersion
+	return fmt.Errorf("version %v is not a positive integer", v)
 }
 
 func decodeYAML(data []byte, v any) error {

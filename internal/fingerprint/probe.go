@@ -14,17 +14,16 @@ import (
 	"time"
 
 	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/version"
 )
-
-// Version is the llmfence version sent in the default User-Agent.
-const Version = "0.1.0"
 
 // ErrNotHTTP means the endpoint gave no valid HTTP response, neither in
 // plain text nor over TLS.
 var ErrNotHTTP = errors.New("endpoint does not speak HTTP")
 
-// CORSProbeOrigin is the foreign Origin sent to test cross-origin access.
-const CORSProbeOrigin = "https://cors-check.llmfence.invalid"
+// CORSProbeOrigin is the foreign Origin sent to test cross-origin access:
+// service.CORSProbeOrigin, which the judge (internal/risk) reads too.
+const CORSProbeOrigin = service.CORSProbeOrigin
 
 // Options configure a Prober. Zero values take the defaults.
 type Options struct {
@@ -32,7 +31,7 @@ type Options struct {
 	TargetBudget time.Duration // whole target; default 30s
 	MaxBody      int64         // per response body, after decompression; default 2 MiB
 	MaxModels    int           // models enriched per target; default 256
-	// UserAgent overrides the User-Agent entirely.
+	// UserAgent overrides the User-Agent entirely [version.UserAgent].
 	UserAgent string
 	// Contact (an URL or e-mail) is added to the default User-Agent.
 	Contact string
@@ -42,16 +41,6 @@ type Options struct {
 	Logger *slog.Logger
 	// Catalog overrides the embedded fingerprint catalogue.
 	Catalog *Catalog
-}
-
-// DefaultUserAgent is "llmfence/<version>", with " (+<contact>)" when a
-// contact is given.
-func DefaultUserAgent(contact string) string {
-	ua := "llmfence/" + Version
-	if c := strings.TrimSpace(contact); c != "" {
-		ua += " (+" + c + ")"
-	}
-	return ua
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -71,7 +60,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxModels = 256
 	}
 	if o.UserAgent == "" {
-		o.UserAgent = DefaultUserAgent(o.Contact)
+		o.UserAgent = version.UserAgent(o.Contact)
 	}
 	if strings.ContainsAny(o.UserAgent, "\r\n") {
 		return o, errors.New("fingerprint options: User-Agent must be one line")

@@ -53,7 +53,7 @@ func TestDerivedListCurrent(t *testing.T) {
 // that the hand-written list names, and the string-evaluation and
 // process helpers the issue names.
 func TestDerivedFindsPublishedGadgets(t *testing.T) {
-	d := lists.derived
+	d := dataForTest(t).lists.derived
 	for _, name := range []string{
 		"imaplib.IMAP4_stream", "uuid._get_command_stdout", "pydoc.pipepager", "pydoc.tempfilepager",
 		"timeit.timeit", "cProfile.run", "profile.run", "pdb.run", "code.InteractiveInterpreter.runsource",

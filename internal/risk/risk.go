@@ -19,8 +19,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/llmfence/llmfence/internal/datafile"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/vulndb"
 )
@@ -29,6 +28,9 @@ import (
 
 //go:embed catalogue.yaml
 var catalogueYAML []byte
+
+// catalogueName names the catalogue in errors.
+const catalogueName = "internal/risk/catalogue.yaml"
 
 // Entry is one finding the catalogue knows.
 type Entry struct {
@@ -98,9 +100,9 @@ func Load(catalogue []byte, db *vulndb.DB) (*Engine, error) {
 	if db == nil {
 		return nil, errors.New("no vulnerability data")
 	}
-	var cf catalogueFile
-	if err := decodeStrict(catalogue, &cf); err != nil {
-		return nil, fmt.Errorf("reading the findings catalogue: %w", err)
+	cf, err := datafile.Decode[catalogueFile](catalogueName, catalogue, nil)
+	if err != nil {
+		return nil, err
 	}
 	e := &Engine{
 		catalogueVersion: cf.Version,
@@ -116,19 +118,10 @@ func Load(catalogue []byte, db *vulndb.DB) (*Engine, error) {
 	return e, nil
 }
 
-func decodeStrict(b []byte, v any) error {
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	return dec.Decode(v)
-}
-
 var entryID = regexp.MustCompile(`^LLMF-\d{3}$`)
 
 func (e *Engine) validate() error {
 	var errs []error
-	if e.catalogueVersion < 1 {
-		errs = append(errs, errors.New("findings catalogue: missing version"))
-	}
 	slugs := map[string]bool{}
 	for _, en := range e.entries {
 		where := fmt.Sprintf("findings catalogue entry %q", en.ID)
@@ -168,7 +161,10 @@ func (e *Engine) validate() error {
 			errs = append(errs, fmt.Errorf("findings catalogue entry %q: no check implements it", en.ID))
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return &datafile.Error{File: catalogueName, Err: err}
+	}
+	return nil
 }
 
 // CatalogueVersion returns the version of the findings catalogue in use.
@@ -246,16 +242,7 @@ func (e *Engine) Evaluate(svc *service.Service) {
 func (e *Engine) collect(svc *service.Service) []hit {
 	var hits []hit
 	for _, en := range e.Catalogue() {
-		for _, h := range checks[en.ID](e, svc) {
-			h.entry = en
-			if h.severity == "" {
-				h.severity = en.Severity
-				if s, ok := en.Variants[h.variant]; ok && h.variant != "" {
-					h.severity = s
-				}
-			}
-			hits = append(hits, h)
-		}
+		hits = append(hits, e.entryHits(en, svc)...)
 	}
 	return hits
 }

@@ -495,13 +495,13 @@ func TestLoadRejectsBadData(t *testing.T) {
 	tests := []struct {
 		name, cat, wantErr string
 	}{
-		{"catalogue without version", strings.Replace(cat, "version: 1", "version: 0", 1), "findings catalogue: missing version"},
+		{"catalogue without version", strings.Replace(cat, "version: 1", "version: 0", 1), "catalogue.yaml: missing version"},
 		{"entry without check", strings.Replace(cat, "id: LLMF-012", "id: LLMF-099", 1), "no check implements it"},
 		{"check without entry", strings.Replace(cat, "id: LLMF-012", "id: LLMF-099", 1), "no entry for check LLMF-012"},
 		{"duplicate id", strings.Replace(cat, "id: LLMF-012", "id: LLMF-011", 1), "duplicate id"},
 		{"bad severity", strings.Replace(cat, "severity: critical\n    rank: 5", "severity: severe\n    rank: 5", 1), `severity "severe"`},
 		{"unknown field", strings.Replace(cat, "slug: version-unknown", "slug: version-unknown\n    sevrity: high", 1), "sevrity"},
-		{"not yaml", "{", "findings catalogue"},
+		{"not yaml", "{", "catalogue.yaml"},
 	}
 	for _, tt := range tests {
 		if tt.cat == cat {
