@@ -37,7 +37,7 @@ type StoreInspector interface {
 // take the defaults in brackets.
 type Options struct {
 	Reader  Reader
-	Catalog *Catalog    // [the embedded runtimes.yaml]
+	Catalog *Catalog // [the embedded runtimes.yaml]
 	// Judge rates what the audit finds, as scans rate it. Required: give
 	// the one built with the user's vulnerability data (risk.NewJudgeWith
 	// over vulndb.OpenDefault), so an audit and a scan agree.
