@@ -115,7 +115,11 @@ func (t *target) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 			return nil, fmt.Errorf("connecting to %s: %w", t.addr, err)
 		}
 	}
-	return &countingConn{Conn: c, n: &t.bytesRead}, nil
+	cc := &countingConn{Conn: c, n: &t.bytesRead}
+	if waiting(c) {
+		cc.spoke.Store(true) // the banner is already here (a handed-over conn)
+	}
+	return cc, nil
 }
 
 func (t *target) dialTLS(ctx context.Context, network, address string) (net.Conn, error) {
@@ -158,10 +162,19 @@ func (t *target) dialTLS(ctx context.Context, network, address string) (net.Conn
 // hostile bytes on stderr — and otherwise waits for a response header
 // that a tarpit drips forever. Failing the read instead ends the probe of
 // such a server at once, silently, with ErrSpokeFirst.
+//
+// net/http's reader and writer run side by side, so the banner may be read
+// only after the request went out. The first write therefore looks whether
+// bytes already came: read (by a reader not yet past its check) or, where
+// the system allows it (waiting()), queued on the socket, without
+// consuming or waiting for them. If so the server spoke first, whichever
+// side reads them.
 type countingConn struct {
 	net.Conn
 	n       *atomic.Int64
 	written atomic.Bool // a request (or TLS hello) has been written
+	got     atomic.Bool // a read has returned bytes
+	spoke   atomic.Bool // bytes were there before the first write
 }
 
 // errSpokeFirst is the read error for a server that sent data before any
@@ -180,8 +193,11 @@ func (e *spokeFirstError) Unwrap() error { return errSpokeFirst }
 
 func (c *countingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.got.Store(true)
+	}
 	c.n.Add(int64(n))
-	if n > 0 && !c.written.Load() {
+	if n > 0 && (!c.written.Load() || c.spoke.Load()) {
 		// The flag is set before the request is written, so a response
 		// to it can never be taken for an unsolicited one.
 		return 0, &spokeFirstError{banner: snippet(p[:min(n, 48)], 48)}
@@ -190,6 +206,9 @@ func (c *countingConn) Read(p []byte) (int, error) {
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
+	if !c.written.Load() && (c.got.Load() || waiting(c.Conn)) {
+		c.spoke.Store(true)
+	}
 	c.written.Store(true)
 	return c.Conn.Write(p)
 }
