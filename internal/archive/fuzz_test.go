@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/llmfence/llmfence/internal/pythontest"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/llmfence/llmfence/internal/pythontest"
 )
 
 // fuzzWalk walks data with small limits and checks the invariants every

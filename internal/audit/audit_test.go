@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,12 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/inspect"
 	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const dockerID = "4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c"
 
@@ -233,12 +231,12 @@ func TestAuditFixtureMachine(t *testing.T) {
 	if err := WriteJSONL(&buf, res); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, filepath.Join("testdata", "fixture_machine.golden.jsonl"), buf.Bytes())
+	goldentest.Check(t, filepath.Join("testdata", "fixture_machine.golden.jsonl"), buf.Bytes())
 	buf.Reset()
 	if err := WriteTable(&buf, res); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, filepath.Join("testdata", "fixture_machine.golden.txt"), buf.Bytes())
+	goldentest.Check(t, filepath.Join("testdata", "fixture_machine.golden.txt"), buf.Bytes())
 	buf.Reset()
 	if err := WriteHTML(&buf, res); err != nil {
 		t.Fatal(err)
@@ -270,21 +268,6 @@ func hasNote(notes []string, sub string) bool {
 		}
 	}
 	return false
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		must(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 // exitingReader makes a process exit right after it was first read, as a

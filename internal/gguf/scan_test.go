@@ -5,20 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/tinymodel"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 type scanCase struct {
 	name    string
@@ -384,19 +381,7 @@ func TestScanGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			path := filepath.Join("testdata", "scan_"+name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from golden:\n%s", path, got)
-			}
+			goldentest.Check(t, filepath.Join("testdata", "scan_"+name+".golden.json"), got)
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/verdict"
@@ -164,7 +165,7 @@ func TestOllamaStore(t *testing.T) {
 	if sum.Files != len(want)+1 || sum.Verdicts[verdict.Clean] != 1 {
 		t.Errorf("summary %+v", sum)
 	}
-	golden(t, "ollama.golden.jsonl", buf.Bytes())
+	goldentest.Check(t, filepath.Join("testdata", "ollama.golden.jsonl"), buf.Bytes())
 	if _, err := in.InspectOllamaStore(context.Background(), t.TempDir(), testJudge(t), func(*Result) error { return nil }); err == nil {
 		t.Error("an empty directory is not a store")
 	}

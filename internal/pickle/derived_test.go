@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/pythontest"
 )
 
@@ -21,7 +22,7 @@ func TestDerivedListCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("gen/reach.py: %v", err)
 	}
-	if *update {
+	if goldentest.Updating() {
 		if err := os.WriteFile("derived.txt", out, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -3,9 +3,10 @@ package pickle
 import (
 	"bytes"
 	"context"
-	"github.com/llmfence/llmfence/internal/pythontest"
 	"io"
 	"testing"
+
+	"github.com/llmfence/llmfence/internal/pythontest"
 
 	"github.com/llmfence/llmfence/internal/verdict"
 )

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -15,10 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and docs/pickle.md")
 
 func scanBytes(t testing.TB, data []byte, opts Options) *Result {
 	t.Helper()
@@ -121,7 +118,7 @@ func TestScanCorpus(t *testing.T) {
 			if res.Opcodes > int64(len(c.data)) {
 				t.Errorf("%d opcodes from %d bytes", res.Opcodes, len(c.data))
 			}
-			golden(t, filepath.Join("testdata", "scan", c.name+".json"), mustJSON(t, res))
+			goldentest.Check(t, filepath.Join("testdata", "scan", c.name+".json"), mustJSON(t, res))
 		})
 	}
 	for name := range want {
@@ -513,7 +510,7 @@ func TestDisassemble(t *testing.T) {
 			if err := Disassemble(&out, bytes.NewReader(data), Options{}); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", "dis", name+".txt"), out.Bytes())
+			goldentest.Check(t, filepath.Join("testdata", "dis", name+".txt"), out.Bytes())
 		})
 	}
 }
@@ -523,7 +520,7 @@ func TestDocsUpToDate(t *testing.T) {
 	if err := writeDocs(&b); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, filepath.Join("..", "..", "docs", "pickle.md"), b.Bytes())
+	goldentest.Check(t, filepath.Join("..", "..", "docs", "pickle.md"), b.Bytes())
 }
 
 func mustJSON(t *testing.T, v any) []byte {
@@ -533,26 +530,6 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return append(b, '\n')
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from output (run go test -update and review the diff):\n%s", path, got)
-	}
 }
 
 // dataForTest loads the embedded data or fails the test.

@@ -3,8 +3,6 @@ package risk
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -12,12 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/vulndb"
 	"github.com/llmfence/llmfence/internal/vulndb/vulndbtest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and docs/findings.md")
 
 func engine(t *testing.T) *Engine {
 	t.Helper()
@@ -444,25 +441,8 @@ func TestEvaluateGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", name+".golden.json"), append(got, '\n'))
+			goldentest.Check(t, filepath.Join("testdata", name+".golden.json"), append(got, '\n'))
 		})
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the result (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
 
@@ -473,7 +453,7 @@ func TestFindingsDocUpToDate(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join("..", "..", "docs", "findings.md")
-	golden(t, path, buf.Bytes())
+	goldentest.Check(t, path, buf.Bytes())
 	for _, en := range e.Catalogue() {
 		if !bytes.Contains(buf.Bytes(), []byte("### "+en.ID+" "+en.Slug)) {
 			t.Errorf("doc lacks a section for %s", en.ID)

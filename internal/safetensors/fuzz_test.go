@@ -3,8 +3,9 @@ package safetensors
 import (
 	"bytes"
 	"context"
-	"github.com/llmfence/llmfence/internal/pythontest"
 	"testing"
+
+	"github.com/llmfence/llmfence/internal/pythontest"
 
 	"github.com/llmfence/llmfence/internal/verdict"
 )
