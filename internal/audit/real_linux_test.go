@@ -24,9 +24,9 @@ import (
 	"unsafe"
 
 	"github.com/llmfence/llmfence/internal/fingerprint"
+	"github.com/llmfence/llmfence/internal/ggufmodeltest"
 	"github.com/llmfence/llmfence/internal/ollamatest"
 	"github.com/llmfence/llmfence/internal/service"
-	"github.com/llmfence/llmfence/internal/tinymodel"
 )
 
 // loopbackUp sets IFF_UP on lo in the current network namespace (what
@@ -81,7 +81,7 @@ func writeOllamaStore(t *testing.T, dir string) string {
 	blobs := filepath.Join(dir, "blobs")
 	must(t, os.MkdirAll(blobs, 0o755))
 	model := filepath.Join(t.TempDir(), "model.gguf")
-	sum, size, err := tinymodel.WriteFile(model, tinymodel.Options{})
+	sum, size, err := ggufmodeltest.WriteFile(model, ggufmodeltest.Options{})
 	must(t, err)
 	b, err := os.ReadFile(model)
 	must(t, err)

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/ggufmodeltest"
 	"github.com/llmfence/llmfence/internal/goldentest"
-	"github.com/llmfence/llmfence/internal/tinymodel"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
 
@@ -261,7 +261,7 @@ func TestScanQuantizationFromTensors(t *testing.T) {
 
 func TestScanTinymodel(t *testing.T) {
 	var buf bytes.Buffer
-	if _, err := tinymodel.Write(&buf, tinymodel.Options{}); err != nil {
+	if _, err := ggufmodeltest.Write(&buf, ggufmodeltest.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	f, fs, err := Scan(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), Options{})
@@ -269,9 +269,9 @@ func TestScanTinymodel(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(fs) != 0 {
-		t.Errorf("tinymodel file has findings: %+v", fs)
+		t.Errorf("ggufmodeltest file has findings: %+v", fs)
 	}
-	if f.Summary.Architecture != "llama" || f.Summary.Parameters == 0 || f.Summary.ContextLength != tinymodel.DefaultContext {
+	if f.Summary.Architecture != "llama" || f.Summary.Parameters == 0 || f.Summary.ContextLength != ggufmodeltest.DefaultContext {
 		t.Errorf("summary %+v", f.Summary)
 	}
 }

@@ -1,4 +1,4 @@
-package tinymodel
+package ggufmodeltest
 
 import (
 	"bytes"
