@@ -215,15 +215,6 @@ func (f *ggufFile) f32(t ggufTensor) []float32 {
 	return out
 }
 
-func (f *ggufFile) tensor(name string) (ggufTensor, bool) {
-	for _, t := range f.tensors {
-		if t.name == name {
-			return t, true
-		}
-	}
-	return ggufTensor{}, false
-}
-
 // summary renders the structure of the file for golden comparison: every
 // key with its type and value (arrays abbreviated), then every tensor.
 func (f *ggufFile) summary() string {

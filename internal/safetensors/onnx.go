@@ -244,10 +244,8 @@ func child(parent msgKind, field uint64) msgKind {
 
 // msgState collects the fields of one message the checks need.
 type msgState struct {
-	strs     map[uint64]string
-	ints     map[uint64]int64
-	entries  [][2]string
-	location int64
+	strs map[uint64]string
+	ints map[uint64]int64
 }
 
 func (s *onnxScan) message(kind msgKind, length int64, depth int) error {

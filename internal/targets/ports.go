@@ -88,10 +88,9 @@ func DefaultPortList() ([]uint16, error) {
 
 // DefaultPorts is DefaultPortList, computed when the package initialises;
 // nil when the embedded table does not load (the package tests rule that
-// out), so a caller never sees a panic. Treat it as read-only.
-//
-// Deprecated: use DefaultPortList, which says why the table did not load.
-// Kept until the scan command and internal/scanrun move over.
+// out), so a caller never sees a panic. Treat it as read-only. New code
+// uses DefaultPortList, which says why the table did not load; this stays
+// until the scan command and internal/scanrun move over.
 var DefaultPorts, _ = DefaultPortList()
 
 // ParsePorts parses a port list such as "11434,8000-8010": comma-separated
