@@ -184,7 +184,7 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 	case "html":
 		err = audit.WriteHTML(out, res)
 	default:
-		err = audit.WriteTable(out, res)
+		err = audit.WriteTableIn(out, res, e.text)
 	}
 	if cerr := closeOut(); err == nil {
 		err = cerr

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -109,15 +110,15 @@ self-contained HTML report.`,
 				return err
 			}
 			defer fleet.Close()
-			fmt.Fprintf(e.stderr, "llmfence: demo: %d emulated LLM servers listening on %s\n", lf.live, prefix)
+			fmt.Fprintln(e.stderr, e.text.T("cli.demo.started", "n", strconv.Itoa(lf.live), "prefix", prefix.String()))
 			sf.ports = defaultPortSpec()
 			start := time.Now()
 			if err := runScan(ctx, e, &sf, []string{prefix.String()}, []string{"llmfence", "demo"}); err != nil {
 				return err
 			}
 			abs, _ := filepath.Abs(sf.report)
-			fmt.Fprintf(e.stderr, "llmfence: demo finished in %s. Open the report: %s\n", time.Since(start).Round(time.Millisecond), abs)
-			fmt.Fprintln(e.stderr, "llmfence: next: llmfence hosts; llmfence findings --min-severity high; run the demo again and try llmfence diff")
+			fmt.Fprintln(e.stderr, e.text.T("cli.demo.finished", "elapsed", time.Since(start).Round(time.Millisecond).String(), "path", abs))
+			fmt.Fprintln(e.stderr, e.text.T("cli.demo.next"))
 			return nil
 		},
 	}

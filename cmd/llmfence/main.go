@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/version"
 )
 
@@ -37,7 +38,8 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            *slog.Logger
-	db             string // --db
+	db             string          // --db
+	text           *locale.Printer // human-facing text in the --lang language
 }
 
 func main() {
@@ -50,6 +52,10 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRoot(e)
+	if err := setupLang(root, e, args); err != nil {
+		fmt.Fprintf(stderr, "llmfence: %v\n", err)
+		return 1
+	}
 	root.SetArgs(nmapStyleArgs(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)

@@ -295,13 +295,14 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 		if err != nil {
 			return err
 		}
+		r.Text = e.text
 		switch format {
 		case "table":
 			if len(r.Services) == 0 {
-				fmt.Fprintf(out, "No LLM services found on %d address:port pairs (%d open ports; --keep-http shows other web services).\n", stats.Done, stats.Open)
+				fmt.Fprintln(out, report.NothingFound(e.text, stats.Done, stats.Open))
 				break
 			}
-			if err := report.Table(out, r.Services, report.TableOptions{Color: isTerminal(out)}); err != nil {
+			if err := report.Table(out, r.Services, report.TableOptions{Color: isTerminal(out), Text: e.text}); err != nil {
 				return fmt.Errorf("writing output: %w", err)
 			}
 		case "csv":

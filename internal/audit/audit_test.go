@@ -14,8 +14,10 @@ import (
 
 	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/inspect"
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/vulndb"
 )
 
 const dockerID = "4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c"
@@ -237,6 +239,18 @@ func TestAuditFixtureMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 	goldentest.Check(t, filepath.Join("testdata", "fixture_machine.golden.txt"), buf.Bytes())
+	buf.Reset()
+	cat, err := locale.NewCatalogue(Messages(), risk.Messages(), vulndb.Messages())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTableIn(&buf, res, cat.Printer(locale.Japanese)); err != nil {
+		t.Fatal(err)
+	}
+	goldentest.Check(t, filepath.Join("testdata", "fixture_machine.ja.golden.txt"), buf.Bytes())
 	buf.Reset()
 	if err := WriteHTML(&buf, res); err != nil {
 		t.Fatal(err)

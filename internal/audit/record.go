@@ -95,8 +95,11 @@ type Runtime struct {
 	Findings    []service.Finding `json:"findings"`
 	Risk        service.Severity  `json:"risk"`
 	Remediation string            `json:"remediation,omitempty"`
-	Complete    bool              `json:"complete"`
-	Notes       []string          `json:"notes,omitempty"`
+	// RemediationMsgs pair with Remediation's lines (internal/locale); an
+	// empty ID marks a line said only in English.
+	RemediationMsgs []service.Message `json:"remediation_msgs,omitempty"`
+	Complete        bool              `json:"complete"`
+	Notes           []string          `json:"notes,omitempty"`
 }
 
 // Container says which container a process runs in.

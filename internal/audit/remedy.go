@@ -3,7 +3,6 @@ package audit
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/llmfence/llmfence/internal/risk"
@@ -17,52 +16,38 @@ const dropInName = "zz-llmfence-loopback.conf"
 // remediation puts the exact commands for this machine first: how to bind
 // this runtime, as it was started, to loopback, and the guard to put in
 // front. The rest is the catalogue's remediation, without the generic
-// form of the fix already given.
-func (a *auditor) remediation(rt *runtimeState, svc *service.Service, port int, raised []risk.Raised) string {
-	lines := strings.Split(svc.Remediation, "\n")
-	if svc.Remediation == "" {
-		lines = nil
-	}
+// form of the fix already given. The messages pair with the lines (the
+// machine's own lines have none yet, so they are said in English).
+func (a *auditor) remediation(rt *runtimeState, svc *service.Service, port int, raised []risk.Raised) (string, []service.Message) {
 	bound := false
 	for _, r := range raised {
 		bound = bound || r.ID == "LLMF-013"
 	}
 	if !bound {
-		return svc.Remediation
+		return svc.Remediation, svc.RemediationMsgs
+	}
+	var lines []string
+	if svc.Remediation != "" {
+		lines = strings.Split(svc.Remediation, "\n")
+	}
+	msgs := svc.RemediationMsgs
+	if len(msgs) != len(lines) {
+		msgs = make([]service.Message, len(lines))
 	}
 	machine := a.bindFix(rt, port)
+	outLines, outMsgs := machine, make([]service.Message, len(machine))
 	// The catalogue's generic "bind it to loopback, put the guard in
 	// front" (LLMF-013, LLMF-001) is what the machine's lines spell out.
+	generic := map[string]bool{}
 	for _, id := range []string{"LLMF-013", "LLMF-001"} {
-		if en, ok := a.Judge.Engine().Entry(id); ok {
-			lines = removeLine(lines, fillFix(en.FixFor(rt.spec.ID), port, rt.spec.ID))
+		generic[a.Judge.Engine().FixText(id, rt.spec.ID, port)] = true
+	}
+	for i, l := range lines {
+		if !generic[l] {
+			outLines, outMsgs = append(outLines, l), append(outMsgs, msgs[i])
 		}
 	}
-	return strings.Join(append(machine, lines...), "\n")
-}
-
-func removeLine(lines []string, l string) []string {
-	out := lines[:0:0]
-	for _, x := range lines {
-		if x != l {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
-// fillFix fills a catalogue fix's {port}, {guard_port} and {product} the
-// way internal/risk does, to recognise the generic line.
-func fillFix(tmpl string, port int, product string) string {
-	if port <= 0 {
-		port = 80
-	}
-	guard := port + 1
-	if guard > 65535 {
-		guard = 8080
-	}
-	r := strings.NewReplacer("{port}", strconv.Itoa(port), "{guard_port}", strconv.Itoa(guard), "{product}", product)
-	return strings.Join(strings.Fields(r.Replace(tmpl)), " ")
+	return strings.Join(outLines, "\n"), outMsgs
 }
 
 // bindFix says, as commands for this machine, how to bind the runtime to

@@ -7,8 +7,11 @@ import (
 	"html/template"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/llmfence/llmfence/internal/locale"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
@@ -52,21 +55,38 @@ func WriteJSONL(w io.Writer, r *Result) error {
 	return nil
 }
 
-// WriteTable writes the result for a terminal: per runtime and store a
-// line, then the fix first, the settings, the findings and the notes.
-func WriteTable(w io.Writer, r *Result) error {
+// WriteTable writes the result for a terminal, in English: per runtime
+// and store a line, then the fix first, the settings, the findings and
+// the notes.
+func WriteTable(w io.Writer, r *Result) error { return WriteTableIn(w, r, nil) }
+
+// WriteTableIn is WriteTable in the printer's language (nil is English).
+// Columns are padded by display width, so Japanese headings stay aligned.
+// The audit's own notes and the machine-specific fix commands are said
+// in English.
+func WriteTableIn(w io.Writer, r *Result, p *locale.Printer) error {
+	p, err := printerOr(p)
+	if err != nil {
+		return err
+	}
 	ew := &errWriter{w: w}
 	m := r.Machine
-	as := "as a normal user: other users' processes and files may be hidden"
+	as := p.T("audit.as_user")
 	if m.Privileged {
-		as = "as root"
+		as = p.T("audit.as_root")
 	}
-	ew.printf("Audit of %s (%s, %s) at %s: %s, %s; risk %s\n", orUnknown(m.Host), m.OS, as,
-		m.AuditedAt.Format("2006-01-02 15:04:05Z"), plural(m.Runtimes, "runtime", "runtimes"), plural(m.Stores, "model store", "model stores"), m.Risk)
+	ew.printf("%s\n", p.T("audit.header", "host", orUnknown(m.Host), "os", m.OS, "as", as,
+		"when", m.AuditedAt.Format("2006-01-02 15:04:05Z"),
+		"runtimes", p.T("audit.runtimes", "count", strconv.Itoa(m.Runtimes)),
+		"stores", p.T("audit.stores", "count", strconv.Itoa(m.Stores)), "risk", riskText(p, m.Risk)))
 	for _, n := range m.Notes {
-		ew.printf("  note: %s\n", n)
+		ew.printf("  %s %s\n", p.T("audit.label.note"), n)
 	}
 	recs := r.Records()[1:]
+	rtHead := []string{p.T("audit.col.runtime"), p.T("audit.col.version"), p.T("audit.col.pid"), p.T("audit.col.user"),
+		p.T("audit.col.exposed"), p.T("audit.col.risk"), p.T("audit.col.listen")}
+	stHead := []string{p.T("audit.col.store"), p.T("audit.col.runtime"), p.T("audit.col.models"), p.T("audit.col.size"), p.T("audit.col.risk")}
+	rtCols, stCols := fit(runtimeCols, rtHead), fit(storeCols, stHead)
 	first := true
 	for _, x := range recs {
 		rt, ok := x.(*Runtime)
@@ -74,33 +94,35 @@ func WriteTable(w io.Writer, r *Result) error {
 			continue
 		}
 		if first {
-			ew.printf("\n"+runtimeRow, "RUNTIME", "VERSION", "PID", "USER", "EXPOSED", "RISK", "LISTEN")
+			ew.printf("\n")
+			ew.row(rtCols, rtHead...)
 			first = false
 		}
-		pid, exposed := fmt.Sprint(rt.PID), yesNo(rt.Exposed)
+		pid, exposed := fmt.Sprint(rt.PID), yesNo(p, rt.Exposed)
 		if !rt.Running {
 			pid = "-"
 		}
 		if rt.Exposure == ExposureUnknown && !rt.Exposed {
-			exposed = "unknown"
+			exposed = p.T("audit.unknown")
 		}
 		listen := strings.Join(rt.Listen, " ")
 		if !rt.Running {
-			listen = "(not running: " + rt.Unit + ")"
+			listen = p.T("audit.not_running", "unit", rt.Unit)
 		}
-		ew.printf(runtimeRow, rt.Product, orDash(rt.Version), pid, orDash(rt.User), exposed, rt.Risk, orDash(listen))
-		writeFix(ew, rt.Remediation)
+		ew.row(rtCols, rt.Product, orDash(rt.Version), pid, orDash(rt.User), exposed, riskText(p, rt.Risk), orDash(listen))
+		writeFix(ew, p, risk.Remediation(p, &service.Service{Remediation: rt.Remediation, RemediationMsgs: rt.RemediationMsgs}))
 		if len(rt.Settings) > 0 {
 			var parts []string
 			for _, k := range sortedKeys(rt.Settings) {
 				parts = append(parts, fmt.Sprintf("%s=%s (%s)", k, rt.Settings[k], rt.SettingSources[k]))
 			}
-			ew.printf("  settings: %s\n", strings.Join(parts, "; "))
+			ew.printf("%s%s\n", label(p, "settings"), strings.Join(parts, "; "))
 		}
 		if rt.Probe != nil {
-			ew.printf("  probe:    %s answered as %s %s, auth %s\n", rt.Probe.Addr, orDash(rt.Probe.Product), rt.Probe.Version, orDash(string(rt.Probe.Auth)))
+			ew.printf("%s%s\n", label(p, "probe"), p.T("audit.probe", "addr", rt.Probe.Addr, "product", orDash(rt.Probe.Product),
+				"version", rt.Probe.Version, "auth", orDash(string(rt.Probe.Auth))))
 		}
-		writeFindings(ew, rt.Findings, rt.Notes)
+		writeFindings(ew, p, rt.Findings, rt.Notes)
 	}
 	first = true
 	for _, x := range recs {
@@ -109,55 +131,107 @@ func WriteTable(w io.Writer, r *Result) error {
 			continue
 		}
 		if first {
-			ew.printf("\n"+storeRow, "STORE", "RUNTIME", "MODELS", "SIZE", "RISK")
+			ew.printf("\n")
+			ew.row(stCols, stHead...)
 			first = false
 		}
-		ew.printf(storeRow, st.Path, st.Runtime, fmt.Sprint(st.Models), humanBytes(st.Bytes), st.Risk)
-		writeFix(ew, st.Remediation)
+		ew.row(stCols, st.Path, st.Runtime, fmt.Sprint(st.Models), humanBytes(st.Bytes), riskText(p, st.Risk))
+		writeFix(ew, p, risk.Remediation(p, &service.Service{Remediation: st.Remediation}))
 		if len(st.Largest) > 0 {
 			var parts []string
 			for _, l := range st.Largest {
 				parts = append(parts, l.Name+" "+humanBytes(l.Bytes))
 			}
-			ew.printf("  largest:  %s\n", strings.Join(parts, ", "))
+			ew.printf("%s%s\n", label(p, "largest"), strings.Join(parts, ", "))
 		}
-		writeFindings(ew, st.Findings, st.Notes)
+		writeFindings(ew, p, st.Findings, st.Notes)
 	}
 	if m.Runtimes == 0 && m.Stores == 0 {
-		ew.printf("\nNo LLM runtime or model store found.\n")
+		ew.printf("\n%s\n", p.T("audit.none_found"))
 	}
 	return ew.err
 }
 
-const (
-	runtimeRow = "%-22s %-9s %-7s %-10s %-8s %-9s %s\n"
-	storeRow   = "%-52s %-12s %6s %8s  %s\n"
+// column is a table column: its width in terminal columns, whether it is
+// right-aligned, and the gap after it.
+type column struct {
+	width int
+	right bool
+	gap   string
+}
+
+var (
+	runtimeCols = []column{{22, false, " "}, {9, false, " "}, {7, false, " "}, {10, false, " "}, {8, false, " "}, {9, false, " "}, {0, false, ""}}
+	storeCols   = []column{{52, false, " "}, {12, false, " "}, {6, true, " "}, {8, true, "  "}, {0, false, ""}}
 )
 
-func writeFix(ew *errWriter, fix string) {
-	for i, l := range strings.Split(fix, "\n") {
+// fit widens columns to their headings (Japanese headings can be wider
+// than the English ones the widths were chosen for).
+func fit(cols []column, head []string) []column {
+	out := append([]column(nil), cols...)
+	for i := range out {
+		if out[i].width > 0 {
+			out[i].width = max(out[i].width, locale.Width(head[i]))
+		}
+	}
+	return out
+}
+
+// row writes one table row, each cell padded by display width.
+func (e *errWriter) row(cols []column, cells ...string) {
+	var b strings.Builder
+	for i, c := range cells {
+		col := cols[i]
+		switch {
+		case col.width == 0:
+			b.WriteString(c)
+		case col.right:
+			b.WriteString(locale.PadLeft(c, col.width))
+		default:
+			b.WriteString(locale.PadRight(c, col.width))
+		}
+		b.WriteString(col.gap)
+	}
+	e.printf("%s\n", b.String())
+}
+
+// label is a detail line's label, padded to the detail column.
+func label(p *locale.Printer, name string) string {
+	return locale.PadRight("  "+p.T("audit.label."+name), 12)
+}
+
+func writeFix(ew *errWriter, p *locale.Printer, lines []string) {
+	for i, l := range lines {
 		if l == "" {
 			continue
 		}
-		label := "  fix:      "
+		lead := label(p, "fix")
 		if i > 0 {
-			label = "            "
+			lead = strings.Repeat(" ", 12)
 		}
-		ew.printf("%s%s\n", label, l)
+		ew.printf("%s%s\n", lead, l)
 	}
 }
 
-func writeFindings(ew *errWriter, fs []service.Finding, notes []string) {
+func writeFindings(ew *errWriter, p *locale.Printer, fs []service.Finding, notes []string) {
 	for _, f := range fs {
-		line := fmt.Sprintf("  %-8s %s %s", f.Severity, f.ID, f.Title)
-		if f.Detail != "" {
-			line += ": " + f.Detail
+		line := "  " + locale.PadRight(risk.Severity(p, f.Severity), 8) + " " + f.ID + " " + risk.Title(p, f)
+		if d := risk.Detail(p, f); d != "" {
+			line += ": " + d
 		}
 		ew.printf("%s\n", line)
 	}
 	for _, n := range notes {
-		ew.printf("  note: %s\n", n)
+		ew.printf("  %s %s\n", p.T("audit.label.note"), n)
 	}
+}
+
+// riskText is a record's risk as a person reads it.
+func riskText(p *locale.Printer, s service.Severity) string {
+	if s == RiskUnknown {
+		return p.T("audit.unknown")
+	}
+	return risk.Severity(p, s)
 }
 
 type errWriter struct {
@@ -178,11 +252,11 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-func yesNo(b bool) string {
+func yesNo(p *locale.Printer, b bool) string {
 	if b {
-		return "yes"
+		return p.T("audit.yes")
 	}
-	return "no"
+	return p.T("audit.no")
 }
 
 func orDash(s string) string {

@@ -322,7 +322,7 @@ func (a *auditor) judgeRuntime(rt *runtimeState, stores []*storeState) error {
 	if !rec.Complete && rec.Risk.Rank() <= service.SeverityInfo.Rank() {
 		rec.Risk = RiskUnknown // what could not be read may be worse
 	}
-	rec.Remediation = a.remediation(rt, svc, port, raise)
+	rec.Remediation, rec.RemediationMsgs = a.remediation(rt, svc, port, raise)
 	return nil
 }
 

@@ -115,11 +115,7 @@ func (t *target) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 			return nil, fmt.Errorf("connecting to %s: %w", t.addr, err)
 		}
 	}
-	cc := &countingConn{Conn: c, n: &t.bytesRead}
-	if waiting(c) {
-		cc.spoke.Store(true) // the banner is already here (a handed-over conn)
-	}
-	return cc, nil
+	return newCountingConn(c, &t.bytesRead), nil
 }
 
 func (t *target) dialTLS(ctx context.Context, network, address string) (net.Conn, error) {
@@ -160,21 +156,22 @@ func (t *target) dialTLS(ctx context.Context, network, address string) (net.Conn
 // request; if bytes are already waiting it logs "Unsolicited response
 // received on idle HTTP channel" with them through the standard logger —
 // hostile bytes on stderr — and otherwise waits for a response header
-// that a tarpit drips forever. Failing the read instead ends the probe of
-// such a server at once, silently, with ErrSpokeFirst.
-//
-// net/http's reader and writer run side by side, so the banner may be read
-// only after the request went out. The first write therefore looks whether
-// bytes already came: read (by a reader not yet past its check) or, where
-// the system allows it (waiting()), queued on the socket, without
-// consuming or waiting for them. If so the server spoke first, whichever
-// side reads them.
+// that a tarpit drips forever; and if the banner lands just after the
+// request went out, it is read as the response. So reads wait until the
+// first write has been decided: just before it, the socket is peeked
+// (without consuming or blocking), and if bytes are already there every
+// read fails with ErrSpokeFirst, which ends the probe of such a server at
+// once, silently, and the same way whatever the goroutines' timing.
 type countingConn struct {
 	net.Conn
-	n       *atomic.Int64
-	written atomic.Bool // a request (or TLS hello) has been written
-	got     atomic.Bool // a read has returned bytes
-	spoke   atomic.Bool // bytes were there before the first write
+	n           *atomic.Int64
+	once        sync.Once
+	gate        chan struct{} // closed at the first write, or at Close
+	bannerFirst atomic.Bool   // bytes were waiting before the first write
+}
+
+func newCountingConn(c net.Conn, n *atomic.Int64) *countingConn {
+	return &countingConn{Conn: c, n: n, gate: make(chan struct{})}
 }
 
 // errSpokeFirst is the read error for a server that sent data before any
@@ -192,25 +189,29 @@ func (e *spokeFirstError) Error() string {
 func (e *spokeFirstError) Unwrap() error { return errSpokeFirst }
 
 func (c *countingConn) Read(p []byte) (int, error) {
+	<-c.gate
 	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.got.Store(true)
-	}
 	c.n.Add(int64(n))
-	if n > 0 && (!c.written.Load() || c.spoke.Load()) {
-		// The flag is set before the request is written, so a response
-		// to it can never be taken for an unsolicited one.
+	if n > 0 && c.bannerFirst.Load() {
 		return 0, &spokeFirstError{banner: snippet(p[:min(n, 48)], 48)}
 	}
 	return n, err
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
-	if !c.written.Load() && (c.got.Load() || waiting(c.Conn)) {
-		c.spoke.Store(true)
-	}
-	c.written.Store(true)
+	c.once.Do(func() {
+		if bytesWaiting(c.Conn) {
+			c.bannerFirst.Store(true)
+		}
+		close(c.gate)
+	})
 	return c.Conn.Write(p)
+}
+
+// Close releases a reader still waiting for the first write.
+func (c *countingConn) Close() error {
+	c.once.Do(func() { close(c.gate) })
+	return c.Conn.Close()
 }
 
 // baseURL is the scheme://host:port the prober talks to.

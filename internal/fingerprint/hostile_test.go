@@ -419,6 +419,15 @@ func TestHostileSpeaksFirst(t *testing.T) {
 				t.Fatal(err)
 			}
 			<-sent
+			// Under load the kernel may deliver the banner a moment after
+			// the server's write returns; the case under test is a banner
+			// that has arrived before the probe writes.
+			for deadline := time.Now().Add(5 * time.Second); !bytesWaiting(conn); {
+				if time.Now().After(deadline) {
+					t.Fatal("banner never arrived")
+				}
+				time.Sleep(time.Millisecond)
+			}
 			p := hostileProber(t)
 			s, st, err := p.probe(context.Background(), addr, "", false, conn)
 			if !errors.Is(err, ErrNotHTTP) {

@@ -1,9 +1,9 @@
-//go:build !linux
+//go:build !unix
 
 package fingerprint
 
 import "net"
 
-// waiting is not known here: a server that speaks first is recognised only
-// when its bytes are read before the request is written.
-func waiting(net.Conn) bool { return false }
+// bytesWaiting cannot peek on this platform; the read-side check in
+// countingConn.Read still catches most servers that speak first.
+func bytesWaiting(net.Conn) bool { return false }

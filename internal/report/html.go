@@ -7,15 +7,20 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"time"
 
+	"github.com/llmfence/llmfence/internal/locale"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
 //go:embed templates/report.html.tmpl
 var reportTemplate string
 
-var htmlTemplate = template.Must(template.New("report").Parse(reportTemplate))
+// htmlTemplate is parsed once; each render clones it and binds T to the
+// reader's language.
+var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"T": func(string, ...string) string { return "" },
+}).Parse(reportTemplate))
 
 // PromptPreviewRunes is how much of a system prompt the HTML report shows
 // before folding the rest into a <details> expander.
@@ -44,19 +49,29 @@ type modelView struct {
 	Name, Details      string
 	Remote, Guardrails bool
 	GuardrailEvidence  string
-	Categories         []string
+	Categories         []categoryView
 	PromptPreview      string
 	PromptFull         string
 	PromptTruncated    bool
 	PromptRunes        int
 }
 
+// categoryView is a system-prompt category: its machine label and how a
+// person reads it.
+type categoryView struct{ Label, Text string }
+
+// findingView is a finding as the reader reads it.
+type findingView struct {
+	ID, Severity, SeverityText, Title, Detail string
+}
+
 type serviceView struct {
 	Key, URL, Product, Version, Auth, Risk, Error string
+	AuthText, RiskText                            string
 	Hostname                                      string
 	TLS, ManagementOpen                           bool
 	CORS                                          string
-	Findings                                      []service.Finding
+	Findings                                      []findingView
 	Models                                        []modelView
 	Loaded                                        []service.LoadedModel
 	Remediation                                   []string
@@ -64,6 +79,7 @@ type serviceView struct {
 }
 
 type htmlView struct {
+	Lang                               string
 	RunID, Started, Finished, Duration string
 	VulnDataDate                       string
 	Targets                            []string
@@ -106,32 +122,31 @@ func makeChart(title string, labels []string, counts map[string]int, class func(
 	return c
 }
 
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "—"
-	}
-	return t.UTC().Format("2006-01-02 15:04:05 UTC")
-}
-
 // HTML writes the report as one self-contained HTML file: inline CSS and
-// SVG, no scripts, no external assets.
+// SVG, no scripts, no external assets, in the language of r.Text.
 func HTML(w io.Writer, r Report) error {
+	p, err := printerOr(r.Text)
+	if err != nil {
+		return err
+	}
 	services := SortByRisk(r.Services)
 	byRisk := CountByRisk(services)
 	v := htmlView{
+		Lang:     string(p.Lang()),
 		RunID:    r.RunID,
-		Started:  fmtTime(r.Started),
-		Finished: fmtTime(r.Finished),
+		Started:  p.DateTime(r.Started),
+		Finished: p.DateTime(r.Finished),
 		Total:    len(services),
-		Summary:  Summary(services),
+		Summary:  summary(p, services),
 
 		VulnDataDate: r.VulnDataDate,
 	}
 	if v.VulnDataDate == "" {
 		v.VulnDataDate = VulnDataDate(services)
 	}
+	v.VulnDataDate = p.DateString(v.VulnDataDate)
 	if !r.Started.IsZero() && !r.Finished.IsZero() && !r.Finished.Before(r.Started) {
-		v.Duration = r.Finished.Sub(r.Started).Round(time.Second).String()
+		v.Duration = p.Duration(r.Finished.Sub(r.Started))
 	}
 	v.Targets = r.Targets
 	if len(v.Targets) > maxTargetsShown {
@@ -141,10 +156,13 @@ func HTML(w io.Writer, r Report) error {
 
 	riskLabels := make([]string, 0, len(riskOrder))
 	riskCounts := map[string]int{}
+	riskClass := map[string]string{}
 	for _, s := range riskOrder {
-		riskLabels = append(riskLabels, string(s))
-		riskCounts[string(s)] = byRisk[s]
-		v.RiskCounts = append(v.RiskCounts, bar{Label: string(s), Count: byRisk[s], Class: "sev-" + string(s)})
+		label := risk.Severity(p, s)
+		riskLabels = append(riskLabels, label)
+		riskCounts[label] = byRisk[s]
+		riskClass[label] = "sev-" + string(s)
+		v.RiskCounts = append(v.RiskCounts, bar{Label: label, Count: byRisk[s], Class: "sev-" + string(s)})
 	}
 	byProduct := CountByProduct(services)
 	products := make([]string, 0, len(byProduct))
@@ -158,28 +176,36 @@ func HTML(w io.Writer, r Report) error {
 		return products[i] < products[j]
 	})
 	v.Charts = []chart{
-		makeChart("Services by risk", riskLabels, riskCounts, func(l string) string { return "sev-" + l }),
-		makeChart("Services by product", products, byProduct, func(string) string { return "product" }),
+		makeChart(p.T("report.html.by_risk"), riskLabels, riskCounts, func(l string) string { return riskClass[l] }),
+		makeChart(p.T("report.html.by_product"), products, byProduct, func(string) string { return "product" }),
 	}
 
 	for _, s := range services {
 		sv := serviceView{
 			Key: s.Key(), URL: s.URL, Hostname: s.Hostname, Product: s.Product, Version: s.Version,
 			Auth: string(s.Auth), Risk: string(riskOf(&s)), Error: s.Error, TLS: s.TLS,
-			ManagementOpen: s.ManagementOpen, CORS: s.CORS, Findings: s.Findings, Loaded: s.Loaded,
+			ManagementOpen: s.ManagementOpen, CORS: s.CORS, Loaded: s.Loaded,
+			AuthText: authText(p, s.Auth), RiskText: risk.Severity(p, riskOf(&s)),
 		}
 		if !s.ScannedAt.IsZero() {
-			sv.ScannedAt = fmtTime(s.ScannedAt)
+			sv.ScannedAt = p.DateTime(s.ScannedAt)
 		}
-		for _, line := range strings.Split(s.Remediation, "\n") {
-			if line = strings.TrimSpace(line); line != "" {
-				sv.Remediation = append(sv.Remediation, line)
-			}
+		for _, f := range s.Findings {
+			sv.Findings = append(sv.Findings, findingView{ID: f.ID, Severity: string(f.Severity),
+				SeverityText: risk.Severity(p, f.Severity), Title: risk.Title(p, f), Detail: risk.Detail(p, f)})
 		}
+		sv.Remediation = risk.Remediation(p, &s)
 		for _, m := range s.Models {
 			mv := modelView{
 				Name: printable(m.Name), Remote: m.Remote, Guardrails: m.GuardrailsRemoved,
-				GuardrailEvidence: m.GuardrailEvidence, Categories: m.SystemPromptCategories,
+				GuardrailEvidence: m.GuardrailEvidence,
+			}
+			for _, c := range m.SystemPromptCategories {
+				text := c
+				if p.Lang() != locale.English && p.Has(risk.CategoryID(c)) {
+					text = p.T(risk.CategoryID(c))
+				}
+				mv.Categories = append(mv.Categories, categoryView{Label: c, Text: text})
 			}
 			var details []string
 			for _, d := range []string{m.Family, m.ParameterSize, m.Quantization} {
@@ -198,7 +224,12 @@ func HTML(w io.Writer, r Report) error {
 		}
 		v.Services = append(v.Services, sv)
 	}
-	if err := htmlTemplate.Execute(w, v); err != nil {
+	t, err := htmlTemplate.Clone()
+	if err != nil {
+		return fmt.Errorf("writing the HTML report: %w", err)
+	}
+	t.Funcs(template.FuncMap{"T": p.T})
+	if err := t.Execute(w, v); err != nil {
 		return fmt.Errorf("writing the HTML report: %w", err)
 	}
 	return nil

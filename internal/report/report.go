@@ -2,6 +2,11 @@
 // (one service per line, streamed), a terminal table, CSV (one row per
 // service or per finding) and a single self-contained HTML report.
 //
+// The table and the HTML report speak the reader's language
+// (TableOptions.Text, Report.Text: an internal/locale printer; nil is
+// English), with columns aligned by display width. JSON Lines and CSV are
+// the same in every language: English texts and message IDs.
+//
 // Every renderer treats service data as hostile: model names and system
 // prompts come from whoever runs the scanned server. HTML goes through
 // html/template, CSV cells that a spreadsheet would run as formulas are
@@ -14,6 +19,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
@@ -27,6 +33,9 @@ type Report struct {
 	// VulnDataDate is the date of the vulnerability data the services
 	// were judged with; empty means "take it from the services".
 	VulnDataDate string
+	// Text says the report in the reader's language; nil is English.
+	// Machine-readable renderers (JSON Lines, CSV) ignore it.
+	Text *locale.Printer
 }
 
 // VulnDataDate returns the date of the vulnerability data the services
@@ -133,14 +142,6 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// topFinding returns the first (most severe) finding's title, or "".
-func topFinding(s *service.Service) string {
-	if len(s.Findings) == 0 {
-		return ""
-	}
-	return s.Findings[0].Title
 }
 
 // printable replaces control characters (terminal escapes, newlines) so

@@ -5,8 +5,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
+	"github.com/llmfence/llmfence/internal/locale"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
@@ -15,9 +16,11 @@ type TableOptions struct {
 	// Color paints the RISK column with ANSI colours; set it only when
 	// writing to a terminal.
 	Color bool
-	// MaxFinding caps the TOP FINDING column width in characters
+	// MaxFinding caps the TOP FINDING column width in terminal columns
 	// (default 60).
 	MaxFinding int
+	// Text says the table in the reader's language; nil is English.
+	Text *locale.Printer
 }
 
 var riskColor = map[service.Severity]string{
@@ -30,68 +33,132 @@ var riskColor = map[service.Severity]string{
 
 const colorReset = "\x1b[0m"
 
+// columnGap is the space between two columns.
+const columnGap = 2
+
 // Table writes one row per service (highest risk first) and a summary line
-// counting services by risk.
+// counting services by risk. Columns are aligned by display width (East
+// Asian width: a full-width character takes two columns), so Japanese
+// labels and CJK model or finding text keep the table straight.
 func Table(w io.Writer, services []service.Service, opts TableOptions) error {
 	if opts.MaxFinding <= 0 {
 		opts.MaxFinding = 60
 	}
-	// Colour codes would confuse tabwriter's width count, so the risk
-	// column is padded by hand and coloured after padding.
-	riskWidth := len("RISK")
-	for i := range services {
-		riskWidth = max(riskWidth, len(riskOf(&services[i])))
+	p, err := printerOr(opts.Text)
+	if err != nil {
+		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "HOST:PORT\tPRODUCT\tVERSION\tAUTH\tMODELS\t%-*s\tTOP FINDING\n", riskWidth, "RISK")
+	rows := [][]string{{
+		p.T("report.table.host_port"), p.T("report.table.product"), p.T("report.table.version"),
+		p.T("report.table.auth"), p.T("report.table.models"), p.T("report.table.risk"), p.T("report.table.top_finding"),
+	}}
+	const riskCol = 5
+	var risks []service.Severity
 	for _, s := range SortByRisk(services) {
 		r := riskOf(&s)
-		cell := fmt.Sprintf("%-*s", riskWidth, r)
-		if c, ok := riskColor[r]; ok && opts.Color {
-			cell = c + string(r) + colorReset + strings.Repeat(" ", riskWidth-len(r))
-		}
+		risks = append(risks, r)
 		product := s.Product
 		if product == "" {
 			product = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		top := ""
+		if len(s.Findings) > 0 {
+			top = risk.Title(p, s.Findings[0])
+		}
+		rows = append(rows, []string{
 			printable(s.Key()),
 			printable(product),
-			dash(printable(truncate(s.Version, 24))),
-			dash(string(s.Auth)),
+			dash(printable(locale.Truncate(s.Version, 24))),
+			dash(authText(p, s.Auth)),
 			strconv.Itoa(len(s.Models)),
-			cell,
-			dash(printable(truncate(topFinding(&s), opts.MaxFinding))),
-		)
+			risk.Severity(p, r),
+			dash(locale.Truncate(printable(top), opts.MaxFinding)),
+		})
 	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("writing the table: %w", err)
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, c := range row {
+			widths[i] = max(widths[i], locale.Width(c))
+		}
 	}
-	_, err := fmt.Fprintln(w, Summary(services))
-	if err != nil {
+	var b strings.Builder
+	for n, row := range rows {
+		for i, c := range row {
+			last := i == len(row)-1
+			cell := c
+			if !last {
+				cell = locale.PadRight(c, widths[i]+columnGap)
+			}
+			if i == riskCol && n > 0 && opts.Color {
+				if code, ok := riskColor[risks[n-1]]; ok {
+					cell = code + c + colorReset + cell[len(c):]
+				}
+			}
+			b.WriteString(cell)
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(summary(p, services))
+	b.WriteByte('\n')
+	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("writing the table: %w", err)
 	}
 	return nil
 }
 
-// Summary is the one-line count of services by risk, e.g.
+// NothingFound is the table's line for a scan that found no LLM service.
+func NothingFound(p *locale.Printer, pairs, open uint64) string {
+	p, err := printerOr(p)
+	if err != nil {
+		return err.Error()
+	}
+	return p.T("report.table.nothing_found", "pairs", strconv.FormatUint(pairs, 10), "open", strconv.FormatUint(open, 10))
+}
+
+// Summary is the one-line count of services by risk, in English, e.g.
 // "3 services: 1 critical, 1 high, 1 none".
 func Summary(services []service.Service) string {
+	p, err := printerOr(nil)
+	if err != nil {
+		return err.Error()
+	}
+	return summary(p, services)
+}
+
+// SummaryIn is Summary in the printer's language.
+func SummaryIn(p *locale.Printer, services []service.Service) string {
+	p, err := printerOr(p)
+	if err != nil {
+		return err.Error()
+	}
+	return summary(p, services)
+}
+
+func summary(p *locale.Printer, services []service.Service) string {
 	counts := CountByRisk(services)
 	var parts []string
 	for _, r := range riskOrder {
 		if n := counts[r]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, r))
+			parts = append(parts, p.T("report.summary.level", "n", strconv.Itoa(n), "level", risk.Severity(p, r)))
 		}
 	}
-	noun := "services"
-	if len(services) == 1 {
-		noun = "service"
-	}
+	total := strconv.Itoa(len(services))
 	if len(parts) == 0 {
-		return fmt.Sprintf("0 %s", noun)
+		return p.T("report.summary.none", "count", total)
 	}
-	return fmt.Sprintf("%d %s: %s", len(services), noun, strings.Join(parts, ", "))
+	return p.T("report.summary.counts", "count", total, "counts", strings.Join(parts, p.T("report.summary.separator")))
+}
+
+// authText is an auth state as a person reads it.
+func authText(p *locale.Printer, a service.Auth) string {
+	if a == "" {
+		return ""
+	}
+	id := "report.auth." + string(a)
+	if !p.Has(id) {
+		return string(a)
+	}
+	return p.T(id)
 }
 
 func dash(s string) string {

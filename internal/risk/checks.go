@@ -1,9 +1,9 @@
 package risk
 
 import (
-	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/llmfence/llmfence/internal/service"
@@ -25,6 +25,7 @@ type hit struct {
 	variant  string           // names a severity variant of the entry
 	severity service.Severity // overrides entry and variant when set (CVEs)
 	detail   string
+	msg      *service.Message // the message detail was written from
 
 	// fix placeholders and the fix key to use instead of the product's
 	fixKey       string
@@ -75,38 +76,27 @@ func isLoopback(svc *service.Service) bool {
 
 func unauthenticated(svc *service.Service) bool { return svc.Auth == service.AuthNone }
 
-// listNames joins up to five names and says how many more there are.
-func listNames(names []string) string {
-	const show = 5
-	if len(names) <= show {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:show], ", "), len(names)-show)
+// hitSaying is a hit whose detail is the message id with its arguments.
+func (e *Engine) hitSaying(id string, kv ...string) hit {
+	d, m := e.say(id, kv...)
+	return hit{detail: d, msg: m}
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
-func checkUnauthenticatedAPI(_ *Engine, svc *service.Service) []hit {
+func checkUnauthenticatedAPI(e *Engine, svc *service.Service) []hit {
 	if !unauthenticated(svc) || !isLLMAPI(svc) {
 		return nil
 	}
-	d := fmt.Sprintf("%s API answered without credentials", svc.Product)
 	if n := len(svc.Models); n > 0 {
-		d += "; " + plural(n, "model", "models") + " listed"
+		return []hit{e.hitSaying("risk.detail.unauthenticated_api_models", "product", svc.Product, "count", strconv.Itoa(n))}
 	}
-	return []hit{{detail: d}}
+	return []hit{e.hitSaying("risk.detail.unauthenticated_api", "product", svc.Product)}
 }
 
-func checkManagementOpen(_ *Engine, svc *service.Service) []hit {
+func checkManagementOpen(e *Engine, svc *service.Service) []hit {
 	if !svc.ManagementOpen {
 		return nil
 	}
-	return []hit{{detail: "model-management routes (pull, push, create, copy, delete) answered without credentials"}}
+	return []hit{e.hitSaying("risk.detail.management_open")}
 }
 
 func checkKnownCVEs(e *Engine, svc *service.Service) []hit {
@@ -143,12 +133,13 @@ func checkKnownCVEs(e *Engine, svc *service.Service) []hit {
 	}
 	hits := make([]hit, 0, len(matched))
 	for _, m := range matched {
-		h := hit{severity: m.v.Severity}
+		var h hit
 		if m.fixed != "" {
-			h.detail = fmt.Sprintf("%s: %s (version %s; fixed in %s)", m.v.ID, m.v.Title, svc.Version, m.fixed)
+			h = e.hitSaying("risk.detail.cve_fixed", "cve", m.v.ID, "title", m.v.Title, "title_msg", vulndb.TitleID(m.v.ID), "version", svc.Version, "fixed", m.fixed)
 		} else {
-			h.detail = fmt.Sprintf("%s: %s (version %s; no fixed release listed)", m.v.ID, m.v.Title, svc.Version)
+			h = e.hitSaying("risk.detail.cve_unfixed", "cve", m.v.ID, "title", m.v.Title, "title_msg", vulndb.TitleID(m.v.ID), "version", svc.Version)
 		}
+		h.severity = m.v.Severity
 		// Upgrading is the advice whenever any matched vulnerability has a
 		// fix; the "unpatched" advice only when none has.
 		if len(fixed) > 0 {
@@ -161,27 +152,28 @@ func checkKnownCVEs(e *Engine, svc *service.Service) []hit {
 	return hits
 }
 
-func checkSystemPromptReadable(_ *Engine, svc *service.Service) []hit {
+func checkSystemPromptReadable(e *Engine, svc *service.Service) []hit {
 	if svc.Auth == service.AuthRequired {
 		return nil
 	}
-	var names []string
+	var list []string
 	for _, m := range svc.Models {
 		if strings.TrimSpace(m.SystemPrompt) != "" {
-			names = append(names, m.Name)
+			list = append(list, m.Name)
 		}
 	}
-	if len(names) == 0 {
+	if len(list) == 0 {
 		return nil
 	}
-	h := hit{detail: fmt.Sprintf("system prompt readable for %s: %s", plural(len(names), "model", "models"), listNames(names))}
+	shown, more := names(list)
+	h := e.hitSaying("risk.detail.prompt_readable", "count", strconv.Itoa(len(list)), "names", shown, "more", more)
 	if !unauthenticated(svc) {
 		h.variant = "auth_unknown"
 	}
 	return []hit{h}
 }
 
-func checkHarmfulSystemPrompt(_ *Engine, svc *service.Service) []hit {
+func checkHarmfulSystemPrompt(e *Engine, svc *service.Service) []hit {
 	var hits []hit
 	for _, m := range svc.Models {
 		seen := map[string]bool{}
@@ -192,7 +184,7 @@ func checkHarmfulSystemPrompt(_ *Engine, svc *service.Service) []hit {
 				continue
 			}
 			seen[cat] = true
-			h := hit{detail: fmt.Sprintf("model %s: system prompt classified as %s", m.Name, cat)}
+			h := e.hitSaying("risk.detail.harmful_prompt", "model", m.Name, "category", cat, "category_msg", CategoryID(cat))
 			if cat == service.CategoryCSAM {
 				h.variant = "csam"
 			}
@@ -211,7 +203,7 @@ func knownCategory(c string) bool {
 	return false
 }
 
-func checkGuardrailsRemoved(_ *Engine, svc *service.Service) []hit {
+func checkGuardrailsRemoved(e *Engine, svc *service.Service) []hit {
 	var hits []hit
 	for _, m := range svc.Models {
 		fromPrompt := false
@@ -223,14 +215,15 @@ func checkGuardrailsRemoved(_ *Engine, svc *service.Service) []hit {
 		if !m.GuardrailsRemoved && !fromPrompt {
 			continue
 		}
-		why := strings.TrimSpace(m.GuardrailEvidence)
-		if why == "" && fromPrompt {
-			why = "system prompt classified as " + service.CategoryGuardrailRemoval
+		var h hit
+		switch why := strings.TrimSpace(m.GuardrailEvidence); {
+		case why != "":
+			h = e.hitSaying("risk.detail.guardrails_evidence", "model", m.Name, "evidence", why)
+		case fromPrompt:
+			h = e.hitSaying("risk.detail.guardrails_prompt", "model", m.Name)
+		default:
+			h = e.hitSaying("risk.detail.guardrails_lineage", "model", m.Name)
 		}
-		if why == "" {
-			why = "model lineage"
-		}
-		h := hit{detail: fmt.Sprintf("model %s: %s", m.Name, why)}
 		if unauthenticated(svc) {
 			h.variant = "exposed"
 		}
@@ -239,75 +232,77 @@ func checkGuardrailsRemoved(_ *Engine, svc *service.Service) []hit {
 	return hits
 }
 
-func checkCloudPassthrough(_ *Engine, svc *service.Service) []hit {
+func checkCloudPassthrough(e *Engine, svc *service.Service) []hit {
 	if !unauthenticated(svc) {
 		return nil
 	}
-	var names []string
+	var list []string
 	for _, m := range svc.Models {
 		if m.Remote {
-			names = append(names, m.Name)
+			list = append(list, m.Name)
 		}
 	}
-	if len(names) == 0 {
+	if len(list) == 0 {
 		return nil
 	}
-	return []hit{{detail: fmt.Sprintf("%s forwarded to a cloud provider: %s", plural(len(names), "model", "models"), listNames(names))}}
+	shown, more := names(list)
+	return []hit{e.hitSaying("risk.detail.cloud_models", "count", strconv.Itoa(len(list)), "names", shown, "more", more)}
 }
 
-func checkCORS(_ *Engine, svc *service.Service) []hit {
+func checkCORS(e *Engine, svc *service.Service) []hit {
 	if !isLLMAPI(svc) {
 		return nil
 	}
 	acao := strings.TrimSpace(svc.CORS)
 	switch {
 	case acao == "*":
-		return []hit{{detail: "Access-Control-Allow-Origin: * sent to a foreign origin"}}
+		return []hit{e.hitSaying("risk.detail.cors_any")}
 	case strings.HasSuffix(strings.ToLower(strings.TrimSuffix(acao, "/")), probeDomain):
-		return []hit{{detail: "the foreign probe origin was reflected in Access-Control-Allow-Origin"}}
+		return []hit{e.hitSaying("risk.detail.cors_reflected")}
 	}
 	return nil
 }
 
-func checkCredentialsWithoutTLS(_ *Engine, svc *service.Service) []hit {
+func checkCredentialsWithoutTLS(e *Engine, svc *service.Service) []hit {
 	if svc.Auth != service.AuthRequired || svc.TLS || isLoopback(svc) {
 		return nil
 	}
-	h := hit{detail: "credentials are requested over plain HTTP"}
-	if svc.Gateway != "" {
-		h.detail = fmt.Sprintf("%s in front requests credentials over plain HTTP", svc.Gateway)
-		if scheme, _ := svc.Extra["gateway_auth"].(string); scheme == "basic" {
-			h.variant = "basic"
-			h.detail += ": an HTTP basic password, readable on the wire, in every request"
-		}
+	if svc.Gateway == "" {
+		return []hit{e.hitSaying("risk.detail.plain_http")}
 	}
-	return []hit{h}
+	if scheme, _ := svc.Extra["gateway_auth"].(string); scheme == "basic" {
+		h := e.hitSaying("risk.detail.plain_http_gateway_basic", "gateway", svc.Gateway)
+		h.variant = "basic"
+		return []hit{h}
+	}
+	return []hit{e.hitSaying("risk.detail.plain_http_gateway", "gateway", svc.Gateway)}
 }
 
-func checkLoadedModels(_ *Engine, svc *service.Service) []hit {
+func checkLoadedModels(e *Engine, svc *service.Service) []hit {
 	if len(svc.Loaded) == 0 || svc.Auth == service.AuthRequired {
 		return nil
 	}
-	names := make([]string, 0, len(svc.Loaded))
+	list := make([]string, 0, len(svc.Loaded))
 	var vram int64
 	for _, l := range svc.Loaded {
-		names = append(names, l.Name)
+		list = append(list, l.Name)
 		vram += l.SizeVRAM
 	}
-	sort.Strings(names)
-	d := fmt.Sprintf("%s in memory: %s", plural(len(names), "model", "models"), listNames(names))
+	sort.Strings(list)
+	shown, more := names(list)
 	if vram > 0 {
-		d += fmt.Sprintf("; %.1f GiB VRAM", float64(vram)/(1<<30))
+		return []hit{e.hitSaying("risk.detail.loaded_vram", "count", strconv.Itoa(len(list)), "names", shown, "more", more,
+			"vram", strconv.FormatFloat(float64(vram)/(1<<30), 'f', 1, 64))}
 	}
-	return []hit{{detail: d}}
+	return []hit{e.hitSaying("risk.detail.loaded", "count", strconv.Itoa(len(list)), "names", shown, "more", more)}
 }
 
-func checkVersionDisclosed(_ *Engine, svc *service.Service) []hit {
+func checkVersionDisclosed(e *Engine, svc *service.Service) []hit {
 	v := strings.TrimSpace(svc.Version)
 	if v == "" || !isLLMAPI(svc) {
 		return nil
 	}
-	return []hit{{detail: fmt.Sprintf("%s %s", svc.Product, v)}}
+	return []hit{e.hitSaying("risk.detail.version_disclosed", "product", svc.Product, "version", v)}
 }
 
 func checkVersionUnknown(e *Engine, svc *service.Service) []hit {
@@ -323,11 +318,8 @@ func checkVersionUnknown(e *Engine, svc *service.Service) []hit {
 	if n == 0 {
 		return nil
 	}
-	v := strings.TrimSpace(svc.Version)
-	if v == "" {
-		v = "none reported"
-	} else {
-		v = fmt.Sprintf("%q is not comparable", v)
+	if v := strings.TrimSpace(svc.Version); v != "" {
+		return []hit{e.hitSaying("risk.detail.version_not_comparable", "version", strconv.Quote(v), "count", strconv.Itoa(n), "product", svc.Product)}
 	}
-	return []hit{{detail: fmt.Sprintf("version %s; %s for %s not checked", v, plural(n, "published CVE", "published CVEs"), svc.Product)}}
+	return []hit{e.hitSaying("risk.detail.version_none", "count", strconv.Itoa(n), "product", svc.Product)}
 }

@@ -4,7 +4,11 @@
 // Risk, Remediation and the date of the vulnerability data used.
 //
 // The catalogue holds the words (title, why, fix per product) and the
-// severities; the trigger of each entry is a small Go function in checks.go
+// severities; catalogue.ja.yaml and details.LANG.yaml say them and the
+// findings' details in Japanese (internal/locale). A service records the
+// English texts and, beside them, the message IDs and arguments they were
+// written from (Finding.DetailMsg, Service.RemediationMsgs); say.go renders
+// them in the reader's language; the trigger of each entry is a small Go function in checks.go
 // keyed by the entry's ID. docs/findings.md is generated from the catalogue
 // and the embedded vulnerability data (WriteMarkdown) and a test keeps it in
 // step.
@@ -20,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/llmfence/llmfence/internal/datafile"
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/vulndb"
 )
@@ -49,21 +54,7 @@ type Entry struct {
 
 // FixFor returns the fix text for a product, falling back to the default.
 // Placeholders are left in place.
-func (e Entry) FixFor(product string) string {
-	if p := normProduct(product); p != "" {
-		keys := make([]string, 0, len(e.Fix))
-		for k := range e.Fix {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if k != "default" && normProduct(k) == p {
-				return e.Fix[k]
-			}
-		}
-	}
-	return e.Fix["default"]
-}
+func (e Entry) FixFor(product string) string { return e.Fix[fixKey(e, product, "")] }
 
 type catalogueFile struct {
 	Version int     `yaml:"version"`
@@ -79,6 +70,9 @@ type Engine struct {
 	db               *vulndb.DB
 	vulns            []vulndb.Vuln
 	dataDate         string
+	// en renders details and fixes in English, the text that
+	// machine-readable output keeps.
+	en *locale.Printer
 }
 
 // New loads the embedded catalogue and the embedded vulnerability data.
@@ -115,10 +109,19 @@ func Load(catalogue []byte, db *vulndb.DB) (*Engine, error) {
 	if err := e.validate(); err != nil {
 		return nil, err
 	}
+	cat, err := locale.NewCatalogue(func(b *locale.Builder) error { return addMessages(b, e.entries) })
+	if err != nil {
+		return nil, fmt.Errorf("reading the findings catalogue's texts: %w", err)
+	}
+	e.en = cat.Printer(locale.English)
 	return e, nil
 }
 
 var entryID = regexp.MustCompile(`^LLMF-\d{3}$`)
+
+// oldPlaceholder finds the catalogue's former placeholder syntax, {port},
+// which would now be printed as it is.
+var oldPlaceholder = regexp.MustCompile(`(^|[^{])\{(port|guard_port|product|fixed_version|cves)\}`)
 
 func (e *Engine) validate() error {
 	var errs []error
@@ -149,6 +152,11 @@ func (e *Engine) validate() error {
 		}
 		if en.Rank <= 0 {
 			errs = append(errs, fmt.Errorf("%s: rank must be positive", where))
+		}
+		for k, f := range en.Fix {
+			if m := oldPlaceholder.FindStringSubmatch(f); m != nil {
+				errs = append(errs, fmt.Errorf("%s: fix %q says {%s}; placeholders are template fields now: {{.%s}}", where, k, m[2], m[2]))
+			}
 		}
 	}
 	for id := range checks {
@@ -263,10 +271,11 @@ func (e *Engine) apply(svc *service.Service, hits []hit) {
 	risk := service.SeverityNone
 	for _, h := range hits {
 		findings = append(findings, service.Finding{
-			ID:       h.entry.ID,
-			Severity: h.severity,
-			Title:    h.entry.Title,
-			Detail:   h.detail,
+			ID:        h.entry.ID,
+			Severity:  h.severity,
+			Title:     h.entry.Title,
+			Detail:    h.detail,
+			DetailMsg: h.msg,
 		})
 		if h.severity.Rank() > risk.Rank() {
 			risk = h.severity
@@ -274,7 +283,7 @@ func (e *Engine) apply(svc *service.Service, hits []hit) {
 	}
 	svc.Findings = findings
 	svc.Risk = risk
-	svc.Remediation = e.remediation(svc, hits)
+	svc.Remediation, svc.RemediationMsgs = e.remediation(svc, hits)
 	svc.VulnDataDate = e.dataDate
 }
 
@@ -282,8 +291,9 @@ func (e *Engine) apply(svc *service.Service, hits []hit) {
 const maxRemediationSteps = 3
 
 // remediation orders the distinct fixes of the findings by catalogue rank
-// (the most useful fix first) and joins them, one per line.
-func (e *Engine) remediation(svc *service.Service, hits []hit) string {
+// (the most useful fix first) and joins them, one per line; the messages
+// say the same lines in other languages.
+func (e *Engine) remediation(svc *service.Service, hits []hit) (string, []service.Message) {
 	byRank := append([]hit(nil), hits...)
 	sort.SliceStable(byRank, func(i, j int) bool {
 		if byRank[i].entry.Rank != byRank[j].entry.Rank {
@@ -292,32 +302,52 @@ func (e *Engine) remediation(svc *service.Service, hits []hit) string {
 		return byRank[i].severity.Rank() > byRank[j].severity.Rank()
 	})
 	var steps []string
+	var msgs []service.Message
 	seen := map[string]bool{}
 	for _, h := range byRank {
 		if h.severity.Rank() <= service.SeverityInfo.Rank() && len(steps) > 0 {
 			continue // info findings only speak when nothing else does
 		}
-		text := e.fixText(svc, h)
+		text, msg := e.fixText(svc, h)
 		if text == "" || seen[text] {
 			continue
 		}
 		seen[text] = true
 		steps = append(steps, text)
+		msgs = append(msgs, msg)
 		if len(steps) == maxRemediationSteps {
 			break
 		}
 	}
-	return strings.Join(steps, "\n")
+	return strings.Join(steps, "\n"), msgs
 }
 
-// fixText fills the placeholders of a finding's fix.
-func (e *Engine) fixText(svc *service.Service, h hit) string {
-	tmpl := h.entry.FixFor(svc.Product)
-	if h.fixKey != "" {
-		if f, ok := h.entry.Fix[h.fixKey]; ok {
-			tmpl = f
+// fixKey returns the catalogue fix key that applies to a finding on a
+// product: the hit's own key, else the product's, else "default".
+func fixKey(en Entry, product, hitKey string) string {
+	if hitKey != "" {
+		if _, ok := en.Fix[hitKey]; ok {
+			return hitKey
 		}
 	}
+	if p := normProduct(product); p != "" {
+		keys := make([]string, 0, len(en.Fix))
+		for k := range en.Fix {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if k != "default" && normProduct(k) == p {
+				return k
+			}
+		}
+	}
+	return "default"
+}
+
+// FixArgs returns the values of a fix's placeholders for a service: its
+// port, the port a guard in front would listen on, and its product.
+func FixArgs(svc *service.Service) map[string]string {
 	port := svc.Port
 	if port <= 0 {
 		port = 80
@@ -326,16 +356,36 @@ func (e *Engine) fixText(svc *service.Service, h hit) string {
 	if guard > 65535 {
 		guard = 8080
 	}
-	product := svc.Product
-	if product == "" {
-		product = "the server"
+	args := map[string]string{"port": strconv.Itoa(port), "guard_port": strconv.Itoa(guard), "product": svc.Product}
+	if svc.Product == "" {
+		args["product"], args["product_msg"] = "the server", "risk.the_server"
 	}
-	r := strings.NewReplacer(
-		"{port}", strconv.Itoa(port),
-		"{guard_port}", strconv.Itoa(guard),
-		"{product}", product,
-		"{fixed_version}", h.fixedVersion,
-		"{cves}", h.cves,
-	)
-	return strings.Join(strings.Fields(r.Replace(tmpl)), " ")
+	return args
+}
+
+// fixText fills the placeholders of a finding's fix; the message keeps
+// the arguments the fix uses.
+func (e *Engine) fixText(svc *service.Service, h hit) (string, service.Message) {
+	id := FixID(h.entry.ID, fixKey(h.entry, svc.Product, h.fixKey))
+	all := FixArgs(svc)
+	all["fixed_version"], all["cves"] = h.fixedVersion, h.cves
+	args := map[string]string{}
+	for _, f := range e.en.Catalogue().Placeholders(id) {
+		args[f] = all[f]
+		if m, ok := all[f+"_msg"]; ok {
+			args[f+"_msg"] = m
+		}
+	}
+	return e.en.Message(id, args), service.Message{ID: id, Args: args}
+}
+
+// FixText is the English fix of a catalogue entry for a product on a port,
+// as a remediation line says it ("" for an unknown ID).
+func (e *Engine) FixText(id, product string, port int) string {
+	en, ok := e.byID[id]
+	if !ok {
+		return ""
+	}
+	text, _ := e.fixText(&service.Service{Product: product, Port: port}, hit{entry: en})
+	return text
 }

@@ -434,10 +434,11 @@ func TestEvaluateGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e.Evaluate(&svc)
 			got, err := json.MarshalIndent(struct {
-				Findings    []service.Finding `json:"findings"`
-				Risk        service.Severity  `json:"risk"`
-				Remediation string            `json:"remediation"`
-			}{svc.Findings, svc.Risk, svc.Remediation}, "", "  ")
+				Findings        []service.Finding `json:"findings"`
+				Risk            service.Severity  `json:"risk"`
+				Remediation     string            `json:"remediation"`
+				RemediationMsgs []service.Message `json:"remediation_msgs"`
+			}{svc.Findings, svc.Risk, svc.Remediation, svc.RemediationMsgs}, "", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}

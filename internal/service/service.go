@@ -143,6 +143,17 @@ type Finding struct {
 	Title    string   `json:"title"`
 	// Detail says what on this service triggered the finding.
 	Detail string `json:"detail,omitempty"`
+	// DetailMsg is the message Detail was written from, so a report can
+	// say it in the reader's language (internal/locale). Detail and Title
+	// stay English in machine-readable output.
+	DetailMsg *Message `json:"detail_msg,omitempty"`
+}
+
+// Message is a human-facing text as a message ID and its arguments
+// (internal/locale), for readers of other languages than English.
+type Message struct {
+	ID   string            `json:"id"`
+	Args map[string]string `json:"args,omitempty"`
 }
 
 // Service is everything one scan learned about one host:port.
@@ -184,6 +195,8 @@ type Service struct {
 	Findings    []Finding `json:"findings"`
 	Risk        Severity  `json:"risk"`
 	Remediation string    `json:"remediation,omitempty"`
+	// RemediationMsgs are the messages of Remediation's lines, in order.
+	RemediationMsgs []Message `json:"remediation_msgs,omitempty"`
 	// VulnDataDate is the date (YYYY-MM-DD) of the vulnerability data the
 	// known-vulnerability findings were judged with, so a reader knows how
 	// old it is (`llmfence vulndb list`).
