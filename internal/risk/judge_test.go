@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 
@@ -81,7 +82,7 @@ func TestRateModelAsScanRatesIt(t *testing.T) {
 				t.Fatalf("scan rates it %+v, RateModel %+v", svc.Findings, got)
 			}
 			for i, f := range got {
-				if f.Finding != scanned[i] {
+				if !reflect.DeepEqual(f.Finding, scanned[i]) {
 					t.Errorf("finding %d: RateModel %+v, scan %+v", i, f.Finding, scanned[i])
 				}
 			}

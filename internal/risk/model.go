@@ -63,7 +63,7 @@ func (e *Engine) rateModel(m service.Model) []ModelFinding {
 	for _, h := range hits {
 		out = append(out, ModelFinding{
 			Concern: modelConcerns[h.entry.ID],
-			Finding: service.Finding{ID: h.entry.ID, Severity: h.severity, Title: h.entry.Title, Detail: h.detail},
+			Finding: service.Finding{ID: h.entry.ID, Severity: h.severity, Title: h.entry.Title, Detail: h.detail, DetailMsg: h.msg},
 		})
 	}
 	return out
