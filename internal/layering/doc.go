@@ -11,8 +11,9 @@
 //  2. Production code never imports a test helper (a package whose name
 //     ends in "test", such as ollamatest or goldentest); only tests and
 //     other test helpers do. Generators (package main) may.
-//  3. The shared vocabulary imports nothing above it: service, version and
-//     datafile import no internal package, and verdict only those.
+//  3. The shared vocabulary imports nothing above it: service, version,
+//     datafile and locale import no internal package, and verdict only
+//     service and datafile.
 //  4. Nothing below the judges and orchestrators imports them: risk, scan,
 //     inspect, audit and guard are imported only by cmd, bench, the
 //     renderers (report), each other in that direction (inspect and audit

@@ -73,6 +73,7 @@ var (
 		"internal/service":  nil,
 		"internal/version":  nil,
 		"internal/datafile": nil,
+		"internal/locale":   nil,
 		"internal/verdict":  {"internal/service", "internal/datafile"},
 	}
 	// upper are the judges and orchestrators, and who else of them each
