@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 			os.Stderr.WriteString("bad " + execEnv + ": " + err.Error() + "\n")
 			os.Exit(2)
 		}
+		os.Args = append([]string{"llmfence"}, args...) // what a run records as its command line
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 		stop()

@@ -49,6 +49,10 @@ func newRunsCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			// A run whose scanner was killed would read "running" forever.
+			if _, err := st.MarkStaleRuns(cmd.Context(), store.StalePolicy{}); err != nil {
+				e.log.Warn("could not check for abandoned runs", "err", err)
+			}
 			runs, err := st.Runs(cmd.Context(), limit)
 			if err != nil {
 				return err
@@ -67,6 +71,7 @@ func newRunsCmd(e *env) *cobra.Command {
 	}
 	formatFlag(cmd, &format)
 	cmd.Flags().IntVarP(&limit, "limit", "n", 20, "show at most this many runs (0 = all)")
+	cmd.AddCommand(newRunsPruneCmd(e))
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/llmfence/llmfence/internal/lab"
+	"github.com/llmfence/llmfence/internal/store"
 )
 
 type labFlags struct {
@@ -119,6 +120,11 @@ self-contained HTML report.`,
 			abs, _ := filepath.Abs(sf.report)
 			fmt.Fprintln(e.stderr, e.text.T("cli.demo.finished", "elapsed", time.Since(start).Round(time.Millisecond).String(), "path", abs))
 			fmt.Fprintln(e.stderr, e.text.T("cli.demo.next"))
+			dbFlag := ""
+			if e.db != "" {
+				dbFlag = " --db " + store.Redact(e.db)
+			}
+			fmt.Fprintln(e.stderr, e.text.T("cli.demo.serve", "db", dbFlag, "listen", DefaultServeListen))
 			return nil
 		},
 	}

@@ -64,7 +64,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "llmfence: %v\n", err)
+	msg := err.Error()
+	if errors.Is(err, context.Canceled) && strings.HasSuffix(msg, context.Canceled.Error()) {
+		msg = "interrupted before the command finished"
+	}
+	fmt.Fprintf(stderr, "llmfence: %s\n", msg)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -112,6 +116,10 @@ func newRoot(e *env) *cobra.Command {
             what the store knows, and what changed between two scans
   audit     local LLM runtimes and model stores on this machine: how they
             listen, their settings, their models
+  serve, worker, users, disclose
+            continuous inventory with a web dashboard, scheduled and sharded
+            scans, alerts; scan workers on more machines; accounts; reports
+            per owner
 
 Scan only networks you are authorised to scan.`,
 		SilenceUsage:  true,
@@ -177,6 +185,10 @@ Scan only networks you are authorised to scan.`,
 		newGuardCmd(e),
 		newVulnDBCmd(e),
 		newAuditCmd(e),
+		newServeCmd(e),
+		newWorkerCmd(e),
+		newUsersCmd(e),
+		newDiscloseCmd(e),
 	)
 	return root
 }

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,13 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/llmfence/llmfence/internal/fingerprint"
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/scan"
+	"github.com/llmfence/llmfence/internal/scanrun"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
-	"github.com/llmfence/llmfence/internal/targets"
-	"github.com/llmfence/llmfence/internal/version"
 )
 
 // scanFlags are the knobs of one scan, shared by `scan` and `demo`.
@@ -47,19 +43,20 @@ type scanFlags struct {
 }
 
 func (f *scanFlags) register(cmd *cobra.Command, withTargets bool) {
+	d := scanrun.DefaultOptions()
 	fl := cmd.Flags()
 	if withTargets {
 		fl.StringArrayVar(&f.inputLists, "input-list", nil, "read targets from `FILE` (nmap's -iL also works; - for stdin); repeatable")
 		fl.StringArrayVar(&f.exclude, "exclude", nil, "never touch these targets (same syntax as targets; repeatable; exclusions always win)")
 		fl.StringArrayVar(&f.excludeFiles, "exclude-file", nil, "read exclusions from `FILE`; repeatable")
-		fl.StringVarP(&f.ports, "ports", "p", defaultPortSpec(), "ports to try on targets given without a port (e.g. 11434,8000-8010)")
+		fl.StringVarP(&f.ports, "ports", "p", scanrun.DefaultPortSpec(), "ports to try on targets given without a port (e.g. 11434,8000-8010)")
 	}
-	fl.Float64Var(&f.rate, "rate", 2000, "new connections per second across the whole scan (0 = unlimited)")
-	fl.IntVar(&f.concurrency, "concurrency", 4096, "most TCP connects in flight at once; the scanner adapts below this to what the network sustains")
-	fl.IntVar(&f.fingerprints, "fingerprints", 256, "most services fingerprinted at once (separate from connects, so tarpits cannot stall discovery)")
-	fl.DurationVar(&f.timeout, "timeout", 3*time.Second, "timeout for one TCP connect and for one HTTP request")
-	fl.DurationVar(&f.budget, "target-budget", 30*time.Second, "most time spent fingerprinting one service (bounds tarpits)")
-	fl.IntVar(&f.retries, "retries", 1, "extra connect attempts after a timeout (a refused port is not retried)")
+	fl.Float64Var(&f.rate, "rate", d.Rate, "new connections per second across the whole scan (0 = unlimited)")
+	fl.IntVar(&f.concurrency, "concurrency", d.Concurrency, "most TCP connects in flight at once; the scanner adapts below this to what the network sustains")
+	fl.IntVar(&f.fingerprints, "fingerprints", d.Fingerprints, "most services fingerprinted at once (separate from connects, so tarpits cannot stall discovery)")
+	fl.DurationVar(&f.timeout, "timeout", d.Timeout, "timeout for one TCP connect and for one HTTP request")
+	fl.DurationVar(&f.budget, "target-budget", d.TargetBudget, "most time spent fingerprinting one service (bounds tarpits)")
+	fl.IntVar(&f.retries, "retries", d.Retries, "extra connect attempts after a timeout (a refused port is not retried)")
 	fl.StringVar(&f.contact, "contact", "", "contact (email or URL) added to the User-Agent so network owners can reach you")
 	fl.StringVarP(&f.format, "format", "f", "table", "output format: table, json (JSON Lines, one service per line), csv, html")
 	fl.StringVarP(&f.output, "output", "o", "-", "write the output to `FILE` instead of standard output")
@@ -71,13 +68,16 @@ func (f *scanFlags) register(cmd *cobra.Command, withTargets bool) {
 	fl.StringVar(&f.failOn, "fail-on", "", "exit with status 3 when any service is rated at least this risk (low, medium, high, critical)")
 }
 
-func defaultPortSpec() string {
-	ps := make([]string, len(targets.DefaultPorts))
-	for i, p := range targets.DefaultPorts {
-		ps[i] = fmt.Sprint(p)
-	}
-	return strings.Join(ps, ",")
+// options maps the flags to the scan-run options.
+func (f *scanFlags) options() scanrun.Options {
+	o := scanrun.DefaultOptions()
+	o.Ports, o.Seed, o.Rate = f.ports, f.seed, f.rate
+	o.Concurrency, o.Fingerprints, o.Timeout, o.TargetBudget, o.Retries = f.concurrency, f.fingerprints, f.timeout, f.budget, f.retries
+	o.Contact, o.Active, o.KeepHTTP, o.FailOn = f.contact, f.active, f.keepHTTP, service.Severity(f.failOn)
+	return o
 }
+
+func defaultPortSpec() string { return scanrun.DefaultPortSpec() }
 
 func newScanCmd(e *env) *cobra.Command {
 	var f scanFlags
@@ -121,50 +121,38 @@ Scan only what you are authorised to scan.`,
 	return cmd
 }
 
-// runScan validates everything it can before the first packet, then scans,
-// streaming results to the output and the store.
+// runScan validates everything it can before the first packet, then scans
+// (internal/scanrun), streaming JSON Lines as services are found; table,
+// CSV and HTML are rendered from the store when the run ends.
 func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) (err error) {
-	ports, err := targets.ParsePorts(f.ports)
-	if err != nil {
-		return fmt.Errorf("--ports: %w", err)
+	format := strings.ToLower(f.format)
+	switch format {
+	case "table", "json", "jsonl", "csv", "html":
+	default:
+		return fmt.Errorf("--format %q: want table, json, csv or html", f.format)
 	}
-	var failOn service.Severity
-	if f.failOn != "" {
-		var ok bool
-		if failOn, ok = service.ParseSeverity(f.failOn); !ok {
-			return fmt.Errorf("--fail-on %q: want low, medium, high or critical", f.failOn)
-		}
+	if f.progress != "auto" && f.progress != "always" && f.progress != "never" {
+		return fmt.Errorf("--progress %q: want auto, always or never", f.progress)
 	}
-	if f.concurrency < 1 {
-		return fmt.Errorf("--concurrency must be at least 1, got %d", f.concurrency)
-	}
-	if f.fingerprints < 1 {
-		return fmt.Errorf("--fingerprints must be at least 1, got %d", f.fingerprints)
-	}
-	if f.timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %v", f.timeout)
-	}
-	// Where the user said "-" as a target, that is standard input.
-	var include []string
-	inputLists := append([]string(nil), f.inputLists...)
-	for _, a := range args {
-		if a == "-" {
-			inputLists = append(inputLists, "-")
-			continue
-		}
-		include = append(include, a)
-	}
-	set, err := targets.NewSet(ctx, targets.Options{
-		Ports:    ports,
-		Seed:     f.seed,
-		Resolver: net.DefaultResolver,
-		Stdin:    e.stdin,
-	}, include, inputLists, f.exclude, f.excludeFiles)
-	if err != nil {
+	opts := f.options()
+	if err := opts.Validate(); err != nil {
 		return err
 	}
-	defer set.Close()
-
+	// Where the user said "-" as a target, that is standard input.
+	tg := scanrun.Targets{InputLists: append([]string(nil), f.inputLists...), Exclude: f.exclude,
+		ExcludeFiles: f.excludeFiles, Stdin: e.stdin}
+	for _, a := range args {
+		if a == "-" {
+			tg.InputLists = append(tg.InputLists, "-")
+			continue
+		}
+		tg.Include = append(tg.Include, a)
+	}
+	if f.report != "" {
+		if err := checkWritable(f.report); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
 	out, closeOut, err := openOutput(e, f.output)
 	if err != nil {
 		return err
@@ -174,18 +162,6 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 			err = fmt.Errorf("writing output: %w", cerr)
 		}
 	}()
-	if f.report != "" {
-		if err := checkWritable(f.report); err != nil {
-			return fmt.Errorf("--report: %w", err)
-		}
-	}
-	format := strings.ToLower(f.format)
-	switch format {
-	case "table", "json", "jsonl", "csv", "html":
-	default:
-		return fmt.Errorf("--format %q: want table, json, csv or html", f.format)
-	}
-
 	st, err := store.Open(ctx, e.db)
 	if err != nil {
 		return err
@@ -196,135 +172,39 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	if err != nil {
 		return err
 	}
-	prober, err := fingerprint.New(fingerprint.Options{
-		Timeout:      f.timeout,
-		TargetBudget: f.budget,
-		UserAgent:    userAgent(f.contact),
-		Active:       f.active,
-		Logger:       e.log,
-	})
-	if err != nil {
-		return err
-	}
-	showProgress := f.progress == "always" || (f.progress == "auto" && isTerminal(e.stderr))
-	var progress func(scan.Stats)
+	sess := &scanrun.Session{Store: st, Options: opts, Logger: e.log, Args: cmdline, Annotator: judge,
+		Started: func(run store.Run, pairs uint64) {
+			fmt.Fprintf(e.stderr, "llmfence: run %s: scanning %d address:port pairs (store: %s)\n", run.ID, pairs, storeName(e.db))
+		}}
 	finishProgress := func() {}
-	if showProgress {
-		progress, finishProgress = scan.ProgressBar(e.stderr)
+	if f.progress == "always" || (f.progress == "auto" && isTerminal(e.stderr)) {
+		sess.Progress, finishProgress = scan.ProgressBar(e.stderr)
 	}
-	scanner, err := scan.New(scan.Options{
-		Rate:         f.rate,
-		Concurrency:  f.concurrency,
-		Fingerprints: f.fingerprints,
-		DialTimeout:  f.timeout,
-		Retries:      f.retries,
-		KeepHTTP:     f.keepHTTP,
-		Progress:     progress,
-		Logger:       e.log,
-	}, prober, judge)
-	if err != nil {
-		return err
-	}
-
-	run, err := st.CreateRun(ctx, store.Run{
-		Targets:     append(append(append([]string(nil), include...), prefixAll("-iL ", inputLists)...), prefixAll("--exclude ", f.exclude)...),
-		Ports:       f.ports,
-		Args:        cmdline,
-		ToolVersion: version.String(),
-	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stderr, "llmfence: run %s: scanning %d address:port pairs (store: %s)\n", run.ID, set.Count(), storeName(e.db))
-
-	// Stream: JSON Lines go out as services arrive; table, CSV and HTML
-	// are rendered from the store when the run ends, so nothing is held in
-	// memory here but the current batch.
-	var jsonw *report.JSONLinesWriter
 	if format == "json" || format == "jsonl" {
-		jsonw = report.JSONLines(out)
-	}
-	var batch []service.Service
-	worst := service.SeverityNone
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := st.SaveServices(ctx, run.ID, batch)
-		batch = batch[:0]
-		return err
-	}
-	emit := func(svc *service.Service) error {
-		if svc.Risk.Rank() > worst.Rank() {
-			worst = svc.Risk
-		}
-		if jsonw != nil {
+		jsonw := report.JSONLines(out)
+		sess.OnService = func(svc *service.Service) error {
 			if err := jsonw.Write(svc); err != nil {
 				return fmt.Errorf("writing output: %w", err)
 			}
+			return nil
 		}
-		batch = append(batch, *svc)
-		if len(batch) >= 100 {
-			return flush()
-		}
-		return nil
 	}
-	stats, scanErr := scanner.Run(ctx, walker{set}, emit)
+	sum, scanErr := sess.Run(ctx, tg)
 	finishProgress()
-	if err := flush(); err != nil && scanErr == nil {
-		scanErr = fmt.Errorf("saving results: %w", err)
+	if sum.Run.ID == "" { // refused before the run was recorded
+		return scanErr
 	}
-	rs := store.RunStats{AddressesProbed: int64(stats.Done), OpenPorts: int64(stats.Open)}
-	// The run record is written even when the user interrupted the scan.
-	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	switch {
-	case scanErr == nil:
-		err = st.FinishRun(endCtx, run.ID, rs)
-	case errors.Is(scanErr, context.Canceled):
-		err = st.EndRun(endCtx, run.ID, store.StatusInterrupted, "interrupted", rs)
-	default:
-		err = st.EndRun(endCtx, run.ID, store.StatusFailed, scanErr.Error(), rs)
+	if err := renderRun(endCtx, st, sum, format, f.report, out, e.text); err != nil {
+		return err
 	}
-	if err != nil && scanErr == nil {
-		scanErr = err
-	}
-
-	if format == "table" || format == "csv" || format == "html" || f.report != "" {
-		r, err := loadReport(endCtx, st, run.ID)
-		if err != nil {
-			return err
-		}
-		r.Text = e.text
-		switch format {
-		case "table":
-			if len(r.Services) == 0 {
-				fmt.Fprintln(out, report.NothingFound(e.text, stats.Done, stats.Open))
-				break
-			}
-			if err := report.Table(out, r.Services, report.TableOptions{Color: isTerminal(out), Text: e.text}); err != nil {
-				return fmt.Errorf("writing output: %w", err)
-			}
-		case "csv":
-			if err := report.CSV(out, r.Services); err != nil {
-				return fmt.Errorf("writing output: %w", err)
-			}
-		case "html":
-			if err := report.HTML(out, r); err != nil {
-				return fmt.Errorf("writing output: %w", err)
-			}
-		}
-		if f.report != "" {
-			if err := writeHTMLFile(f.report, r); err != nil {
-				return err
-			}
-		}
-	}
+	stats := sum.Stats
 	fmt.Fprintf(e.stderr, "llmfence: run %s: %d pairs tried, %d open, %d LLM services, %d fenced by a gateway, %d open but unidentified%s, worst risk %s; discovery %s, all fingerprints %s\n",
-		run.ID, stats.Done, stats.Open, stats.Services, stats.Fenced, stats.Unidentified, keepHTTPHint(f, stats), worst, stats.Sweep.Round(time.Millisecond), stats.Elapsed.Round(time.Millisecond))
+		sum.Run.ID, stats.Done, stats.Open, stats.Services, stats.Fenced, stats.Unidentified, keepHTTPHint(f, stats), sum.Worst, stats.Sweep.Round(time.Millisecond), stats.Elapsed.Round(time.Millisecond))
 	if f.rate > 0 && stats.RateWait > stats.Sweep/2 {
 		fmt.Fprintf(e.stderr, "llmfence: run %s: discovery was paced by --rate %g (%s spent waiting for it); on networks you own, --rate 0 lifts the cap\n",
-			run.ID, f.rate, stats.RateWait.Round(time.Millisecond))
+			sum.Run.ID, f.rate, stats.RateWait.Round(time.Millisecond))
 	}
 	if f.report != "" {
 		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
@@ -332,8 +212,8 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	if scanErr != nil {
 		return scanErr
 	}
-	if failOn != "" && worst.Rank() >= failOn.Rank() {
-		return &exitError{code: 3, err: fmt.Errorf("services rated %s or worse were found (--fail-on %s)", worst, failOn)}
+	if sum.FailOnTripped {
+		return &exitError{code: 3, err: fmt.Errorf("services rated %s or worse were found (--fail-on %s)", sum.Worst, opts.FailOn)}
 	}
 	return nil
 }
@@ -347,30 +227,36 @@ func keepHTTPHint(f *scanFlags, st scan.Stats) string {
 	return ""
 }
 
-// walker adapts a target set to the scanner's view of targets.
-type walker struct{ s *targets.Set }
-
-func (w walker) Count() uint64 { return w.s.Count() }
-func (w walker) Walk(ctx context.Context, fn func(scan.Target) error) error {
-	return w.s.Walk(ctx, func(t targets.Target) error {
-		return fn(scan.Target{Addr: netip.AddrPortFrom(t.Addr, t.Port), Hostname: t.Hostname, TLS: t.TLS})
-	})
-}
-
-func userAgent(contact string) string {
-	ua := "llmfence/" + version.String()
-	if contact != "" {
-		ua += " (+" + contact + ")"
+// renderRun writes the table, CSV or HTML output and the --report file
+// from what the store kept of the run.
+func renderRun(ctx context.Context, st store.Store, sum scanrun.Summary, format, reportPath string, out io.Writer, text *locale.Printer) error {
+	if format != "table" && format != "csv" && format != "html" && reportPath == "" {
+		return nil
 	}
-	return ua
-}
-
-func prefixAll(p string, xs []string) []string {
-	out := make([]string, len(xs))
-	for i, x := range xs {
-		out[i] = p + x
+	r, err := loadReport(ctx, st, sum.Run.ID)
+	if err != nil {
+		return err
 	}
-	return out
+	r.Text = text
+	switch format {
+	case "table":
+		if len(r.Services) == 0 {
+			fmt.Fprintln(out, report.NothingFound(text, sum.Stats.Done, sum.Stats.Open))
+			break
+		}
+		err = report.Table(out, r.Services, report.TableOptions{Color: isTerminal(out), Text: text})
+	case "csv":
+		err = report.CSV(out, r.Services)
+	case "html":
+		err = report.HTML(out, r)
+	}
+	if err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
+	if reportPath != "" {
+		return writeHTMLFile(reportPath, r)
+	}
+	return nil
 }
 
 func storeName(dsn string) string {

@@ -23,7 +23,11 @@ type migration struct {
 }
 
 // loadMigrations reads migrations/<dialect>/NNNN_name.sql in version order
-// and checks they are numbered 1, 2, 3… without gaps or duplicates.
+// and checks the numbers are positive and strictly increasing (no
+// duplicates). Gaps are allowed: capabilities developed side by side are
+// handed version numbers in advance, and a build may carry 5 before 4
+// lands. The runner applies every embedded version a database lacks,
+// whatever its number, so a later build that fills a gap still applies it.
 func loadMigrations(fsys fs.FS, dialect string) ([]migration, error) {
 	dir := path.Join("migrations", dialect)
 	entries, err := fs.ReadDir(fsys, dir)
@@ -41,8 +45,8 @@ func loadMigrations(fsys fs.FS, dialect string) ([]migration, error) {
 		if err != nil || v <= 0 {
 			return nil, fmt.Errorf("migration %s/%s: name must start with a positive number", dir, e.Name())
 		}
-		if v != len(out)+1 {
-			return nil, fmt.Errorf("migration %s/%s: expected version %d next", dir, e.Name(), len(out)+1)
+		if len(out) > 0 && v <= out[len(out)-1].version {
+			return nil, fmt.Errorf("migration %s/%s: version %d repeats or goes back (after %d)", dir, e.Name(), v, out[len(out)-1].version)
 		}
 		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
 		if err != nil {
@@ -59,10 +63,10 @@ func loadMigrations(fsys fs.FS, dialect string) ([]migration, error) {
 // SchemaVersion is the newest schema version this build knows for kind.
 func SchemaVersion(kind Kind) int {
 	ms, err := loadMigrations(migrationFiles, string(kind))
-	if err != nil {
+	if err != nil || len(ms) == 0 {
 		return 0
 	}
-	return len(ms)
+	return ms[len(ms)-1].version
 }
 
 // migrate brings the database to the newest schema. All pending migrations
@@ -74,8 +78,9 @@ func migrate(ctx context.Context, db *sql.DB, d *dialect, where string, now time
 	}
 	latest := ms[len(ms)-1].version
 
-	// Fast path: no write transaction when nothing is to be done.
-	if cur, err := currentVersion(ctx, db, d); err == nil && cur == latest {
+	// Fast path: no write transaction when nothing is to be done (every
+	// embedded version applied, none newer).
+	if cur, n, err := currentVersion(ctx, db, d); err == nil && cur == latest && n == len(ms) {
 		return nil
 	} else if err == nil && cur > latest {
 		return tooNew(where, cur, latest)
@@ -139,14 +144,15 @@ func migrate(ctx context.Context, db *sql.DB, d *dialect, where string, now time
 	return nil
 }
 
-// currentVersion reads the highest applied migration; it fails when the
-// schema_migrations table does not exist yet.
-func currentVersion(ctx context.Context, db *sql.DB, d *dialect) (int, error) {
+// currentVersion reads the highest applied migration and how many are
+// applied; it fails when the schema_migrations table does not exist yet.
+func currentVersion(ctx context.Context, db *sql.DB, d *dialect) (int, int, error) {
 	var v sql.NullInt64
-	if err := db.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
-		return 0, err
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT MAX(version), COUNT(*) FROM schema_migrations").Scan(&v, &n); err != nil {
+		return 0, 0, err
 	}
-	return int(v.Int64), nil
+	return int(v.Int64), n, nil
 }
 
 func tooNew(where string, have, know int) error {

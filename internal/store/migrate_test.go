@@ -23,11 +23,11 @@ func TestLoadMigrations(t *testing.T) {
 		{"gap", fstest.MapFS{
 			"migrations/x/0001_init.sql":  file("A"),
 			"migrations/x/0003_audit.sql": file("C"),
-		}, nil, "expected version 2"},
+		}, []string{"0001_init", "0003_audit"}, ""},
 		{"duplicate", fstest.MapFS{
 			"migrations/x/0001_init.sql":  file("A"),
 			"migrations/x/0001_other.sql": file("B"),
-		}, nil, "expected version 2"},
+		}, nil, "repeats"},
 		{"bad name", fstest.MapFS{"migrations/x/init.sql": file("A")}, nil, "positive number"},
 		{"empty", fstest.MapFS{"migrations/x/README.md": file("")}, nil, "no x migrations"},
 	} {
@@ -43,11 +43,8 @@ func TestLoadMigrations(t *testing.T) {
 			continue
 		}
 		var names []string
-		for i, m := range ms {
+		for _, m := range ms {
 			names = append(names, m.name)
-			if m.version != i+1 {
-				t.Errorf("%s: %s has version %d", tc.name, m.name, m.version)
-			}
 		}
 		if strings.Join(names, ",") != strings.Join(tc.want, ",") {
 			t.Errorf("%s: %v, want %v", tc.name, names, tc.want)
@@ -79,7 +76,7 @@ func TestMigrationsInStep(t *testing.T) {
 			}
 		}
 	}
-	if SchemaVersion(KindSQLite) != len(lite) || SchemaVersion(KindPostgres) != len(pg) {
+	if SchemaVersion(KindSQLite) != lite[len(lite)-1].version || SchemaVersion(KindPostgres) != pg[len(pg)-1].version {
 		t.Errorf("SchemaVersion disagrees with the embedded migrations")
 	}
 }

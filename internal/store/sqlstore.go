@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/credential"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
@@ -153,28 +154,61 @@ type queryer interface {
 // ---- runs ----
 
 func (s *sqlStore) CreateRun(ctx context.Context, r Run) (Run, error) {
+	var out Run
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = s.createRunTx(ctx, tx, r)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrBadInput) {
+			return Run{}, err
+		}
+		return Run{}, s.errf(err, "record a new scan run")
+	}
+	return out, nil
+}
+
+// createRunTx records a new run inside tx.
+func (s *sqlStore) createRunTx(ctx context.Context, tx *sql.Tx, r Run) (Run, error) {
 	out := Run{
 		StartedAt:   s.clock(),
 		Status:      StatusRunning,
-		Targets:     nonNil(r.Targets),
+		Targets:     redactTargets(nonNil(r.Targets)),
 		Ports:       clean(r.Ports),
-		Args:        r.Args,
+		Args:        credential.Args(r.Args),
 		ToolVersion: clean(r.ToolVersion),
+		OwnerHost:   clean(r.OwnerHost),
+		OwnerPID:    r.OwnerPID,
+		ScopeKey:    clean(r.ScopeKey),
+		Spec:        clean(r.Spec),
+		Shards:      r.Shards,
+		ScheduleID:  r.ScheduleID,
 	}
+	out.HeartbeatAt = out.StartedAt
 	targets, _ := json.Marshal(out.Targets) // []string always marshals
 	args, _ := json.Marshal(nonNil(out.Args))
-	var id int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, s.d.rebind(`INSERT INTO runs
-			(started_at, status, error, targets, ports, args, tool_version, addresses_probed, open_ports)
-			VALUES (?, ?, '', ?, ?, ?, ?, 0, 0) RETURNING id`),
-			out.StartedAt, string(out.Status), string(targets), out.Ports, string(args), out.ToolVersion).Scan(&id)
-	})
-	if err != nil {
-		return Run{}, s.errf(err, "record a new scan run")
+	var schedID int64
+	if out.ScheduleID != "" {
+		v, err := strconv.ParseInt(out.ScheduleID, 10, 64)
+		if err != nil || v <= 0 {
+			return Run{}, fmt.Errorf("record a new scan run: schedule %q is not a schedule ID: %w", out.ScheduleID, ErrBadInput)
+		}
+		schedID = v
 	}
+	return s.insertRun(ctx, tx, out, string(targets), string(args), schedID)
+}
+
+func (s *sqlStore) insertRun(ctx context.Context, tx *sql.Tx, out Run, targets, args string, schedID int64) (Run, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, s.d.rebind(`INSERT INTO runs
+		(started_at, status, error, targets, ports, args, tool_version, addresses_probed, open_ports,
+		 heartbeat_at, owner_host, owner_pid, scope_key, spec, shards, schedule_id)
+		VALUES (?, ?, '', ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		out.StartedAt, string(out.Status), targets, out.Ports, args, out.ToolVersion,
+		out.HeartbeatAt, out.OwnerHost, out.OwnerPID, out.ScopeKey, out.Spec, out.Shards, schedID).Scan(&id)
 	out.ID = formatID(id)
-	return out, nil
+	return out, err
 }
 
 func (s *sqlStore) FinishRun(ctx context.Context, runID string, stats RunStats) error {
@@ -194,37 +228,60 @@ func (s *sqlStore) EndRun(ctx context.Context, runID string, status RunStatus, r
 	var n int64
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE runs SET status = ?, finished_at = ?, error = ?,
-			addresses_probed = ?, open_ports = ? WHERE id = ?`),
-			string(status), s.clock(), clean(reason), stats.AddressesProbed, stats.OpenPorts, id)
+			addresses_probed = ?, open_ports = ? WHERE id = ? AND status = ?`),
+			string(status), s.clock(), clean(credential.Text(reason)), stats.AddressesProbed, stats.OpenPorts, id,
+			string(StatusRunning))
 		if err != nil {
 			return err
 		}
 		n, err = res.RowsAffected()
-		return err
+		if err != nil || n > 0 {
+			return err
+		}
+		var cur string
+		err = tx.QueryRowContext(ctx, s.d.rebind("SELECT status FROM runs WHERE id = ?"), id).Scan(&cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("end scan run %s: no such run: %w", runID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("end scan run %s: it is already %s: %w", runID, cur, ErrRunEnded)
 	})
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrRunEnded) {
+		return err
+	}
 	if err != nil {
 		return s.errf(err, "end scan run %s", runID)
-	}
-	if n == 0 {
-		return fmt.Errorf("end scan run %s: no such run: %w", runID, ErrNotFound)
 	}
 	return nil
 }
 
-const runColumns = `id, started_at, finished_at, status, error, targets, ports, args, tool_version, addresses_probed, open_ports`
+const runColumns = `id, started_at, finished_at, status, error, targets, ports, args, tool_version, addresses_probed, open_ports,
+	heartbeat_at, owner_host, owner_pid, scope_key, spec, shards, schedule_id`
 
 func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var (
 		r                     Run
 		id                    int64
 		started               time.Time
-		finished              sql.NullTime
+		finished, heartbeat   sql.NullTime
 		status, targets, args string
+		schedID               int64
 	)
 	if err := sc.Scan(&id, &started, &finished, &status, &r.Error, &targets, &r.Ports, &args,
-		&r.ToolVersion, &r.Stats.AddressesProbed, &r.Stats.OpenPorts); err != nil {
+		&r.ToolVersion, &r.Stats.AddressesProbed, &r.Stats.OpenPorts,
+		&heartbeat, &r.OwnerHost, &r.OwnerPID, &r.ScopeKey, &r.Spec, &r.Shards, &schedID); err != nil {
 		return Run{}, err
 	}
+	if heartbeat.Valid {
+		r.HeartbeatAt = heartbeat.Time.UTC()
+	}
+	if schedID > 0 {
+		r.ScheduleID = formatID(schedID)
+	}
+	// Runs recorded before redaction existed may hold credentials.
+	r.Error = credential.Text(r.Error)
 	r.ID = formatID(id)
 	r.StartedAt = started.UTC()
 	if finished.Valid {
@@ -240,6 +297,8 @@ func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	if len(r.Args) == 0 {
 		r.Args = nil
 	}
+	r.Args = credential.Args(r.Args)
+	r.Targets = redactTargets(r.Targets)
 	return r, nil
 }
 

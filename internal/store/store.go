@@ -55,6 +55,18 @@ type Store interface {
 	Findings(ctx context.Context, f FindingFilter) ([]FindingRow, error)
 	// Diff compares the services of run a (before) and run b (after).
 	Diff(ctx context.Context, a, b string) (Diff, error)
+	// Heartbeat records that the run's owner is alive, with its progress
+	// so far. It fails with ErrNotFound for an unknown run and
+	// ErrRunEnded once the run has ended (another process marked it
+	// interrupted: the owner should stop).
+	Heartbeat(ctx context.Context, runID string, stats RunStats) error
+	// MarkStaleRuns ends, as interrupted, every running run whose owner is
+	// gone: its heartbeat is older than p.HeartbeatAge, or its owner
+	// process on this host no longer exists. It returns the runs it ended.
+	MarkStaleRuns(ctx context.Context, p StalePolicy) ([]string, error)
+	// PruneRuns deletes old runs, their services and findings (the host
+	// history and the inventory keep what they learnt). See PrunePolicy.
+	PruneRuns(ctx context.Context, p PrunePolicy) (PruneResult, error)
 	// Close releases the database.
 	Close() error
 }
@@ -97,6 +109,26 @@ type Run struct {
 	// ToolVersion is the llmfence version that ran the scan.
 	ToolVersion string   `json:"tool_version,omitempty"`
 	Stats       RunStats `json:"stats"`
+
+	// HeartbeatAt is the last sign of life of the process that owns a
+	// running run (see Heartbeat and MarkStaleRuns).
+	HeartbeatAt time.Time `json:"heartbeat_at,omitzero"`
+	// OwnerHost and OwnerPID name the process running the scan (the host
+	// name and process ID of `llmfence scan`, or of `llmfence serve` for a
+	// sharded run).
+	OwnerHost string `json:"owner_host,omitempty"`
+	OwnerPID  int    `json:"owner_pid,omitempty"`
+	// ScopeKey identifies what the run covered (targets, exclusions,
+	// ports): runs with equal keys scanned the same scope.
+	ScopeKey string `json:"scope_key,omitempty"`
+	// Spec is the scan definition of a sharded run (JSON), read by
+	// workers; empty for a one-process scan.
+	Spec string `json:"-"`
+	// Shards is how many shards a sharded run was split into (0: one
+	// process).
+	Shards int `json:"shards,omitempty"`
+	// ScheduleID is the schedule that started the run, "" if none.
+	ScheduleID string `json:"schedule_id,omitempty"`
 }
 
 // RunStats counts what a run did.
@@ -189,4 +221,7 @@ var (
 	ErrSchemaTooNew = errors.New("database schema is newer than this llmfence")
 	// ErrBadInput: an argument (run reference, status, filter) is invalid.
 	ErrBadInput = errors.New("invalid input")
+	// ErrRunEnded: the run has already ended (finished, failed or marked
+	// interrupted) and takes no more results or heartbeats.
+	ErrRunEnded = errors.New("run has ended")
 )

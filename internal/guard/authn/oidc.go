@@ -137,23 +137,37 @@ func (o *OIDC) Authenticate(ctx context.Context, token string) (*guard.Principal
 	if len(token) > MaxTokenBytes || strings.Count(token, ".") != 2 {
 		return nil, fmt.Errorf("%w: neither an llmfence API key nor a JWT", guard.ErrInvalidKey)
 	}
-	v, err := o.getVerifier(ctx, false)
+	sub, claims, err := o.VerifyClaims(ctx, token)
 	if err != nil {
 		return nil, err
+	}
+	return o.principal(sub, claims), nil
+}
+
+// VerifyClaims verifies a JWT as Authenticate does (signature, issuer,
+// audience, expiry) and returns its subject and claims, for callers that
+// map claims themselves (llmfence serve's sign-in).
+func (o *OIDC) VerifyClaims(ctx context.Context, token string) (string, map[string]any, error) {
+	if len(token) > MaxTokenBytes || strings.Count(token, ".") != 2 {
+		return "", nil, fmt.Errorf("%w: not a JWT", guard.ErrInvalidKey)
+	}
+	v, err := o.getVerifier(ctx, false)
+	if err != nil {
+		return "", nil, err
 	}
 	idt, err := v.Verify(ctx, token)
 	if err != nil {
 		o.opts.Logger.Debug("OIDC token refused", "err", err)
-		return nil, fmt.Errorf("%w: token refused: %w", guard.ErrInvalidKey, err)
+		return "", nil, fmt.Errorf("%w: token refused: %w", guard.ErrInvalidKey, err)
 	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
-		return nil, fmt.Errorf("%w: token claims: %w", guard.ErrInvalidKey, err)
+		return "", nil, fmt.Errorf("%w: token claims: %w", guard.ErrInvalidKey, err)
 	}
 	if idt.Subject == "" {
-		return nil, fmt.Errorf("%w: token has no subject", guard.ErrInvalidKey)
+		return "", nil, fmt.Errorf("%w: token has no subject", guard.ErrInvalidKey)
 	}
-	return o.principal(idt.Subject, claims), nil
+	return idt.Subject, claims, nil
 }
 
 func (o *OIDC) principal(sub string, claims map[string]any) *guard.Principal {

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/spf13/cobra"
+
+	"github.com/llmfence/llmfence/internal/disclose"
+	"github.com/llmfence/llmfence/internal/owners"
+	"github.com/llmfence/llmfence/internal/scanrun"
+	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/store"
+)
+
+func newDiscloseCmd(e *env) *cobra.Command {
+	var ownersFile, format, outDir, owner, minSev string
+	var securityTxt bool
+	cmd := &cobra.Command{
+		Use:   "disclose RUN",
+		Short: "Write notification reports of a scan run, one per owner (Markdown, CSV, JSON)",
+		Long: `Write what each owner should be told about a scan run: what is exposed, the
+evidence (system prompts redacted to their length and categories), why it
+matters and how to fix it. Owners come from --owners (YAML: team, contact,
+CIDRs or host names); a service nobody owns gets the contact its own
+/.well-known/security.txt gives (RFC 9116), read only from the hosts the run
+scanned (--security-txt=false to read nothing).
+
+RUN is a run ID, latest or previous. With -o DIR one file per owner is
+written there; otherwise the report goes to standard output.`,
+		Example: `  llmfence disclose latest --owners owners.yaml
+  llmfence disclose 42 --owners owners.yaml --format csv -o reports/`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch format {
+			case "markdown", "csv", "json":
+			default:
+				return badKeysArg(fmt.Errorf("--format %q: want markdown, csv or json", format))
+			}
+			sev, ok := service.ParseSeverity(minSev)
+			if !ok {
+				return badKeysArg(fmt.Errorf("--min-risk %q: want info, low, medium, high or critical", minSev))
+			}
+			om, err := owners.Load(ownersFile)
+			if err != nil {
+				return badKeysArg(fmt.Errorf("--owners: %w", err))
+			}
+			st, err := store.Open(cmd.Context(), e.db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rep, err := disclose.Build(cmd.Context(), st, args[0], disclose.Options{Owners: om, SecurityTxt: securityTxt, MinSeverity: sev,
+				UserAgent: scanrun.UserAgent("")})
+			if err != nil {
+				return err
+			}
+			if owner != "" {
+				rep = rep.Only(owner)
+			}
+			if outDir == "" {
+				return rep.Write(e.stdout, format)
+			}
+			if err := os.MkdirAll(outDir, 0o700); err != nil {
+				return fmt.Errorf("-o: %w", err)
+			}
+			ext := map[string]string{"markdown": ".md", "csv": ".csv", "json": ".json"}[format]
+			for _, g := range rep.Groups {
+				path := filepath.Join(outDir, fileName(g.Team)+ext)
+				if err := writeFileAtomic(path, func(fh *os.File) error { return rep.Only(g.Team).Write(fh, format) }); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "llmfence: disclose: %s (%d services) -> %s\n", g.Team, len(g.Services), path)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&ownersFile, "owners", "", "owners `FILE` (YAML)")
+	fl.StringVarP(&format, "format", "f", "markdown", "markdown, csv or json")
+	fl.StringVarP(&outDir, "output-dir", "o", "", "write one file per owner into `DIR`")
+	fl.StringVar(&owner, "owner", "", "only this owner's report")
+	fl.StringVar(&minSev, "min-risk", "low", "leave out services rated lower")
+	fl.BoolVar(&securityTxt, "security-txt", true, "read /.well-known/security.txt of services without an owner")
+	return cmd
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func fileName(team string) string {
+	n := unsafeName.ReplaceAllString(team, "_")
+	if n == "" || n == "." || n == ".." {
+		n = "owner"
+	}
+	return n
+}
