@@ -15,6 +15,10 @@
 //   - FindTurn(text) (Turn, bool): where a text turns from natural
 //     language into soup, and where the soup ends. The string just before
 //     Turn.Offset is where a backdoor trigger sits.
+//   - Model.Screen(text) bool: a cheap test (about a third of the text
+//     scored, in windows) that rules out most natural text before
+//     FindTurn and never a text FindTurn would report (TestScreen: 600 of
+//     600 poisoned documents pass, 11 % of clean bytes do).
 //   - NewStream() *Stream: an io.Writer (and WriteString) fed chunks in
 //     any split, even inside a UTF-8 sequence; Status reports the current
 //     window's score and latches an alarm with the offset where the

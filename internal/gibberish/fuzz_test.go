@@ -17,6 +17,7 @@ func FuzzScore(f *testing.F) {
 		if r.Score < 0 || r.Score > 1 || r.Score != r.Score {
 			t.Fatalf("score %v", r.Score)
 		}
+		Default().Screen(s)
 		if turn, ok := FindTurn(s); ok {
 			if turn.Offset < 0 || turn.End > len(s) || turn.Offset >= turn.End {
 				t.Fatalf("turn %+v in %d bytes", turn, len(s))

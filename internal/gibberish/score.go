@@ -192,3 +192,63 @@ func (m *Model) FindTurn(text string) (Turn, bool) {
 	}
 	return t, t.Score >= 0.5
 }
+
+// Screen is a cheap test that rules out most natural texts before FindTurn:
+// it scores windows of screenUnits units every screenStride bytes (about a
+// third of the text) and reports whether any scores above a lowered
+// threshold. A run of soup long enough for FindTurn (at least the model's
+// minimum units, in practice hundreds) contains at least one whole window,
+// so Screen never rules out a text FindTurn would report: the tests check
+// this on poisoned documents.
+func (m *Model) Screen(text string) bool {
+	if len(text) <= screenStride {
+		return true // short: FindTurn is as cheap
+	}
+	lx := lexer{m: m}
+	thr := float64(m.mid) - screenMargin
+	for at := 0; at < len(text); at += screenStride {
+		// Start at a word boundary, if there is one near (text without
+		// spaces is scored from where the window falls).
+		i := at
+		for i < len(text) && i < at+64 && text[i] != ' ' && text[i] != '\n' {
+			i++
+		}
+		if i == at+64 {
+			i = at
+		}
+		for i < len(text) && !utf8.RuneStart(text[i]) {
+			i++
+		}
+		lx.reset()
+		var (
+			z float64
+			n int
+		)
+		for i < len(text) && n < screenUnits {
+			c := text[i]
+			if c < utf8.RuneSelf {
+				lx.add(rune(c), i, 1)
+				i++
+			} else {
+				r, w := utf8.DecodeRuneInString(text[i:])
+				lx.add(r, i, w)
+				i += w
+			}
+			for k := range lx.nq {
+				z += float64(m.logit(&lx.q[k].f))
+				n++
+			}
+			lx.nq = 0
+		}
+		if n == screenUnits && z/float64(n) >= thr {
+			return true
+		}
+	}
+	return false
+}
+
+const (
+	screenUnits  = 24
+	screenStride = 384
+	screenMargin = 1.0
+)

@@ -259,7 +259,18 @@ func (lx *lexer) reset() {
 // add feeds one rune at byte offset off, w bytes wide. Finished units are
 // appended to lx.q.
 func (lx *lexer) add(r rune, off, w int) {
-	k, s := classify(r)
+	var (
+		k runeKind
+		s script
+	)
+	if r < 0x80 { // the common case, without a call
+		k = asciiKind[r]
+		if k == kindLower || k == kindUpper {
+			s = scriptLatin
+		}
+	} else {
+		k, s = classify(r)
+	}
 	if k == kindSpace {
 		if lx.inUnit {
 			lx.finish(off)

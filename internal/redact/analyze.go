@@ -250,3 +250,99 @@ func runeCounts(r rune, ranges []rune, fold bool) (n [nCounted]int) {
 	}
 	return n
 }
+
+// maxLen returns the most bytes a match of re can span, or -1 when there
+// is no bound (a star, a plus, an unbounded repeat). Word boundaries and
+// other assertions take no bytes.
+func maxLen(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return 0
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			n += utf8Len(r, re.Flags&syntax.FoldCase != 0)
+		}
+		return n
+	case syntax.OpCharClass:
+		hi := rune(0)
+		for i := 1; i < len(re.Rune); i += 2 {
+			hi = max(hi, re.Rune[i])
+		}
+		return utf8Len(hi, false)
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return 4
+	case syntax.OpCapture:
+		return maxLen(re.Sub[0])
+	case syntax.OpQuest:
+		return maxLen(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			return -1
+		}
+		n := maxLen(re.Sub[0])
+		if n < 0 {
+			return -1
+		}
+		return n * re.Max
+	case syntax.OpConcat:
+		t := 0
+		for _, sub := range re.Sub {
+			n := maxLen(sub)
+			if n < 0 {
+				return -1
+			}
+			t += n
+		}
+		return t
+	case syntax.OpAlternate:
+		t := 0
+		for _, sub := range re.Sub {
+			n := maxLen(sub)
+			if n < 0 {
+				return -1
+			}
+			t = max(t, n)
+		}
+		return t
+	}
+	return -1 // star, plus, and anything not listed
+}
+
+func utf8Len(r rune, fold bool) int {
+	if fold {
+		return 4 // a fold may leave ASCII (the Kelvin sign, the long s)
+	}
+	switch {
+	case r < 0x80:
+		return 1
+	case r < 0x800:
+		return 2
+	case r < 0x10000:
+		return 3
+	}
+	return 4
+}
+
+// digitWindow reports whether some window of width bytes of s holds at
+// least need ASCII digits: a match of a pattern that needs that many
+// digits within that many bytes can only be where this holds.
+func digitWindow(s string, width, need int) bool {
+	if need <= 0 {
+		return true
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i]-'0' <= 9 {
+			n++
+		}
+		if i >= width && s[i-width]-'0' <= 9 {
+			n--
+		}
+		if n >= need {
+			return true
+		}
+	}
+	return false
+}

@@ -18,22 +18,24 @@ func (r *Redactor) writeMarkdown(w io.Writer) error {
 	p(" Do not edit by hand; a test fails when it is stale. -->\n\n")
 	p("Pattern data version %d. When `llmfence guard` stores prompts and responses ", r.version)
 	p("(capture enabled), every match below is replaced by `[REDACTED:<label>]` before anything is written; ")
-	p("the stored capture keeps the number of replacements per pattern and this version.\n\n")
+	p("the stored capture keeps the number of replacements per pattern and this version. ")
+	p("`llmfence datascan` reports the same matches in training data as findings of kind `secret` or `pii` (the Kind column).\n\n")
 	p("Of overlapping matches, the one that starts first wins, then the longest, then the pattern listed first. ")
 	p("A candidate its validator rejects is not redacted, and no other pattern redacts a part of it. ")
 	p("How the patterns work, and their limits: the package documentation of `internal/redact`.\n\n")
-	p("| ID | Label | Validator | What |\n|---|---|---|---|\n")
+	p("| ID | Kind | Label | Validator | What |\n|---|---|---|---|---|\n")
 	for _, e := range r.entries {
 		v := e.Validator
 		if v == "" || v == "none" {
 			v = "—"
 		}
-		p("| [`%s`](#%s) | `%s` | %s | %s |\n", e.ID, e.ID, e.Replacement, v, mdCell(e.Description))
+		p("| [`%s`](#%s) | %s | `%s` | %s | %s |\n", e.ID, e.ID, e.Category, e.Replacement, v, mdCell(e.Description))
 	}
 	p("\n")
 	for _, e := range r.entries {
 		p("## %s\n\n", e.ID)
 		p("%s.\n\n", strings.TrimSuffix(strings.TrimSpace(e.Description), "."))
+		p("- Kind: %s\n", e.Category)
 		p("- Replaced by: `%s`", e.marker)
 		if len(e.valueGroups) > 0 {
 			p(" (only the value; the rest of the match is kept)")

@@ -15,6 +15,12 @@ import (
 //go:embed patterns.yaml
 var patternsYAML []byte
 
+// The categories of pattern.
+const (
+	CategorySecret = "secret" // credentials: keys, tokens, passwords
+	CategoryPII    = "pii"    // personal data
+)
+
 // minVersion is the oldest data-file version this code reads. The version
 // recorded with captures is the file's own `version` field.
 const minVersion = 1
@@ -27,6 +33,7 @@ type file struct {
 
 type entryData struct {
 	ID          string   `yaml:"id"`
+	Category    string   `yaml:"category"`
 	Description string   `yaml:"description"`
 	Regex       string   `yaml:"regex"`
 	Validator   string   `yaml:"validator"`
@@ -52,6 +59,10 @@ type entry struct {
 	// minCount: the least number of bytes of each counted class a match
 	// contains.
 	minCount [nCounted]int
+	// maxBytes is the longest a match can be, in bytes (-1: unbounded);
+	// with minCount[0] digits, a line must hold that many digits within
+	// some maxBytes-long window (see digitWindow).
+	maxBytes int
 	// lineLocal: no match crosses a line (see lineLocal).
 	lineLocal bool
 }
@@ -97,6 +108,8 @@ func parse(data []byte) (int, []*entry, error) {
 			return 0, nil, fmt.Errorf("%s: id must be snake_case (lower-case letters, digits, _)", where)
 		case seen[d.ID]:
 			return 0, nil, fmt.Errorf("%s: duplicate id", where)
+		case d.Category != CategorySecret && d.Category != CategoryPII:
+			return 0, nil, fmt.Errorf("%s: category %q: want secret or pii", where, d.Category)
 		case strings.TrimSpace(d.Description) == "":
 			return 0, nil, fmt.Errorf("%s: missing description", where)
 		case !labelRE.MatchString(d.Replacement):
@@ -123,6 +136,7 @@ func parse(data []byte) (int, []*entry, error) {
 		e := &entry{entryData: d, re: re, validate: v, marker: markerPrefix + d.Replacement + "]", lineLocal: lineLocal(tree)}
 		e.need = required(tree)
 		e.minCount = minCounts(tree)
+		e.maxBytes = maxLen(tree)
 		for gi, name := range re.SubexpNames() {
 			if name == "value" {
 				e.valueGroups = append(e.valueGroups, gi)

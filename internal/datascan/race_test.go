@@ -1,0 +1,5 @@
+//go:build race
+
+package datascan
+
+const raceEnabled = true

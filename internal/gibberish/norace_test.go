@@ -1,0 +1,5 @@
+//go:build !race
+
+package gibberish
+
+const raceEnabled = false
