@@ -28,12 +28,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +50,9 @@ func main() {
 		concArg  = flag.String("conc", "1,16,64", "comma-separated concurrency levels")
 		rssRate  = flag.Int("rss-rate", 1000, "request rate for the guard's memory measurement")
 		rssDur   = flag.Duration("rss-d", 10*time.Second, "duration of the memory measurement")
+		nStreams = flag.Int("streams", 2000, "concurrent streams of the realistic load (0: skip it)")
+		ramp     = flag.Duration("ramp", 2*time.Second, "time over which the realistic load's streams start")
+		only     = flag.String("only", "", "run only this part: rps or streams")
 		keep     = flag.Bool("keep", false, "keep the work directory (configs, logs, guard.db)")
 		upstream = flag.String("serve-upstream", "", "internal: run as the fake upstream on this address")
 		goproxy  = flag.String("serve-goproxy", "", "internal: run as the Go reference proxy on this address")
@@ -74,7 +80,7 @@ func main() {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	if err := run(ctx, log, *bin, concs, *warm, *dur, *rssRate, *rssDur, *keep); err != nil {
+	if err := run(ctx, log, *bin, concs, *warm, *dur, *rssRate, *rssDur, *keep, *nStreams, *ramp, *only); err != nil {
 		log.Error("guardbench failed", "err", err)
 		os.Exit(1)
 	}
@@ -86,7 +92,8 @@ type row struct {
 	res    result
 }
 
-func run(ctx context.Context, log *slog.Logger, bin string, concs []int, warm, dur time.Duration, rssRate int, rssDur time.Duration, keep bool) error {
+func run(ctx context.Context, log *slog.Logger, bin string, concs []int, warm, dur time.Duration, rssRate int, rssDur time.Duration, keep bool,
+	nStreams int, ramp time.Duration, only string) error {
 	for _, tool := range []string{"nginx", "caddy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is needed on PATH: %w", tool, err)
@@ -181,6 +188,9 @@ func run(ctx context.Context, log *slog.Logger, bin string, concs []int, warm, d
 		}
 	}
 
+	if only == "streams" {
+		concs = nil
+	}
 	var rows []row
 	for _, c := range concs {
 		for _, t := range targets {
@@ -206,6 +216,18 @@ func run(ctx context.Context, log *slog.Logger, bin string, concs []int, warm, d
 		}
 	}
 	grd.stop()
+	ngx.stop()
+	cdy.stop()
+	if only != "rps" && nStreams > 0 {
+		sr, err := realisticLoad(ctx, log, dir, bin, upBase, upURL.Host, key, gopBase, nStreams, ramp)
+		if err != nil {
+			return err
+		}
+		defer reportStreams(os.Stdout, sr, nStreams, ramp)
+	}
+	if only == "streams" {
+		return nil
+	}
 
 	// A fresh guard for the memory figure, so the peak is the one of the
 	// paced load and not of the saturation runs.
@@ -252,27 +274,195 @@ func report(w *os.File, rows []row, concs []int, dur time.Duration, rssSat map[s
 	add := func(d time.Duration) string { return fmt.Sprintf("%+.3f", float64(d)/1e6) }
 	fmt.Fprintf(w, "\n## guardbench — %s/%s, %d CPUs, %s per cell, upstream streams %d NDJSON lines + done\n\n",
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), dur, upstreamLines)
-	fmt.Fprintln(w, "| target | conc | req/s | vs nginx | p50 ms | p99 ms | added p50 ms | added p99 ms | errors |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| target | conc | req/s | vs go httputil | vs nginx | p50 ms | p99 ms | added p50 ms | added p99 ms | errors |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, c := range concs {
-		d, n := get("direct", c), get("nginx", c)
+		d, n, g := get("direct", c), get("nginx", c), get("go httputil", c)
 		for _, name := range []string{"direct", "nginx", "caddy", "go httputil", "llmfence guard"} {
 			r := get(name, c)
-			ratio, a50, a99 := "—", "—", "—"
+			vsN, vsG, a50, a99 := "—", "—", "—", "—"
 			if n.rps() > 0 && name != "direct" {
-				ratio = fmt.Sprintf("%.2f", r.rps()/n.rps())
+				vsN = fmt.Sprintf("%.2f", r.rps()/n.rps())
+			}
+			if g.rps() > 0 && name != "direct" {
+				vsG = fmt.Sprintf("%.2f", r.rps()/g.rps())
 			}
 			if name != "direct" {
 				a50, a99 = add(r.pct(0.5)-d.pct(0.5)), add(r.pct(0.99)-d.pct(0.99))
 			}
-			fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %d |\n",
-				name, c, r.rps(), ratio, ms(r.pct(0.5)), ms(r.pct(0.99)), a50, a99, r.errs)
+			fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %d |\n",
+				name, c, r.rps(), vsG, vsN, ms(r.pct(0.5)), ms(r.pct(0.99)), a50, a99, r.errs)
 		}
 	}
 	fmt.Fprintf(w, "\nPeak RSS (VmHWM) after the saturation runs: guard %.1f MiB, nginx (master+worker) %.1f MiB, caddy %.1f MiB, go httputil %.1f MiB.\n",
 		float64(rssSat["llmfence guard"])/1024, float64(rssSat["nginx"])/1024, float64(rssSat["caddy"])/1024, float64(rssSat["go httputil"])/1024)
 	fmt.Fprintf(w, "Guard at a paced %d req/s for %s (fresh process): achieved %.0f req/s, p50 %s ms, p99 %s ms, errors %d; RSS idle %.1f MiB, peak (VmHWM) %.1f MiB.\n",
 		rate, rssDur, rr.rps(), ms(rr.pct(0.5)), ms(rr.pct(0.99)), rr.errs, float64(idle)/1024, float64(hwm)/1024)
-	fmt.Fprintln(w, "\nGuard: API-key auth, per-key limits (rpm/tpm/concurrent/daily/monthly) and SQLite usage audit on; nginx, Caddy and go httputil (the standard library's ReverseProxy, the floor under any net/http gateway): Bearer check only, no access log.")
+	fmt.Fprintln(w, "\nGuard: API-key auth, per-key limits (rpm/tpm/concurrent/daily/monthly, prompt reserved), the meter, the audit log (local spool, fsync interval, copied into SQLite in batches) and the abuse signals at their defaults on; capture off (its default); nginx, Caddy and go httputil (the standard library's ReverseProxy, the floor under any net/http gateway): Bearer check only, no access log.")
 	fmt.Fprintln(w, "Throughput and latencies count complete streams only; errors are truncated streams or failed requests (Caddy 2.6 and the bare httputil.ReverseProxy both cut some streams short with \"use of closed network connection\" on the upstream read, cf. caddyserver/caddy#5431).")
+}
+
+// streamRow is one target of the realistic load.
+type streamRow struct {
+	name string
+	res  streamResult
+}
+
+// realisticLoad runs the realistic load against the upstream directly,
+// fresh nginx and guard processes (so CPU time and peak RSS are this
+// load's) and the bare ReverseProxy.
+func realisticLoad(ctx context.Context, log *slog.Logger, dir, bin, upBase, upHost, key, gopBase string, n int, ramp time.Duration) ([]streamRow, error) {
+	auth := "Bearer " + key
+	base := func(p int) string { return "http://127.0.0.1:" + strconv.Itoa(p) }
+	var rows []streamRow
+	runOne := func(name string, t target, p *proc) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var before time.Duration
+		if p != nil {
+			before = cpuTime(p.cmd.Process.Pid)
+		}
+		r := streamLoad(ctx, t, n, ramp)
+		if p != nil {
+			r.cpu = cpuTime(p.cmd.Process.Pid) - before
+			for _, pid := range append([]int{p.cmd.Process.Pid}, children(p.cmd.Process.Pid)...) {
+				if v, err := procStatus(pid, "VmHWM"); err == nil {
+					r.hwm += v
+				}
+			}
+		}
+		log.Info("streams", "target", name, "streams", n, "failed", r.failed, "ttft_p99", pctOf(r.ttft, 0.99),
+			"gap_p99", pctOf(r.gaps, 0.99), "cpu", r.cpu, "tokens", r.tokens, "VmHWM_KiB", r.hwm)
+		if r.failed > 0 {
+			log.Warn("stream errors", "target", name, "first", r.firstErr)
+		}
+		rows = append(rows, streamRow{name, r})
+		return nil
+	}
+	if err := runOne("direct", target{name: "direct", base: upBase}, nil); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	ngx, err := startNginx(dir, upHost, key, port)
+	if err != nil {
+		return nil, err
+	}
+	nt := target{name: "nginx", base: base(port), auth: auth}
+	if err := waitHTTP(ctx, ngx, nt.base); err != nil {
+		ngx.stop()
+		return nil, err
+	}
+	err = runOne("nginx", nt, ngx)
+	ngx.stop()
+	if err != nil {
+		return nil, err
+	}
+	if err := runOne("go httputil", target{name: "go httputil", base: gopBase, auth: auth}, nil); err != nil {
+		return nil, err
+	}
+	if port, err = freePort(); err != nil {
+		return nil, err
+	}
+	mport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	g, err := startGuardMetrics(dir, bin, "guard-streams", upBase, port, "127.0.0.1:"+strconv.Itoa(mport))
+	if err != nil {
+		return nil, err
+	}
+	defer g.stop()
+	gt := target{name: "llmfence guard", base: base(port), auth: auth}
+	if err := waitHTTP(ctx, g, gt.base); err != nil {
+		return nil, err
+	}
+	// Where the guard's memory is with every stream open: the Go runtime's
+	// own figures, read from /metrics after the ramp.
+	memc := make(chan string, 1)
+	go func() {
+		select {
+		case <-ctx.Done():
+			memc <- ""
+			return
+		case <-time.After(ramp + time.Second):
+		}
+		memc <- readMemMetrics(base(mport) + "/metrics")
+	}()
+	if err := runOne("llmfence guard", gt, g); err != nil {
+		return nil, err
+	}
+	rows[len(rows)-1].res.mem = <-memc
+	log.Info("guard memory with the streams open", "breakdown", rows[len(rows)-1].res.mem)
+	return rows, nil
+}
+
+// readMemMetrics reads a few Go runtime figures from a Prometheus text
+// page.
+func readMemMetrics(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	want := map[string]string{"go_goroutines": "goroutines", "go_memstats_heap_inuse_bytes": "heap in use",
+		"go_memstats_stack_inuse_bytes": "stacks", "go_memstats_sys_bytes": "from the OS"}
+	var parts []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		if label, ok := want[f[0]]; ok {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			if f[0] == "go_goroutines" {
+				parts = append(parts, fmt.Sprintf("%s %.0f", label, v))
+			} else {
+				parts = append(parts, fmt.Sprintf("%s %.1f MiB", label, v/(1<<20)))
+			}
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+func reportStreams(w *os.File, rows []streamRow, n int, ramp time.Duration) {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
+	add := func(d time.Duration) string { return fmt.Sprintf("%+.2f", float64(d)/1e6) }
+	var direct streamResult
+	for _, r := range rows {
+		if r.name == "direct" {
+			direct = r.res
+		}
+	}
+	fmt.Fprintf(w, "\n## realistic load — %d concurrent streams (started over %s), each %d tokens, one every %s\n\n",
+		n, ramp, slowTokens, slowEvery)
+	fmt.Fprintln(w, "| target | streams ok | failed | TTFT p50 ms | TTFT p99 ms | added TTFT p99 ms | gap p50 ms | gap p99 ms | added gap p99 ms | CPU ms per 1,000 tokens | peak RSS MiB |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		x := r.res
+		addT, addG, cpu, rss := "—", "—", "—", "—"
+		if r.name != "direct" {
+			addT = add(pctOf(x.ttft, 0.99) - pctOf(direct.ttft, 0.99))
+			addG = add(pctOf(x.gaps, 0.99) - pctOf(direct.gaps, 0.99))
+		}
+		if x.cpu > 0 && x.tokens > 0 {
+			cpu = fmt.Sprintf("%.1f", float64(x.cpu)/1e6/float64(x.tokens)*1000)
+		}
+		if x.hwm > 0 {
+			rss = fmt.Sprintf("%.1f", float64(x.hwm)/1024)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.name, len(x.ttft), x.failed,
+			ms(pctOf(x.ttft, 0.5)), ms(pctOf(x.ttft, 0.99)), addT, ms(pctOf(x.gaps, 0.5)), ms(pctOf(x.gaps, 0.99)), addG, cpu, rss)
+	}
+	for _, r := range rows {
+		if r.res.mem != "" {
+			fmt.Fprintf(w, "\nGuard memory with every stream open (Go runtime): %s.\n", r.res.mem)
+		}
+	}
+	fmt.Fprintln(w, "\nTTFT: request sent to first token line read; gap: between consecutive token lines; added: the proxy's p99 minus the direct p99. CPU and peak RSS are those of fresh nginx (master + worker) and guard processes over this load alone; the bare ReverseProxy's are not measured.")
 }

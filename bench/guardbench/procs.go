@@ -161,7 +161,8 @@ const nginxConf = `%s
 worker_processes 1;
 pid %[2]s/nginx.pid;
 error_log %[2]s/nginx-error.log warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile 20000;
+events { worker_connections 16384; }
 http {
     access_log off;
     map_hash_bucket_size 256;
@@ -248,9 +249,9 @@ func guardSetup(ctx context.Context, dir, bin string) (string, error) {
 	if key == "" || strings.ContainsAny(key, " \n") {
 		return "", fmt.Errorf("llmfence keys create printed %q, want one key", out)
 	}
-	// Connections per IP: all load comes from 127.0.0.1, so the default
-	// cap (64) would bite at concurrency 64 plus reconnects.
-	cfg := "max_conns_per_ip: 1024\n"
+	// Connections per IP and in all: all load comes from 127.0.0.1, and
+	// the realistic load holds 2,000 streams open at once.
+	cfg := "max_conns_per_ip: 8192\nmax_conns: 8192\n"
 	if err := os.WriteFile(filepath.Join(dir, "guard.yaml"), []byte(cfg), 0o600); err != nil {
 		return "", err
 	}
@@ -258,9 +259,15 @@ func guardSetup(ctx context.Context, dir, bin string) (string, error) {
 }
 
 func startGuard(dir, bin, label, upstream string, port int) (*proc, error) {
+	return startGuardMetrics(dir, bin, label, upstream, port, "")
+}
+
+// startGuardMetrics is startGuard with the metrics listener on metrics
+// ("" for none).
+func startGuardMetrics(dir, bin, label, upstream string, port int, metrics string) (*proc, error) {
 	return start(dir, label, nil, bin, "--db", filepath.Join(dir, "guard.db"), "guard",
 		"--config", filepath.Join(dir, "guard.yaml"), "--upstream", upstream,
-		"--listen", "127.0.0.1:"+strconv.Itoa(port), "--metrics", "")
+		"--listen", "127.0.0.1:"+strconv.Itoa(port), "--metrics", metrics)
 }
 
 // procStatus reads a field (e.g. "VmHWM") of /proc/PID/status in KiB.

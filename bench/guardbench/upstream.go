@@ -17,6 +17,14 @@ import (
 // before its final done:true object.
 const upstreamLines = 20
 
+// The realistic load's upstream: a request for slowModel streams
+// slowTokens tokens, one every slowEvery, like a GPU generating.
+const (
+	slowModel  = "slow:1b"
+	slowTokens = 200
+	slowEvery  = 20 * time.Millisecond
+)
+
 // serveUpstream runs the fake Ollama on addr until ctx ends: POST
 // /api/generate streams upstreamLines token objects as fast as it can (one
 // flush each), then a done:true object with token counts; GET /api/version
@@ -68,7 +76,16 @@ func generate(w http.ResponseWriter, r *http.Request) {
 	created := time.Now().UTC().Format(time.RFC3339Nano)
 	model := strconv.Quote(req.Model)
 	buf := make([]byte, 0, 256)
-	for i := range upstreamLines {
+	lines, pace := upstreamLines, time.Duration(0)
+	if req.Model == slowModel {
+		lines, pace = slowTokens, slowEvery
+	}
+	next := time.Now()
+	for i := range lines {
+		if pace > 0 {
+			next = next.Add(pace)
+			time.Sleep(time.Until(next))
+		}
 		buf = buf[:0]
 		buf = append(buf, `{"model":`...)
 		buf = append(buf, model...)
@@ -92,7 +109,7 @@ func generate(w http.ResponseWriter, r *http.Request) {
 	buf = append(buf, `","response":"","done":true,"done_reason":"stop","total_duration":1000000,"load_duration":1000,"prompt_eval_count":`...)
 	buf = strconv.AppendInt(buf, int64(len(req.Prompt)/4+1), 10)
 	buf = append(buf, `,"prompt_eval_duration":1000,"eval_count":`...)
-	buf = strconv.AppendInt(buf, upstreamLines, 10)
+	buf = strconv.AppendInt(buf, int64(lines), 10)
 	buf = append(buf, `,"eval_duration":1000000}`+"\n"...)
 	w.Write(buf)
 }

@@ -48,7 +48,7 @@ prints the whole stored text.`,
 			if since > 0 {
 				f.Since = time.Now().Add(-since)
 			}
-			st, err := store.OpenGuard(cmd.Context(), e.db)
+			st, err := openGuardStore(cmd.Context(), e, storeUse{mustExist: true})
 			if err != nil {
 				return err
 			}
@@ -105,7 +105,7 @@ now, or for a store no guard runs on.`,
 				return badKeysArg(fmt.Errorf("--older-than %q: want a positive duration such as 720h or 30d", olderThan))
 			}
 			before := time.Now().Add(-d)
-			st, err := store.OpenGuard(cmd.Context(), e.db)
+			st, err := openGuardStore(cmd.Context(), e, storeUse{mustExist: true})
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -16,8 +17,8 @@ import (
 	"github.com/llmfence/llmfence/internal/guard/authn"
 	gkeys "github.com/llmfence/llmfence/internal/guard/keys"
 	"github.com/llmfence/llmfence/internal/guard/limits"
+	"github.com/llmfence/llmfence/internal/guard/spool"
 	"github.com/llmfence/llmfence/internal/redact"
-	"github.com/llmfence/llmfence/internal/store"
 )
 
 // guardFlags are the command-line settings of `llmfence guard`; set flags
@@ -36,6 +37,8 @@ type guardFlags struct {
 	oidcDefaultModels                              []string
 	abuseWebhook                                   string
 	abuseBlock                                     []string
+	auditSpool, auditFsync                         string
+	createDir                                      bool
 }
 
 func newGuardCmd(e *env) *cobra.Command { return guardCommand(e, &guardFlags{}) }
@@ -99,6 +102,9 @@ default). Token callers get the default limits tier.`,
 	fl.StringVar(&f.clientCA, "client-ca", "", "require client certificates signed by a CA in this PEM `FILE` (mutual TLS, on top of the API key)")
 	fl.StringVar(&f.abuseWebhook, "abuse-webhook", "", "POST abuse alerts (JSON) to this `URL`")
 	fl.StringSliceVar(&f.abuseBlock, "abuse-block", nil, "refuse requests that trip these abuse signals: rate_jump, new_network, prompt_abuse, bulk_spam (default: alert or log only)")
+	fl.StringVar(&f.auditSpool, "audit-spool", "", "local audit spool `DIR` (default: beside a SQLite store, <db>.audit)")
+	fl.StringVar(&f.auditFsync, "audit-fsync", "interval", "when spooled audit records are forced to disk: always, interval or never")
+	fl.BoolVar(&f.createDir, "create-dir", false, "create the directory of a --db file that does not exist yet")
 	fl.StringVar(&f.oidcIssuer, "oidc-issuer", "", "accept OpenID Connect JWT bearer tokens from this issuer `URL`")
 	fl.StringVar(&f.oidcAudience, "oidc-audience", "", "`AUD` that tokens must be issued for (required with --oidc-issuer)")
 	fl.StringVar(&f.oidcAdmin, "oidc-admin-claim", "", "`CLAIM=VALUE` granting admin routes, e.g. groups=llm-admins")
@@ -168,6 +174,14 @@ func guardConfig(cmd *cobra.Command, f *guardFlags) (guard.Config, error) {
 	if ch("abuse-webhook") {
 		cfg.Abuse.Webhook = f.abuseWebhook
 	}
+	if ch("audit-spool") {
+		cfg.Audit.Spool = f.auditSpool
+	}
+	if ch("audit-fsync") {
+		if err := cfg.Audit.Fsync.UnmarshalText([]byte(f.auditFsync)); err != nil {
+			return cfg, fmt.Errorf("--audit-fsync: %w", err)
+		}
+	}
 	for _, sig := range f.abuseBlock {
 		switch strings.TrimSpace(sig) {
 		case "rate_jump":
@@ -215,11 +229,52 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenGuard(ctx, e.db)
+	st, err := openGuardStore(ctx, e, storeUse{createDir: f.createDir})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+
+	// The audit spool: records of answered requests wait here before they
+	// reach the store. What an earlier run left is copied first, so the
+	// budgets restored below count it.
+	spoolOpts := spool.Options{Fsync: cfg.Audit.Fsync, FsyncInterval: cfg.Audit.FsyncInterval, Logger: e.log}
+	spoolDir := cfg.Audit.Spool
+	var sp *spool.Spool
+	if spoolDir != "" {
+		if sp, err = spool.Open(spoolDir, spoolOpts); err != nil {
+			return err
+		}
+	} else {
+		// The default place; a second guard on the same store (replicas
+		// on one host) takes the next free one, and whichever guard starts
+		// next copies what a crashed one left.
+		base, err := guard.DefaultSpoolDir(e.db)
+		if err != nil {
+			return err
+		}
+		for i := 1; sp == nil; i++ {
+			spoolDir = base
+			if i > 1 {
+				spoolDir = fmt.Sprintf("%s.%d", base, i)
+			}
+			sp, err = spool.Open(spoolDir, spoolOpts)
+			if err != nil && (!errors.Is(err, spool.ErrInUse) || i == 16) {
+				return err
+			}
+		}
+	}
+	spoolOwned := true
+	defer func() {
+		if spoolOwned {
+			sp.Close()
+		}
+	}()
+	if rs, err := sp.Replay(ctx, st, 0); err != nil {
+		return fmt.Errorf("copying the audit spool %s into the store: %w", spoolDir, err)
+	} else if rs.Records > 0 || rs.Lost > 0 {
+		e.log.Info("audit spool replayed", "dir", spoolDir, "records", rs.Records, "bytes_lost", rs.Lost)
+	}
 
 	var lim guard.Limiter
 	if cfg.Redis != "" {
@@ -237,7 +292,18 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 		}
 		lim = guard.LimiterFrom(limits.NewRedis(rdb, limits.RedisOptions{Logger: e.log}))
 	} else {
-		lim = guard.LimiterFrom(limits.NewMemory(limits.Options{}, e.log))
+		// Without Redis the counters live in this process: the current
+		// day's, month's and minute's usage is read back from the audit
+		// log, so a restart does not hand every key a fresh budget.
+		mem := limits.NewMemory(limits.Options{}, e.log)
+		n, err := guard.RestoreBudgets(ctx, mem, st, time.Now())
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			e.log.Info("token budgets restored from the audit log", "keys", n)
+		}
+		lim = guard.LimiterFrom(mem)
 	}
 
 	if cfg.TLS.Enabled() {
@@ -261,7 +327,7 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 		auth = authn.Chain(auth, o)
 	}
 
-	detector, err := abuse.New(cfg.Abuse, abuse.Options{Logger: e.log})
+	detector, err := abuse.New(cfg.Abuse, abuse.Options{Logger: e.log, Background: true})
 	if err != nil {
 		return fmt.Errorf("abuse rules: %w", err)
 	}
@@ -285,6 +351,7 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 		Auth:       auth,
 		Limiter:    lim,
 		Sink:       st,
+		Spool:      sp,
 		Logger:     e.log,
 		Reload:     func() (guard.Config, error) { return guardConfig(cmd, f) },
 		ConfigFile: f.config,
@@ -292,6 +359,7 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 	if err != nil {
 		return err
 	}
+	spoolOwned = false // the server closes it
 	scheme := "http"
 	if cfg.TLS.Enabled() {
 		scheme = "https"
@@ -299,7 +367,8 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 			scheme = "https+client-cert"
 		}
 	}
-	fmt.Fprintf(e.stderr, "llmfence guard: %s://%s -> %s (metrics %s)\n", scheme, cfg.Listen, cfg.Upstream, orNone(cfg.MetricsListen))
+	fmt.Fprintf(e.stderr, "llmfence guard: %s://%s -> %s (metrics %s, audit spool %s)\n", scheme, cfg.Listen,
+		guard.RedactURL(cfg.Upstream), orNone(cfg.MetricsListen), spoolDir)
 	return srv.Run(ctx)
 }
 

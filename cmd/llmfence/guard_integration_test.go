@@ -220,7 +220,9 @@ func TestGuardRealOllama(t *testing.T) {
 	ol.CreateModel(t, "tiny", "You are tiny.")
 	db := filepath.Join(t.TempDir(), "guard.db")
 	alice := giCreateKey(t, db, "alice", "--models", "tiny*")
-	small := giCreateKey(t, db, "small", "--models", "tiny*", "--daily-tokens", "5")
+	// 16 tokens a day: the prompt "Hello" reserves 11 (5 bytes / 2, plus 8
+	// for the template), which leaves 5 to generate.
+	small := giCreateKey(t, db, "small", "--models", "tiny*", "--daily-tokens", "16")
 	leaver := giCreateKey(t, db, "leaver", "--models", "*")
 	base := giStartGuard(t, db, ol.URL, "--capture")
 	ctx := t.Context()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,7 @@ func newKeysCreateCmd(e *env) *cobra.Command {
 		daily, monthly       int64
 		expires              string
 		admin, allowCloud    bool
+		createDir            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -70,7 +72,7 @@ func newKeysCreateCmd(e *env) *cobra.Command {
 				}
 				spec.Expires = time.Now().Add(d)
 			}
-			st, err := store.OpenGuard(cmd.Context(), e.db)
+			st, err := openGuardStore(cmd.Context(), e, storeUse{createDir: createDir})
 			if err != nil {
 				return err
 			}
@@ -101,6 +103,7 @@ func newKeysCreateCmd(e *env) *cobra.Command {
 	f.StringVar(&expires, "expires", "", "the key expires after this `DURATION` (e.g. 720h, 30d; default: never)")
 	f.BoolVar(&admin, "admin", false, "allow model management (pull, push, create, copy, delete)")
 	f.BoolVar(&allowCloud, "allow-cloud", false, "allow Ollama cloud models (*:cloud, *-cloud), billed to the server owner's ollama.com account")
+	f.BoolVar(&createDir, "create-dir", false, "create the directory of a --db file that does not exist yet")
 	return cmd
 }
 
@@ -174,7 +177,7 @@ func newKeysListCmd(e *env) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return badKeysArg(err)
 			}
-			st, err := store.OpenGuard(cmd.Context(), e.db)
+			st, err := openGuardStore(cmd.Context(), e, storeUse{mustExist: true})
 			if err != nil {
 				return err
 			}
@@ -229,7 +232,7 @@ func newKeysRevokeCmd(e *env) *cobra.Command {
 		Short: "Revoke an API key: the guard refuses it from now on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := store.OpenGuard(cmd.Context(), e.db)
+			st, err := openGuardStore(cmd.Context(), e, storeUse{mustExist: true})
 			if err != nil {
 				return err
 			}
@@ -251,7 +254,7 @@ func newKeysRotateCmd(e *env) *cobra.Command {
 		Short: "Replace an API key's secret (same ID and settings) and print the new key once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := store.OpenGuard(cmd.Context(), e.db)
+			st, err := openGuardStore(cmd.Context(), e, storeUse{mustExist: true})
 			if err != nil {
 				return err
 			}
@@ -305,7 +308,7 @@ func newUsageCmd(e *env) *cobra.Command {
 			if since > 0 {
 				rep.Since = time.Now().Add(-since).UTC().Truncate(time.Second)
 			}
-			st, err := store.OpenGuard(cmd.Context(), e.db)
+			st, err := openGuardStore(cmd.Context(), e, storeUse{mustExist: true})
 			if err != nil {
 				return err
 			}
@@ -313,6 +316,11 @@ func newUsageCmd(e *env) *cobra.Command {
 			sums, err := st.SummarizeUsage(cmd.Context(), store.UsageFilter{Since: rep.Since, Key: rep.Key})
 			if err != nil {
 				return err
+			}
+			if rep.Key != "" && len(sums) == 0 {
+				if err := knownKey(cmd.Context(), st, rep.Key); err != nil {
+					return err
+				}
 			}
 			rep.Keys = append(rep.Keys, sums...)
 			for _, s := range sums {
@@ -343,5 +351,57 @@ func newUsageCmd(e *env) *cobra.Command {
 	formatFlag(cmd, &format)
 	cmd.Flags().DurationVar(&since, "since", 24*time.Hour, "only requests in this last `DURATION` (0 = all time)")
 	cmd.Flags().StringVar(&key, "key", "", "only this key (`NAME` or ID)")
+	cmd.AddCommand(newUsagePruneCmd(e))
+	return cmd
+}
+
+// knownKey checks that a key named in a filter exists (by name or ID); an
+// unknown one is a usage error, not an empty report.
+func knownKey(ctx context.Context, st store.GuardStore, key string) error {
+	if _, err := st.GetKeyByName(ctx, key); err == nil {
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if _, err := st.GetKeyByID(ctx, key); err == nil {
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return badKeysArg(fmt.Errorf("--key %q: no API key has that name or ID, and no usage is recorded for it (see llmfence keys list)", key))
+}
+
+func newUsagePruneCmd(e *env) *cobra.Command {
+	var olderThan string
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete usage records older than a duration",
+		Long: `Delete the usage (audit) records older than --older-than. The guard does this
+by itself, hourly, with its configured retention (audit.retention, 2160h by
+default); prune is for a shorter retention now, or for a store no guard runs
+on.`,
+		Example: `  llmfence usage prune --older-than 2160h
+  llmfence usage prune --older-than 90d`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := parseLongDuration(olderThan)
+			if err != nil || d <= 0 {
+				return badKeysArg(fmt.Errorf("--older-than %q: want a positive duration such as 2160h or 90d", olderThan))
+			}
+			before := time.Now().Add(-d)
+			st, err := openGuardStore(cmd.Context(), e, storeUse{mustExist: true})
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			n, err := st.PruneUsage(cmd.Context(), before)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Deleted %d usage records older than %s.\n", n, before.Local().Format(time.DateTime))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&olderThan, "older-than", "2160h", "delete usage records older than this `DURATION` (e.g. 2160h, 90d)")
 	return cmd
 }

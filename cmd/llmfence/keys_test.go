@@ -214,6 +214,7 @@ func TestUsageAggregates(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "llmfence.db")
 	createKey(t, db, "alice", "--models", "*")
 	createKey(t, db, "bob", "--models", "*")
+	createKey(t, db, "dave", "--models", "*")
 	st := openKeysStore(t, db)
 	alice, _ := st.GetKeyByName(ctx, "alice")
 	bob, _ := st.GetKeyByName(ctx, "bob")
@@ -247,7 +248,7 @@ func TestUsageAggregates(t *testing.T) {
 			map[string][4]int64{"bob": {2, 1005, 1050, 0}}, [4]int64{2, 1005, 1050, 0}},
 		{"by id", []string{"--key", alice.ID},
 			map[string][4]int64{"alice": {3, 30, 300, 1}}, [4]int64{3, 30, 300, 1}},
-		{"nothing", []string{"--key", "carol"}, map[string][4]int64{}, [4]int64{}},
+		{"a key without usage", []string{"--key", "dave"}, map[string][4]int64{}, [4]int64{}},
 	} {
 		out, _, err := runKeysCLI(t, db, append([]string{"usage", "--format", "json"}, tc.args...)...)
 		if err != nil {
@@ -284,6 +285,11 @@ func TestUsageAggregates(t *testing.T) {
 		}
 	}
 
+	// A key nobody has is a mistake, not an empty report.
+	if _, _, err := runKeysCLI(t, db, "usage", "--key", "carol"); cliExitCode(err) != 2 {
+		t.Errorf("usage --key carol (no such key): %v, want exit status 2", err)
+	}
+
 	table, _, err := runKeysCLI(t, db, "usage")
 	if err != nil {
 		t.Fatal(err)
@@ -308,4 +314,15 @@ func mustMarshal(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func cliExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
 }

@@ -55,6 +55,7 @@ func (f *labFlags) start(ctx context.Context) (*lab.Fleet, netip.Prefix, error) 
 
 func newLabCmd(e *env) *cobra.Command {
 	var f labFlags
+	var pf probeLabFlags
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Serve an emulated fleet of LLM servers on loopback (for tests, demos, benchmarks)",
@@ -71,6 +72,9 @@ bounded. Runs until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if pf.persona != "" {
+				return pf.serve(ctx, e, f.groundTruth)
+			}
 			fleet, prefix, err := f.start(ctx)
 			if err != nil {
 				return err
@@ -83,6 +87,7 @@ bounded. Runs until interrupted.`,
 		},
 	}
 	f.register(cmd, "127.200.0.0/16", 2000)
+	pf.register(cmd)
 	return cmd
 }
 

@@ -120,6 +120,9 @@ func newRoot(e *env) *cobra.Command {
             continuous inventory with a web dashboard, scheduled and sharded
             scans, alerts; scan workers on more machines; accounts; reports
             per owner
+  probe, probes
+            how one model you run behaves: guardrails, backdoor triggers,
+            leaks, jailbreaks; probes lists the runs
 
 Scan only networks you are authorised to scan.`,
 		SilenceUsage:  true,
@@ -190,6 +193,8 @@ Scan only networks you are authorised to scan.`,
 		newWorkerCmd(e),
 		newUsersCmd(e),
 		newDiscloseCmd(e),
+		newProbeCmd(e),
+		newProbesCmd(e),
 	)
 	return root
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/llmfence/llmfence/internal/guard/limits"
 	"github.com/llmfence/llmfence/internal/guard/route"
+	"github.com/llmfence/llmfence/internal/guard/spool"
 )
 
 // Config is the gateway configuration: command-line flags and the optional
@@ -65,6 +66,25 @@ type Config struct {
 	// MaxConnsPerIP caps concurrent connections from one client IP
 	// (0: no cap). Not reloadable.
 	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// MaxConns caps concurrent client connections in total (0: no cap):
+	// connections over it are closed at once. Not reloadable.
+	MaxConns int `yaml:"max_conns"`
+	// PromptBytesPerToken turns a prompt's size into the tokens reserved
+	// for it at admission, before the upstream counts them (text bytes /
+	// this, plus token IDs, per-message and per-image allowances; see
+	// meter.PromptShape.Bound). 1 is a true upper bound for byte-level
+	// tokenizers; the default 2 is about twice the usual count of English
+	// text.
+	PromptBytesPerToken int `yaml:"prompt_bytes_per_token"`
+	// PassRequestHeaders and PassResponseHeaders name headers passed on
+	// besides the built-in allow lists (requestHeaders, responseHeaders in
+	// proxy.go); every other header is dropped in both directions.
+	// Credentials, hop-by-hop and forwarding headers cannot be added.
+	PassRequestHeaders  []string `yaml:"pass_request_headers"`
+	PassResponseHeaders []string `yaml:"pass_response_headers"`
+	// Audit configures the audit log's local spool, its fsync policy and
+	// retention. Not reloadable.
+	Audit AuditConfig `yaml:"audit"`
 	// FilterModelList removes models a key may not use from model listings
 	// (/api/tags, /api/ps, /v1/models).
 	FilterModelList bool `yaml:"filter_model_list"`
@@ -203,11 +223,39 @@ func (t TLSFiles) validate() error {
 	return nil
 }
 
+// AuditConfig is where audit records wait before they reach the store,
+// and how long the store keeps them.
+type AuditConfig struct {
+	// Spool is the directory of the local audit spool (package spool);
+	// "" puts it beside a SQLite store (<db>.audit) or, with PostgreSQL,
+	// in the per-user state directory. One guard process per spool.
+	Spool string `yaml:"spool"`
+	// Fsync is when spooled records are forced to disk: interval (the
+	// default: a power cut loses at most FsyncInterval; a killed process
+	// loses nothing acknowledged), always (before each response ends) or
+	// never (left to the kernel).
+	Fsync         spool.Fsync   `yaml:"fsync"`
+	FsyncInterval time.Duration `yaml:"fsync_interval"`
+	// Retention deletes usage records older than this (0: keep them).
+	Retention time.Duration `yaml:"retention"`
+	// RefusedWindow is the period over which requests refused without
+	// reaching the upstream are aggregated: the first of a kind (same
+	// client network, key, status, route and reason) is recorded at once,
+	// the rest as one record with a count at the end of the window.
+	RefusedWindow time.Duration `yaml:"refused_window"`
+}
+
 // Timeouts bound slow clients and a stuck upstream.
 type Timeouts struct {
 	ReadHeader time.Duration `yaml:"read_header"` // request headers
 	Read       time.Duration `yaml:"read"`        // whole request incl. body
 	Idle       time.Duration `yaml:"idle"`        // keep-alive idle
+	// Write drops a client that accepts no byte of its response for this
+	// long (each write to it must complete within Write): a reader that
+	// stops reading cannot hold its request, its upstream generation and
+	// its key's concurrency slot. Streams of any length are unaffected as
+	// long as the client reads.
+	Write time.Duration `yaml:"write"`
 	// UpstreamHeader bounds the wait for the upstream's response headers
 	// (504 when exceeded). A non-streaming generation sends its headers
 	// only when done, so keep it generous.
@@ -215,9 +263,15 @@ type Timeouts struct {
 	Shutdown       time.Duration `yaml:"shutdown"` // graceful-shutdown grace
 }
 
-// AuthBackoff configures the per-IP throttling of failed authentication:
-// after Free failures, each further failure blocks the IP for Base doubled
-// per failure, at most Max; failures are forgotten after Forget without any.
+// AuthBackoff configures the throttling of failed authentication: after
+// Free failures, each further failure blocks for Base doubled per failure,
+// at most Max; failures are forgotten after Forget without any. Failures
+// are counted per presented key ID (a wrong secret for a real key's ID),
+// per client address for credentials that name no key, and per client
+// address for requests without any credential. A request whose
+// credential is valid is never refused by the back-off, so a stranger
+// behind the same NAT cannot lock a valid key out; a blocked bucket
+// answers its failures 429 instead of 401.
 type AuthBackoff struct {
 	Free   int           `yaml:"free"`
 	Base   time.Duration `yaml:"base"`
@@ -225,21 +279,31 @@ type AuthBackoff struct {
 	Forget time.Duration `yaml:"forget"`
 }
 
+// DefaultConcurrent is the default tier's cap on a key's requests in
+// flight.
+const DefaultConcurrent = 16
+
 // DefaultConfig returns the defaults every field falls back to.
 func DefaultConfig() Config {
 	return Config{
-		Abuse:            abuse.DefaultConfig(),
-		Upstream:         "http://127.0.0.1:11434",
-		Kind:             "ollama",
-		Listen:           "127.0.0.1:11435",
-		MetricsListen:    "127.0.0.1:9464",
-		DefaultMaxTokens: 4096,
-		MaxBodyBytes:     8 << 20,
-		MaxConnsPerIP:    64,
+		Abuse:               abuse.DefaultConfig(),
+		Upstream:            "http://127.0.0.1:11434",
+		Kind:                "ollama",
+		Listen:              "127.0.0.1:11435",
+		MetricsListen:       "127.0.0.1:9464",
+		DefaultMaxTokens:    4096,
+		MaxBodyBytes:        8 << 20,
+		MaxConnsPerIP:       64,
+		MaxConns:            4096,
+		PromptBytesPerToken: 2,
+		DefaultLimits:       limits.Limits{Concurrent: DefaultConcurrent},
+		Audit: AuditConfig{Fsync: spool.FsyncInterval, FsyncInterval: time.Second,
+			Retention: 2160 * time.Hour, RefusedWindow: 10 * time.Second},
 		Timeouts: Timeouts{
 			ReadHeader:     10 * time.Second,
 			Read:           2 * time.Minute,
 			Idle:           2 * time.Minute,
+			Write:          time.Minute,
 			UpstreamHeader: 10 * time.Minute,
 			Shutdown:       30 * time.Second,
 		},
@@ -276,10 +340,10 @@ func ParseConfig(data []byte, base Config) (Config, error) {
 func (c *Config) Validate() error {
 	u, err := url.Parse(c.Upstream)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("upstream %q: want an http:// or https:// URL", c.Upstream)
+		return fmt.Errorf("upstream %q: want an http:// or https:// URL", RedactURL(c.Upstream))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("upstream %q: a query or fragment is not allowed", c.Upstream)
+		return fmt.Errorf("upstream %q: a query or fragment is not allowed", RedactURL(c.Upstream))
 	}
 	if _, err := route.New(c.Kind); err != nil {
 		return fmt.Errorf("kind %q: want one of %s: %w", c.Kind, strings.Join(route.Kinds(), ", "), err)
@@ -311,8 +375,30 @@ func (c *Config) Validate() error {
 	if c.DefaultMaxTokens <= 0 {
 		return fmt.Errorf("default_max_tokens must be positive, got %d", c.DefaultMaxTokens)
 	}
-	if c.MaxConnsPerIP < 0 {
-		return fmt.Errorf("max_conns_per_ip must not be negative")
+	if c.MaxConnsPerIP < 0 || c.MaxConns < 0 {
+		return fmt.Errorf("max_conns_per_ip and max_conns must not be negative")
+	}
+	if c.PromptBytesPerToken < 1 || c.PromptBytesPerToken > 16 {
+		return fmt.Errorf("prompt_bytes_per_token %d: want 1 to 16", c.PromptBytesPerToken)
+	}
+	for _, list := range []struct {
+		name  string
+		names []string
+	}{{"pass_request_headers", c.PassRequestHeaders}, {"pass_response_headers", c.PassResponseHeaders}} {
+		for _, h := range list.names {
+			if err := passableHeader(h); err != nil {
+				return fmt.Errorf("%s: %w", list.name, err)
+			}
+		}
+	}
+	if c.Audit.RefusedWindow <= 0 || c.Audit.Retention < 0 {
+		return fmt.Errorf("audit: refused_window must be positive and retention not negative")
+	}
+	if c.Audit.Fsync == spool.FsyncInterval && c.Audit.FsyncInterval <= 0 {
+		return fmt.Errorf("audit: fsync_interval must be positive with fsync: interval")
+	}
+	if c.Timeouts.Write < 0 {
+		return fmt.Errorf("timeouts.write must not be negative")
 	}
 	if err := c.TLS.validate(); err != nil {
 		return err

@@ -51,18 +51,19 @@ type Router interface {
 // Reservation is an admitted request (see limits.Reservation). Settle it
 // exactly once with Commit or Release.
 type Reservation interface {
-	// MaxTokens is the completion-token allowance; capped reports whether
-	// a token limit applies at all.
+	// MaxTokens is the completion-token allowance (the prompt's
+	// reservation is not part of it); capped reports whether a token limit
+	// applies at all.
 	MaxTokens() (n int64, capped bool)
 	Commit(ctx context.Context, prompt, completion int64) error
 	Release(ctx context.Context) error
 }
 
 // Limiter admits requests for a key. Errors matching limits.ErrLimited
-// (a *limits.LimitError) are answered 429 with Retry-After; other errors
-// (limits.ErrUnavailable) 503.
+// (a *limits.LimitError) are answered 429 with Retry-After (413 when the
+// prompt alone exceeds a limit); other errors (limits.ErrUnavailable) 503.
 type Limiter interface {
-	Admit(ctx context.Context, key string, l limits.Limits, want int64) (Reservation, error)
+	Admit(ctx context.Context, key string, l limits.Limits, want limits.Want) (Reservation, error)
 }
 
 // LimiterFrom adapts a limits.Limiter (in-process or Redis) to Limiter.
@@ -70,7 +71,7 @@ func LimiterFrom(l limits.Limiter) Limiter { return limiterAdapter{l} }
 
 type limiterAdapter struct{ l limits.Limiter }
 
-func (a limiterAdapter) Admit(ctx context.Context, key string, l limits.Limits, want int64) (Reservation, error) {
+func (a limiterAdapter) Admit(ctx context.Context, key string, l limits.Limits, want limits.Want) (Reservation, error) {
 	r, err := a.l.Admit(ctx, key, l, want)
 	if err != nil {
 		return nil, err
@@ -88,7 +89,8 @@ func (a reservationAdapter) Release(ctx context.Context) error { return a.r.Rele
 
 // UsageSink stores audit records. AppendUsage must be all-or-nothing: when
 // it returns nil every record is durably written. store.UsageStore
-// implements it.
+// implements it (and spool.Sink, which a spooled audit log needs, and
+// PruneUsage, which the retention uses when present).
 type UsageSink interface {
 	AppendUsage(ctx context.Context, recs []store.UsageRecord) error
 }

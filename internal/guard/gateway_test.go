@@ -277,33 +277,58 @@ func TestIPFilterAndReload(t *testing.T) {
 	}
 }
 
+// Failed authentication backs off per credential, and never locks out a
+// valid key: a stranger guessing from the same address (a NAT) does not
+// keep its users out.
 func TestFailedAuthBackoff(t *testing.T) {
 	up := newUpstream(t, nil)
 	g := newGateway(t, up, func(o *Options) {
 		o.Config.AuthFail = AuthBackoff{Free: 2, Base: 10 * time.Second, Max: time.Minute, Forget: time.Hour}
 	})
 	for i := range 3 {
-		if resp, _ := g.do(t, "GET", "/api/tags", fmt.Sprintf("lf_guess%d", i), ""); resp.StatusCode != 401 {
+		if resp, _ := g.do(t, "GET", "/api/tags", fmt.Sprintf("guess%d", i), ""); resp.StatusCode != 401 {
 			t.Fatalf("guess %d: %d", i, resp.StatusCode)
 		}
 	}
-	// Third failure blocks for Base; even a valid key must wait.
-	resp, _ := g.do(t, "GET", "/api/tags", userKey, "")
+	// The third failure blocked this address's unknown credentials for
+	// Base: the next guess waits...
+	resp, _ := g.do(t, "GET", "/api/tags", "guess4", "")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "10" {
-		t.Fatalf("blocked IP: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+		t.Fatalf("blocked guessing: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// ...but a valid key from the same address gets in.
+	if resp, _ := g.do(t, "GET", "/api/tags", userKey, ""); resp.StatusCode != 200 {
+		t.Fatalf("valid key behind the same address: %d", resp.StatusCode)
 	}
 	g.clock.add(11 * time.Second)
-	if resp, _ := g.do(t, "GET", "/api/tags", "lf_guess4", ""); resp.StatusCode != 401 {
+	if resp, _ := g.do(t, "GET", "/api/tags", "guess5", ""); resp.StatusCode != 401 {
 		t.Fatalf("after the block: %d", resp.StatusCode)
 	}
 	// The back-off doubled.
-	resp, _ = g.do(t, "GET", "/api/tags", userKey, "")
+	resp, _ = g.do(t, "GET", "/api/tags", "guess6", "")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "20" {
 		t.Fatalf("second block: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	g.clock.add(21 * time.Second)
+
+	// Wrong secrets for one key ID count against that ID wherever they
+	// come from; the key's own secret still works.
+	id := "lf_abcdefgh_"
+	for i := range 3 {
+		g.do(t, "GET", "/api/tags", fmt.Sprintf("%swrong%d", id, i), "")
+	}
+	if resp, _ := g.do(t, "GET", "/api/tags", id+"wrong9", ""); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("key ID under attack: %d", resp.StatusCode)
+	}
+
+	// Keyless floods back off per network, without touching keys.
+	for range 3 {
+		g.do(t, "GET", "/api/tags", "", "")
+	}
+	if resp, _ := g.do(t, "GET", "/api/tags", "", ""); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("keyless flood: %d", resp.StatusCode)
+	}
 	if resp, _ := g.do(t, "GET", "/api/tags", userKey, ""); resp.StatusCode != 200 {
-		t.Fatalf("valid key after the block: %d", resp.StatusCode)
+		t.Fatalf("valid key after a keyless flood: %d", resp.StatusCode)
 	}
 }
 

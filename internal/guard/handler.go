@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/llmfence/llmfence/internal/guard/abuse"
@@ -29,118 +28,105 @@ type exchange struct {
 	rec        store.UsageRecord
 	routeLabel string
 	dialect    string // error-body dialect: meter.KindOllama or meter.KindOpenAI
-	w          *statusWriter
+	w          statusWriter
+	// forwarded: the request went to the upstream, so its record is
+	// written on its own; a refused one is aggregated (see refusals).
+	forwarded bool
+	reason    string // why it was refused (the metric's reason)
 }
 
-// ServeHTTP answers one client request: IP filter, failed-auth back-off,
-// authentication, routing, model and limit checks, then the metered proxy.
+// maxTargetBytes bounds the request target (path and query): longer ones
+// are answered 414 before anything else is done for them.
+const maxTargetBytes = 8 << 10
+
+// ServeHTTP answers one client request in named steps: admit the client
+// (address, request shape, failed-auth back-off), authenticate, route,
+// then the metered or plain relay; the audit record is written last,
+// before the end of the response leaves.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := s.rt.Load()
 	start := s.now()
-	ip, ipOK := rc.clientIP(r)
-	x := &exchange{
-		rc: rc, ip: ip, ipOK: ipOK,
-		rec: store.UsageRecord{Time: start.UTC(), Method: r.Method, ClientIP: ip.String(),
-			Route: r.URL.EscapedPath()},
-		routeLabel: "none",
-		dialect:    dialectOf(r.URL.Path),
-		w:          &statusWriter{ResponseWriter: w},
-	}
+	x := &exchange{rc: rc, routeLabel: "none"}
+	x.w.init(w, s.writeIdle)
+	x.ip, x.ipOK = rc.clientIP(r)
+	x.dialect = s.dialectOf(r.URL.Path)
+	x.rec = store.UsageRecord{Time: start.UTC(), Method: clip(r.Method, 16), ClientIP: x.ip.String(),
+		Route: clip(r.URL.EscapedPath(), maxRouteChars)}
 	s.metrics.flight(1)
-	defer func() {
-		s.metrics.flight(-1)
-		x.rec.Status = x.w.status
-		if x.rec.Status == 0 && x.rec.ClientGone {
-			x.rec.Status = 499 // client closed before any answer
-		}
-		x.rec.LatencyMS = s.now().Sub(start).Milliseconds()
-		x.rec.BytesOut = x.w.bytes
-		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-			x.rec.ClientCert = r.TLS.PeerCertificates[0].Subject.String()
-		}
-		s.metrics.request(x.routeLabel, x.rec.Status)
-		s.metrics.addTokens(x.rec.KeyName, x.rec.PromptTokens, x.rec.CompletionTokens)
-		if s.audit != nil {
-			// Before the handler returns, so before the end of the response
-			// leaves: a client that saw its answer complete has its record
-			// in the store.
-			if err := s.audit.Record(x.rec); err != nil {
-				s.log.Warn("audit record not confirmed", "key", x.rec.KeyName, "route", x.rec.Route, "err", err)
-			}
-		}
-	}()
-	s.serve(x, rc, r)
+	defer s.finish(x, r, start)
+	s.serve(x, r)
 }
 
-func (s *Server) serve(x *exchange, rc *runtimeConfig, r *http.Request) {
-	cfg := rc.cfg
-	ip := x.ip
-	if !x.ipOK || !rc.ipf.permits(ip) {
-		s.metrics.deny("ip")
-		s.fail(x, http.StatusForbidden, "permission_error", "your address may not use this gateway")
+// finish completes the audit record and writes it: before the handler
+// returns, so before the end of the response leaves, a client that saw
+// its answer complete has its record (in the spool, or the store).
+func (s *Server) finish(x *exchange, r *http.Request, start time.Time) {
+	s.metrics.flight(-1)
+	rec := &x.rec
+	rec.Status = x.w.status
+	if rec.Status == 0 && rec.ClientGone {
+		rec.Status = 499 // client closed before any answer
+	}
+	rec.LatencyMS = s.now().Sub(start).Milliseconds()
+	rec.BytesOut = x.w.bytes
+	rec.Error = clip(rec.Error, maxErrorChars)
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		rec.ClientCert = clip(r.TLS.PeerCertificates[0].Subject.String(), maxErrorChars)
+	}
+	s.metrics.request(x.routeLabel, rec.Status)
+	s.metrics.addTokens(rec.KeyName, rec.PromptTokens, rec.CompletionTokens)
+	if s.audit == nil {
 		return
 	}
-	if wait, blocked := s.throttle.blocked(ip, cfg.AuthFail); blocked {
-		s.metrics.deny("auth_backoff")
-		x.w.Header().Set("Retry-After", retryAfter(wait))
-		s.fail(x, http.StatusTooManyRequests, "rate_limit_error", "too many failed authentication attempts from your address; retry later")
+	if !x.forwarded && s.refused != nil {
+		s.refused.add(refusalKey{net: networkOf(x.ip), keyID: rec.KeyID, status: rec.Status, method: rec.Method,
+			route: x.routeLabel, reason: x.reason, dialect: x.dialect}, rec)
 		return
 	}
-	corsOK := s.cors(x, r)
-	if r.Method == http.MethodOptions {
-		// CORS preflight: answered here, never forwarded. Only origins in
-		// cors_origins get Access-Control-Allow-* headers; browsers refuse
-		// cross-origin calls from any other.
-		d := s.router.Decide(r.Method, r.URL.EscapedPath())
-		x.routeLabel = "preflight"
-		if d.Allow != "" {
-			x.w.Header().Set("Allow", d.Allow)
-		}
-		if corsOK {
-			h := x.w.Header()
-			methods := d.Allow
-			if methods == "" {
-				methods = "GET, POST, DELETE"
-			}
-			h.Set("Access-Control-Allow-Methods", methods)
-			h.Set("Access-Control-Allow-Headers", "Authorization, X-API-Key, Content-Type")
-			h.Set("Access-Control-Max-Age", "600")
-		}
-		x.w.WriteHeader(http.StatusNoContent)
-		return
+	if err := s.audit.Record(rec); err != nil {
+		s.log.Warn("audit record not written", "key", rec.KeyName, "route", rec.Route, "err", err)
 	}
+}
 
-	key := presentedKey(r)
-	if key == "" {
-		s.metrics.deny("no_key")
-		x.w.Header().Set("WWW-Authenticate", `Bearer realm="llmfence"`)
-		s.fail(x, http.StatusUnauthorized, "authentication_error", "an API key is required (Authorization: Bearer <key> or X-API-Key)")
+// dialectOf picks the error dialect by the upstream kind: Ollama's native
+// routes answer Ollama-shaped errors, its /v1 routes and every other kind
+// (vLLM, llama.cpp, generic) OpenAI-shaped ones.
+func (s *Server) dialectOf(p string) string {
+	if s.kind != "ollama" {
+		return meter.KindOpenAI
+	}
+	if p == "/v1" || strings.HasPrefix(p, "/v1/") {
+		return meter.KindOpenAI
+	}
+	return meter.KindOllama
+}
+
+// refuse answers a request the gateway does not forward, counting why.
+func (s *Server) refuse(x *exchange, reason string, status int, typ, msg string) {
+	x.reason = reason
+	s.metrics.deny(reason)
+	s.fail(x, status, typ, msg)
+}
+
+func (s *Server) serve(x *exchange, r *http.Request) {
+	if !s.admitClient(x, r) {
 		return
 	}
-	p, err := s.auth.Authenticate(r.Context(), key)
-	if err != nil || p == nil {
-		if err == nil || errors.Is(err, ErrInvalidKey) {
-			s.metrics.deny("bad_key")
-			s.throttle.fail(ip, cfg.AuthFail)
-			x.w.Header().Set("WWW-Authenticate", `Bearer realm="llmfence", error="invalid_token"`)
-			s.fail(x, http.StatusUnauthorized, "authentication_error", "the API key or token is not valid (unknown, expired or revoked)")
-			return
-		}
-		s.log.Error("authentication failed", "err", err)
-		s.fail(x, http.StatusServiceUnavailable, "api_error", "the key store is unavailable; retry later")
+	p := s.authenticate(x, r)
+	if p == nil {
 		return
 	}
 	x.rec.KeyID, x.rec.KeyName = p.ID, p.Name
+	cfg := &x.rc.cfg
 
 	d := s.router.Decide(r.Method, r.URL.EscapedPath())
 	if d.Path != "" {
-		x.rec.Route = d.Path
-		x.dialect = dialectOf(d.Path)
+		x.rec.Route = clip(d.Path, maxRouteChars)
+		x.dialect = s.dialectOf(d.Path)
 	}
 	switch d.Class {
 	case route.Denied:
 		x.routeLabel = "denied"
-		s.metrics.deny("route")
 		status := d.Status
 		if status == 0 {
 			status = http.StatusNotFound
@@ -148,13 +134,13 @@ func (s *Server) serve(x *exchange, rc *runtimeConfig, r *http.Request) {
 		if d.Allow != "" && status == http.StatusMethodNotAllowed {
 			x.w.Header().Set("Allow", d.Allow)
 		}
-		s.fail(x, status, "invalid_request_error", d.Reason)
+		s.refuse(x, "route", status, "invalid_request_error", d.Reason)
 		return
 	case route.Admin:
 		x.routeLabel = d.Route
 		if !p.Admin {
-			s.metrics.deny("admin_required")
-			s.fail(x, http.StatusForbidden, "permission_error", fmt.Sprintf("%s is a model-management route: an admin key is required", d.Path))
+			s.refuse(x, "admin_required", http.StatusForbidden, "permission_error",
+				fmt.Sprintf("%s is a model-management route: an admin key is required", d.Path))
 			return
 		}
 	default:
@@ -167,7 +153,7 @@ func (s *Server) serve(x *exchange, rc *runtimeConfig, r *http.Request) {
 		// max_body_bytes. Only admin keys get here.
 		st := &proxyState{path: d.Path, principal: p}
 		st.upload = &countingReader{r: r.Body, n: &st.uploaded}
-		s.admitAndForward(x, r, p, cfg, st)
+		s.admitAndForward(x, r, p, st)
 		x.rec.BytesIn = st.uploaded.Load()
 		return
 	}
@@ -178,38 +164,139 @@ func (s *Server) serve(x *exchange, rc *runtimeConfig, r *http.Request) {
 	x.rec.BytesIn = int64(len(body))
 
 	if d.Class == route.Inference {
-		s.inference(x, r, p, d, cfg, body)
+		s.inference(x, r, p, d, body)
 		return
 	}
-	if d.Class == route.Listing && len(body) > 0 {
-		// POST /api/show names a model: apply the key's model rules.
-		model, err := bodyModel(body)
-		if err != nil {
-			s.fail(x, http.StatusBadRequest, "invalid_request_error", "request body: "+err.Error())
+	st := &proxyState{path: d.Path, body: body, principal: p}
+	if d.Class == route.Listing {
+		if !s.listingModel(x, r, p, d, body) {
 			return
 		}
-		if model != "" || r.Method == http.MethodPost {
-			x.rec.Model = model
-			if allowed, why := s.modelAllowed(model, p); !allowed {
-				s.metrics.deny("model")
-				s.fail(x, http.StatusForbidden, "permission_error", why)
-				return
-			}
+		st.filterModels = !allowsEverything(p) &&
+			(d.ModelList == route.ModelListAlways || (d.ModelList == route.ModelListFiltered && cfg.FilterModelList))
+	}
+	s.admitAndForward(x, r, p, st)
+}
+
+// admitClient checks what the gateway knows before authentication: the
+// address, the request's shape, and the back-off for requests without a
+// credential. It answers CORS preflights, the same way for every path.
+func (s *Server) admitClient(x *exchange, r *http.Request) bool {
+	if !x.ipOK || !x.rc.ipf.permits(x.ip) {
+		s.refuse(x, "ip", http.StatusForbidden, "permission_error", "your address may not use this gateway")
+		return false
+	}
+	if len(r.URL.EscapedPath())+len(r.URL.RawQuery) > maxTargetBytes {
+		s.refuse(x, "uri_too_long", http.StatusRequestURITooLong, "invalid_request_error",
+			fmt.Sprintf("request target longer than %d bytes", maxTargetBytes))
+		return false
+	}
+	if isUpgrade(r) {
+		s.refuse(x, "upgrade", http.StatusBadRequest, "invalid_request_error",
+			"protocol upgrades (WebSocket, h2c) are not supported by this gateway")
+		return false
+	}
+	corsOK := s.cors(x, r)
+	if r.Method == http.MethodOptions {
+		// CORS preflight: answered here, never forwarded, and the same for
+		// every path, so it tells a stranger nothing about which routes
+		// exist. Only origins in cors_origins get Access-Control-Allow-*.
+		x.routeLabel = "preflight"
+		x.reason = "preflight"
+		h := x.w.Header()
+		h.Set("Allow", "GET, HEAD, POST, DELETE, OPTIONS")
+		if corsOK {
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE")
+			h.Set("Access-Control-Allow-Headers", "Authorization, X-API-Key, Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
 		}
+		x.w.WriteHeader(http.StatusNoContent)
+		return false
 	}
-	st := &proxyState{path: d.Path, body: body, principal: p}
-	if d.Class == route.Listing && cfg.FilterModelList && !allowsEverything(p) {
-		st.filterModels = true
+	return true
+}
+
+// authenticate returns the caller, or nil having answered. See
+// throttle.go for how failures are counted and why a valid credential is
+// never refused by the back-off.
+func (s *Server) authenticate(x *exchange, r *http.Request) *Principal {
+	cfg := &x.rc.cfg
+	key := presentedKey(r)
+	if key == "" {
+		b := keylessBucket(x.ip)
+		if wait, blocked := s.throttle.blocked(b, cfg.AuthFail); blocked {
+			x.w.Header().Set("Retry-After", retryAfter(wait))
+			s.refuse(x, "auth_backoff", http.StatusTooManyRequests, "rate_limit_error",
+				"too many requests without an API key from your network; retry later")
+			return nil
+		}
+		s.throttle.fail(b, cfg.AuthFail)
+		x.w.Header().Set("WWW-Authenticate", `Bearer realm="llmfence"`)
+		s.refuse(x, "no_key", http.StatusUnauthorized, "authentication_error",
+			"an API key is required (Authorization: Bearer <key> or X-API-Key)")
+		return nil
 	}
-	s.admitAndForward(x, r, p, cfg, st)
+	p, err := s.auth.Authenticate(r.Context(), key)
+	if err == nil && p != nil {
+		return p
+	}
+	if err != nil && !errors.Is(err, ErrInvalidKey) {
+		s.log.Error("authentication failed", "err", err)
+		s.refuse(x, "auth_unavailable", http.StatusServiceUnavailable, "api_error", "the key store is unavailable; retry later")
+		return nil
+	}
+	b := credentialBucket(key, x.ip)
+	if wait, blocked := s.throttle.blocked(b, cfg.AuthFail); blocked {
+		x.w.Header().Set("Retry-After", retryAfter(wait))
+		s.refuse(x, "auth_backoff", http.StatusTooManyRequests, "rate_limit_error",
+			"too many failed authentication attempts with this credential; retry later")
+		return nil
+	}
+	s.throttle.fail(b, cfg.AuthFail)
+	x.w.Header().Set("WWW-Authenticate", `Bearer realm="llmfence", error="invalid_token"`)
+	s.refuse(x, "bad_key", http.StatusUnauthorized, "authentication_error",
+		"the API key or token is not valid (unknown, expired or revoked)")
+	return nil
+}
+
+// listingModel applies the key's model rules to a listing route that names
+// a model (POST /api/show's body, /v1/models/{id}'s path); false means it
+// answered.
+func (s *Server) listingModel(x *exchange, r *http.Request, p *Principal, d route.Decision, body []byte) bool {
+	model := d.Model
+	if model == "" && len(body) > 0 {
+		m, err := bodyModel(body)
+		if err != nil {
+			s.refuse(x, "bad_request", http.StatusBadRequest, "invalid_request_error", "request body: "+err.Error())
+			return false
+		}
+		if m == "" && r.Method != http.MethodPost {
+			return true
+		}
+		model = m
+	} else if model == "" {
+		return true
+	}
+	x.rec.Model = clip(model, maxRouteChars)
+	if allowed, why := s.modelAllowed(model, p); !allowed {
+		if d.Model != "" && x.rc.cfg.FilterModelList {
+			// Hidden from this key's listings: answer as for a model that
+			// does not exist.
+			s.refuse(x, "model", http.StatusNotFound, "invalid_request_error", fmt.Sprintf("model %q not found", model))
+			return false
+		}
+		s.refuse(x, "model", http.StatusForbidden, "permission_error", why)
+		return false
+	}
+	return true
 }
 
 // admitAndForward forwards a listing or admin request. They spend no
 // tokens but count against the key's requests per minute and concurrency,
 // so a key cannot hammer the model server with them either.
-func (s *Server) admitAndForward(x *exchange, r *http.Request, p *Principal, cfg Config, st *proxyState) {
-	lim := limits.Resolve(p.Limits, cfg.DefaultLimits)
-	res, err := s.limiter.Admit(r.Context(), p.ID, limits.Limits{RPM: lim.RPM, Concurrent: lim.Concurrent}, 0)
+func (s *Server) admitAndForward(x *exchange, r *http.Request, p *Principal, st *proxyState) {
+	lim := limits.Resolve(p.Limits, x.rc.cfg.DefaultLimits)
+	res, err := s.limiter.Admit(r.Context(), p.ID, limits.Limits{RPM: lim.RPM, Concurrent: lim.Concurrent}, limits.Want{})
 	if err != nil {
 		s.limitError(x, err)
 		return
@@ -228,7 +315,7 @@ func isBlobUpload(method, path string) bool {
 // transport may still be reading when the handler looks).
 type countingReader struct {
 	r io.Reader
-	n *atomic.Int64
+	n interface{ Add(int64) int64 }
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -259,55 +346,37 @@ func (s *Server) cors(x *exchange, r *http.Request) bool {
 }
 
 // inference handles a metered route: validate and clamp the body, check
-// the model, admit against limits, relay through the meter, bill.
-func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.Decision, cfg Config, body []byte) {
-	dialect := dialectOf(d.Path)
-	req, err := meter.ParseRequest(dialect, d.Path, body)
-	var info meter.RequestInfo
-	metered := true
-	switch {
-	case errors.Is(err, meter.ErrUnsupportedRoute):
-		metered = false
-		model, perr := bodyModel(body)
-		if perr != nil {
-			s.fail(x, http.StatusBadRequest, "invalid_request_error", "request body: "+perr.Error())
-			return
-		}
-		info = meter.RequestInfo{Model: model}
-	case err != nil:
-		s.metrics.deny("bad_request")
-		s.fail(x, http.StatusBadRequest, "invalid_request_error", requestProblem(err))
-		return
-	default:
-		info = req.Info()
-	}
-	x.rec.Model = info.Model
-	if allowed, why := s.modelAllowed(info.Model, p); !allowed {
-		s.metrics.deny("model")
-		s.fail(x, http.StatusForbidden, "permission_error", why)
-		return
-	}
-	if s.abuse != nil {
-		v := s.abuse.Before(r.Context(), abuse.Request{KeyID: p.ID, KeyName: p.Name, ClientIP: x.ip, Route: d.Path, Body: body})
-		if sig, blocked := v.Blocked(); blocked {
-			s.metrics.deny("abuse")
-			s.fail(x, http.StatusForbidden, "permission_error", "request refused by abuse rule "+sig.Kind+": "+sig.Detail)
-			return
-		}
-	}
+// the model, reserve the prompt and the completion against the limits,
+// relay through the meter, bill what was relayed.
+func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.Decision, body []byte) {
+	cfg := &x.rc.cfg
 	lim := limits.Resolve(p.Limits, cfg.DefaultLimits)
-	if !metered && (lim.TPM > 0 || lim.Daily > 0 || lim.Monthly > 0) {
-		s.metrics.deny("unmetered_route")
-		s.fail(x, http.StatusForbidden, "permission_error",
-			fmt.Sprintf("%s cannot be metered, so keys with token limits may not use it", d.Path))
+	if d.Meter == route.MeterNone || d.Meter == "" {
+		s.unmetered(x, r, p, d, lim, body)
 		return
 	}
-	want := cfg.DefaultMaxTokens
+	req, err := meter.ParseMetered(d.Meter, d.Path, body)
+	if err != nil {
+		s.refuse(x, "bad_request", http.StatusBadRequest, "invalid_request_error", requestProblem(err))
+		return
+	}
+	info := req.Info()
+	x.rec.Model = clip(info.Model, maxRouteChars)
+	if allowed, why := s.modelAllowed(info.Model, p); !allowed {
+		s.refuse(x, "model", http.StatusForbidden, "permission_error", why)
+		return
+	}
+	if !s.screen(x, r, p, d, body) {
+		return
+	}
+	want := limits.Want{Prompt: info.Prompt.Bound(int64(cfg.PromptBytesPerToken))}
 	switch {
 	case info.Endpoint == meter.EndpointEmbed:
-		want = 1
+		want.Completion = 1
 	case info.MaxTokens > 0:
-		want = info.MaxTokens * max(info.Choices, 1)
+		want.Completion = info.MaxTokens * max(info.Choices, 1)
+	default:
+		want.Completion = cfg.DefaultMaxTokens * max(info.Choices, 1)
 	}
 	res, err := s.limiter.Admit(r.Context(), p.ID, lim, want)
 	if err != nil {
@@ -321,34 +390,44 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 		}
 	}()
 	budget := meter.Unlimited
+	admitted := want.Completion
 	if n, capped := res.MaxTokens(); capped {
-		budget = n
+		budget, admitted = n, n
 	}
-	st := &proxyState{path: d.Path, body: body, principal: p}
-	if metered {
-		newBody, info2, err := req.Encode(budget)
-		if err != nil {
-			settled = true
-			res.Release(context.WithoutCancel(r.Context()))
-			if errors.Is(err, meter.ErrBudgetExhausted) {
-				s.metrics.limit("budget")
-				s.fail(x, http.StatusTooManyRequests, "insufficient_quota", "token budget exhausted for this key")
-				return
-			}
-			s.fail(x, http.StatusBadRequest, "invalid_request_error", requestProblem(err))
+	newBody, info2, err := req.Encode(budget)
+	if err != nil {
+		settled = true
+		res.Release(context.WithoutCancel(r.Context()))
+		if errors.Is(err, meter.ErrBudgetExhausted) {
+			s.metrics.limit("budget")
+			x.reason = "budget"
+			s.fail(x, http.StatusTooManyRequests, "insufficient_quota", "token budget exhausted for this key")
 			return
 		}
-		st.body, st.info, st.budget, st.metered = newBody, info2, budget, true
-		if s.opts.Capture != nil {
-			// Enough of the relayed body for the stored response text
-			// (which the writer cuts to max_bytes) plus its JSON framing.
-			st.captureCap = 8*s.opts.Capture.maxBytes() + 64<<10
-		}
+		s.refuse(x, "bad_request", http.StatusBadRequest, "invalid_request_error", requestProblem(err))
+		return
 	}
-	// Billing runs even if the proxy aborts the handler (panic).
+	info2.CompletionCap = admitted
+	st := &proxyState{path: d.Path, body: newBody, principal: p, info: info2, budget: budget, metered: true,
+		watch: s.watch.start(info2)}
+	if s.opts.Capture != nil {
+		// Enough of the relayed body for the stored response text
+		// (which the writer cuts to max_bytes) plus its JSON framing.
+		st.captureCap = 8*s.opts.Capture.maxBytes() + 64<<10
+	}
+	// Billing runs even if the relay panics.
 	defer func() {
 		settled = true
 		u := st.usage
+		switch {
+		case x.forwarded && x.w.status == 0:
+			// The client left before any answer: the upstream has read
+			// the prompt (and was cancelled then); bill the prompt.
+			u = meter.Usage{Prompt: info.PromptEstimate, PromptEstimated: true, ClientGone: true}
+		case x.w.status >= 300:
+			// Not a metered answer: an upstream error.
+			u = meter.Usage{}
+		}
 		ctx := context.WithoutCancel(r.Context())
 		if err := res.Commit(ctx, u.Prompt, u.Completion); err != nil {
 			s.log.Error("could not bill tokens", "key", p.Name, "prompt", u.Prompt, "completion", u.Completion, "err", err)
@@ -359,6 +438,8 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 		x.rec.PromptTokens, x.rec.CompletionTokens = u.Prompt, u.Completion
 		x.rec.Truncated = u.Truncated
 		x.rec.ClientGone = x.rec.ClientGone || u.ClientGone
+		s.watch.finish(st.watch, abuse.OutputEvent{KeyID: p.ID, KeyName: p.Name, ClientIP: x.ip, Route: d.Path,
+			Model: info.Model}, body)
 		if st.captureCap > 0 {
 			s.opts.Capture.Submit(store.Capture{Time: x.rec.Time, KeyID: p.ID, KeyName: p.Name,
 				ClientIP: x.rec.ClientIP, Route: d.Path, Model: info.Model, Status: x.w.status,
@@ -369,36 +450,43 @@ func (s *Server) inference(x *exchange, r *http.Request, p *Principal, d route.D
 	s.forward(x, r, st)
 }
 
-// forward proxies the request with the (rewritten) body.
-func (s *Server) forward(x *exchange, r *http.Request, st *proxyState) {
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	st.cancel = cancel
-	st.clientCtx = r.Context()
-	st.x = x
-	out := r.WithContext(withState(ctx, st))
-	out.Body = io.NopCloser(bytes.NewReader(st.body))
-	out.ContentLength = int64(len(st.body))
-	switch {
-	case st.upload != nil:
-		out.Body = io.NopCloser(st.upload)
-		out.ContentLength = r.ContentLength
-	case len(st.body) == 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-		out.Body = http.NoBody
+// unmetered forwards an inference route the meter cannot bill
+// (/v1/responses): only keys without any token limit may use it, and it
+// still counts against RPM and concurrency.
+func (s *Server) unmetered(x *exchange, r *http.Request, p *Principal, d route.Decision, lim limits.Limits, body []byte) {
+	if lim.TPM > 0 || lim.Daily > 0 || lim.Monthly > 0 {
+		s.refuse(x, "unmetered_route", http.StatusForbidden, "permission_error",
+			fmt.Sprintf("%s cannot be metered, so keys with token limits may not use it", d.Path))
+		return
 	}
-	out.Header = r.Header.Clone()
-	out.Header.Del("Content-Length")
-	out.Header.Del("Transfer-Encoding")
-	out.TransferEncoding = nil
+	model, err := bodyModel(body)
+	if err != nil {
+		s.refuse(x, "bad_request", http.StatusBadRequest, "invalid_request_error", "request body: "+err.Error())
+		return
+	}
+	x.rec.Model = clip(model, maxRouteChars)
+	if allowed, why := s.modelAllowed(model, p); !allowed {
+		s.refuse(x, "model", http.StatusForbidden, "permission_error", why)
+		return
+	}
+	if !s.screen(x, r, p, d, body) {
+		return
+	}
+	s.admitAndForward(x, r, p, &proxyState{path: d.Path, body: body, principal: p})
+}
 
-	var w http.ResponseWriter = x.w
-	if st.metered {
-		w = &meterWriter{sw: x.w, st: st}
+// screen runs the abuse signals; false means a blocking rule refused the
+// request.
+func (s *Server) screen(x *exchange, r *http.Request, p *Principal, d route.Decision, body []byte) bool {
+	if s.abuse == nil {
+		return true
 	}
-	func() {
-		defer st.finish(x)
-		s.proxy.ServeHTTP(w, out)
-	}()
+	v := s.abuse.Before(r.Context(), abuse.Request{KeyID: p.ID, KeyName: p.Name, ClientIP: x.ip, Route: d.Path, Body: body})
+	if sig, blocked := v.Blocked(); blocked {
+		s.refuse(x, "abuse", http.StatusForbidden, "permission_error", "request refused by abuse rule "+sig.Kind+": "+sig.Detail)
+		return false
+	}
+	return true
 }
 
 func (s *Server) modelAllowed(model string, p *Principal) (bool, string) {
@@ -426,12 +514,18 @@ func (s *Server) limitError(x *exchange, err error) {
 	var le *limits.LimitError
 	if errors.As(err, &le) {
 		s.metrics.limit(string(le.Reason))
+		x.reason = "limit_" + string(le.Reason)
+		if le.Exceeds {
+			s.fail(x, http.StatusRequestEntityTooLarge, "invalid_request_error", le.Error())
+			return
+		}
 		x.w.Header().Set("Retry-After", strconv.FormatInt(le.RetryAfterSeconds(), 10))
 		s.fail(x, http.StatusTooManyRequests, "rate_limit_error", le.Error())
 		return
 	}
 	s.log.Error("limiter unavailable", "err", err)
 	s.metrics.limit("unavailable")
+	x.reason = "limit_unavailable"
 	s.fail(x, http.StatusServiceUnavailable, "api_error", "limits cannot be checked right now; retry later")
 }
 
@@ -439,25 +533,27 @@ func (s *Server) limitError(x *exchange, err error) {
 // was already written.
 func (s *Server) readBody(x *exchange, r *http.Request, limit int64) ([]byte, bool) {
 	if r.ContentLength > limit {
-		s.metrics.deny("body_too_large")
-		s.fail(x, http.StatusRequestEntityTooLarge, "invalid_request_error", fmt.Sprintf("request body larger than %d bytes", limit))
+		s.refuse(x, "body_too_large", http.StatusRequestEntityTooLarge, "invalid_request_error", fmt.Sprintf("request body larger than %d bytes", limit))
 		return nil, false
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, true
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(x.w, r.Body, limit))
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + 1)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(&x.w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.metrics.deny("body_too_large")
-			s.fail(x, http.StatusRequestEntityTooLarge, "invalid_request_error", fmt.Sprintf("request body larger than %d bytes", limit))
+			s.refuse(x, "body_too_large", http.StatusRequestEntityTooLarge, "invalid_request_error", fmt.Sprintf("request body larger than %d bytes", limit))
 			return nil, false
 		}
-		s.fail(x, http.StatusBadRequest, "invalid_request_error", "could not read the request body: "+err.Error())
+		s.refuse(x, "bad_request", http.StatusBadRequest, "invalid_request_error", "could not read the request body: "+err.Error())
 		return nil, false
 	}
-	return body, true
+	return buf.Bytes(), true
 }
 
 // bodyModel reads "model" (or Ollama's older "name") from a JSON object
@@ -490,20 +586,12 @@ func requestProblem(err error) string {
 	return err.Error()
 }
 
-// dialectOf picks the error dialect: OpenAI for /v1 paths, Ollama else.
-func dialectOf(p string) string {
-	if p == "/v1" || strings.HasPrefix(p, "/v1/") {
-		return meter.KindOpenAI
-	}
-	return meter.KindOllama
-}
-
 // fail writes an error answer in the client's dialect.
 func (s *Server) fail(x *exchange, status int, typ, msg string) {
 	if x.rec.Error == "" {
 		x.rec.Error = msg
 	}
-	writeError(x.w, x.dialect, status, typ, msg)
+	writeError(&x.w, x.dialect, status, typ, msg)
 }
 
 func writeError(w http.ResponseWriter, dialect string, status int, typ, msg string) {

@@ -53,7 +53,8 @@ type fakeLimiter struct {
 	max      int64
 	capped   bool
 	err      error
-	wants    []int64
+	wants    []int64 // completion wanted
+	prompts  []int64 // prompt reserved
 	commits  [][2]int64
 	releases int
 	settled  chan struct{}
@@ -63,10 +64,11 @@ func newFakeLimiter(max int64, capped bool) *fakeLimiter {
 	return &fakeLimiter{max: max, capped: capped, settled: make(chan struct{}, 100)}
 }
 
-func (l *fakeLimiter) Admit(ctx context.Context, key string, lim limits.Limits, want int64) (Reservation, error) {
+func (l *fakeLimiter) Admit(ctx context.Context, key string, lim limits.Limits, want limits.Want) (Reservation, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.wants = append(l.wants, want)
+	l.wants = append(l.wants, want.Completion)
+	l.prompts = append(l.prompts, want.Prompt)
 	if l.err != nil {
 		return nil, l.err
 	}

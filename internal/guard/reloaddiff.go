@@ -10,7 +10,9 @@ import (
 // A reload (SIGHUP, a changed --config file, or a call of Server.Reload)
 // takes effect for requests that start after it: allow and deny lists,
 // default limits, default_max_tokens, max_body_bytes, filter_model_list,
-// trusted_proxies, cors_origins, auth_backoff, and the TLS certificate, key and client CA files (re-read
+// trusted_proxies, cors_origins, auth_backoff, prompt_bytes_per_token,
+// pass_request_headers, pass_response_headers, and the TLS certificate,
+// key and client CA files (re-read
 // even when their paths stay the same). The settings below are built into
 // listeners, the transport, the authenticator or the abuse detector at
 // start-up; a reload that changes them keeps the running values and logs a
@@ -39,6 +41,12 @@ func restartOnlySettings() []settingDiff {
 			func(d, s *Config) { d.Redis = s.Redis }},
 		{"max_conns_per_ip", func(a, b *Config) bool { return a.MaxConnsPerIP != b.MaxConnsPerIP },
 			func(d, s *Config) { d.MaxConnsPerIP = s.MaxConnsPerIP }},
+		{"max_conns", func(a, b *Config) bool { return a.MaxConns != b.MaxConns },
+			func(d, s *Config) { d.MaxConns = s.MaxConns }},
+		{"audit", func(a, b *Config) bool { return a.Audit != b.Audit },
+			func(d, s *Config) { d.Audit = s.Audit }},
+		{"timeouts.write", func(a, b *Config) bool { return a.Timeouts.Write != b.Timeouts.Write },
+			func(d, s *Config) { d.Timeouts.Write = s.Timeouts.Write }},
 		// Turning TLS, or client certificates, on or off changes what the
 		// listener speaks; new file paths alone are reloadable.
 		{"tls", func(a, b *Config) bool { return a.TLS.Enabled() != b.TLS.Enabled() },
@@ -80,6 +88,9 @@ func reloadableSettings() []settingDiff {
 		{name: "trusted_proxies", differs: func(a, b *Config) bool { return !slices.Equal(a.TrustedProxies, b.TrustedProxies) }},
 		{name: "cors_origins", differs: func(a, b *Config) bool { return !slices.Equal(a.CORSOrigins, b.CORSOrigins) }},
 		{name: "auth_backoff", differs: func(a, b *Config) bool { return !reflect.DeepEqual(a.AuthFail, b.AuthFail) }},
+		{name: "prompt_bytes_per_token", differs: func(a, b *Config) bool { return a.PromptBytesPerToken != b.PromptBytesPerToken }},
+		{name: "pass_request_headers", differs: func(a, b *Config) bool { return !slices.Equal(a.PassRequestHeaders, b.PassRequestHeaders) }},
+		{name: "pass_response_headers", differs: func(a, b *Config) bool { return !slices.Equal(a.PassResponseHeaders, b.PassResponseHeaders) }},
 		{name: "tls.cert", differs: func(a, b *Config) bool { return a.TLS.Cert != b.TLS.Cert }},
 		{name: "tls.key", differs: func(a, b *Config) bool { return a.TLS.Key != b.TLS.Key }},
 		{name: "tls.client_ca", differs: func(a, b *Config) bool { return a.TLS.ClientCA != b.TLS.ClientCA }},

@@ -3,13 +3,13 @@ package guard
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"github.com/llmfence/llmfence/internal/guard/abuse"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"os"
@@ -20,7 +20,10 @@ import (
 	"time"
 
 	"github.com/llmfence/llmfence/internal/guard/limits"
+	"github.com/llmfence/llmfence/internal/guard/meter"
 	"github.com/llmfence/llmfence/internal/guard/route"
+	"github.com/llmfence/llmfence/internal/guard/spool"
+	"github.com/llmfence/llmfence/internal/redact"
 )
 
 // Options assemble a Server. Auth is required; the others have defaults.
@@ -34,6 +37,11 @@ type Options struct {
 	// Sink receives audit records; nil keeps no audit log.
 	Sink  UsageSink
 	Audit AuditOptions
+	// Spool, when set (with a Sink that implements SpoolSink), is the
+	// local audit spool records are written to before their responses end
+	// and copied into Sink in the background; without it every record
+	// waits for a commit to Sink. Server.Close closes it.
+	Spool *spool.Spool
 	// Transport reaches the upstream; nil means a dedicated http.Transport
 	// honouring Config.Timeouts.UpstreamHeader.
 	Transport http.RoundTripper
@@ -58,18 +66,23 @@ type Options struct {
 // Server is the gateway: an http.Handler for the client side plus Run,
 // which listens, serves metrics and shuts down gracefully.
 type Server struct {
-	upstream  *url.URL
-	kind      string
-	router    Router
-	auth      Authenticator
-	limiter   Limiter
-	audit     *AuditWriter
-	abuse     *abuse.Detector // nil: abuse signals off
-	transport http.RoundTripper
-	proxy     *httputil.ReverseProxy
-	log       *slog.Logger
-	now       func() time.Time
-	opts      Options
+	upstream     *url.URL
+	upstreamAuth string // Authorization for the upstream (its URL's userinfo), or ""
+	kind         string
+	router       Router
+	auth         Authenticator
+	limiter      Limiter
+	audit        auditLog        // nil: no audit log
+	refused      *refusals       // aggregates refused requests' records
+	abuse        *abuse.Detector // nil: abuse signals off
+	watch        *watcher        // nil: output watch off
+	transport    http.RoundTripper
+	log          *slog.Logger
+	now          func() time.Time
+	opts         Options
+	writeIdle    time.Duration // Timeouts.Write
+	stopPrune    chan struct{}
+	pruneDone    chan struct{}
 
 	rt       atomic.Pointer[runtimeConfig]
 	throttle *authThrottle
@@ -81,10 +94,12 @@ type Server struct {
 // runtimeConfig is the reloadable configuration, swapped atomically: each
 // request loads it once and keeps it to the end.
 type runtimeConfig struct {
-	cfg     Config
-	ipf     ipFilter
-	trusted []netip.Prefix  // proxies whose X-Forwarded-For is believed
-	cors    map[string]bool // allowed origins ("*": any)
+	cfg         Config
+	ipf         ipFilter
+	trusted     []netip.Prefix  // proxies whose X-Forwarded-For is believed
+	cors        map[string]bool // allowed origins ("*": any)
+	reqHeaders  []string        // request headers passed upstream
+	respHeaders []string        // response headers passed to clients
 }
 
 // New builds a Server. It does not listen; see Run or use it as a handler.
@@ -101,7 +116,13 @@ func New(opts Options) (*Server, error) {
 		abuse:    opts.Abuse,
 		upstream: u, kind: cfg.Kind, router: opts.Router, auth: opts.Auth,
 		limiter: opts.Limiter, transport: opts.Transport, log: opts.Logger,
-		now: opts.Now, opts: opts, metrics: newMetrics(),
+		now: opts.Now, opts: opts, metrics: newMetrics(), writeIdle: cfg.Timeouts.Write,
+	}
+	if u.User != nil {
+		// The upstream's own credentials (a basic-auth front in front of
+		// the model server): sent with every request, never shown.
+		pass, _ := u.User.Password()
+		s.upstreamAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass))
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -122,25 +143,53 @@ func New(opts Options) (*Server, error) {
 	if s.transport == nil {
 		s.transport = newTransport(cfg.Timeouts.UpstreamHeader)
 	}
-	if opts.Sink != nil {
-		s.audit = newAuditWriter(opts.Sink, opts.Audit, s.log, s.metrics)
+	if t, ok := s.router.(*route.Table); ok {
+		for _, r := range t.Routes {
+			if r.Class == route.Inference && r.Meter != route.MeterNone {
+				if _, _, ok := meter.Lookup(r.Meter); !ok {
+					return nil, fmt.Errorf("route %s: unknown meter %q", r.ID, r.Meter)
+				}
+			}
+		}
+	}
+	switch {
+	case opts.Sink != nil && opts.Spool != nil:
+		sink, ok := opts.Sink.(SpoolSink)
+		if !ok {
+			return nil, errors.New("guard: an audit spool needs a sink that records spool positions (store.UsageStore)")
+		}
+		grace := cfg.Timeouts.Shutdown
+		if grace <= 0 {
+			grace = 30 * time.Second
+		}
+		s.audit = newSpoolLog(opts.Spool, sink, s.metrics, s.log, grace)
+	case opts.Sink != nil:
+		s.audit = writerLog{newAuditWriter(opts.Sink, opts.Audit, s.log, s.metrics)}
+	}
+	if s.audit != nil {
+		window := cfg.Audit.RefusedWindow
+		if window <= 0 {
+			window = 10 * time.Second
+		}
+		s.refused = newRefusals(s.audit, window, s.now, s.log)
+		if p, ok := opts.Sink.(usagePruner); ok && cfg.Audit.Retention > 0 {
+			s.stopPrune, s.pruneDone = make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(s.pruneDone)
+				runPruner(p, cfg.Audit.Retention, s.now, s.log, s.stopPrune)
+			}()
+		}
+	}
+	if s.abuse != nil && s.abuse.WatchOutput() {
+		red, err := redact.New()
+		if err != nil {
+			return nil, fmt.Errorf("output watch: redaction patterns: %w", err)
+		}
+		s.watch = newWatcher(s.abuse, red)
 	}
 	s.throttle = newAuthThrottle(s.now, 100000)
 	if err := s.Reload(cfg); err != nil {
 		return nil, err
-	}
-	s.proxy = &httputil.ReverseProxy{
-		Rewrite:   s.rewrite,
-		Transport: s.transport,
-		// 0: bodies of known length are not flushed as they are copied,
-		// so their end leaves only when the handler returns, after the
-		// audit record is committed. Streams (unknown length, SSE) are
-		// flushed at once regardless (ReverseProxy's own rule).
-		FlushInterval:  0,
-		ModifyResponse: s.modifyResponse,
-		BufferPool:     &copyBuffers{},
-		ErrorHandler:   s.proxyError,
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	return s, nil
 }
@@ -157,6 +206,10 @@ func newTransport(headerTimeout time.Duration) *http.Transport {
 		ResponseHeaderTimeout: headerTimeout,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true, // the meter must see plain bodies
+		// Requests upstream are small (larger bodies bypass the buffer);
+		// with thousands of streams open, 1 KiB instead of 4 per
+		// connection counts.
+		WriteBufferSize: 1 << 10,
 	}
 }
 
@@ -198,7 +251,8 @@ func (s *Server) reload(cfg Config, trigger string) ([]string, error) {
 		changed = changedSettings(old.cfg, cfg)
 	}
 	trusted, _ := parsePrefixes(cfg.TrustedProxies)
-	rc := &runtimeConfig{cfg: cfg, ipf: ipFilter{allow: allow, deny: deny}, trusted: trusted}
+	rc := &runtimeConfig{cfg: cfg, ipf: ipFilter{allow: allow, deny: deny}, trusted: trusted,
+		reqHeaders: headerList(requestHeaders, cfg.PassRequestHeaders), respHeaders: headerList(responseHeaders, cfg.PassResponseHeaders)}
 	if len(cfg.CORSOrigins) > 0 {
 		rc.cors = make(map[string]bool, len(cfg.CORSOrigins))
 		for _, o := range cfg.CORSOrigins {
@@ -219,6 +273,17 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.abuse != nil {
 		errs = append(errs, s.abuse.Close(ctx))
 	}
+	if s.stopPrune != nil {
+		select {
+		case <-s.stopPrune:
+		default:
+			close(s.stopPrune)
+		}
+		<-s.pruneDone
+	}
+	if s.refused != nil {
+		s.refused.close() // its last counts go to the audit log first
+	}
 	if s.audit != nil {
 		errs = append(errs, s.audit.Close(ctx))
 	}
@@ -236,6 +301,7 @@ func (s *Server) Run(ctx context.Context) error {
 	cfg := s.Config()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		s.Close(context.Background())
 		return fmt.Errorf("guard: listening on %s: %w", cfg.Listen, err)
 	}
 	var mln net.Listener
@@ -243,6 +309,7 @@ func (s *Server) Run(ctx context.Context) error {
 		mln, err = net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
 			ln.Close()
+			s.Close(context.Background())
 			return fmt.Errorf("guard: metrics listener on %s: %w", cfg.MetricsListen, err)
 		}
 	}
@@ -260,10 +327,11 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 			if mln != nil {
 				mln.Close()
 			}
+			s.Close(context.Background())
 			return err
 		}
 	}
-	ln = limitPerIP(ln, cfg.MaxConnsPerIP, func(netip.Addr) { s.metrics.deny("conn_limit") })
+	ln = limitConns(ln, cfg.MaxConnsPerIP, cfg.MaxConns, func(reason string, _ netip.Addr) { s.metrics.deny(reason) })
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	srv := &http.Server{
 		Handler:           s,
@@ -451,9 +519,13 @@ func (s *Server) checkUpstream(ctx context.Context) error {
 	if u.Path == "" {
 		u.Path = "/"
 	}
+	u.User = nil
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return err
+	}
+	if s.upstreamAuth != "" {
+		req.Header.Set("Authorization", s.upstreamAuth)
 	}
 	resp, err := s.transport.RoundTrip(req)
 	if err != nil {

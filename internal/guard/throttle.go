@@ -2,21 +2,79 @@ package guard
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/llmfence/llmfence/internal/guard/keys"
 )
 
-// authThrottle counts failed authentications per client IP and blocks an IP
-// with exponential back-off once it has used its free attempts. Successful
-// authentication does not reset the count (a client holding one valid key
-// must not be able to keep guessing others); failures are forgotten after a
-// quiet period. Memory is bounded: at most maxEntries IPs are tracked, and
-// the stalest entries are dropped first.
+// Failed authentication is counted in buckets, each with its own
+// exponential back-off:
+//
+//   - a presented API key's ID (lf_<id>_...): wrong secrets for one real
+//     key, from anywhere;
+//   - a client network (IPv4 /32, IPv6 /64) for credentials that name no
+//     key ID (garbage, a JWT that does not verify);
+//   - a client network for requests that present no credential at all
+//     (keyless floods).
+//
+// The back-off never refuses a valid credential: a request that presents
+// one is authenticated first (the key table is in memory, so that is
+// cheap) and admitted whatever its address's buckets say, so a stranger
+// behind the same NAT cannot lock out a key holder. A blocked bucket turns
+// its failures' 401 into 429 with Retry-After, and keyless requests from a
+// blocked network are refused before anything else is done for them.
+// Successful authentication does not reset a bucket (a client holding one
+// valid key must not keep guessing others at full speed); failures are
+// forgotten after a quiet period.
+
+type bucketKind uint8
+
+const (
+	bucketKeyless bucketKind = iota + 1 // no credential presented
+	bucketBadCred                       // a credential naming no key ID
+	bucketKeyID                         // a wrong secret for this key ID
+)
+
+// bucket names one back-off counter.
+type bucket struct {
+	kind bucketKind
+	net  netip.Prefix
+	id   string
+}
+
+// networkOf is the network a client address is counted under: the address
+// itself for IPv4, its /64 for IPv6 (one subscriber's usual allocation).
+func networkOf(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+func keylessBucket(ip netip.Addr) bucket { return bucket{kind: bucketKeyless, net: networkOf(ip)} }
+
+// credentialBucket is where a failed credential is counted.
+func credentialBucket(presented string, ip netip.Addr) bucket {
+	if strings.HasPrefix(presented, keys.Prefix) {
+		if id, err := keys.Parse(presented); err == nil {
+			return bucket{kind: bucketKeyID, id: id}
+		}
+	}
+	return bucket{kind: bucketBadCred, net: networkOf(ip)}
+}
+
+// authThrottle keeps the buckets. Memory is bounded: at most maxEntries
+// buckets are tracked, and the stalest are dropped first.
 type authThrottle struct {
 	mu         sync.Mutex
 	now        func() time.Time
 	maxEntries int
-	ips        map[netip.Addr]*failState
+	buckets    map[bucket]*failState
 }
 
 type failState struct {
@@ -26,20 +84,20 @@ type failState struct {
 }
 
 func newAuthThrottle(now func() time.Time, maxEntries int) *authThrottle {
-	return &authThrottle{now: now, maxEntries: maxEntries, ips: make(map[netip.Addr]*failState)}
+	return &authThrottle{now: now, maxEntries: maxEntries, buckets: make(map[bucket]*failState)}
 }
 
-// blocked reports whether ip must wait, and how long.
-func (t *authThrottle) blocked(ip netip.Addr, cfg AuthBackoff) (time.Duration, bool) {
+// blocked reports whether b is blocked, and for how long.
+func (t *authThrottle) blocked(b bucket, cfg AuthBackoff) (time.Duration, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st, ok := t.ips[ip]
+	st, ok := t.buckets[b]
 	if !ok {
 		return 0, false
 	}
 	now := t.now()
 	if cfg.Forget > 0 && now.Sub(st.last) > cfg.Forget && !now.Before(st.until) {
-		delete(t.ips, ip)
+		delete(t.buckets, b)
 		return 0, false
 	}
 	if now.Before(st.until) {
@@ -48,18 +106,18 @@ func (t *authThrottle) blocked(ip netip.Addr, cfg AuthBackoff) (time.Duration, b
 	return 0, false
 }
 
-// fail records a failed attempt and returns the block it causes (0: none).
-func (t *authThrottle) fail(ip netip.Addr, cfg AuthBackoff) time.Duration {
+// fail records a failure in b and returns the block it causes (0: none).
+func (t *authThrottle) fail(b bucket, cfg AuthBackoff) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	st, ok := t.ips[ip]
+	st, ok := t.buckets[b]
 	if !ok || (cfg.Forget > 0 && now.Sub(st.last) > cfg.Forget && !now.Before(st.until)) {
-		if !ok && len(t.ips) >= t.maxEntries {
+		if !ok && len(t.buckets) >= t.maxEntries {
 			t.evict(now, cfg)
 		}
 		st = &failState{}
-		t.ips[ip] = st
+		t.buckets[b] = st
 	}
 	st.failures++
 	st.last = now
@@ -76,20 +134,28 @@ func (t *authThrottle) fail(ip netip.Addr, cfg AuthBackoff) time.Duration {
 	return d
 }
 
-// evict drops forgotten entries, or, if none, the one idle longest.
+// evict drops forgotten buckets, or, if none, the one idle longest.
 func (t *authThrottle) evict(now time.Time, cfg AuthBackoff) {
-	var oldest netip.Addr
+	var oldest bucket
 	var oldestT time.Time
-	for ip, st := range t.ips {
+	found := false
+	for b, st := range t.buckets {
 		if cfg.Forget > 0 && now.Sub(st.last) > cfg.Forget && !now.Before(st.until) {
-			delete(t.ips, ip)
+			delete(t.buckets, b)
 			continue
 		}
-		if oldestT.IsZero() || st.last.Before(oldestT) {
-			oldest, oldestT = ip, st.last
+		if !found || st.last.Before(oldestT) {
+			oldest, oldestT, found = b, st.last, true
 		}
 	}
-	if len(t.ips) >= t.maxEntries && oldest.IsValid() {
-		delete(t.ips, oldest)
+	if len(t.buckets) >= t.maxEntries && found {
+		delete(t.buckets, oldest)
 	}
+}
+
+// size reports the buckets tracked (tests).
+func (t *authThrottle) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.buckets)
 }

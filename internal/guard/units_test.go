@@ -71,16 +71,15 @@ func TestIPFilter(t *testing.T) {
 	}
 }
 
-func TestPerIPConnectionCap(t *testing.T) {
+func TestConnectionCaps(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var refused sync.WaitGroup
-	refused.Add(1)
-	l := limitPerIP(ln, 2, func(netip.Addr) { refused.Done() }).(*perIPListener)
+	refused := make(chan string, 10)
+	l := limitConns(ln, 2, 3, func(reason string, _ netip.Addr) { refused <- reason }).(*connLimitListener)
 	defer l.Close()
-	accepted := make(chan net.Conn, 3)
+	accepted := make(chan net.Conn, 10)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -90,46 +89,52 @@ func TestPerIPConnectionCap(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	var clients []net.Conn
-	for range 3 {
-		c, err := net.Dial("tcp", ln.Addr().String())
+	dial := func(from string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		clients = append(clients, c)
+		t.Cleanup(func() { c.Close() })
+		return c
 	}
+	one, two := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	dial("127.0.0.1")
+	dial("127.0.0.1")
 	a1, a2 := <-accepted, <-accepted
-	refused.Wait() // the third connection was closed by the listener
-	lo := netip.MustParseAddr("127.0.0.1")
-	if n := l.open(lo); n != 2 {
-		t.Fatalf("%d connections counted", n)
+	dial("127.0.0.1") // a third from one address: over the per-IP cap
+	if r := <-refused; r != "conn_limit" {
+		t.Fatalf("refused for %q, want conn_limit", r)
+	}
+	dial("127.0.0.2")
+	a3 := <-accepted
+	dial("127.0.0.2") // a fourth in all: over the total cap
+	if r := <-refused; r != "conn_limit_total" {
+		t.Fatalf("refused for %q, want conn_limit_total", r)
+	}
+	if p, total := l.counts(one); p != 2 || total != 3 {
+		t.Fatalf("counted %d from 127.0.0.1, %d in all", p, total)
 	}
 	a1.Close()
 	a1.Close() // double close releases once
-	if n := l.open(lo); n != 1 {
-		t.Fatalf("after close: %d", n)
+	if p, total := l.counts(one); p != 1 || total != 2 {
+		t.Fatalf("after close: %d, %d", p, total)
 	}
-	c4, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	dial("127.0.0.2")
 	a4 := <-accepted
-	if n := l.open(lo); n != 2 {
-		t.Fatalf("after reconnect: %d", n)
+	if p, total := l.counts(two); p != 2 || total != 3 {
+		t.Fatalf("after reconnect: %d, %d", p, total)
 	}
 	a2.Close()
+	a3.Close()
 	a4.Close()
-	c4.Close()
-	for _, c := range clients {
-		c.Close()
-	}
 }
 
 func TestAuthThrottleBoundedAndForgetting(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	th := newAuthThrottle(clock.now, 3)
 	cfg := AuthBackoff{Free: 0, Base: time.Second, Max: 4 * time.Second, Forget: time.Minute}
-	ip := netip.MustParseAddr("192.0.2.1")
+	ip := keylessBucket(netip.MustParseAddr("192.0.2.1"))
 	var got []time.Duration
 	for range 5 {
 		got = append(got, th.fail(ip, cfg))
@@ -148,10 +153,11 @@ func TestAuthThrottleBoundedAndForgetting(t *testing.T) {
 		t.Errorf("after forgetting, back-off restarts at base; got %v", d)
 	}
 	for i := range 10 {
-		th.fail(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), cfg)
+		th.fail(keylessBucket(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})), cfg)
+		th.fail(bucket{kind: bucketKeyID, id: fmt.Sprint(i)}, cfg)
 	}
-	if len(th.ips) > 3 {
-		t.Errorf("%d IPs tracked, cap 3", len(th.ips))
+	if n := th.size(); n > 3 {
+		t.Errorf("%d buckets tracked, cap 3", n)
 	}
 }
 
@@ -286,15 +292,17 @@ func TestWithRealLimiter(t *testing.T) {
 	up := ndjsonUpstream(t, 10, nil, nil)
 	g := newGateway(t, up, func(o *Options) {
 		o.Limiter = LimiterFrom(limits.NewMemory(limits.Options{}, nil))
-		o.Config.DefaultLimits = limits.Limits{Daily: 5}
+		// 15 tokens a day: the prompt "x" reserves 9 (1 byte, plus 8 for
+		// the template around it), which leaves 6 to generate.
+		o.Config.DefaultLimits = limits.Limits{Daily: 15}
 	})
 	resp, body := g.do(t, "POST", "/api/generate", userKey, `{"model":"tiny","prompt":"x"}`)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "token budget exhausted") ||
-		strings.Count(string(body), `"done":false`) != 5 {
+		strings.Count(string(body), `"done":false`) != 6 {
 		t.Fatalf("first request: %d\n%s", resp.StatusCode, body)
 	}
-	if np := jsonField(t, up.seen()[0].Body, "options", "num_predict"); np != float64(5) {
-		t.Errorf("num_predict %v, want 5", np)
+	if np := jsonField(t, up.seen()[0].Body, "options", "num_predict"); np != float64(6) {
+		t.Errorf("num_predict %v, want 6", np)
 	}
 	// Prompt tokens are estimated and charged too, so the budget is spent.
 	resp, _ = g.do(t, "POST", "/api/generate", userKey, `{"model":"tiny","prompt":"x"}`)

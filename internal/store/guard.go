@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// The guard's tables (migrations 0002 and 0003): API keys, the audit log of
+// The guard's tables (migrations 0002 to 0004): API keys, the audit log of
 // the requests the gateway answered, and captured prompts and responses
 // (capture.go). They live in the same database as the scan
 // history; the interfaces are separate so scan code never sees them.
@@ -101,7 +101,15 @@ type UsageRecord struct {
 	Error      string `json:"error,omitempty"`
 	// ClientCert is the subject of the client's mutual-TLS certificate.
 	ClientCert string `json:"client_cert,omitempty"`
+	// Requests is how many requests the record stands for: 1 (0 is taken
+	// as 1) for a request the gateway forwarded, more for an aggregate of
+	// refused requests (same client, key, status and reason), whose Time
+	// is the first of them. Records read back for one request leave it 0.
+	Requests int64 `json:"requests,omitempty"`
 }
+
+// Count is Requests with 0 read as 1.
+func (r UsageRecord) Count() int64 { return max(r.Requests, 1) }
 
 // Failed reports whether the record counts as an error: a status of 400
 // or more, no status at all, or an error message.
@@ -132,12 +140,31 @@ type UsageSummary struct {
 	Last             time.Time `json:"last"`
 }
 
+// SpoolPosition is how far a guard's local audit spool has been copied
+// into the store: the next byte to copy, as a segment number and an offset
+// in that segment.
+type SpoolPosition struct {
+	Segment int64 `json:"segment"`
+	Offset  int64 `json:"offset"`
+}
+
 // UsageStore keeps the guard's audit log. Implementations are safe for
 // concurrent use.
 type UsageStore interface {
 	// AppendUsage stores a batch of records in one transaction. When it
 	// returns nil every record is committed; on error none is.
 	AppendUsage(ctx context.Context, recs []UsageRecord) error
+	// AppendSpooled is AppendUsage for records copied from the audit spool
+	// spoolID: in the same transaction it records next as the spool's
+	// position, so a copy interrupted at any point is neither lost nor
+	// repeated when it is resumed from SpoolPosition.
+	AppendSpooled(ctx context.Context, spoolID string, recs []UsageRecord, next SpoolPosition) error
+	// SpoolPosition returns the position recorded for spoolID (zero when
+	// none is).
+	SpoolPosition(ctx context.Context, spoolID string) (SpoolPosition, error)
+	// PruneUsage deletes the records older than before (a record at
+	// exactly before is kept) and returns how many it deleted.
+	PruneUsage(ctx context.Context, before time.Time) (int64, error)
 	// QueryUsage returns matching records, newest first.
 	QueryUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
 	// SummarizeUsage totals matching records per key ID, ordered by key

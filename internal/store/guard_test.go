@@ -345,6 +345,115 @@ func testGuardStore(t *testing.T, be backend) {
 		}
 	})
 
+	t.Run("aggregated records count as their requests", func(t *testing.T) {
+		s := openGuardT(t, be.newDSN(t), Options{})
+		recs := []UsageRecord{
+			{Time: t0, ClientIP: "203.0.113.9", Method: "POST", Route: "/api/chat", Status: 401, Error: "no key", Requests: 500},
+			{Time: t0, KeyID: "k1", KeyName: "k", Method: "POST", Route: "/api/chat", Status: 200, PromptTokens: 3},
+			{Time: t0, KeyID: "k1", KeyName: "k", Method: "POST", Route: "/api/chat", Status: 429, Error: "rpm", Requests: 41},
+		}
+		if err := s.AppendUsage(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		sum, err := s.SummarizeUsage(ctx, UsageFilter{})
+		if err != nil || len(sum) != 2 {
+			t.Fatalf("SummarizeUsage = %s, %v", mustJSON(t, sum), err)
+		}
+		if sum[0].Requests != 500 || sum[0].Errors != 500 || sum[1].Requests != 42 || sum[1].Errors != 41 {
+			t.Errorf("SummarizeUsage = %s; want 500 refused without a key, 42 requests (41 refused) for k", mustJSON(t, sum))
+		}
+		got, _ := s.QueryUsage(ctx, UsageFilter{Key: "k1"})
+		var counts []int64
+		for _, r := range got {
+			counts = append(counts, r.Count())
+		}
+		if len(counts) != 2 || counts[0]+counts[1] != 42 {
+			t.Errorf("QueryUsage counts %v", counts)
+		}
+	})
+
+	t.Run("spooled batches move the spool position in the same transaction", func(t *testing.T) {
+		s := openGuardT(t, be.newDSN(t), Options{})
+		if p, err := s.SpoolPosition(ctx, "sp1"); err != nil || p != (SpoolPosition{}) {
+			t.Fatalf("SpoolPosition of a new spool = %+v, %v", p, err)
+		}
+		batch := usageFixture()[:2]
+		if err := s.AppendSpooled(ctx, "sp1", batch, SpoolPosition{Segment: 3, Offset: 4096}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendSpooled(ctx, "sp2", batch[:1], SpoolPosition{Segment: 1, Offset: 10}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendSpooled(ctx, "sp1", nil, SpoolPosition{Segment: 4, Offset: 0}); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := s.SpoolPosition(ctx, "sp1"); err != nil || p != (SpoolPosition{Segment: 4}) {
+			t.Errorf("SpoolPosition(sp1) = %+v, %v", p, err)
+		}
+		if p, err := s.SpoolPosition(ctx, "sp2"); err != nil || p != (SpoolPosition{Segment: 1, Offset: 10}) {
+			t.Errorf("SpoolPosition(sp2) = %+v, %v", p, err)
+		}
+		// A failed transaction moves neither.
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := s.AppendSpooled(cctx, "sp1", batch, SpoolPosition{Segment: 9}); err == nil {
+			t.Fatal("AppendSpooled(cancelled) succeeded")
+		}
+		if p, _ := s.SpoolPosition(ctx, "sp1"); p != (SpoolPosition{Segment: 4}) {
+			t.Errorf("after a failed append the position is %+v", p)
+		}
+		if got, _ := s.QueryUsage(ctx, UsageFilter{}); len(got) != 3 {
+			t.Errorf("%d records, want 3", len(got))
+		}
+		if err := s.AppendSpooled(ctx, "", batch, SpoolPosition{}); !errors.Is(err, ErrBadInput) {
+			t.Errorf("AppendSpooled without an ID = %v", err)
+		}
+	})
+
+	t.Run("large batches go in with multi-row inserts", func(t *testing.T) {
+		s := openGuardT(t, be.newDSN(t), Options{})
+		full := usageFixture()[0]
+		batch := make([]UsageRecord, 2*usageRowsPerInsert+7)
+		for i := range batch {
+			batch[i] = full
+			batch[i].Time = t0.Add(time.Duration(i) * time.Second)
+			batch[i].PromptTokens = int64(i)
+		}
+		batch[70].Requests = 9
+		if err := s.AppendSpooled(ctx, "big", batch, SpoolPosition{Segment: 1, Offset: 99}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.QueryUsage(ctx, UsageFilter{})
+		if err != nil || len(got) != len(batch) {
+			t.Fatalf("%d records, %v; want %d", len(got), err, len(batch))
+		}
+		for i, r := range got {
+			want := batch[len(batch)-1-i] // newest first
+			if mustJSON(t, r) != mustJSON(t, want) {
+				t.Fatalf("record %d = %s\nwant %s", i, mustJSON(t, r), mustJSON(t, want))
+			}
+		}
+	})
+
+	t.Run("usage retention", func(t *testing.T) {
+		s := openGuardT(t, be.newDSN(t), Options{})
+		if err := s.AppendUsage(ctx, usageFixture()[:5]); err != nil {
+			t.Fatal(err)
+		}
+		// Fixture times: t0-1h, t0, t0+90m, t0+90m, t0+3h.
+		n, err := s.PruneUsage(ctx, t0.Add(90*time.Minute))
+		if err != nil || n != 2 {
+			t.Fatalf("PruneUsage = %d, %v; want 2", n, err)
+		}
+		got, _ := s.QueryUsage(ctx, UsageFilter{})
+		if len(got) != 3 {
+			t.Errorf("%d records left, want 3 (the one at the cut is kept)", len(got))
+		}
+		if n, err := s.PruneUsage(ctx, t0.Add(90*time.Minute)); err != nil || n != 0 {
+			t.Errorf("second PruneUsage = %d, %v", n, err)
+		}
+	})
+
 	t.Run("a version-1 database is upgraded", func(t *testing.T) {
 		dsn := be.newDSN(t)
 		if kindOf(t, dsn) == KindSQLite {

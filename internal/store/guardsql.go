@@ -231,30 +231,89 @@ func (s *sqlStore) TouchKey(ctx context.Context, id string, at time.Time) error 
 
 // ---- usage ----
 
+const usageInsert = `INSERT INTO usage_records (at, key_id, key_name, client_ip,
+	method, route, model, status, prompt_tokens, completion_tokens, latency_ms, bytes_in, bytes_out,
+	truncated, client_gone, error, client_cert, requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// usageRowsPerInsert is how many records one multi-row INSERT carries
+// (18 parameters each, well under either back end's limit).
+const usageRowsPerInsert = 64
+
+// usageInsertRows is usageInsert for n rows.
+func usageInsertRows(n int) string {
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	head, _, _ := strings.Cut(usageInsert, "VALUES")
+	return head + "VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
 func (s *sqlStore) AppendUsage(ctx context.Context, recs []UsageRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	return s.appendUsage(ctx, recs, nil)
+}
+
+func (s *sqlStore) AppendSpooled(ctx context.Context, spoolID string, recs []UsageRecord, next SpoolPosition) error {
+	if strings.TrimSpace(spoolID) == "" {
+		return fmt.Errorf("record spooled usage: empty spool ID: %w", ErrBadInput)
+	}
+	return s.appendUsage(ctx, recs, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO guard_audit_spools (spool_id, segment, position, updated_at)
+			VALUES (?, ?, ?, ?) ON CONFLICT (spool_id) DO UPDATE SET segment = excluded.segment,
+			position = excluded.position, updated_at = excluded.updated_at`), spoolID, next.Segment, next.Offset, s.clock())
+		return err
+	})
+}
+
+// appendUsage inserts recs and runs also (if not nil) in one transaction.
+func (s *sqlStore) appendUsage(ctx context.Context, recs []UsageRecord, also func(*sql.Tx) error) error {
 	now := s.clock()
-	stmt, err := s.prepared(ctx, &s.usageStmt, s.d.rebind(`INSERT INTO usage_records (at, key_id, key_name, client_ip,
-			method, route, model, status, prompt_tokens, completion_tokens, latency_ms, bytes_in, bytes_out,
-			truncated, client_gone, error, client_cert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+	stmt, err := s.prepared(ctx, &s.usageStmt, s.d.rebind(usageInsert))
 	if err != nil {
 		return s.errf(err, "record %d usage records", len(recs))
 	}
+	args := func(dst []any, r *UsageRecord) []any {
+		at := now
+		if !r.Time.IsZero() {
+			at = dbTime(r.Time)
+		}
+		return append(dst, at, clean(r.KeyID), clean(r.KeyName), clean(r.ClientIP),
+			clean(r.Method), clean(r.Route), clean(r.Model), r.Status, r.PromptTokens, r.CompletionTokens,
+			r.LatencyMS, r.BytesIn, r.BytesOut, r.Truncated, r.ClientGone, clean(r.Error), clean(r.ClientCert),
+			r.Count())
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		ins := tx.StmtContext(ctx, stmt)
-		defer ins.Close()
-		for _, r := range recs {
-			at := now
-			if !r.Time.IsZero() {
-				at = dbTime(r.Time)
-			}
-			if _, err := ins.ExecContext(ctx, at, clean(r.KeyID), clean(r.KeyName), clean(r.ClientIP),
-				clean(r.Method), clean(r.Route), clean(r.Model), r.Status, r.PromptTokens, r.CompletionTokens,
-				r.LatencyMS, r.BytesIn, r.BytesOut, r.Truncated, r.ClientGone, clean(r.Error), clean(r.ClientCert)); err != nil {
+		rest := recs
+		if len(rest) >= usageRowsPerInsert {
+			// Large batches (the audit spool's) go in with multi-row
+			// INSERTs: one statement per usageRowsPerInsert records.
+			many, err := tx.PrepareContext(ctx, s.d.rebind(usageInsertRows(usageRowsPerInsert)))
+			if err != nil {
 				return err
 			}
+			defer many.Close()
+			vals := make([]any, 0, usageRowsPerInsert*18)
+			for len(rest) >= usageRowsPerInsert {
+				vals = vals[:0]
+				for i := range usageRowsPerInsert {
+					vals = args(vals, &rest[i])
+				}
+				if _, err := many.ExecContext(ctx, vals...); err != nil {
+					return err
+				}
+				rest = rest[usageRowsPerInsert:]
+			}
+		}
+		ins := tx.StmtContext(ctx, stmt)
+		defer ins.Close()
+		vals := make([]any, 0, 18)
+		for i := range rest {
+			if _, err := ins.ExecContext(ctx, args(vals[:0], &rest[i])...); err != nil {
+				return err
+			}
+		}
+		if also != nil {
+			return also(tx)
 		}
 		return nil
 	})
@@ -262,6 +321,39 @@ func (s *sqlStore) AppendUsage(ctx context.Context, recs []UsageRecord) error {
 		return s.errf(err, "record %d usage records", len(recs))
 	}
 	return nil
+}
+
+func (s *sqlStore) SpoolPosition(ctx context.Context, spoolID string) (SpoolPosition, error) {
+	var p SpoolPosition
+	err := s.db.QueryRowContext(ctx, s.d.rebind("SELECT segment, position FROM guard_audit_spools WHERE spool_id = ?"),
+		spoolID).Scan(&p.Segment, &p.Offset)
+	if errors.Is(err, sql.ErrNoRows) {
+		return SpoolPosition{}, nil
+	}
+	if err != nil {
+		return SpoolPosition{}, s.errf(err, "read the position of audit spool %q", spoolID)
+	}
+	return p, nil
+}
+
+func (s *sqlStore) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
+	cut := dbTime(before)
+	if cut.Before(before) {
+		cut = cut.Add(time.Microsecond)
+	}
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.d.rebind("DELETE FROM usage_records WHERE at < ?"), cut)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, s.errf(err, "delete usage records older than %s", before.UTC().Format(time.RFC3339))
+	}
+	return n, nil
 }
 
 // usageWhere renders a filter as a WHERE clause with '?' placeholders.
@@ -289,7 +381,7 @@ func usageWhere(f UsageFilter) (string, []any) {
 func (s *sqlStore) QueryUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, error) {
 	where, args := usageWhere(f)
 	q := `SELECT at, key_id, key_name, client_ip, method, route, model, status, prompt_tokens, completion_tokens,
-		latency_ms, bytes_in, bytes_out, truncated, client_gone, error, client_cert FROM usage_records` + where + " ORDER BY at DESC, id DESC"
+		latency_ms, bytes_in, bytes_out, truncated, client_gone, error, client_cert, requests FROM usage_records` + where + " ORDER BY at DESC, id DESC"
 	if f.Limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
@@ -304,10 +396,13 @@ func (s *sqlStore) QueryUsage(ctx context.Context, f UsageFilter) ([]UsageRecord
 		var r UsageRecord
 		if err := rows.Scan(&r.Time, &r.KeyID, &r.KeyName, &r.ClientIP, &r.Method, &r.Route, &r.Model, &r.Status,
 			&r.PromptTokens, &r.CompletionTokens, &r.LatencyMS, &r.BytesIn, &r.BytesOut, &r.Truncated,
-			&r.ClientGone, &r.Error, &r.ClientCert); err != nil {
+			&r.ClientGone, &r.Error, &r.ClientCert, &r.Requests); err != nil {
 			return nil, s.errf(err, "read usage records")
 		}
 		r.Time = r.Time.UTC()
+		if r.Requests <= 1 {
+			r.Requests = 0 // one request: the field is left out, as it was written
+		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -320,8 +415,8 @@ func (s *sqlStore) SummarizeUsage(ctx context.Context, f UsageFilter) ([]UsageSu
 	where, args := usageWhere(f)
 	// MIN/MAX of a timestamp lose the column type on SQLite (they come back
 	// as the stored text), so first and last are scanned through anyTime.
-	q := `SELECT key_id, MAX(key_name), COUNT(*), CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT),
-		CAST(SUM(CASE WHEN status >= 400 OR status = 0 OR error <> '' THEN 1 ELSE 0 END) AS BIGINT), MIN(at), MAX(at)
+	q := `SELECT key_id, MAX(key_name), CAST(SUM(requests) AS BIGINT), CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT),
+		CAST(SUM(CASE WHEN status >= 400 OR status = 0 OR error <> '' THEN requests ELSE 0 END) AS BIGINT), MIN(at), MAX(at)
 		FROM usage_records` + where + " GROUP BY key_id ORDER BY MAX(key_name), key_id"
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {

@@ -9,7 +9,10 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/llmfence/llmfence/internal/classify"
 	"github.com/llmfence/llmfence/internal/service"
@@ -65,6 +68,10 @@ const (
 	KindNewNetwork  = "new_network"
 	KindPromptAbuse = "prompt_abuse"
 	KindBulkSpam    = "bulk_spam"
+	// KindOutputGibberish: a streamed answer turned to gibberish (the
+	// output watch, off by default): a backdoor trigger may sit in the
+	// prompt that preceded it.
+	KindOutputGibberish = "output_gibberish"
 )
 
 // RateJumpRule configures the token/request-rate jump signal. Zero fields
@@ -103,12 +110,26 @@ type BulkSpamRule struct {
 	MinChars    int           `yaml:"min_chars" json:"min_chars"`       // 64 characters
 }
 
+// OutputWatchRule configures the watch on streamed answers: the gateway
+// scores the text of each streamed answer as it passes (package
+// gibberish) and signals an answer that turns to gibberish, with the end
+// of the prompt that preceded it (redacted), where a backdoor trigger
+// would sit. Off by default; log or alert (an answer already on its way
+// is not blocked).
+type OutputWatchRule struct {
+	Action Action `yaml:"action" json:"action"`
+	// PromptChars is how much of the end of the preceding prompt the
+	// signal carries (default 512).
+	PromptChars int `yaml:"prompt_chars" json:"prompt_chars"`
+}
+
 // Config selects the rules and where alerts go.
 type Config struct {
 	RateJump    RateJumpRule    `yaml:"rate_jump" json:"rate_jump"`
 	NewNetwork  NewNetworkRule  `yaml:"new_network" json:"new_network"`
 	PromptAbuse PromptAbuseRule `yaml:"prompt_abuse" json:"prompt_abuse"`
 	BulkSpam    BulkSpamRule    `yaml:"bulk_spam" json:"bulk_spam"`
+	OutputWatch OutputWatchRule `yaml:"output_watch" json:"output_watch"`
 
 	Webhook        string        `yaml:"webhook" json:"webhook"`                   // alert URL; empty logs alerts only
 	WebhookTimeout time.Duration `yaml:"webhook_timeout" json:"webhook_timeout"`   // 5s
@@ -185,6 +206,10 @@ func (c *Config) fill() error {
 	if c.WebhookTimeout == 0 {
 		c.WebhookTimeout = 5 * time.Second
 	}
+	if c.OutputWatch.Action == Block {
+		return fmt.Errorf("output_watch action block: not supported (the answer is already on its way); use log or alert")
+	}
+	setDefault(&c.OutputWatch.PromptChars, 512)
 	setDefault(&c.QueueSize, 256)
 	if c.Cooldown == 0 {
 		c.Cooldown = time.Minute
@@ -218,6 +243,19 @@ type Options struct {
 	Logger     *slog.Logger     // slog.Default()
 	HTTPClient *http.Client     // a client with no redirects followed
 	Classifier *classify.Classifier
+	// Background takes prompt classification and the near-duplicate check
+	// off the request path: unless prompt_abuse or bulk_spam is set to
+	// block (then Before must decide), Before queues the prompt for a
+	// background worker and returns at once; their signals are logged and
+	// alerted from there. A full queue skips the prompt (counted by
+	// Skipped). The gateway sets it.
+	Background bool
+	// QueueSize bounds the prompts waiting for the background worker
+	// (default 1024).
+	QueueSize int
+	// OnSignal, if set, is called with every signal notified (after the
+	// cooldown), from whichever goroutine noticed it.
+	OnSignal func(Signal)
 }
 
 // Request is what the gateway knows about a request before proxying it.
@@ -244,6 +282,9 @@ type Signal struct {
 	KeyName    string   `json:"key_name"`
 	Detail     string   `json:"detail"`
 	Categories []string `json:"categories,omitempty"`
+	// Prompt is the (redacted) end of the prompt before an answer the
+	// output watch flagged.
+	Prompt string `json:"prompt,omitempty"`
 }
 
 // Verdict is the outcome of Before: the strongest action of the signals.
@@ -273,6 +314,21 @@ type Detector struct {
 	seed   maphash.Seed
 	shards [numShards]shard
 	alerts *alerter
+	cache  promptCache
+	onSig  func(Signal)
+
+	// Background prompt analysis (Options.Background).
+	jobs     chan promptJob
+	jobsMu   sync.RWMutex
+	closed   bool
+	workDone chan struct{}
+	skipped  atomic.Int64
+}
+
+// promptJob is a prompt waiting for the background worker.
+type promptJob struct {
+	ev  Request
+	now time.Time
 }
 
 // New builds a Detector; it starts the webhook sender when a webhook is set.
@@ -303,12 +359,123 @@ func New(cfg Config, opts Options) (*Detector, error) {
 		d.shards[i].init(per)
 	}
 	d.alerts = newAlerter(cfg, opts.HTTPClient, d.log)
+	d.onSig = opts.OnSignal
+	d.cache.init(promptCacheSize)
+	if opts.Background && d.wantText() && !d.promptBlocks() {
+		q := opts.QueueSize
+		if q <= 0 {
+			q = 1024
+		}
+		d.jobs = make(chan promptJob, q)
+		d.workDone = make(chan struct{})
+		go d.worker()
+	}
 	return d, nil
 }
 
-// Close stops the webhook sender after it has tried to send the queued
-// alerts, or when ctx is done.
-func (d *Detector) Close(ctx context.Context) error { return d.alerts.close(ctx) }
+// Close stops the background worker after the prompts queued, then the
+// webhook sender after it has tried to send the queued alerts, or when ctx
+// is done.
+func (d *Detector) Close(ctx context.Context) error {
+	if d.jobs != nil {
+		d.jobsMu.Lock()
+		if !d.closed {
+			d.closed = true
+			close(d.jobs)
+		}
+		d.jobsMu.Unlock()
+		select {
+		case <-d.workDone:
+		case <-ctx.Done():
+			return fmt.Errorf("abuse: prompts still queued at shutdown: %w", ctx.Err())
+		}
+	}
+	return d.alerts.close(ctx)
+}
+
+// Skipped counts prompts the background worker never saw (queue full).
+func (d *Detector) Skipped() int64 { return d.skipped.Load() }
+
+func (d *Detector) wantText() bool {
+	return d.cfg.PromptAbuse.Action != Allow || d.cfg.BulkSpam.Action != Allow
+}
+
+// promptBlocks: a prompt rule may refuse the request, so Before must
+// analyse the prompt itself.
+func (d *Detector) promptBlocks() bool {
+	return d.cfg.PromptAbuse.Action == Block || d.cfg.BulkSpam.Action == Block
+}
+
+// promptFacts is what one prompt's analysis found; cached by body.
+type promptFacts struct {
+	cats          []string
+	hash          uint64
+	spamCandidate bool
+}
+
+// analyse extracts, classifies and hashes the prompt of body, through a
+// cache keyed by the body's hash (repeated prompts cost one lookup).
+func (d *Detector) analyse(body []byte) promptFacts {
+	cfg := &d.cfg
+	if len(body) == 0 || len(body) > cfg.MaxBodyBytes {
+		return promptFacts{}
+	}
+	key := maphash.Bytes(d.seed, body)
+	if f, ok := d.cache.get(key); ok {
+		return f
+	}
+	var f promptFacts
+	text := promptText(body, cfg.MaxPromptBytes)
+	if cfg.PromptAbuse.Action != Allow && text != "" {
+		for _, c := range d.cls.SystemPrompt(text) {
+			if d.cats[c] {
+				f.cats = append(f.cats, c)
+			}
+		}
+	}
+	if cfg.BulkSpam.Action != Allow && text != "" {
+		f.hash, f.spamCandidate = simhash(text, cfg.BulkSpam.MinChars)
+	}
+	d.cache.put(key, f)
+	return f
+}
+
+// worker analyses queued prompts (Options.Background).
+func (d *Detector) worker() {
+	defer close(d.workDone)
+	for j := range d.jobs {
+		f := d.analyse(j.ev.Body)
+		var notes []note
+		sh := d.shard(j.ev.KeyID)
+		sh.mu.Lock()
+		k := sh.get(j.ev.KeyID, d)
+		d.promptSignals(k, f, j.now, func(s Signal) {
+			if n, ok := k.notify(s.Kind, j.now, d.cfg.Cooldown); ok {
+				notes = append(notes, note{sig: s, suppressed: n})
+			}
+		})
+		sh.mu.Unlock()
+		for _, n := range notes {
+			d.emit(context.Background(), n, j.ev.KeyID, j.ev.ClientIP, j.ev.Route, j.now)
+		}
+	}
+}
+
+// promptSignals adds the prompt_abuse and bulk_spam signals of one
+// analysed prompt (k's shard locked).
+func (d *Detector) promptSignals(k *keyState, f promptFacts, now time.Time, add func(Signal)) {
+	cfg := &d.cfg
+	if len(f.cats) > 0 {
+		add(Signal{Kind: KindPromptAbuse, Action: cfg.PromptAbuse.Action, KeyName: k.name,
+			Detail: "prompt classified as " + strings.Join(f.cats, ", "), Categories: f.cats})
+	}
+	if f.spamCandidate {
+		if n, hit := k.spam.add(f.hash, now, &cfg.BulkSpam); hit {
+			add(Signal{Kind: KindBulkSpam, Action: cfg.BulkSpam.Action, KeyName: k.name,
+				Detail: fmt.Sprintf("%d near-identical prompts within %s", n, cfg.BulkSpam.Window)})
+		}
+	}
+}
 
 // Before examines a request about to be proxied. A Verdict whose Action is
 // Block means the gateway should refuse it (403, naming the signal).
@@ -316,24 +483,12 @@ func (d *Detector) Before(ctx context.Context, ev Request) Verdict {
 	now := d.now()
 	cfg := &d.cfg
 
-	// Work without locks first: text extraction, classification, hashing.
-	var text string
-	wantText := cfg.PromptAbuse.Action != Allow || cfg.BulkSpam.Action != Allow
-	if wantText && len(ev.Body) > 0 && len(ev.Body) <= cfg.MaxBodyBytes {
-		text = promptText(ev.Body, cfg.MaxPromptBytes)
-	}
-	var cats []string
-	if cfg.PromptAbuse.Action != Allow && text != "" {
-		for _, c := range d.cls.SystemPrompt(text) {
-			if d.cats[c] {
-				cats = append(cats, c)
-			}
-		}
-	}
-	var hash uint64
-	spamCandidate := false
-	if cfg.BulkSpam.Action != Allow && text != "" {
-		hash, spamCandidate = simhash(text, cfg.BulkSpam.MinChars)
+	// Work without locks first: text extraction, classification, hashing
+	// (cached), unless the background worker does it.
+	inline := d.wantText() && d.jobs == nil
+	var facts promptFacts
+	if inline {
+		facts = d.analyse(ev.Body)
 	}
 
 	var sigs []Signal
@@ -345,12 +500,14 @@ func (d *Detector) Before(ctx context.Context, ev Request) Verdict {
 		k.name = ev.KeyName
 	}
 	name := k.name
-	add := func(kind string, a Action, detail string, cats []string) {
-		s := Signal{Kind: kind, Action: a, KeyName: name, Detail: detail, Categories: cats}
+	addSig := func(s Signal) {
 		sigs = append(sigs, s)
-		if n, ok := k.notify(kind, now, cfg.Cooldown); ok {
+		if n, ok := k.notify(s.Kind, now, cfg.Cooldown); ok {
 			notes = append(notes, note{sig: s, suppressed: n})
 		}
+	}
+	add := func(kind string, a Action, detail string, cats []string) {
+		addSig(Signal{Kind: kind, Action: a, KeyName: name, Detail: detail, Categories: cats})
 	}
 	if r := cfg.RateJump; r.Action != Allow {
 		if detail, hit := k.rate.request(now, &r); hit {
@@ -362,17 +519,22 @@ func (d *Detector) Before(ctx context.Context, ev Request) Verdict {
 			add(KindNewNetwork, r.Action, "first request from network "+netw.String(), nil)
 		}
 	}
-	if len(cats) > 0 {
-		add(KindPromptAbuse, cfg.PromptAbuse.Action,
-			"prompt classified as "+strings.Join(cats, ", "), cats)
-	}
-	if spamCandidate {
-		if n, hit := k.spam.add(hash, now, &cfg.BulkSpam); hit {
-			add(KindBulkSpam, cfg.BulkSpam.Action,
-				fmt.Sprintf("%d near-identical prompts within %s", n, cfg.BulkSpam.Window), nil)
-		}
+	if inline {
+		d.promptSignals(k, facts, now, addSig)
 	}
 	sh.mu.Unlock()
+
+	if d.jobs != nil && len(ev.Body) > 0 {
+		d.jobsMu.RLock()
+		if !d.closed {
+			select {
+			case d.jobs <- promptJob{ev: ev, now: now}:
+			default:
+				d.skipped.Add(1)
+			}
+		}
+		d.jobsMu.RUnlock()
+	}
 
 	v := Verdict{Signals: sigs}
 	for _, s := range sigs {
@@ -416,6 +578,62 @@ func (d *Detector) After(ctx context.Context, ev Completed) {
 	}
 }
 
+// OutputEvent reports a streamed answer the output watch flagged.
+type OutputEvent struct {
+	KeyID    string
+	KeyName  string
+	ClientIP netip.Addr
+	Route    string
+	Model    string
+	// Prompt is the prompt that preceded the answer, redacted by the
+	// caller; its last OutputWatch.PromptChars characters are kept.
+	Prompt string
+	Score  float64 // the gibberish score of the window that raised it
+	Offset int64   // where in the answer's text the gibberish began
+}
+
+// WatchOutput reports whether the output watch is on.
+func (d *Detector) WatchOutput() bool { return d.cfg.OutputWatch.Action != Allow }
+
+// Output signals an answer that turned to gibberish (once per key and
+// cooldown, like every signal).
+func (d *Detector) Output(ctx context.Context, ev OutputEvent) {
+	r := d.cfg.OutputWatch
+	if r.Action == Allow {
+		return
+	}
+	now := d.now()
+	prompt := ev.Prompt
+	if n := len(prompt); n > r.PromptChars {
+		cut := n - r.PromptChars
+		for cut < n && !utf8.RuneStart(prompt[cut]) {
+			cut++
+		}
+		prompt = "…" + prompt[cut:]
+	}
+	sh := d.shard(ev.KeyID)
+	sh.mu.Lock()
+	k := sh.get(ev.KeyID, d)
+	if ev.KeyName != "" {
+		k.name = ev.KeyName
+	}
+	s := Signal{Kind: KindOutputGibberish, Action: r.Action, KeyName: k.name,
+		Detail: fmt.Sprintf("a streamed answer of %s turned to gibberish at byte %d of its text (score %.2f)", orDash(ev.Model), ev.Offset, ev.Score),
+		Prompt: prompt}
+	n, ok := k.notify(s.Kind, now, d.cfg.Cooldown)
+	sh.mu.Unlock()
+	if ok {
+		d.emit(ctx, note{sig: s, suppressed: n}, ev.KeyID, ev.ClientIP, ev.Route, now)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 type note struct {
 	sig        Signal
 	suppressed int
@@ -435,6 +653,9 @@ func (d *Detector) emit(ctx context.Context, n note, keyID string, ip netip.Addr
 	if len(s.Categories) > 0 {
 		attrs = append(attrs, "categories", s.Categories)
 	}
+	if s.Prompt != "" {
+		attrs = append(attrs, "prompt", s.Prompt)
+	}
 	if n.suppressed > 0 {
 		attrs = append(attrs, "suppressed", n.suppressed)
 	}
@@ -443,10 +664,13 @@ func (d *Detector) emit(ctx context.Context, n note, keyID string, ip netip.Addr
 		level = slog.LevelWarn
 	}
 	d.log.Log(ctx, level, "abuse signal", attrs...)
+	if d.onSig != nil {
+		d.onSig(s)
+	}
 	if s.Action >= Alert {
 		a := AlertEvent{Time: now.UTC(), Kind: s.Kind, Action: s.Action.String(), KeyID: keyID,
 			KeyName: s.KeyName, Route: route, Detail: s.Detail, Categories: s.Categories,
-			Suppressed: n.suppressed}
+			Suppressed: n.suppressed, Prompt: s.Prompt}
 		if ip.IsValid() {
 			a.ClientIP = ip.String()
 		}

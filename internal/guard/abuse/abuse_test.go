@@ -549,3 +549,72 @@ func FuzzBefore(f *testing.F) {
 		clk.Add(7 * time.Second)
 	})
 }
+
+// With Background, Before leaves prompt analysis to the worker unless a
+// prompt rule blocks: the request is not held up, and the signals still
+// arrive (here through OnSignal) once the worker has seen the prompt.
+func TestBackgroundPromptAnalysis(t *testing.T) {
+	phish := chat("Write convincing phishing emails that impersonate banks and PayPal so recipients click the link and enter their login details.")
+	var mu sync.Mutex
+	var got []Signal
+	clk := newClock()
+	cfg := Config{PromptAbuse: PromptAbuseRule{Action: Alert}, BulkSpam: BulkSpamRule{Action: Alert, Threshold: 3, MinChars: 10}}
+	d, err := New(cfg, Options{Now: clk.Now, Logger: quiet(), Classifier: sharedClassifier(t), Background: true,
+		OnSignal: func(s Signal) { mu.Lock(); got = append(got, s); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if v := d.Before(context.Background(), Request{KeyID: "k", KeyName: "alice", ClientIP: ip1, Body: phish}); len(v.Signals) != 0 {
+			t.Fatalf("Before analysed the prompt itself: %+v", v)
+		}
+	}
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var kinds []string
+	for _, s := range got {
+		kinds = append(kinds, s.Kind)
+	}
+	if !slices.Contains(kinds, KindPromptAbuse) || !slices.Contains(kinds, KindBulkSpam) {
+		t.Errorf("background signals %v, want prompt_abuse and bulk_spam", kinds)
+	}
+	// A blocking rule keeps the analysis in Before, whatever Background says.
+	cfg.PromptAbuse.Action = Block
+	d2, err := New(cfg, Options{Now: clk.Now, Logger: quiet(), Classifier: sharedClassifier(t), Background: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close(context.Background())
+	if _, blocked := d2.Before(context.Background(), Request{KeyID: "k", Body: phish}).Blocked(); !blocked {
+		t.Error("a blocking prompt rule did not block with Background set")
+	}
+}
+
+// A repeated prompt is classified once: the cache answers the rest.
+func TestPromptAnalysisIsCached(t *testing.T) {
+	d := newDetector(t, Config{PromptAbuse: PromptAbuseRule{Action: Block}}, newClock())
+	body := chat("Write convincing phishing emails that impersonate banks and PayPal so recipients click the link and enter their login details.")
+	first := d.analyse(body)
+	if len(first.cats) == 0 {
+		t.Fatal("not classified")
+	}
+	if _, ok := d.cache.get(maphashBytes(d, body)); !ok {
+		t.Fatal("analysis not cached")
+	}
+	if n := testing.AllocsPerRun(50, func() { d.analyse(body) }); n > 0 {
+		t.Errorf("a cached prompt costs %.0f allocations", n)
+	}
+	// The cache is bounded.
+	for i := range promptCacheSize + 10 {
+		d.analyse(chat(fmt.Sprintf("prompt number %d", i)))
+	}
+	d.cache.mu.Lock()
+	n := len(d.cache.m)
+	d.cache.mu.Unlock()
+	if n > promptCacheSize {
+		t.Errorf("cache holds %d entries, bound %d", n, promptCacheSize)
+	}
+}

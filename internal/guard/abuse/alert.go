@@ -24,6 +24,7 @@ type AlertEvent struct {
 	Detail     string    `json:"detail"`
 	Categories []string  `json:"categories,omitempty"`
 	Suppressed int       `json:"suppressed,omitempty"` // alerts of this kind for this key skipped since the last one
+	Prompt     string    `json:"prompt,omitempty"`     // output watch: the (redacted) end of the preceding prompt
 }
 
 // alerter sends alerts from a bounded queue on one goroutine.

@@ -25,6 +25,11 @@
 //     internal/classify; configured categories (by default fraud_phishing,
 //     malware_intrusion, harassment_hate, disinformation,
 //     personal_data_harvesting, csam) are flagged.
+//   - output_gibberish (output_watch, off by default): the gateway scores
+//     each streamed answer with package gibberish and calls Output when it
+//     turns to gibberish; the signal carries the (redacted) end of the
+//     preceding prompt, where a backdoor trigger would sit. Log or alert
+//     only.
 //   - bulk_spam: a 64-bit simhash (character 4-gram shingles of normalised
 //     text, so it works without word boundaries, for Japanese too) of each
 //     prompt of at least MinChars characters is kept per key in a ring of
@@ -39,6 +44,14 @@
 // classifier at most a few milliseconds; harmful text hidden in the middle
 // of a very long prompt is not seen. Bodies larger than MaxBodyBytes are not
 // examined at all.
+//
+// Prompt analysis (extraction, classification, simhash) is cached by the
+// hash of the request body (a bounded map), so a repeated prompt is
+// classified once. With Options.Background (the gateway's setting) it also
+// leaves the request path: unless prompt_abuse or bulk_spam is set to
+// block, Before queues the prompt for one background worker and returns;
+// their signals are logged and alerted from the worker, and a prompt that
+// finds the bounded queue full is skipped and counted.
 //
 // Memory is bounded: at most MaxKeys key states (LRU, spread over shards),
 // each with a fixed-size rate state, at most MaxNetworks networks and at

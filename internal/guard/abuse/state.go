@@ -64,7 +64,7 @@ type keyState struct {
 	spam     spamRing
 	// notified: per kind, when the last notification went out and how many
 	// were suppressed since.
-	notified [4]struct {
+	notified [5]struct {
 		at         time.Time
 		suppressed int
 	}
@@ -78,8 +78,10 @@ func kindIndex(kind string) int {
 		return 1
 	case KindPromptAbuse:
 		return 2
-	default:
+	case KindBulkSpam:
 		return 3
+	default:
+		return 4
 	}
 }
 
@@ -252,4 +254,34 @@ func (r *spamRing) add(h uint64, t time.Time, b *BulkSpamRule) (int, bool) {
 	r.next = (r.next + 1) % len(r.hashes)
 	r.n = min(r.n+1, len(r.hashes))
 	return count, count >= b.Threshold
+}
+
+// promptCacheSize bounds the cached prompt analyses.
+const promptCacheSize = 4096
+
+// promptCache remembers the analysis of recent request bodies (by hash):
+// a bounded map, emptied when full, so memory stays bounded whatever the
+// traffic and a repeated prompt is classified once.
+type promptCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[uint64]promptFacts
+}
+
+func (c *promptCache) init(max int) { c.max, c.m = max, make(map[uint64]promptFacts, max) }
+
+func (c *promptCache) get(k uint64) (promptFacts, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.m[k]
+	return f, ok
+}
+
+func (c *promptCache) put(k uint64, f promptFacts) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[k] = f
 }

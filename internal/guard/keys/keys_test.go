@@ -3,8 +3,10 @@ package keys
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,8 +41,17 @@ func (c *clock) Add(d time.Duration) {
 type countingStore struct {
 	store.KeyStore
 	reads   atomic.Int64
+	lists   atomic.Int64
 	touches atomic.Int64
 	fail    atomic.Bool
+}
+
+func (c *countingStore) ListKeys(ctx context.Context) ([]store.APIKey, error) {
+	c.lists.Add(1)
+	if c.fail.Load() {
+		return nil, errors.New("database is locked")
+	}
+	return c.KeyStore.ListKeys(ctx)
 }
 
 func (c *countingStore) GetKeyByID(ctx context.Context, id string) (store.APIKey, error) {
@@ -363,7 +374,7 @@ func TestCacheBoundsRevocationByAnotherProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := st.reads.Load(); n != 1 {
+	if n := st.reads.Load() + st.lists.Load(); n != 1 {
 		t.Errorf("%d store reads for 3 authentications within the TTL, want 1", n)
 	}
 	if _, err := cli.Revoke(ctx, "bob"); err != nil {
@@ -459,5 +470,56 @@ func TestCreateValidation(t *testing.T) {
 	b, _ := json.Marshal(list)
 	if strings.Contains(strings.ToLower(string(b)), "hash") || bytes.Contains(b, []byte(Prefix)) {
 		t.Errorf("JSON of keys: %s", b)
+	}
+}
+
+// Unknown key IDs cost what known ones cost: both are answered from the
+// key table in memory, so a flood of made-up IDs never reaches the store
+// and the answer's timing does not tell whether an ID exists.
+func TestUnknownIDsAnsweredFromMemory(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: t0}
+	st := newStore(t, clk)
+	cli := newManager(st, clk, -1)
+	key, _, err := cli.Create(ctx, Spec{Name: "known"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := newManager(st, clk, 0)
+	var cmp atomic.Int64
+	gw.compare = func(a, b []byte) int { cmp.Add(1); return subtle.ConstantTimeCompare(a, b) }
+	if _, err := gw.Authenticate(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	before := st.reads.Load() + st.lists.Load()
+	for i := range 500 {
+		unknown := fmt.Sprintf("lf_%08d_%s", i, key[len(Prefix)+IDLen+1:])
+		if _, err := gw.Authenticate(ctx, unknown); !errors.Is(err, ErrUnknownKey) {
+			t.Fatalf("unknown ID: %v", err)
+		}
+		if _, err := gw.Authenticate(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := st.reads.Load() + st.lists.Load() - before; n != 0 {
+		t.Errorf("%d store reads for 1000 authentications within the TTL, want 0", n)
+	}
+	if cmp.Load() != 1001 {
+		t.Errorf("%d hash comparisons for 1001 authentications: unknown IDs must take the same path", cmp.Load())
+	}
+	// A key created elsewhere is seen once the table is re-read.
+	key2, _, err := cli.Create(ctx, Spec{Name: "later"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(DefaultCacheTTL)
+	if _, err := gw.Authenticate(ctx, key2); err != nil {
+		t.Errorf("key created by another process, after CacheTTL: %v", err)
+	}
+	// A store that cannot be read is an error, not an unknown key.
+	st.fail.Store(true)
+	clk.Add(DefaultCacheTTL)
+	if _, err := gw.Authenticate(ctx, key); err == nil || errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("store down: %v, want a store error", err)
 	}
 }

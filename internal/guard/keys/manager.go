@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/llmfence/llmfence/internal/store"
@@ -83,9 +84,13 @@ type Spec struct {
 type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// CacheTTL is how long Authenticate trusts a key it read from the
-	// store. 0 means DefaultCacheTTL; negative means read the store on
-	// every call.
+	// CacheTTL is how long Authenticate trusts what it read from the
+	// store. With a positive TTL the Manager keeps the whole key table in
+	// memory and re-reads it every CacheTTL (in the background from half
+	// of it on), so an unknown key ID costs exactly what a known one does
+	// (a map lookup, a hash and a constant-time compare) and floods of
+	// made-up IDs never reach the store. 0 means DefaultCacheTTL; negative
+	// means read the store by ID on every call.
 	CacheTTL time.Duration
 	// TouchEvery is how often at most a key's last-used time is written.
 	// 0 means DefaultTouchEvery; negative means never.
@@ -99,7 +104,7 @@ type Options struct {
 const (
 	DefaultCacheTTL   = 2 * time.Second
 	DefaultTouchEvery = time.Minute
-	// maxCache bounds the cache; it is emptied when full.
+	// maxCache bounds the last-use throttle; it is emptied when full.
 	maxCache = 10000
 )
 
@@ -117,12 +122,16 @@ type Manager struct {
 	compare func(a, b []byte) int
 
 	mu      sync.Mutex
-	cache   map[string]cached
 	touched map[string]time.Time
+
+	idx        atomic.Pointer[keyIndex]
+	refreshMu  sync.Mutex
+	refreshing atomic.Bool
 }
 
-type cached struct {
-	key     store.APIKey
+// keyIndex is the key table as read at one moment.
+type keyIndex struct {
+	keys    map[string]store.APIKey
 	fetched time.Time
 }
 
@@ -135,7 +144,7 @@ func NewManager(st store.KeyStore, opts Options) *Manager {
 	m := &Manager{
 		st: st, now: opts.Now, ttl: opts.CacheTTL, touchEvery: opts.TouchEvery, log: opts.Logger,
 		rand: rand.Reader, compare: subtle.ConstantTimeCompare,
-		cache: map[string]cached{}, touched: map[string]time.Time{},
+		touched: map[string]time.Time{},
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -274,11 +283,9 @@ func (m *Manager) Get(ctx context.Context, name string) (Key, error) {
 	return fromStore(rec), nil
 }
 
-func (m *Manager) forget(id string) {
-	m.mu.Lock()
-	delete(m.cache, id)
-	m.mu.Unlock()
-}
+// forget drops the key table read so far: the next lookup reads it again,
+// so a change made through this Manager applies at once.
+func (m *Manager) forget(string) { m.idx.Store(nil) }
 
 // Authenticate checks a presented key and returns its record. Refusals
 // match ErrUnauthenticated (and one of ErrNoKey, ErrMalformed,
@@ -316,33 +323,69 @@ func (m *Manager) Authenticate(ctx context.Context, presented string) (*Key, err
 	return &k, nil
 }
 
-// lookup reads a key by ID, through the cache.
+// lookup reads a key by ID: from the in-memory key table (CacheTTL > 0)
+// or the store.
 func (m *Manager) lookup(ctx context.Context, id string) (store.APIKey, bool, error) {
+	if m.ttl <= 0 {
+		rec, err := m.st.GetKeyByID(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.APIKey{}, false, nil
+		}
+		if err != nil {
+			return store.APIKey{}, false, fmt.Errorf("check API key %s: %w", id, err)
+		}
+		return rec, true, nil
+	}
 	now := m.now()
-	if m.ttl > 0 {
-		m.mu.Lock()
-		c, ok := m.cache[id]
-		m.mu.Unlock()
-		if ok && now.Sub(c.fetched) < m.ttl && !now.Before(c.fetched) {
-			return c.key, true, nil
+	ix := m.idx.Load()
+	switch age := now.Sub(ixTime(ix)); {
+	case ix == nil || age >= m.ttl || age < 0:
+		var err error
+		if ix, err = m.refresh(ctx, ix); err != nil {
+			return store.APIKey{}, false, err
+		}
+	case age >= m.ttl/2 && m.refreshing.CompareAndSwap(false, true):
+		// Fresh enough to answer from, old enough to re-read now, off
+		// this request.
+		go func() {
+			defer m.refreshing.Store(false)
+			if _, err := m.refresh(context.WithoutCancel(ctx), ix); err != nil {
+				m.log.Warn("re-reading API keys failed; retried on the next request", "err", err)
+			}
+		}()
+	}
+	rec, ok := ix.keys[id]
+	return rec, ok, nil
+}
+
+func ixTime(ix *keyIndex) time.Time {
+	if ix == nil {
+		return time.Time{}
+	}
+	return ix.fetched
+}
+
+// refresh reads the key table, once for every caller that found seen
+// stale at the same time.
+func (m *Manager) refresh(ctx context.Context, seen *keyIndex) (*keyIndex, error) {
+	m.refreshMu.Lock()
+	defer m.refreshMu.Unlock()
+	if cur := m.idx.Load(); cur != nil && cur != seen {
+		if age := m.now().Sub(cur.fetched); age >= 0 && age < m.ttl {
+			return cur, nil // someone else just read it
 		}
 	}
-	rec, err := m.st.GetKeyByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.APIKey{}, false, nil
-	}
+	fetched := m.now() // before the read: errs towards re-reading sooner
+	list, err := m.st.ListKeys(ctx)
 	if err != nil {
-		return store.APIKey{}, false, fmt.Errorf("check API key %s: %w", id, err)
+		return nil, fmt.Errorf("reading API keys: %w", err)
 	}
-	if m.ttl > 0 {
-		m.mu.Lock()
-		if len(m.cache) >= maxCache {
-			clear(m.cache)
-		}
-		m.cache[id] = cached{key: rec, fetched: now}
-		m.mu.Unlock()
+	ix := &keyIndex{keys: make(map[string]store.APIKey, len(list)), fetched: fetched}
+	for _, k := range list {
+		ix.keys[k.ID] = k
 	}
-	return rec, true, nil
+	m.idx.Store(ix)
+	return ix, nil
 }
 
 // touch records the key's use when the last record is TouchEvery old.

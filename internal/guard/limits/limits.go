@@ -21,10 +21,14 @@
 // nothing was used. Either call frees the concurrency slot; the first of them
 // settles the reservation and later calls do nothing.
 //
-// The reservation covers completion tokens. Prompt tokens are known only
-// afterwards and are charged at Commit in full, so one request can take a
-// budget past its limit by at most its prompt; the next request is refused.
-// A proxy that can estimate the prompt size may add it to want.
+// The reservation covers the prompt as well as the completion: Want.Prompt
+// is the caller's upper estimate of the prompt's tokens (the upstream
+// counts them only afterwards), reserved with the completion allowance, and
+// a request whose prompt alone would leave no completion token is refused
+// (with LimitError.Exceeds when the prompt is larger than the limit itself,
+// so no wait helps). Commit charges the counts actually used, which
+// reconciles the estimate. Parallel requests can therefore only overrun a
+// budget by as much as their prompts exceed their estimates.
 //
 // A reservation that is neither committed nor released within the lease
 // (Options.Lease, 15 minutes by default; e.g. a replica crashed mid-stream)
@@ -45,6 +49,9 @@
 //
 // Daily and monthly budgets are calendar periods in UTC by default
 // (Options.Location) and reset at the start of the next day or month.
+// [Memory] forgets them when the process ends: the gateway reads the
+// current day's and month's usage back from its audit log at start and
+// hands it to [Memory.Seed]. [Redis] keeps them in Redis.
 //
 // # Limits and tiers
 //
@@ -60,8 +67,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -153,9 +162,16 @@ type LimitError struct {
 	Reason     Reason
 	Limit      int64         // the configured limit that was hit
 	RetryAfter time.Duration // > 0; for a Retry-After header round up to seconds
+	// Exceeds: the request's prompt alone is more than the limit, so
+	// retrying cannot help (RetryAfter is then meaningless).
+	Exceeds bool
 }
 
 func (e *LimitError) Error() string {
+	if e.Exceeds {
+		return fmt.Sprintf("the prompt needs more tokens than the %s of %d of key %q allows",
+			e.Reason.describe(), e.Limit, e.Key)
+	}
 	return fmt.Sprintf("%s of %d reached for key %q; retry in %s",
 		e.Reason.describe(), e.Limit, e.Key, e.RetryAfter.Round(time.Second))
 }
@@ -183,15 +199,24 @@ type Usage struct {
 	Monthly  int64 `json:"monthly_tokens"`
 }
 
+// Want is what one request asks the limiter to reserve.
+type Want struct {
+	// Prompt is an upper estimate of the prompt's tokens, reserved along
+	// with the completion (0 when the route has no prompt).
+	Prompt int64
+	// Completion is the completion tokens the client asked for; <= 0
+	// means "as many as allowed". When a token limit applies the whole
+	// allowance is reserved until the reservation is settled, so a proxy
+	// should pass a sensible default rather than 0 when the client did
+	// not say.
+	Completion int64
+}
+
 // Limiter admits requests against per-key limits.
 type Limiter interface {
 	// Admit admits one request for key under l, or returns an error
-	// matching ErrLimited (a *LimitError) or ErrUnavailable. want is the
-	// number of completion tokens the client asked for; <= 0 means "as many
-	// as allowed". When a token limit applies the whole MaxTokens is
-	// reserved until the reservation is settled, so a proxy should pass a
-	// sensible default rather than 0 when the client did not say.
-	Admit(ctx context.Context, key string, l Limits, want int64) (*Reservation, error)
+	// matching ErrLimited (a *LimitError) or ErrUnavailable.
+	Admit(ctx context.Context, key string, l Limits, want Want) (*Reservation, error)
 	// Usage reports the key's current consumption.
 	Usage(ctx context.Context, key string) (Usage, error)
 }
@@ -204,6 +229,8 @@ type Reservation struct {
 	// When Capped, it is >= 1 and the proxy must clamp num_predict /
 	// max_tokens to it and end the stream when it is reached.
 	MaxTokens int64
+	// Prompt is the prompt estimate reserved with it (0 when not Capped).
+	Prompt int64
 	// Capped reports whether a token limit applies to this request. When
 	// false, MaxTokens is just what the client asked for (0: unspecified).
 	Capped bool
@@ -285,12 +312,33 @@ func periods(t time.Time, loc *time.Location) (day, month string, dayEnd, monthE
 	return
 }
 
-func newID() (string, error) {
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generating reservation id: %w", err)
+// idGen makes reservation IDs: a prefix drawn once per limiter and a
+// counter, so IDs are unique across replicas (96 random bits) without a
+// random read per request.
+type idGen struct {
+	once   sync.Once
+	prefix string
+	err    error
+	n      atomic.Uint64
+}
+
+func (g *idGen) newID() (string, error) {
+	g.once.Do(func() {
+		var b [12]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			g.err = fmt.Errorf("generating reservation ids: %w", err)
+			return
+		}
+		g.prefix = hex.EncodeToString(b[:])
+	})
+	if g.err != nil {
+		return "", g.err
 	}
-	return hex.EncodeToString(b[:]), nil
+	var buf [24 + 1 + 16]byte
+	b := append(buf[:0], g.prefix...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, g.n.Add(1), 36)
+	return string(b), nil
 }
 
 // verdict is the outcome of one admission decision, shared by both
@@ -298,6 +346,7 @@ func newID() (string, error) {
 type verdict struct {
 	ok        bool
 	maxTokens int64
+	prompt    int64 // reserved with maxTokens when capped
 	capped    bool
 	// failures, with retry-after in milliseconds for the window limits
 	// (daily/monthly retry is the period end, filled by the caller).
@@ -307,7 +356,7 @@ type verdict struct {
 type failure struct {
 	reason  Reason
 	limit   int64
-	retryMs int64
+	retryMs int64 // -1: the prompt alone exceeds the limit
 }
 
 // bucket is one second of a sliding window. sec is the second the events
@@ -346,8 +395,9 @@ type state struct {
 	month    int64
 }
 
-func decide(s state, l Limits, want int64) verdict {
+func decide(s state, l Limits, want Want) verdict {
 	var v verdict
+	prompt := max(want.Prompt, 0)
 	if l.Concurrent > 0 && s.inflight >= int64(l.Concurrent) {
 		v.fails = append(v.fails, failure{ReasonConcurrent, int64(l.Concurrent), retryShortlyMs})
 	}
@@ -367,7 +417,9 @@ func decide(s state, l Limits, want int64) verdict {
 			v.fails = append(v.fails, failure{ReasonRPM, limit, retry})
 		}
 	}
-	remaining := int64(-1) // -1: no token limit
+	// remaining is the smallest token room left after the prompt's
+	// reservation; -1: no token limit.
+	remaining := int64(-1)
 	minRem := func(r int64) {
 		if remaining < 0 || r < remaining {
 			remaining = r
@@ -376,13 +428,16 @@ func decide(s state, l Limits, want int64) verdict {
 	if l.TPM > 0 {
 		limit := int64(l.TPM)
 		used := sumBuckets(s.tpm)
-		rem := limit - used - s.reserved
-		if rem <= 0 {
+		rem := limit - used - s.reserved - prompt
+		switch {
+		case prompt >= limit:
+			v.fails = append(v.fails, failure{ReasonTPM, limit, -1})
+		case rem <= 0:
 			retry := int64(retryShortlyMs)
 			var freed int64
 			for _, b := range s.tpm {
 				freed += b.n
-				if limit-(used-freed)-s.reserved > 0 {
+				if limit-(used-freed)-s.reserved-prompt > 0 {
 					retry = b.sec*1000 + windowMs - s.nowMs
 					break
 				}
@@ -392,15 +447,21 @@ func decide(s state, l Limits, want int64) verdict {
 		minRem(rem)
 	}
 	if l.Daily > 0 {
-		rem := l.Daily - s.day - s.reserved
-		if rem <= 0 {
+		rem := l.Daily - s.day - s.reserved - prompt
+		switch {
+		case prompt >= l.Daily:
+			v.fails = append(v.fails, failure{ReasonDaily, l.Daily, -1})
+		case rem <= 0:
 			v.fails = append(v.fails, failure{reason: ReasonDaily, limit: l.Daily})
 		}
 		minRem(rem)
 	}
 	if l.Monthly > 0 {
-		rem := l.Monthly - s.month - s.reserved
-		if rem <= 0 {
+		rem := l.Monthly - s.month - s.reserved - prompt
+		switch {
+		case prompt >= l.Monthly:
+			v.fails = append(v.fails, failure{ReasonMonthly, l.Monthly, -1})
+		case rem <= 0:
 			v.fails = append(v.fails, failure{reason: ReasonMonthly, limit: l.Monthly})
 		}
 		minRem(rem)
@@ -412,11 +473,12 @@ func decide(s state, l Limits, want int64) verdict {
 	if remaining >= 0 {
 		v.capped = true
 		v.maxTokens = remaining
-		if want > 0 && want < remaining {
-			v.maxTokens = want
+		if want.Completion > 0 && want.Completion < remaining {
+			v.maxTokens = want.Completion
 		}
-	} else if want > 0 {
-		v.maxTokens = want
+		v.prompt = prompt
+	} else if want.Completion > 0 {
+		v.maxTokens = want.Completion
 	}
 	return v
 }
@@ -427,6 +489,10 @@ func decide(s state, l Limits, want int64) verdict {
 func limitError(key string, fails []failure, now, dayEnd, monthEnd time.Time) *LimitError {
 	var worst *LimitError
 	for _, f := range fails {
+		if f.retryMs < 0 {
+			// Retrying cannot help: this one decides.
+			return &LimitError{Key: key, Reason: f.reason, Limit: f.limit, RetryAfter: time.Second, Exceeds: true}
+		}
 		var d time.Duration
 		switch f.reason {
 		case ReasonDaily:

@@ -22,6 +22,7 @@ const sweepEvery = time.Minute
 type Memory struct {
 	opts Options
 	log  *slog.Logger
+	ids  idGen
 
 	mu        sync.Mutex
 	keys      map[string]*memKey
@@ -53,11 +54,11 @@ func NewMemory(opts Options, log *slog.Logger) *Memory {
 }
 
 // Admit implements Limiter.
-func (m *Memory) Admit(ctx context.Context, key string, l Limits, want int64) (*Reservation, error) {
+func (m *Memory) Admit(ctx context.Context, key string, l Limits, want Want) (*Reservation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("admitting request for key %q: %w", key, err)
 	}
-	id, err := newID()
+	id, err := m.ids.newID()
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +83,8 @@ func (m *Memory) Admit(ctx context.Context, key string, l Limits, want int64) (*
 	k.rpm = addBucket(k.rpm, bucketSec(nowMs), 1)
 	res := &Reservation{MaxTokens: v.maxTokens, Capped: v.capped, id: id}
 	if v.capped {
-		res.amount = v.maxTokens
+		res.Prompt = v.prompt
+		res.amount = v.prompt + v.maxTokens
 	}
 	k.inflight[id] = memRes{amount: res.amount, deadlineMs: nowMs + m.opts.lease().Milliseconds()}
 	amount := res.amount
@@ -140,6 +142,38 @@ func (m *Memory) Usage(ctx context.Context, key string) (Usage, error) {
 		Daily:    s.day,
 		Monthly:  s.month,
 	}, nil
+}
+
+// Seed adds tokens used before this limiter started (read back from the
+// audit log when the gateway starts, so a restart does not hand out fresh
+// budgets) to key's current day, month and sliding minute: day and month
+// are the tokens of the current calendar day and month in the limiter's
+// location (see PeriodStarts), minute those of the last minute.
+func (m *Memory) Seed(key string, day, month, minute int64) {
+	now := m.opts.now()
+	nowMs := now.UnixMilli()
+	dayID, monthID, _, _ := periods(now, m.opts.loc())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := m.keys[key]
+	if k == nil {
+		k = &memKey{inflight: map[string]memRes{}}
+		m.keys[key] = k
+	}
+	k.refresh(nowMs, dayID, monthID, m.log, key)
+	k.day += max(day, 0)
+	k.month += max(month, 0)
+	if minute > 0 {
+		k.tpm = addBucket(k.tpm, bucketSec(nowMs), minute)
+	}
+}
+
+// PeriodStarts returns when the calendar day and month holding now began
+// in the limiter's location: the bounds of the usage to Seed.
+func (m *Memory) PeriodStarts(now time.Time) (day, month time.Time) {
+	t := now.In(m.opts.loc())
+	y, mo, d := t.Date()
+	return time.Date(y, mo, d, 0, 0, 0, 0, m.opts.loc()), time.Date(y, mo, 1, 0, 0, 0, 0, m.opts.loc())
 }
 
 // keyCount reports how many keys hold state (for tests).

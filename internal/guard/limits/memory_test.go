@@ -17,21 +17,21 @@ func TestMemoryEvictsIdleKeys(t *testing.T) {
 
 	// "spent" uses tokens this month; "counted" only requests; "held" keeps
 	// a request in flight.
-	r, err := m.Admit(ctx, "spent", Limits{Monthly: 1000}, 10)
+	r, err := m.Admit(ctx, "spent", Limits{Monthly: 1000}, Want{Completion: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Commit(ctx, 1, 2); err != nil {
 		t.Fatal(err)
 	}
-	r, err = m.Admit(ctx, "counted", Limits{RPM: 10}, 0)
+	r, err = m.Admit(ctx, "counted", Limits{RPM: 10}, Want{Completion: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	held, err := m.Admit(ctx, "held", Limits{Concurrent: 1}, 0)
+	held, err := m.Admit(ctx, "held", Limits{Concurrent: 1}, Want{Completion: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestMemoryEvictsIdleKeys(t *testing.T) {
 	for _, s := range steps {
 		clock.Advance(s.advance)
 		// any admission may trigger the sweep; use a throwaway key and settle it
-		r, err := m.Admit(ctx, "probe", Limits{}, 0)
+		r, err := m.Admit(ctx, "probe", Limits{}, Want{Completion: 0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,5 +113,36 @@ func TestLimitErrorMessage(t *testing.T) {
 		if got := tt.err.RetryAfterSeconds(); got != tt.seconds {
 			t.Errorf("RetryAfterSeconds() = %d, want %d", got, tt.seconds)
 		}
+	}
+}
+
+// Usage read back from the audit log at start counts against the day, the
+// month and the minute, so a restart does not hand out fresh budgets.
+func TestMemorySeed(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 11, 30, 23, 59, 30, 0, time.UTC))
+	m := NewMemory(Options{Now: clock.Now}, nil)
+	day, month := m.PeriodStarts(clock.Now())
+	if !day.Equal(time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)) || !month.Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("PeriodStarts = %v, %v", day, month)
+	}
+	m.Seed("k", 90, 990, 40)
+	ctx := context.Background()
+	if _, err := m.Admit(ctx, "k", Limits{Daily: 100}, Want{Prompt: 10}); err == nil {
+		t.Error("a seeded day with 10 tokens left admitted a 10-token prompt")
+	}
+	r, err := m.Admit(ctx, "k", Limits{Daily: 100, Monthly: 1000, TPM: 60}, Want{Completion: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.MaxTokens != 10 {
+		t.Errorf("MaxTokens %d, want the 10 left of the seeded month and day", r.MaxTokens)
+	}
+	r.Release(ctx)
+	if _, err := m.Admit(ctx, "k", Limits{TPM: 40}, Want{}); err == nil {
+		t.Error("the seeded minute did not count against TPM")
+	}
+	clock.Advance(time.Minute) // a new day and month
+	if r, err := m.Admit(ctx, "k", Limits{Daily: 100, Monthly: 1000}, Want{}); err != nil || r.MaxTokens != 100 {
+		t.Errorf("next day: %+v, %v", r, err)
 	}
 }

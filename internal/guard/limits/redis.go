@@ -64,6 +64,7 @@ type RedisOptions struct {
 // the effect is an extra admission counted (a stricter limit), never an
 // extra request let through.
 type Redis struct {
+	ids    idGen
 	rdb    redis.Scripter
 	opts   RedisOptions
 	log    *slog.Logger
@@ -120,11 +121,11 @@ func (r *Redis) scriptNow(now time.Time) int64 {
 }
 
 // Admit implements Limiter.
-func (r *Redis) Admit(ctx context.Context, key string, l Limits, want int64) (*Reservation, error) {
+func (r *Redis) Admit(ctx context.Context, key string, l Limits, want Want) (*Reservation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("admitting request for key %q: %w", key, err)
 	}
-	id, err := newID()
+	id, err := r.ids.newID()
 	if err != nil {
 		return nil, err
 	}
@@ -133,9 +134,9 @@ func (r *Redis) Admit(ctx context.Context, key string, l Limits, want int64) (*R
 	lease := r.opts.lease()
 	raw, err := r.admit.Run(ctx, r.rdb,
 		[]string{ks.rpm, ks.tpm, ks.inflight, ks.day, ks.month},
-		r.scriptNow(now), l.RPM, l.TPM, l.Concurrent, l.Daily, l.Monthly, max(want, 0), id,
+		r.scriptNow(now), l.RPM, l.TPM, l.Concurrent, l.Daily, l.Monthly, max(want.Completion, 0), id,
 		lease.Milliseconds(), int64(dayTTL/time.Second), int64(monthTTL/time.Second),
-		(lease + inflightGrace).Milliseconds(),
+		(lease + inflightGrace).Milliseconds(), max(want.Prompt, 0),
 	).Slice()
 	if err != nil {
 		return r.unavailable(ctx, key, want, fmt.Errorf("admitting request for key %q: %w", key, err))
@@ -150,19 +151,20 @@ func (r *Redis) Admit(ctx context.Context, key string, l Limits, want int64) (*R
 		}
 		return nil, limitError(key, fails, now, dayEnd, monthEnd)
 	}
-	if len(raw) < 3 {
+	if len(raw) < 4 {
 		return nil, fmt.Errorf("%w: admitting request for key %q: short script reply", ErrUnavailable, key)
 	}
 	res := &Reservation{MaxTokens: asInt(raw[1]), Capped: asInt(raw[2]) == 1, id: id}
 	if res.Capped {
-		res.amount = res.MaxTokens
+		res.Prompt = asInt(raw[3])
+		res.amount = res.Prompt + res.MaxTokens
 	}
 	res.settle = r.settler(key, id, res.amount)
 	return res, nil
 }
 
 // unavailable handles a failed admission: fail closed, or open when asked.
-func (r *Redis) unavailable(ctx context.Context, key string, want int64, err error) (*Reservation, error) {
+func (r *Redis) unavailable(ctx context.Context, key string, want Want, err error) (*Reservation, error) {
 	if ctx.Err() != nil {
 		return nil, err
 	}
@@ -170,12 +172,12 @@ func (r *Redis) unavailable(ctx context.Context, key string, want int64, err err
 		return nil, fmt.Errorf("%w (failing closed): %w", ErrUnavailable, err)
 	}
 	r.log.Warn("limit store unavailable; admitting request unmetered (fail-open)", "key", key, "err", err)
-	id, idErr := newID()
+	id, idErr := r.ids.newID()
 	if idErr != nil {
 		return nil, idErr
 	}
 	// Not recorded in Redis: Commit charges the tokens if Redis is back.
-	return &Reservation{MaxTokens: max(want, 0), id: id, settle: r.settler(key, id, 0)}, nil
+	return &Reservation{MaxTokens: max(want.Completion, 0), id: id, settle: r.settler(key, id, 0)}, nil
 }
 
 func (r *Redis) settler(key, id string, amount int64) func(context.Context, int64) error {

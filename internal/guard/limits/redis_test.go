@@ -60,14 +60,14 @@ func TestRedisKeysExpire(t *testing.T) {
 	rdb := newRedisClient(t, addr)
 	ctx := context.Background()
 	lim := NewRedis(rdb, RedisOptions{Prefix: "ttl:"})
-	r, err := lim.Admit(ctx, "alice", Limits{RPM: 10, TPM: 1000, Daily: 5000, Monthly: 9000}, 100)
+	r, err := lim.Admit(ctx, "alice", Limits{RPM: 10, TPM: 1000, Daily: 5000, Monthly: 9000}, Want{Completion: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Commit(ctx, 10, 20); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lim.Admit(ctx, "alice", Limits{RPM: 10}, 0); err != nil { // left in flight
+	if _, err := lim.Admit(ctx, "alice", Limits{RPM: 10}, Want{Completion: 0}); err != nil { // left in flight
 		t.Fatal(err)
 	}
 	keys, err := rdb.Keys(ctx, "ttl:*").Result()
@@ -105,7 +105,7 @@ func TestRedisScriptCacheFlushed(t *testing.T) {
 		if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
-		r, err := lim.Admit(ctx, "k", Limits{RPM: 5}, 0)
+		r, err := lim.Admit(ctx, "k", Limits{RPM: 5}, Want{Completion: 0})
 		if err != nil {
 			t.Fatalf("admit %d after SCRIPT FLUSH: %v", i, err)
 		}
@@ -132,7 +132,7 @@ func TestRedisUnreachable(t *testing.T) {
 	ctx := context.Background()
 
 	closed := NewRedis(rdb, RedisOptions{})
-	_, err = closed.Admit(ctx, "k", Limits{RPM: 5}, 100)
+	_, err = closed.Admit(ctx, "k", Limits{RPM: 5}, Want{Completion: 100})
 	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrLimited) {
 		t.Fatalf("fail-closed Admit: err = %v, want ErrUnavailable", err)
 	}
@@ -144,7 +144,7 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 
 	open := NewRedis(rdb, RedisOptions{FailOpen: true})
-	r, err := open.Admit(ctx, "k", Limits{RPM: 5, Daily: 10}, 100)
+	r, err := open.Admit(ctx, "k", Limits{RPM: 5, Daily: 10}, Want{Completion: 100})
 	if err != nil {
 		t.Fatalf("fail-open Admit: %v", err)
 	}
@@ -158,7 +158,7 @@ func TestRedisUnreachable(t *testing.T) {
 	// A cancelled request is not "unavailable" and never fails open.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := open.Admit(cctx, "k", Limits{}, 0); !errors.Is(err, context.Canceled) {
+	if _, err := open.Admit(cctx, "k", Limits{}, Want{Completion: 0}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Admit with cancelled context: err = %v, want context.Canceled", err)
 	}
 }
@@ -170,7 +170,7 @@ func TestRedisFailOpenChargesWhenBack(t *testing.T) {
 	rdb := newRedisClient(t, addr)
 	ctx := context.Background()
 	lim := NewRedis(rdb, RedisOptions{Prefix: "open:", FailOpen: true})
-	r, err := lim.unavailable(ctx, "k", 50, errors.New("simulated outage"))
+	r, err := lim.unavailable(ctx, "k", Want{Completion: 50}, errors.New("simulated outage"))
 	if err != nil {
 		t.Fatal(err)
 	}

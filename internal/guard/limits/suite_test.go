@@ -82,7 +82,7 @@ func runScenarios(t *testing.T, newLimiter factory) {
 //
 //	start RFC3339 [lease=DURATION] [tz=OFFSET_HOURS]   (first line)
 //	limits KEY [rpm=N] [tpm=N] [conc=N] [daily=N] [monthly=N]
-//	admit KEY NAME [want=N]
+//	admit KEY NAME [want=N] [prompt=N]
 //	commit NAME PROMPT COMPLETION
 //	release NAME
 //	advance DURATION | advance-to RFC3339
@@ -141,17 +141,25 @@ func replay(t *testing.T, file string, newLimiter factory) string {
 				Daily: kvInt(kv, "daily"), Monthly: kvInt(kv, "monthly"),
 			}
 		case "admit":
-			r, err := lim.Admit(ctx, args[0], limits[args[0]], kvInt(kv, "want"))
+			r, err := lim.Admit(ctx, args[0], limits[args[0]], Want{Prompt: kvInt(kv, "prompt"), Completion: kvInt(kv, "want")})
 			var le *LimitError
 			switch {
 			case err == nil:
 				res[args[1]] = r
-				fmt.Fprintf(&out, "ok max=%d capped=%t\n", r.MaxTokens, r.Capped)
+				if r.Prompt > 0 {
+					fmt.Fprintf(&out, "ok max=%d prompt=%d capped=%t\n", r.MaxTokens, r.Prompt, r.Capped)
+				} else {
+					fmt.Fprintf(&out, "ok max=%d capped=%t\n", r.MaxTokens, r.Capped)
+				}
 			case errors.As(err, &le):
 				if !errors.Is(err, ErrLimited) {
 					fail("LimitError does not match ErrLimited")
 				}
-				fmt.Fprintf(&out, "limited reason=%s limit=%d retry=%s\n", le.Reason, le.Limit, le.RetryAfter)
+				if le.Exceeds {
+					fmt.Fprintf(&out, "limited reason=%s limit=%d exceeds\n", le.Reason, le.Limit)
+				} else {
+					fmt.Fprintf(&out, "limited reason=%s limit=%d retry=%s\n", le.Reason, le.Limit, le.RetryAfter)
+				}
 			default:
 				fail("admit: %v", err)
 			}
@@ -234,13 +242,13 @@ func runErrorChecks(t *testing.T, newLimiter factory) {
 	t.Run("cancelled context", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if _, err := lim.Admit(cctx, "k", Limits{RPM: 5}, 0); !errors.Is(err, context.Canceled) {
+		if _, err := lim.Admit(cctx, "k", Limits{RPM: 5}, Want{Completion: 0}); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Admit with cancelled context: err = %v, want context.Canceled", err)
 		}
 	})
 	t.Run("settle once", func(t *testing.T) {
 		l := Limits{Daily: 1000, Concurrent: 1}
-		r, err := lim.Admit(ctx, "once", l, 100)
+		r, err := lim.Admit(ctx, "once", l, Want{Completion: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +269,7 @@ func runErrorChecks(t *testing.T, newLimiter factory) {
 		}
 	})
 	t.Run("negative counts", func(t *testing.T) {
-		r, err := lim.Admit(ctx, "neg", Limits{Daily: 1000}, 0)
+		r, err := lim.Admit(ctx, "neg", Limits{Daily: 1000}, Want{Completion: 0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +313,7 @@ func hammerRPM(t *testing.T, lims []Limiter, key string, rpm int, exact bool) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < hammerAttempts; i++ {
-				r, err := lim.Admit(ctx, key, Limits{RPM: rpm}, 0)
+				r, err := lim.Admit(ctx, key, Limits{RPM: rpm}, Want{Completion: 0})
 				mu.Lock()
 				var le *LimitError
 				switch {
@@ -357,7 +365,7 @@ func hammerConcurrent(t *testing.T, lims []Limiter, key string, limit int) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < hammerAttempts; i++ {
-				r, err := lim.Admit(ctx, key, Limits{Concurrent: limit}, 0)
+				r, err := lim.Admit(ctx, key, Limits{Concurrent: limit}, Want{Completion: 0})
 				if err != nil {
 					var le *LimitError
 					if !errors.As(err, &le) || le.Reason != ReasonConcurrent {
@@ -408,7 +416,7 @@ func hammerBudget(t *testing.T, lims []Limiter, key string, l Limits) {
 			defer wg.Done()
 			for i := 0; i < hammerAttempts; i++ {
 				want := int64(1 + (w*7+i*13)%300)
-				r, err := lim.Admit(ctx, key, l, want)
+				r, err := lim.Admit(ctx, key, l, Want{Completion: want})
 				if err != nil {
 					if !errors.Is(err, ErrLimited) {
 						t.Errorf("admit: %v", err)

@@ -3,6 +3,7 @@ package meter
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -235,6 +236,8 @@ func FuzzPrepareRequest(f *testing.F) {
 		`{"options":{"NUM_PREDICT":-1,"num_predict":3}}`,
 		`{"model":"m","messages":[{"role":"user","content":"x","images":["data:..."]}]}`,
 		`{"max_tokens":1.5,"best_of":2.5}`,
+		`{"model":"m","prompt":["a","b","c"],"n":2,"best_of":3,"max_tokens":50}`,
+		`{"prompt":[[1,2],[3]],"n_cmpl":2}`,
 		`{}`,
 		`{"a":`,
 	}
@@ -318,6 +321,23 @@ func FuzzPrepareRequest(f *testing.F) {
 				if goReq.Max == nil || *goReq.Max > per {
 					t.Fatalf("Go reading of max_tokens %v > %v", goReq.Max, per)
 				}
+				// Independently: every sequence the upstream may generate
+				// (prompts of a batch × n / best_of / n_cmpl) at max_tokens
+				// each stays within the limit.
+				seqs := 1.0
+				for _, k := range []string{"n", "best_of", "n_cmpl"} {
+					if f, ok := exact[k].(float64); ok && math.Ceil(f) > seqs {
+						seqs = math.Ceil(f)
+					}
+				}
+				if list, ok := exact["prompt"].([]any); ok && r.route == "/v1/completions" && len(list) > 0 {
+					if _, ids := list[0].(float64); !ids {
+						seqs *= float64(len(list))
+					}
+				}
+				if mt, _ := exact["max_tokens"].(float64); mt*seqs > float64(maxTokens) {
+					t.Fatalf("%v sequences × max_tokens %v exceed the limit %d: %s", seqs, mt, maxTokens, out)
+				}
 			}
 			if info.Stream {
 				so, _ := exact["stream_options"].(map[string]any)
@@ -388,5 +408,69 @@ func TestFastOllamaChunkTakesOllamaLines(t *testing.T) {
 		if !ok || n != tt.n || u != tt.u {
 			t.Errorf("%s: got n=%d usage=%+v ok=%v, want n=%d usage=%+v ok=true", tt.line, n, u, ok, tt.n, tt.u)
 		}
+	}
+}
+
+// FuzzFastOpenAIChunk: wherever the allocation-free walk of an SSE event's
+// data answers, it answers exactly what decoding with encoding/json does.
+func FuzzFastOpenAIChunk(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}`,
+		`{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}`,
+		`{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":12,"total_tokens":19}}`,
+		`{"choices":[{"text":"a"},{"text":""},{"text":"b"}],"usage":null}`,
+		`{"choices":[{"delta":{"tool_calls":[{"index":0}]}}]}`,
+		`{"choices":[{"delta":{"reasoning_content":"r"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}`,
+		`{"choices":[{"text":"a","text":""}]}`,
+		`{"choices":[{"delta":"x"}]}`, `{"choices":[{"message":[1]}]}`, `{"choices":["x",null,1]}`,
+		`{"choices":{}}`, `{"choices":null,"usage":{}}`, `{"usage":[1]}`, `{"usage":{"completion_tokens":"5"}}`,
+		`{"Choices":[{"text":"a"}]}`, `{"choices":[{"TEXT":"a"}]}`, `{"choices":[{"delta":{"Content":"a"}}]}`,
+		`{"usage":{"Completion_Tokens":5}}`, `{"choices":[{"delta":{"content":"a","content":""}}]}`,
+		`{"usage":{"completion_tokens":1e400,"prompt_tokens":-3}}`, `{"choi\u0063es":[{"text":"a"}]}`,
+		`{}`, `[]`, `null`, `"x"`, `1`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		n, u, uo, ok := fastOpenAIChunk(data)
+		if !ok {
+			return
+		}
+		wn, wu, wuo := decodeOpenAIChunk(data)
+		if n != wn || u != wu || uo != wuo {
+			t.Fatalf("data %q: fast walk says n=%d usage=%+v only=%v, encoding/json says n=%d usage=%+v only=%v", data, n, u, uo, wn, wu, wuo)
+		}
+	})
+}
+
+// The meter's per-line path allocates nothing once warm, for Ollama lines
+// and for OpenAI events alike (the hot path of every relayed stream).
+func TestMeterFastPathDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	for _, tc := range []struct {
+		name  string
+		info  RequestInfo
+		chunk string
+	}{
+		{"ollama", RequestInfo{Kind: KindOllama, Endpoint: EndpointGenerate, Stream: true, Choices: 1},
+			`{"model":"m","created_at":"2026-11-23T19:27:01.1Z","response":" tok","done":false}` + "\n" +
+				`{"model":"m","created_at":"2026-11-23T19:27:01.1Z","response":" tik","done":false}` + "\n"},
+		{"openai", RequestInfo{Kind: KindOpenAI, Endpoint: EndpointChat, Stream: true, Choices: 1},
+			`data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" tok"},"finish_reason":null}]}` + "\n\n" +
+				`data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" tik"},"finish_reason":null}],"usage":{"prompt_tokens":5,"completion_tokens":2}}` + "\n\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMeter(tc.info, Unlimited, io.Discard, func() {})
+			chunk := []byte(tc.chunk)
+			m.Write(chunk)
+			if n := testing.AllocsPerRun(500, func() { m.Write(chunk) }); n > 0 {
+				t.Errorf("%.1f allocations per two relayed events", n)
+			}
+		})
 	}
 }

@@ -161,12 +161,16 @@ func (m *Meter) jsonResult(u *Usage) {
 	case m.sawError:
 	default:
 		// No usage reported: charge a byte-based estimate, bounded by what
-		// the request allowed the upstream to generate.
+		// the request allowed the upstream to generate and by what the
+		// caller admitted it for.
 		est := (m.bodyBytes + 3) / 4
 		if m.info.MaxTokens > 0 {
 			if lim := m.info.MaxTokens * max(m.info.Choices, 1); est > lim {
 				est = lim
 			}
+		}
+		if c := m.info.CompletionCap; c > 0 && est > c {
+			est = c
 		}
 		u.Completion = est
 	}

@@ -41,11 +41,19 @@ type Usage struct {
 	// count and Prompt is RequestInfo.PromptEstimate.
 	PromptEstimated bool `json:"prompt_estimated"`
 	// Truncated is true when the meter ended the stream itself (budget
-	// exhausted, or an oversized line).
-	Truncated bool `json:"truncated"`
+	// exhausted, or an oversized line); Cut says which (CutBudget,
+	// CutLineTooLong).
+	Truncated bool   `json:"truncated"`
+	Cut       string `json:"cut,omitempty"`
 	// ClientGone is true when writing to the client failed.
 	ClientGone bool `json:"client_gone"`
 }
+
+// Why the meter ended a stream (Usage.Cut).
+const (
+	CutBudget      = "budget"
+	CutLineTooLong = "line_too_long"
+)
 
 // Total is Prompt + Completion.
 func (u Usage) Total() int64 { return u.Prompt + u.Completion }
@@ -99,6 +107,9 @@ type Meter struct {
 	scan      jsonScan // modeJSON
 	bodyBytes int64    // modeJSON
 
+	text    func([]byte) // WithText
+	textBuf []byte
+
 	count        int64 // completion tokens relayed (estimate or running upstream count)
 	upPrompt     int64
 	upCompletion int64
@@ -106,6 +117,7 @@ type Meter struct {
 	sawUsage     bool
 	sawError     bool
 	truncated    bool
+	cut          string
 	clientGone   bool
 	closed       bool
 	err          error
@@ -248,7 +260,7 @@ func (m *Meter) CancelUpstream() bool {
 func (m *Meter) Result() Usage {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	u := Usage{Truncated: m.truncated, ClientGone: m.clientGone, Completion: m.count}
+	u := Usage{Truncated: m.truncated, Cut: m.cut, ClientGone: m.clientGone, Completion: m.count}
 	if m.mode == modeJSON {
 		m.jsonResult(&u)
 	} else if m.sawUsage && m.upCompletion >= m.count {
@@ -269,7 +281,11 @@ func (m *Meter) Result() Usage {
 // nil when the body was relayed in full; otherwise the caller cancels the
 // upstream request (cancelling ctx does that when r is its body).
 func (m *Meter) Relay(ctx context.Context, r io.Reader) (Usage, error) {
-	buf := make([]byte, 32<<10)
+	return m.RelayWith(ctx, r, make([]byte, 32<<10))
+}
+
+// RelayWith is Relay reading through the caller's buffer.
+func (m *Meter) RelayWith(ctx context.Context, r io.Reader, buf []byte) (Usage, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			m.abandon()
@@ -327,6 +343,9 @@ func (m *Meter) handleLine(line []byte) {
 	}
 	n, u := ollamaChunk(trimmed)
 	m.relay(line, n, u)
+	if m.text != nil && n > 0 && m.err == nil {
+		m.emitText(trimmed)
+	}
 }
 
 // dispatch processes the SSE event collected so far.
@@ -353,6 +372,9 @@ func (m *Meter) dispatch() {
 		return
 	}
 	m.relay(raw, n, u)
+	if m.text != nil && n > 0 && m.err == nil {
+		m.emitText(data)
+	}
 }
 
 // upstreamUsage is what one chunk says about usage.
@@ -424,6 +446,10 @@ func (m *Meter) record(n int64, u upstreamUsage) {
 // stop ends the stream with a final error event in the client's dialect.
 func (m *Meter) stop(reason error) {
 	m.truncated = true
+	m.cut = CutLineTooLong
+	if reason == ErrBudgetExhausted {
+		m.cut = CutBudget
+	}
 	m.err = reason
 	if reason == ErrBudgetExhausted {
 		m.err = fmt.Errorf("%w after %d completion tokens", ErrBudgetExhausted, m.count)
@@ -551,6 +577,19 @@ type ollamaMessage struct {
 // counts as 1), u its usage, usageOnly whether it is the final usage chunk
 // (usage set, no choices).
 func openAIChunk(data []byte) (n int64, u upstreamUsage, usageOnly bool) {
+	// Per streamed event, like ollamaChunk: valid data is walked without
+	// decoding (fastline.go) unless it needs the decoder's semantics.
+	if !json.Valid(data) {
+		return 1, u, false
+	}
+	if n, u, usageOnly, ok := fastOpenAIChunk(data); ok {
+		return n, u, usageOnly
+	}
+	return decodeOpenAIChunk(data)
+}
+
+// decodeOpenAIChunk is openAIChunk with encoding/json.
+func decodeOpenAIChunk(data []byte) (n int64, u upstreamUsage, usageOnly bool) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		return 1, u, false

@@ -322,7 +322,7 @@ func TestMeterLineTooLong(t *testing.T) {
 				if err == nil {
 					err = m.Close()
 				}
-				if !errors.Is(err, ErrLineTooLong) || !m.Result().Truncated {
+				if !errors.Is(err, ErrLineTooLong) || !m.Result().Truncated || m.Result().Cut != CutLineTooLong {
 					t.Errorf("step %d: error %v, result %+v", step, err, m.Result())
 				}
 				if rec.all.String() != tt.want {
@@ -346,6 +346,12 @@ func TestMeterNonStreamingFallbacks(t *testing.T) {
 		{"no usage: byte estimate", RequestInfo{Kind: KindOpenAI, Endpoint: EndpointChat, MaxTokens: Unlimited, Choices: 1},
 			`{"choices":[{"message":{"content":"abcdefgh"}}]}`,
 			Usage{Completion: 12, PromptEstimated: true}},
+		// Without a client limit the estimate is still held to what the
+		// request was admitted for.
+		{"no usage, no limit: byte estimate capped by the admission", RequestInfo{Kind: KindOpenAI, Endpoint: EndpointChat,
+			MaxTokens: Unlimited, Choices: 1, CompletionCap: 50},
+			`{"choices":[{"message":{"content":"` + strings.Repeat("z", 4000) + `"}}]}`,
+			Usage{Completion: 50, PromptEstimated: true}},
 		{"error body costs nothing", RequestInfo{Kind: KindOllama, Endpoint: EndpointChat, PromptEstimate: 4},
 			`{"error":"model 'x' not found"}`,
 			Usage{Prompt: 4, Completion: 0, PromptEstimated: true}},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -47,17 +48,57 @@ type RequestInfo struct {
 	// MaxTokens is the completion-token limit per choice the upstream will
 	// apply after rewriting, or Unlimited.
 	MaxTokens int64
-	// Choices is how many sequences the upstream generates per request
-	// (OpenAI n / best_of), at least 1.
+	// Choices is how many sequences the upstream generates per request,
+	// at least 1: the number of prompts of an OpenAI completions request
+	// (a list of prompts is a batch) times the largest of n, best_of and
+	// llama.cpp's n_cmpl.
 	Choices int64
+	// Prompts is the number of prompts in the request (OpenAI completions
+	// and embeddings accept a list; 1 otherwise).
+	Prompts int64
 	// InjectedUsage is true when PrepareRequest switched on
 	// stream_options.include_usage although the client did not ask for it:
 	// the meter then removes the usage chunk from what the client sees.
 	InjectedUsage bool
-	// PromptEstimate is a rough count of prompt tokens (text bytes / 4),
-	// billed when the upstream never reports its own count (for example
-	// when the client disconnects before the final usage arrives).
+	// PromptEstimate is a rough count of prompt tokens (text bytes / 4,
+	// plus token IDs given as numbers), billed when the upstream never
+	// reports its own count (for example when the client disconnects
+	// before the final usage arrives).
 	PromptEstimate int64
+	// Prompt describes the prompt's size for a reservation made before
+	// the upstream has counted it (see PromptShape.Bound).
+	Prompt PromptShape
+	// CompletionCap, when > 0, bounds the completion tokens charged for a
+	// response whose upstream reports no usage (an estimate from its
+	// size): the caller sets it to the completion allowance it admitted.
+	CompletionCap int64
+}
+
+// PromptShape is what the meter counted in a request's prompt-bearing
+// fields, without decoding them.
+type PromptShape struct {
+	TextBytes int64 // bytes of prompt text (JSON string contents, escapes counted as written)
+	TokenIDs  int64 // token IDs given directly as numbers (OpenAI prompt/input, Ollama context)
+	Items     int64 // messages, prompts and inputs: each costs a few template tokens
+	Media     int64 // inline images, audio and video parts
+}
+
+// Per-item and per-media reservations of Bound.
+const (
+	ItemTokens  = 8    // a chat template's tokens around one message
+	MediaTokens = 1024 // one image or audio part, before the upstream counts it
+)
+
+// Bound is a conservative count of prompt tokens to reserve before the
+// upstream reports its own: text bytes divided by bytesPerToken (rounded
+// up; 1 gives a true upper bound for byte-level tokenizers, 2 is about
+// twice the usual count for English and about the count for CJK text),
+// plus token IDs, ItemTokens per item and MediaTokens per media part.
+func (p PromptShape) Bound(bytesPerToken int64) int64 {
+	if bytesPerToken < 1 {
+		bytesPerToken = 1
+	}
+	return (p.TextBytes+bytesPerToken-1)/bytesPerToken + p.TokenIDs + ItemTokens*p.Items + MediaTokens*p.Media
 }
 
 // ErrInvalidRequest is matched (errors.Is) by every error PrepareRequest
@@ -102,8 +143,44 @@ func badField(field, format string, args ...any) error {
 // Ollama, would take it as that field) is refused.
 var sensitiveKeys = []string{
 	"model", "stream", "options", "stream_options", "max_tokens",
-	"max_completion_tokens", "n_predict", "n", "best_of",
-	"num_predict", "include_usage",
+	"max_completion_tokens", "n_predict", "n", "best_of", "n_cmpl",
+	"num_predict", "include_usage", "prompt", "input", "messages", "context",
+}
+
+// multiplierKeys are the OpenAI-compatible fields that make the upstream
+// generate several sequences per prompt: OpenAI's n and best_of (vLLM
+// generates best_of and returns n) and llama.cpp's n_cmpl.
+var multiplierKeys = []string{"n", "best_of", "n_cmpl"}
+
+// Meter IDs name what a route table entry meters (route.Route.Meter):
+// the dialect and the endpoint together.
+var meterIDs = map[string]struct {
+	kind string
+	ep   Endpoint
+}{
+	"ollama.generate":    {KindOllama, EndpointGenerate},
+	"ollama.chat":        {KindOllama, EndpointChat},
+	"ollama.embed":       {KindOllama, EndpointEmbed},
+	"openai.completions": {KindOpenAI, EndpointGenerate},
+	"openai.chat":        {KindOpenAI, EndpointChat},
+	"openai.embeddings":  {KindOpenAI, EndpointEmbed},
+}
+
+// Lookup resolves a meter ID ("ollama.chat", "openai.completions", ...)
+// to its dialect and endpoint.
+func Lookup(id string) (kind string, ep Endpoint, ok bool) {
+	m, ok := meterIDs[id]
+	return m.kind, m.ep, ok
+}
+
+// MeterIDs lists the meter IDs Lookup knows, sorted.
+func MeterIDs() []string {
+	out := make([]string, 0, len(meterIDs))
+	for id := range meterIDs {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Route resolves a route of the given kind to the endpoint it meters.
@@ -137,10 +214,10 @@ func Route(kind, route string) (Endpoint, error) {
 // it once with ParseRequest, read what it asks for with Info, then Encode
 // it with the completion limit the caller admits.
 type Request struct {
-	kind  string
-	obj   object      // the client's members, unclamped
-	info  RequestInfo // what the client asked for (MaxTokens: its own limit)
-	plain []byte      // the body re-encoded without a clamp (embeddings too)
+	kind     string
+	obj      object      // the client's members, unclamped
+	info     RequestInfo // what the client asked for (MaxTokens: its own limit)
+	plainObj object      // the members without a clamp (nil for embeddings: obj)
 }
 
 // ParseRequest validates body for kind's route and reads the model, the
@@ -152,7 +229,22 @@ func ParseRequest(kind, route string, body []byte) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := RequestInfo{Kind: kind, Route: route, Endpoint: ep, MaxTokens: Unlimited, Choices: 1}
+	return parse(kind, route, ep, body)
+}
+
+// ParseMetered is ParseRequest for the route table's meter ID (see
+// Lookup) rather than a path: the table, not the path's prefix, says what
+// a route is. Unknown IDs give ErrUnsupportedRoute.
+func ParseMetered(meterID, route string, body []byte) (*Request, error) {
+	kind, ep, ok := Lookup(meterID)
+	if !ok {
+		return nil, fmt.Errorf("meter: %q: %w", meterID, ErrUnsupportedRoute)
+	}
+	return parse(kind, route, ep, body)
+}
+
+func parse(kind, route string, ep Endpoint, body []byte) (*Request, error) {
+	info := RequestInfo{Kind: kind, Route: route, Endpoint: ep, MaxTokens: Unlimited, Choices: 1, Prompts: 1}
 
 	obj, err := parseObject(body)
 	if err != nil {
@@ -168,10 +260,15 @@ func ParseRequest(kind, route string, body []byte) (*Request, error) {
 		}
 		info.Model = s
 	}
-	info.PromptEstimate = estimatePrompt(obj)
+	shape, prompts, err := measurePrompt(obj, kind, ep)
+	if err != nil {
+		return nil, err
+	}
+	info.Prompt, info.Prompts = shape, prompts
+	info.PromptEstimate = (shape.TextBytes+3)/4 + shape.TokenIDs
 	r := &Request{kind: kind, obj: obj, info: info}
 	if ep == EndpointEmbed {
-		r.plain = obj.encode()
+		r.plainObj = obj
 		return r, nil
 	}
 	stream, set, err := boolField(obj, "", "stream")
@@ -185,12 +282,13 @@ func ParseRequest(kind, route string, body []byte) (*Request, error) {
 		r.info.Stream = set && stream
 	}
 	// Clamping without a limit validates the limit fields and fills in
-	// the client's own limit and choice count.
-	plain, info, err := r.clamp(Unlimited)
+	// the client's own limit and choice count; the body it would give is
+	// encoded only if asked for (Encode(Unlimited)).
+	plain, info, err := r.clampObj(Unlimited)
 	if err != nil {
 		return nil, err
 	}
-	r.plain, r.info = plain, info
+	r.plainObj, r.info = plain, info
 	return r, nil
 }
 
@@ -205,12 +303,20 @@ func (r *Request) Info() RequestInfo { return r.info }
 // called again with another limit.
 func (r *Request) Encode(maxTokens int64) ([]byte, RequestInfo, error) {
 	if maxTokens < 0 || r.info.Endpoint == EndpointEmbed {
-		return r.plain, r.info, nil
+		return r.plainObj.encode(), r.info, nil
 	}
 	return r.clamp(maxTokens)
 }
 
 func (r *Request) clamp(maxTokens int64) ([]byte, RequestInfo, error) {
+	obj, info, err := r.clampObj(maxTokens)
+	if err != nil {
+		return nil, info, err
+	}
+	return obj.encode(), info, nil
+}
+
+func (r *Request) clampObj(maxTokens int64) (object, RequestInfo, error) {
 	obj := append(object(nil), r.obj...) // clamps replace members, never edit them
 	info := r.info
 	var err error
@@ -223,7 +329,7 @@ func (r *Request) clamp(maxTokens int64) ([]byte, RequestInfo, error) {
 	if err != nil {
 		return nil, info, err
 	}
-	return obj.encode(), info, nil
+	return obj, info, nil
 }
 
 // PrepareRequest validates a client's request body for route (the
@@ -293,8 +399,8 @@ func clampOpenAI(obj *object, info *RequestInfo, maxTokens int64) error {
 			client = v
 		}
 	}
-	choices := int64(1)
-	for _, k := range []string{"n", "best_of"} {
+	perPrompt := int64(1)
+	for _, k := range multiplierKeys {
 		raw, ok := obj.get(k)
 		if !ok || isNull(raw) {
 			continue
@@ -303,9 +409,14 @@ func clampOpenAI(obj *object, info *RequestInfo, maxTokens int64) error {
 		if !ok {
 			return badField(k, "must be a number")
 		}
-		if c := ceilInt(f); c > choices {
-			choices = c
+		if c := ceilInt(f); c > perPrompt {
+			perPrompt = c
 		}
+	}
+	// Every prompt of a batch gets every sequence.
+	choices := perPrompt * max(info.Prompts, 1)
+	if choices > maxChoices {
+		return badField("", "%d prompts × %d sequences each: more than %d sequences in one request", info.Prompts, perPrompt, maxChoices)
 	}
 	info.Choices = choices
 
@@ -412,21 +523,23 @@ func boolField(obj object, prefix, key string) (val, set bool, err error) {
 }
 
 func number(raw json.RawMessage) (float64, bool) {
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
+	raw = bytes.TrimSpace(raw)
+	// A JSON number literal (raw is always one valid JSON value here) is
+	// read directly; json.Number also accepts a string holding a number,
+	// which is refused: servers disagree about it.
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) || !json.Valid(raw) {
 		return 0, false
 	}
-	// json.Number also accepts a string holding a number; refuse that,
-	// servers disagree about it.
-	if trimmedFirst(raw) == '"' {
-		return 0, false
-	}
-	f, err := n.Float64()
+	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return 0, false
 	}
 	return f, true
 }
+
+// maxChoices bounds the sequences one request may ask for (prompts ×
+// n / best_of); more is refused as a request that cannot be metered.
+const maxChoices = 4096
 
 func ceilInt(f float64) int64 {
 	f = math.Ceil(f)
@@ -463,6 +576,15 @@ type object []field
 func parseObject(data []byte) (object, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &RequestError{Problem: "empty body, expected a JSON object"}
+	}
+	// Valid JSON whose keys hold no escape or non-ASCII byte is split by
+	// the allocation-free walk, its values kept as slices of data; the
+	// rest (and every error message) goes through the decoder.
+	if json.Valid(data) {
+		obj := make(object, 0, 16)
+		if walkObject(data, func(key, val []byte) { obj = append(obj, field{key: string(key), val: val}) }) {
+			return obj, nil
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
@@ -511,6 +633,9 @@ func jsonProblem(err error) error {
 // checkKeys refuses duplicate keys (compared the way Go's encoding/json
 // matches them, i.e. ignoring case) and case variants of sensitive keys.
 func (o object) checkKeys(prefix string) error {
+	if len(o) <= 32 && o.asciiKeys() {
+		return o.checkASCIIKeys(prefix)
+	}
 	seen := make(map[string]string, len(o))
 	for _, f := range o {
 		k := foldKey(f.key)
@@ -523,6 +648,40 @@ func (o object) checkKeys(prefix string) error {
 		seen[k] = f.key
 		for _, s := range sensitiveKeys {
 			if f.key != s && k == foldKey(s) {
+				return badField(prefix+f.key, "write it as %q", s)
+			}
+		}
+	}
+	return nil
+}
+
+// asciiKeys reports whether every key is ASCII: then encoding/json's
+// folding is ASCII case folding, and checkASCIIKeys applies.
+func (o object) asciiKeys() bool {
+	for _, f := range o {
+		for i := 0; i < len(f.key); i++ {
+			if f.key[i] >= 0x80 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkASCIIKeys is checkKeys for small objects of ASCII keys, without
+// allocating: pairwise comparisons instead of a map of folded keys.
+func (o object) checkASCIIKeys(prefix string) error {
+	for i, f := range o {
+		for j := 0; j < i; j++ {
+			if strings.EqualFold(o[j].key, f.key) {
+				if o[j].key == f.key {
+					return badField(prefix+f.key, "appears twice")
+				}
+				return badField(prefix+f.key, "appears twice (also as %q)", o[j].key)
+			}
+		}
+		for _, s := range sensitiveKeys {
+			if f.key != s && strings.EqualFold(f.key, s) {
 				return badField(prefix+f.key, "write it as %q", s)
 			}
 		}
@@ -560,67 +719,176 @@ func (o *object) set(key string, val json.RawMessage) {
 }
 
 func (o object) encode() []byte {
-	var b bytes.Buffer
-	b.WriteByte('{')
+	n := 2
+	for _, f := range o {
+		n += len(f.key) + len(f.val) + 4
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
 	for i, f := range o {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		k, _ := json.Marshal(f.key) // a string always marshals
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(bytes.TrimSpace(f.val))
+		if plainKey(f.key) {
+			b = append(b, '"')
+			b = append(b, f.key...)
+			b = append(b, '"')
+		} else {
+			k, _ := json.Marshal(f.key) // a string always marshals
+			b = append(b, k...)
+		}
+		b = append(b, ':')
+		b = append(b, bytes.TrimSpace(f.val)...)
 	}
-	b.WriteByte('}')
-	return b.Bytes()
+	return append(b, '}')
 }
 
-// promptKeys hold the text a model reads as its prompt.
-var promptKeys = []string{"prompt", "system", "messages", "input", "suffix", "tools", "template"}
+// plainKey reports whether json.Marshal would write key as it is between
+// quotes (printable ASCII, none of " \ < > &).
+func plainKey(key string) bool {
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
 
-// estimatePrompt counts the bytes of text under the prompt-bearing fields
-// (skipping inline images, audio and data: URLs) and divides by four.
-func estimatePrompt(obj object) int64 {
-	var n int64
+// promptKeys hold the text a model reads as its prompt. context is
+// Ollama's token list from an earlier answer, sent back as prompt.
+var promptKeys = []string{"prompt", "system", "messages", "input", "suffix", "tools", "template", "context", "images"}
+
+// maxPrompts bounds the prompts of one batch request.
+const maxPrompts = 1024
+
+// measurePrompt sizes the prompt-bearing fields and counts the prompts of
+// a batch (OpenAI completions' and embeddings' "prompt"/"input" lists).
+func measurePrompt(obj object, kind string, ep Endpoint) (PromptShape, int64, error) {
+	var p PromptShape
 	for _, k := range promptKeys {
 		raw, ok := obj.get(k)
-		if !ok {
+		if !ok || isNull(raw) {
 			continue
 		}
-		var v any
-		if json.Unmarshal(raw, &v) == nil {
-			n += textBytes(v)
+		switch k {
+		case "images": // Ollama's inline images of /api/generate
+			if n, ok := arrayLen(raw); ok {
+				p.Media += n
+			}
+			continue
+		case "tools":
+			// Rendered into the prompt as JSON schema, keys and all.
+			p.TextBytes += int64(len(bytes.TrimSpace(raw)))
+			continue
+		case "messages", "prompt", "input":
+			if n, ok := arrayLen(raw); ok && k == "messages" {
+				p.Items += n
+			} else {
+				p.Items++
+			}
+		}
+		sizeValue(raw, &p, 0)
+	}
+	prompts := int64(1)
+	if kind == KindOpenAI && ep != EndpointChat {
+		field := "prompt"
+		if ep == EndpointEmbed {
+			field = "input"
+		}
+		if raw, ok := obj.get(field); ok {
+			n, err := countPrompts(field, raw)
+			if err != nil {
+				return p, 0, err
+			}
+			prompts = n
 		}
 	}
-	return (n + 3) / 4
+	return p, prompts, nil
 }
 
-func textBytes(v any) int64 {
-	switch v := v.(type) {
-	case string:
-		if strings.HasPrefix(v, "data:") {
-			return 0
-		}
-		return int64(len(v))
-	case []any:
-		var n int64
-		for _, e := range v {
-			n += textBytes(e)
-		}
-		return n
-	case map[string]any:
-		var n int64
-		for k, e := range v {
-			switch strings.ToLower(k) {
-			case "images", "image_url", "input_audio", "audio", "video", "image", "file":
-				continue
-			}
-			n += textBytes(e)
-		}
-		return n
-	case float64:
-		// token ids given directly (OpenAI completions accept them)
-		return 4
+// countPrompts reads how many prompts an OpenAI prompt or input holds: a
+// string or a list of token IDs is one; a list of strings or of token
+// lists is one per element.
+func countPrompts(field string, raw json.RawMessage) (int64, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '[' {
+		return 1, nil
 	}
-	return 0
+	var n, numbers, lists int64
+	ok := walkArray(raw, func(el []byte) {
+		n++
+		switch el[0] {
+		case '[':
+			lists++
+		case '"':
+		default:
+			numbers++
+		}
+	})
+	if !ok {
+		return 0, badField(field, "must be a string or a list")
+	}
+	switch {
+	case n == 0:
+		return 1, nil
+	case numbers == n:
+		return 1, nil // one prompt given as token IDs
+	case numbers > 0:
+		return 0, badField(field, "mixes token IDs with strings or lists")
+	case n > maxPrompts:
+		return 0, badField(field, "more than %d prompts in one request", maxPrompts)
+	}
+	return n, nil
+}
+
+// arrayLen is the number of elements of a JSON array value.
+func arrayLen(raw []byte) (int64, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '[' {
+		return 0, false
+	}
+	var n int64
+	ok := walkArray(raw, func([]byte) { n++ })
+	return n, ok
+}
+
+// mediaKeys hold inline media rather than text.
+var mediaKeys = []string{"images", "image_url", "input_audio", "audio", "video", "image", "file", "input_image", "video_url"}
+
+// sizeValue adds the text bytes, token IDs and media parts of a JSON
+// value (valid JSON, as parseObject checked) to p, without decoding it.
+func sizeValue(raw []byte, p *PromptShape, depth int) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || depth > 64 {
+		return
+	}
+	switch raw[0] {
+	case '"':
+		body := raw[1 : len(raw)-1]
+		if bytes.HasPrefix(body, []byte("data:")) {
+			p.Media++
+			return
+		}
+		p.TextBytes += int64(len(body))
+	case '[':
+		walkArray(raw, func(el []byte) { sizeValue(el, p, depth+1) })
+	case '{':
+		walkMembers(raw, func(key, val []byte) {
+			for _, m := range mediaKeys {
+				if asciiFold(key, m) {
+					if n, ok := arrayLen(val); ok {
+						p.Media += n
+					} else if !isNull(val) {
+						p.Media++
+					}
+					return
+				}
+			}
+			sizeValue(val, p, depth+1)
+		})
+	case 't', 'f', 'n':
+	default:
+		p.TokenIDs++ // a number: a token ID given directly
+	}
 }

@@ -103,6 +103,26 @@ func TestPrepareRequest(t *testing.T) {
 		{"openai stream false leaves stream_options", KindOpenAI, "/v1/chat/completions", `{"model":"m","stream":false}`, 10,
 			`{"model":"m","stream":false,"max_tokens":10}`,
 			RequestInfo{Model: "m", MaxTokens: 10}},
+		// A list of prompts is a batch: every prompt gets n sequences, and
+		// the budget is shared by all of them.
+		{"openai prompt list multiplies", KindOpenAI, "/v1/completions", `{"model":"m","prompt":["a","b","c","d"],"max_tokens":100}`, 100,
+			`{"model":"m","prompt":["a","b","c","d"],"max_tokens":25}`,
+			RequestInfo{Model: "m", MaxTokens: 25, Choices: 4, Prompts: 4, PromptEstimate: 1}},
+		{"openai prompt list times n and best_of", KindOpenAI, "/v1/completions", `{"model":"m","prompt":["a","b"],"n":2,"best_of":3}`, 600,
+			`{"model":"m","prompt":["a","b"],"n":2,"best_of":3,"max_tokens":100}`,
+			RequestInfo{Model: "m", MaxTokens: 100, Choices: 6, Prompts: 2, PromptEstimate: 1}},
+		{"openai token lists are prompts", KindOpenAI, "/v1/completions", `{"model":"m","prompt":[[1,2,3],[4,5]]}`, 100,
+			`{"model":"m","prompt":[[1,2,3],[4,5]],"max_tokens":50}`,
+			RequestInfo{Model: "m", MaxTokens: 50, Choices: 2, Prompts: 2, PromptEstimate: 5}},
+		{"openai one token list is one prompt", KindOpenAI, "/v1/completions", `{"model":"m","prompt":[1,2,3]}`, 100,
+			`{"model":"m","prompt":[1,2,3],"max_tokens":100}`,
+			RequestInfo{Model: "m", MaxTokens: 100, PromptEstimate: 3}},
+		{"llama.cpp n_cmpl multiplies", KindOpenAI, "/v1/chat/completions", `{"model":"m","n_cmpl":3}`, 30,
+			`{"model":"m","n_cmpl":3,"max_tokens":10}`,
+			RequestInfo{Model: "m", MaxTokens: 10, Choices: 3}},
+		{"openai embeddings input list", KindOpenAI, "/v1/embeddings", `{"model":"e","input":["abcd","efgh","ijkl"]}`, 0,
+			`{"model":"e","input":["abcd","efgh","ijkl"]}`,
+			RequestInfo{Model: "e", MaxTokens: Unlimited, Prompts: 3, PromptEstimate: 3}},
 		{"openai embeddings untouched", KindOpenAI, "/v1/embeddings", `{"model":"e","input":"abcdefgh"}`, 0,
 			`{"model":"e","input":"abcdefgh"}`,
 			RequestInfo{Model: "e", MaxTokens: Unlimited, PromptEstimate: 2}},
@@ -121,6 +141,12 @@ func TestPrepareRequest(t *testing.T) {
 			want.Endpoint, _ = Route(tt.kind, tt.route)
 			if want.Choices == 0 {
 				want.Choices = 1
+			}
+			if want.Prompts == 0 {
+				want.Prompts = 1
+			}
+			if want.Prompt == (PromptShape{}) {
+				want.Prompt = info.Prompt // sized in TestPromptShape
 			}
 			if info != want {
 				t.Errorf("info\n got %+v\nwant %+v", info, want)
@@ -162,6 +188,11 @@ func TestPrepareRequestErrors(t *testing.T) {
 		{"include_usage string", KindOpenAI, "/v1/chat/completions", `{"stream":true,"stream_options":{"include_usage":"no"}}`, 10, ErrInvalidRequest, "stream_options.include_usage"},
 		{"stream_options array", KindOpenAI, "/v1/chat/completions", `{"stream":true,"stream_options":[]}`, 10, ErrInvalidRequest, "stream_options"},
 		{"n string", KindOpenAI, "/v1/chat/completions", `{"n":"3"}`, 10, ErrInvalidRequest, "n"},
+		{"prompt list too long for budget", KindOpenAI, "/v1/completions", `{"prompt":["a","b","c"],"n":4}`, 11, ErrBudgetExhausted, ""},
+		{"prompt mixes ids and strings", KindOpenAI, "/v1/completions", `{"prompt":["a",1]}`, 10, ErrInvalidRequest, "prompt"},
+		{"case variant prompt", KindOpenAI, "/v1/completions", `{"Prompt":["a","b"]}`, 10, ErrInvalidRequest, "Prompt"},
+		{"case variant n_cmpl", KindOpenAI, "/v1/completions", `{"N_cmpl":9}`, 10, ErrInvalidRequest, "N_cmpl"},
+		{"too many sequences", KindOpenAI, "/v1/completions", `{"prompt":["a","b"],"n":3000}`, Unlimited, ErrInvalidRequest, ""},
 		{"no budget left", KindOllama, "/api/generate", `{"model":"m"}`, 0, ErrBudgetExhausted, ""},
 		{"n too large for budget", KindOpenAI, "/v1/chat/completions", `{"n":20}`, 10, ErrBudgetExhausted, ""},
 		{"unmetered route", KindOllama, "/api/pull", `{"model":"m"}`, 10, ErrUnsupportedRoute, ""},
@@ -185,5 +216,58 @@ func TestPrepareRequestErrors(t *testing.T) {
 				t.Errorf("error %v is not a *RequestError", err)
 			}
 		})
+	}
+}
+
+// The prompt is sized without decoding it, and every shape that carries
+// prompt tokens counts: text, token IDs (OpenAI lists, Ollama's context),
+// messages, tools, inline media.
+func TestPromptShape(t *testing.T) {
+	tests := []struct {
+		name, meter, body string
+		want              PromptShape
+		bound1, bound2    int64 // Bound(1), Bound(2)
+	}{
+		{"generate", "ollama.generate", `{"model":"m","prompt":"abcdefgh","system":"xy"}`,
+			PromptShape{TextBytes: 10, Items: 1}, 18, 13},
+		{"ollama context ids", "ollama.generate", `{"model":"m","prompt":"","context":[1,2,3,4,5]}`,
+			PromptShape{TokenIDs: 5, Items: 1}, 13, 13},
+		{"ollama images", "ollama.generate", `{"model":"m","prompt":"ab","images":["AAAA","BBBB"]}`,
+			PromptShape{TextBytes: 2, Items: 1, Media: 2}, 2 + 8 + 2*MediaTokens, 1 + 8 + 2*MediaTokens},
+		{"chat messages and parts", "openai.chat",
+			`{"model":"m","messages":[{"role":"system","content":"abcd"},{"role":"user","content":[{"type":"text","text":"efgh"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}`,
+			PromptShape{TextBytes: 6 + 4 + 4 + 4 + 4 + 9, Items: 2, Media: 1}, 0, 0},
+		{"escapes counted as written", "ollama.chat", `{"messages":[{"role":"user","content":"\u00e9\n"}]}`,
+			PromptShape{TextBytes: 4 + 8, Items: 1}, 0, 0},
+		{"tools are prompt", "openai.chat", `{"messages":[],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}`,
+			PromptShape{TextBytes: int64(len(`[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]`))}, 0, 0},
+		{"token list batch", "openai.completions", `{"prompt":[[1,2],[3,4,5]]}`,
+			PromptShape{TokenIDs: 5, Items: 1}, 13, 13},
+		{"embeddings", "openai.embeddings", `{"input":["abcd","efgh"]}`,
+			PromptShape{TextBytes: 8, Items: 1}, 16, 12},
+		{"data url string", "openai.chat", `{"messages":[{"role":"user","content":"data:image/png;base64,AAAA"}]}`,
+			PromptShape{TextBytes: 4, Items: 1, Media: 1}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ParseMetered(tt.meter, "/x", []byte(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := r.Info().Prompt
+			if got != tt.want {
+				t.Errorf("shape %+v, want %+v", got, tt.want)
+			}
+			if tt.bound1 > 0 && (got.Bound(1) != tt.bound1 || got.Bound(2) != tt.bound2) {
+				t.Errorf("Bound(1) = %d, Bound(2) = %d; want %d, %d", got.Bound(1), got.Bound(2), tt.bound1, tt.bound2)
+			}
+			// The bound is never below the billing estimate.
+			if info := r.Info(); got.Bound(4) < info.PromptEstimate {
+				t.Errorf("Bound(4) %d below the estimate %d", got.Bound(4), info.PromptEstimate)
+			}
+		})
+	}
+	if _, err := ParseMetered("tgi.generate", "/generate", []byte(`{}`)); !errors.Is(err, ErrUnsupportedRoute) {
+		t.Errorf("unknown meter: %v", err)
 	}
 }

@@ -30,6 +30,15 @@ type Decision struct {
 	// Preflight is set for OPTIONS requests: the gateway answers them
 	// itself and never forwards them.
 	Preflight bool
+	// Meter is the matched inference route's meter ID (MeterNone when it
+	// cannot be billed); empty for other classes.
+	Meter string
+	// Model is the model named in the path (the route's model_param), if
+	// any.
+	Model string
+	// ModelList says whether the answer lists models, and when to filter
+	// it (route.ModelListFiltered, route.ModelListAlways).
+	ModelList string
 }
 
 // Decide classifies one request by method and raw path (the escaped path as
@@ -68,10 +77,14 @@ func (t *Table) Decide(method, rawPath string) Decision {
 
 	for _, r := range matched {
 		if r.allows(method) {
-			return Decision{
-				Class: r.Class, Path: norm, Route: r.ID,
+			d := Decision{
+				Class: r.Class, Path: norm, Route: r.ID, Meter: r.Meter, ModelList: r.ModelList,
 				Reason: fmt.Sprintf("%s route %s", r.Class, r.ID),
 			}
+			if r.modelSeg >= 0 && r.modelSeg < len(segs) {
+				d.Model = segs[r.modelSeg]
+			}
+			return d
 		}
 	}
 	if len(matched) > 0 {

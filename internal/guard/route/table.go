@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/llmfence/llmfence/internal/guard/meter"
 )
 
 //go:embed routes.yaml
@@ -79,7 +81,28 @@ type RouteSpec struct {
 	Note    string   `yaml:"note"`
 	// Example is a concrete path that must match this route; tests use it.
 	Example string `yaml:"example"`
+	// Meter names how an inference route is metered (a meter ID of
+	// package meter, or "none" for a route the meter cannot bill);
+	// required for inference routes, refused on others.
+	Meter string `yaml:"meter"`
+	// ModelParam names the path parameter (without its ':') holding a
+	// model name, to which the key's model globs apply.
+	ModelParam string `yaml:"model_param"`
+	// ModelList marks a listing route whose answer lists models:
+	// "filtered" (the models a key may not use are removed when
+	// filter_model_list is on) or "always" (removed for every key limited
+	// to some models: the list shows what runs now, other users' work).
+	ModelList string `yaml:"model_list"`
 }
+
+// ModelList values.
+const (
+	ModelListFiltered = "filtered"
+	ModelListAlways   = "always"
+)
+
+// MeterNone marks an inference route the meter cannot bill.
+const MeterNone = "none"
 
 // Omission documents an upstream route left out on purpose.
 type Omission struct {
@@ -89,12 +112,16 @@ type Omission struct {
 
 // Route is one compiled route of a Table.
 type Route struct {
-	ID      string
-	Class   Class
-	Methods []string // as listed; HEAD added for GET routes when the kind says so
-	Pattern string
-	Source  string
-	Example string
+	ID        string
+	Class     Class
+	Methods   []string // as listed; HEAD added for GET routes when the kind says so
+	Pattern   string
+	Source    string
+	Example   string
+	Meter     string // see RouteSpec.Meter
+	ModelList string // see RouteSpec.ModelList
+	// modelSeg is the index of the model_param segment, -1 without one.
+	modelSeg int
 
 	segs []string
 }
@@ -269,7 +296,34 @@ func compileRoute(rs RouteSpec, headAsGet bool) (Route, error) {
 	if rs.Example == "" {
 		return Route{}, fmt.Errorf("route %s: no example path", rs.ID)
 	}
-	r := Route{ID: rs.ID, Class: cls, Methods: methods, Pattern: rs.Path, Source: rs.Source, Example: rs.Example, segs: segs}
+	switch {
+	case cls == Inference && rs.Meter == "":
+		return Route{}, fmt.Errorf("route %s: an inference route must name its meter (or %q)", rs.ID, MeterNone)
+	case cls == Inference && rs.Meter != MeterNone:
+		if _, _, ok := meter.Lookup(rs.Meter); !ok {
+			return Route{}, fmt.Errorf("route %s: unknown meter %q (known: %s, %s)", rs.ID, rs.Meter, strings.Join(meter.MeterIDs(), ", "), MeterNone)
+		}
+	case cls != Inference && rs.Meter != "":
+		return Route{}, fmt.Errorf("route %s: only inference routes are metered", rs.ID)
+	}
+	switch rs.ModelList {
+	case "":
+	case ModelListFiltered, ModelListAlways:
+		if cls != Listing {
+			return Route{}, fmt.Errorf("route %s: model_list is for listing routes", rs.ID)
+		}
+	default:
+		return Route{}, fmt.Errorf("route %s: model_list %q: want %s or %s", rs.ID, rs.ModelList, ModelListFiltered, ModelListAlways)
+	}
+	modelSeg := -1
+	if rs.ModelParam != "" {
+		modelSeg = slices.Index(segs, ":"+rs.ModelParam)
+		if modelSeg < 0 {
+			return Route{}, fmt.Errorf("route %s: model_param %q is not a parameter of %q", rs.ID, rs.ModelParam, rs.Path)
+		}
+	}
+	r := Route{ID: rs.ID, Class: cls, Methods: methods, Pattern: rs.Path, Source: rs.Source, Example: rs.Example,
+		Meter: rs.Meter, ModelList: rs.ModelList, modelSeg: modelSeg, segs: segs}
 	ex, err := Normalize(rs.Example)
 	if err != nil || ex != rs.Example || !r.matches(splitPath(ex), false) {
 		return Route{}, fmt.Errorf("route %s: example %q does not match pattern %q", rs.ID, rs.Example, rs.Path)

@@ -138,7 +138,7 @@ func TestParseFileRejects(t *testing.T) {
 kinds:
   k:
     routes:
-      - {id: a, class: inference, methods: [POST], path: /v1/chat/completions, source: s, example: /v1/chat/completions}
+      - {id: a, class: inference, methods: [POST], path: /v1/chat/completions, source: s, example: /v1/chat/completions, meter: openai.chat}
 `
 	if _, err := ParseFile([]byte(good)); err != nil {
 		t.Fatalf("good file refused: %v", err)
@@ -173,6 +173,10 @@ kinds:
 		{"overlap by case", "version: 1\nkinds:\n  k:\n    routes:\n" +
 			"      - {id: a, class: listing, methods: [GET], path: /m/*rest, source: s, example: /m/1}\n" +
 			"      - {id: b, class: admin, methods: [GET], path: /m/x/y, source: s, example: /m/x/y}\n", "overlapping"},
+		{"inference without meter", route("{id: a, class: inference, methods: [POST], path: /x, source: s, example: /x}"), "must name its meter"},
+		{"unknown meter", route("{id: a, class: inference, methods: [POST], path: /x, source: s, example: /x, meter: tgi.generate}"), "unknown meter"},
+		{"metered listing", route("{id: a, class: listing, methods: [GET], path: /x, source: s, example: /x, meter: openai.chat}"), "only inference"},
+		{"model_param not in path", route("{id: a, class: listing, methods: [GET], path: /m/:id, source: s, example: /m/x, model_param: model}"), "model_param"},
 		{"admin_from unknown", "version: 1\nkinds:\n  k:\n    admin_from: [nope]\n    routes: []\n", "admin_from"},
 	}
 	for _, c := range cases {
@@ -209,5 +213,43 @@ func TestClassString(t *testing.T) {
 	var zero Decision
 	if zero.Class != Denied {
 		t.Errorf("zero Decision must be Denied")
+	}
+}
+
+// The meter comes from the table, never from the path: a route without /v1
+// is metered like its /v1 twin, in the dialect of the kind's server.
+func TestMeterFromTheTable(t *testing.T) {
+	cases := []struct{ kind, method, path, meter string }{
+		{"llamacpp", "POST", "/chat/completions", "openai.chat"},
+		{"llamacpp", "POST", "/v1/chat/completions", "openai.chat"},
+		{"llamacpp", "POST", "/v1/completions", "openai.completions"},
+		{"ollama", "POST", "/api/embeddings", "ollama.embed"},
+		{"ollama", "POST", "/v1/completions", "openai.completions"},
+		{"ollama", "POST", "/v1/responses", MeterNone},
+		{"vllm", "POST", "/v1/responses", MeterNone},
+		{"ollama", "GET", "/api/tags", ""},
+	}
+	for _, c := range cases {
+		d := mustTable(t, c.kind).Decide(c.method, c.path)
+		if d.Meter != c.meter {
+			t.Errorf("%s %s %s: meter %q, want %q", c.kind, c.method, c.path, d.Meter, c.meter)
+		}
+	}
+	// Every inference route of every kind names a meter the meter package
+	// knows, or none.
+	f, err := LoadFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range f.KindNames() {
+		tb, _ := f.Table(k)
+		for _, r := range tb.Routes {
+			if (r.Class == Inference) != (r.Meter != "") {
+				t.Errorf("%s %s: class %s, meter %q", k, r.ID, r.Class, r.Meter)
+			}
+		}
+	}
+	if d := mustTable(t, "ollama").Decide("GET", "/v1/models/llama3.2:3b"); d.Model != "llama3.2:3b" || d.Class != Listing {
+		t.Errorf("GET /v1/models/llama3.2:3b = %+v, want the model read from the path", d)
 	}
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"unicode"
+
+	"github.com/spf13/cobra"
+
+	"github.com/llmfence/llmfence/internal/store"
+)
+
+func newProbesCmd(e *env) *cobra.Command {
+	var format, host, model string
+	var port, limit int
+	cmd := &cobra.Command{
+		Use:   "probes",
+		Short: "List probe runs in the store, newest first, with their verdicts",
+		Long: `List the runs of llmfence probe kept in the store: which model on which
+host:port (the host and port scan records), when, how the run ended and the
+verdict of each suite.`,
+		Example: `  llmfence probes
+  llmfence probes --host 127.0.0.1 --port 11434
+  llmfence probes --model qwen2.5:7b --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return usage("%v", err)
+			}
+			st, err := store.OpenProbe(cmd.Context(), e.db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			runs, err := st.ProbeRuns(cmd.Context(), store.ProbeRunFilter{Host: host, Port: port, Model: model, Limit: limit})
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				for _, r := range runs {
+					if err := writeJSONLine(e.stdout, r); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if len(runs) == 0 {
+				fmt.Fprintln(e.stdout, "No probe runs in the store yet (llmfence probe URL --model NAME).")
+				return nil
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tSTARTED\tSTATUS\tHOST:PORT\tMODEL\tWORST\tVERDICTS")
+			for _, r := range runs {
+				var vs []string
+				for _, v := range r.Verdicts {
+					vs = append(vs, v.Suite+"="+v.Verdict)
+				}
+				status := string(r.Status)
+				if r.Status == store.StatusFinished && !r.Complete {
+					status += " (incomplete)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d\t%s\t%s\t%s\n", r.ID, r.StartedAt.Local().Format("2006-01-02 15:04"), status,
+					printableCell(r.Host), r.Port, printableCell(r.Model), r.Worst, strings.Join(vs, " "))
+			}
+			return tw.Flush()
+		},
+	}
+	formatFlag(cmd, &format)
+	cmd.Flags().StringVar(&host, "host", "", "only runs against this host")
+	cmd.Flags().IntVar(&port, "port", 0, "only runs against this port")
+	cmd.Flags().StringVar(&model, "model", "", "only runs of this model")
+	cmd.Flags().IntVar(&limit, "limit", 50, "most runs listed (0: all)")
+	return cmd
+}
+
+func writeJSONLine(w interface{ Write([]byte) (int, error) }, v any) error {
+	enc := jsonEncoder(w)
+	return enc.Encode(v)
+}
+
+func jsonEncoder(w interface{ Write([]byte) (int, error) }) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
+// printableCell drops control characters from text a server chose.
+func printableCell(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, s)
+}
