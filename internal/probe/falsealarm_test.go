@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/ggufmodeltest"
 	"github.com/llmfence/llmfence/internal/lab"
 	"github.com/llmfence/llmfence/internal/ollamatest"
 	"github.com/llmfence/llmfence/internal/probe"
 	"github.com/llmfence/llmfence/internal/probe/packs"
-	"github.com/llmfence/llmfence/internal/ggufmodeltest"
 )
 
 var (
