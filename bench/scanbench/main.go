@@ -78,8 +78,12 @@ func main() {
 	bin := filepath.Join(work, "llmfence")
 	run("go", "build", "-o", bin, "./cmd/llmfence")
 	if *ports == "" {
+		defaults, err := targets.DefaultPortList()
+		if err != nil {
+			log.Fatal(err)
+		}
 		var ps []string
-		for _, p := range targets.DefaultPorts {
+		for _, p := range defaults {
 			ps = append(ps, fmt.Sprint(p))
 		}
 		*ports = strings.Join(ps, ",")

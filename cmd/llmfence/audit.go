@@ -128,7 +128,7 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 		if spool == "" {
 			spool = audit.DefaultSpoolDir()
 		}
-		sender = &audit.Sender{URL: f.send, Key: key, SpoolDir: spool, UserAgent: fingerprint.DefaultUserAgent("")}
+		sender = &audit.Sender{URL: f.send, Key: key, SpoolDir: spool, UserAgent: version.UserAgent("")}
 	}
 	for _, p := range []string{f.report, f.output} {
 		if p != "" && p != "-" {
@@ -138,7 +138,11 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 		}
 	}
 
-	opts := audit.Options{Version: version.String(), Logger: e.log}
+	judge, err := newJudge()
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	opts := audit.Options{Version: version.String(), Logger: e.log, Judge: judge}
 	if f.root != "/" && f.root != "" {
 		opts.Reader, opts.ReaderName = audit.NewLinux(f.root), "linux (image at "+f.root+")"
 	} else {
@@ -160,7 +164,7 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 		if err != nil {
 			return &exitError{code: 2, err: err}
 		}
-		opts.Inspector = audit.InspectorFor(in)
+		opts.Inspector = audit.InspectorFor(in, judge)
 	}
 	res, err := audit.Run(ctx, opts)
 	if err != nil {

@@ -166,7 +166,11 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 		}
 	}
 	if f.ollamaStore != "" {
-		s, err := in.InspectOllamaStore(ctx, f.ollamaStore, emit)
+		judge, err := newJudge()
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		s, err := in.InspectOllamaStore(ctx, f.ollamaStore, judge, emit)
 		addSum(s)
 		if err != nil {
 			if ctx.Err() != nil {

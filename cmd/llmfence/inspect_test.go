@@ -16,7 +16,7 @@ import (
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
-	"github.com/llmfence/llmfence/internal/tinymodel"
+	"github.com/llmfence/llmfence/internal/ggufmodeltest"
 )
 
 // runInspectCLI runs `llmfence inspect ARGS` in-process, adding the
@@ -139,7 +139,7 @@ func ipPut(t *testing.T, dir, name string, data []byte) string {
 // ipModelDir builds a directory of model files and returns it.
 func ipModelDir(t *testing.T) string {
 	dir := t.TempDir()
-	if _, _, err := tinymodel.WriteFile(filepath.Join(dir, "tiny.gguf"), tinymodel.Options{Name: "tiny"}); err != nil {
+	if _, _, err := ggufmodeltest.WriteFile(filepath.Join(dir, "tiny.gguf"), ggufmodeltest.Options{Name: "tiny"}); err != nil {
 		t.Fatal(err)
 	}
 	ipPut(t, dir, "pytorch_model.bin", ipZip(t, [2]string{"archive/data.pkl", string(ipEvilPickle)}, [2]string{"archive/version", "3\n"}))
@@ -158,7 +158,7 @@ func ipDigest(b []byte) string {
 func ipOllamaStore(t *testing.T) string {
 	dir := t.TempDir()
 	var gguf bytes.Buffer
-	if _, err := tinymodel.Write(&gguf, tinymodel.Options{Name: "tiny"}); err != nil {
+	if _, err := ggufmodeltest.Write(&gguf, ggufmodeltest.Options{Name: "tiny"}); err != nil {
 		t.Fatal(err)
 	}
 	blob := func(data []byte) string {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/llmfence/llmfence/internal/fingerprint"
 	"github.com/llmfence/llmfence/internal/probe"
 	"github.com/llmfence/llmfence/internal/probe/packs"
 	"github.com/llmfence/llmfence/internal/probe/report"
@@ -254,7 +253,7 @@ func endStatus(ctx context.Context) store.RunStatus {
 func probeOptions(e *env, f *probeFlags, args []string) (probe.Options, error) {
 	o := probe.Options{Config: probe.Config{Model: f.model, Baseline: f.baseline, Judge: f.judge, Seed: f.seed,
 		Temperature: f.temperature, RareTokens: f.rareTokens, MaxRequests: f.maxRequests},
-		APIKey: f.apiKey, InsecureTLS: f.insecure, Stream: f.stream, UserAgent: fingerprint.DefaultUserAgent(""), Concurrency: f.concurrency,
+		APIKey: f.apiKey, InsecureTLS: f.insecure, Stream: f.stream, UserAgent: version.UserAgent(""), Concurrency: f.concurrency,
 		MaxConcurrency: f.maxConc, MaxTokens: f.maxTokens, Timeout: f.timeout, RequestTimeout: f.requestTimeout,
 		Logger: e.log, Tool: version.String(), Resume: f.resume}
 	if o.APIKey == "" {

@@ -17,20 +17,10 @@ import (
 // openVulnDB returns the embedded vulnerability data refreshed by what
 // `llmfence vulndb import` saved ($LLMFENCE_VULNDB or the per-user data
 // directory), and the file it looked at.
-func openVulnDB() (*vulndb.DB, string, error) {
-	path, err := vulndb.DefaultPath()
-	if err != nil {
-		db, eerr := vulndb.Embedded()
-		return db, "", eerr
-	}
-	db, err := vulndb.Open(path)
-	if err != nil {
-		return nil, path, fmt.Errorf("reading imported vulnerability data: %w (remove the file or re-import)", err)
-	}
-	return db, path, nil
-}
+func openVulnDB() (*vulndb.DB, string, error) { return vulndb.OpenDefault() }
 
-// newJudge is the judge every scan uses: embedded rules and catalogue,
+// newJudge is the judge every command that rates services or models uses
+// (scan, inspect --ollama-store, audit): embedded rules and catalogue,
 // vulnerability data refreshed by any import.
 func newJudge() (*risk.Judge, error) {
 	db, _, err := openVulnDB()

@@ -7,7 +7,6 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand"
@@ -19,10 +18,9 @@ import (
 	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 type walkResult struct {
 	findings []verdict.Finding
@@ -438,8 +436,8 @@ type goldenFinding struct {
 }
 
 func TestWalkCorpus(t *testing.T) {
-	g := loadGolden(t, "testdata/findings.golden.json")
-	defer g.write(t)
+	g := goldentest.LoadCases(t, "testdata/findings.golden.json")
+	defer g.Write(t)
 	for _, c := range allCases() {
 		t.Run(c.name, func(t *testing.T) {
 			data := c.data()
@@ -464,7 +462,7 @@ func TestWalkCorpus(t *testing.T) {
 			for _, f := range r.findings {
 				gs = append(gs, goldenFinding{f.ID, f.Member, f.Offset, f.Detail})
 			}
-			g.check(t, c.name, gs)
+			g.Check(t, c.name, gs)
 		})
 	}
 }
@@ -480,7 +478,7 @@ func dump(fs []verdict.Finding) string {
 // TestCatalogueCovered checks that every catalogue entry is triggered by at
 // least one corpus case, and that the catalogue loads.
 func TestCatalogueCovered(t *testing.T) {
-	cat := Catalogue()
+	cat := catalogueForTest(t)
 	if cat.Version < 1 {
 		t.Fatal("catalogue has no version")
 	}
@@ -495,4 +493,14 @@ func TestCatalogueCovered(t *testing.T) {
 			t.Errorf("%s (%s) has no corpus case", e.ID, e.Title)
 		}
 	}
+}
+
+// catalogueForTest loads the embedded catalogue or fails the test.
+func catalogueForTest(t testing.TB) *verdict.Catalogue {
+	t.Helper()
+	c, err := Catalogue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

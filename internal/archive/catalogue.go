@@ -2,7 +2,6 @@ package archive
 
 import (
 	_ "embed"
-	"fmt"
 	"sync"
 
 	"github.com/llmfence/llmfence/internal/verdict"
@@ -11,15 +10,10 @@ import (
 //go:embed findings.yaml
 var findingsYAML []byte
 
-// catalogue is loaded once; it is never modified after loading.
-var catalogue = sync.OnceValue(func() *verdict.Catalogue {
-	c, err := verdict.LoadCatalogue(findingsYAML, "ARC-")
-	if err != nil {
-		// The catalogue is embedded and checked by the tests.
-		panic(fmt.Sprintf("archive: embedded catalogue: %v", err))
-	}
-	return c
+// loadCatalogue loads the catalogue once; it is never modified afterwards.
+var loadCatalogue = sync.OnceValues(func() (*verdict.Catalogue, error) {
+	return verdict.LoadCatalogue("internal/archive/findings.yaml", findingsYAML, "ARC-")
 })
 
 // Catalogue returns the findings catalogue of this package (prefix ARC-).
-func Catalogue() *verdict.Catalogue { return catalogue() }
+func Catalogue() (*verdict.Catalogue, error) { return loadCatalogue() }

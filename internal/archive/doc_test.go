@@ -13,7 +13,7 @@ func TestDocsListCatalogue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range Catalogue().Findings {
+	for _, e := range catalogueForTest(t).Findings {
 		row := fmt.Sprintf("| %s | %s | %s | %s |", e.ID, e.Severity, e.Verdict, e.Title)
 		if !strings.Contains(string(doc), row) {
 			t.Errorf("docs/containers.md lacks the row %q", row)

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/llmfence/llmfence/internal/pythontest"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/llmfence/llmfence/internal/pythontest"
 )
 
 // fuzzWalk walks data with small limits and checks the invariants every
@@ -15,7 +16,7 @@ import (
 // findings, member readers bounded.
 func fuzzWalk(t *testing.T, data []byte, kind Kind) {
 	opts := Options{MaxMembers: 64, MaxMemberSize: 1 << 20, MaxTotal: 4 << 20}
-	cat := Catalogue()
+	cat := catalogueForTest(t)
 	fs, err := Walk(context.Background(), bytes.NewReader(data), int64(len(data)), kind, opts, func(m Member) error {
 		if m.Raw != nil && m.Raw.Size() < 0 {
 			t.Errorf("member %q has a negative raw size", m.Name)

@@ -796,10 +796,7 @@ func pyNumber(text string) (pyVal, error) {
 		return pyVal{kind: pyComplex}, nil
 	}
 	if strings.HasPrefix(lower, "0x") || strings.HasPrefix(lower, "0o") || strings.HasPrefix(lower, "0b") {
-		digits := text[2:]
-		if strings.HasPrefix(digits, "_") {
-			digits = digits[1:]
-		}
+		digits := strings.TrimPrefix(text[2:], "_")
 		if !underscoresOK(digits) {
 			return pyVal{}, bad
 		}

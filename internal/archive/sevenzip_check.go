@@ -110,10 +110,9 @@ func (r *sevenReader) digests(n uint64) error {
 }
 
 type folder7z struct {
-	outs      uint64
-	coderID   []byte
-	props     []byte
-	packedIdx int
+	outs    uint64
+	coderID []byte
+	props   []byte
 }
 
 // streamsInfo walks a StreamsInfo block and returns its folders and pack

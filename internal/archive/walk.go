@@ -103,12 +103,15 @@ var (
 // Finding.Member names the member a finding concerns.
 func Walk(ctx context.Context, r io.ReaderAt, size int64, kind Kind, opts Options, fn func(Member) error) ([]verdict.Finding, error) {
 	opts = opts.withDefaults()
-	w := &walker{ctx: ctx, r: r, size: size, opts: opts, cat: catalogue(), fn: fn, budget: opts.MaxTotal}
+	cat, err := Catalogue()
+	if err != nil {
+		return nil, err
+	}
+	w := &walker{ctx: ctx, r: r, size: size, opts: opts, cat: cat, fn: fn, budget: opts.MaxTotal}
 	if opts.Depth > opts.MaxDepth {
 		w.add("ARC-028", "", fmt.Sprintf("nesting depth %d exceeds the limit of %d", opts.Depth, opts.MaxDepth), -1)
 		return w.findings, nil
 	}
-	var err error
 	switch kind {
 	case Zip:
 		err = w.zip()

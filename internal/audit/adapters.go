@@ -25,11 +25,16 @@ func (f fpProber) Probe(ctx context.Context, addr netip.AddrPort) (*service.Serv
 }
 
 // InspectorFor runs `llmfence inspect` on stores: an Ollama store is
-// verified blob by blob against its manifests; any other store is walked
-// file by file.
-func InspectorFor(in *inspect.Inspector) StoreInspector { return inspector{in} }
+// verified blob by blob against its manifests, its models rated by judge;
+// any other store is walked file by file.
+func InspectorFor(in *inspect.Inspector, judge inspect.ModelJudge) StoreInspector {
+	return inspector{in: in, judge: judge}
+}
 
-type inspector struct{ in *inspect.Inspector }
+type inspector struct {
+	in    *inspect.Inspector
+	judge inspect.ModelJudge
+}
 
 func (i inspector) InspectStore(ctx context.Context, layout, dir string) (InspectSummary, []service.Finding, error) {
 	var fs []service.Finding
@@ -52,7 +57,7 @@ func (i inspector) InspectStore(ctx context.Context, layout, dir string) (Inspec
 	var sum inspect.Summary
 	var err error
 	if layout == layoutOllama {
-		sum, err = i.in.InspectOllamaStore(ctx, dir, emit)
+		sum, err = i.in.InspectOllamaStore(ctx, dir, i.judge, emit)
 	} else {
 		sum, err = i.in.Inspect(ctx, []string{dir}, emit)
 	}

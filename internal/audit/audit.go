@@ -37,8 +37,11 @@ type StoreInspector interface {
 // take the defaults in brackets.
 type Options struct {
 	Reader  Reader
-	Catalog *Catalog    // [the embedded runtimes.yaml]
-	Judge   *risk.Judge // [risk.NewJudge()]
+	Catalog *Catalog // [the embedded runtimes.yaml]
+	// Judge rates what the audit finds, as scans rate it. Required: give
+	// the one built with the user's vulnerability data (risk.NewJudgeWith
+	// over vulndb.OpenDefault), so an audit and a scan agree.
+	Judge *risk.Judge
 	// Prober, when set, asks each runtime that listens in the audit's own
 	// network namespace what it is, on loopback [no probe].
 	Prober Prober
@@ -95,11 +98,7 @@ func newAuditor(o Options) (*auditor, error) {
 		o.Catalog = c
 	}
 	if o.Judge == nil {
-		j, err := risk.NewJudge()
-		if err != nil {
-			return nil, fmt.Errorf("loading the findings catalogue: %w", err)
-		}
-		o.Judge = j
+		return nil, errors.New("audit: no judge to rate what it finds")
 	}
 	if o.ReaderName == "" {
 		o.ReaderName = "linux"

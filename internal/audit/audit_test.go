@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,14 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/inspect"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/vulndb"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const dockerID = "4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c"
 
@@ -80,6 +78,9 @@ func runFixture(t *testing.T, f *fixture, opts Options) *Result {
 	opts.Reader = f.reader()
 	opts.Now = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
 	opts.Version = "test"
+	if opts.Judge == nil {
+		opts.Judge = testJudge(t)
+	}
 	res, err := Run(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -232,12 +233,12 @@ func TestAuditFixtureMachine(t *testing.T) {
 	if err := WriteJSONL(&buf, res); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, filepath.Join("testdata", "fixture_machine.golden.jsonl"), buf.Bytes())
+	goldentest.Check(t, filepath.Join("testdata", "fixture_machine.golden.jsonl"), buf.Bytes())
 	buf.Reset()
 	if err := WriteTable(&buf, res); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, filepath.Join("testdata", "fixture_machine.golden.txt"), buf.Bytes())
+	goldentest.Check(t, filepath.Join("testdata", "fixture_machine.golden.txt"), buf.Bytes())
 	buf.Reset()
 	cat, err := locale.NewCatalogue(Messages(), risk.Messages(), vulndb.Messages())
 	if err != nil {
@@ -249,7 +250,7 @@ func TestAuditFixtureMachine(t *testing.T) {
 	if err := WriteTableIn(&buf, res, cat.Printer(locale.Japanese)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, filepath.Join("testdata", "fixture_machine.ja.golden.txt"), buf.Bytes())
+	goldentest.Check(t, filepath.Join("testdata", "fixture_machine.ja.golden.txt"), buf.Bytes())
 	buf.Reset()
 	if err := WriteHTML(&buf, res); err != nil {
 		t.Fatal(err)
@@ -283,21 +284,6 @@ func hasNote(notes []string, sub string) bool {
 	return false
 }
 
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		must(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 // exitingReader makes a process exit right after it was first read, as a
 // process that ends while the audit reads it.
 type exitingReader struct {
@@ -322,7 +308,7 @@ func TestProcessesExitingMidRead(t *testing.T) {
 	// Exited between the command line and the status.
 	f.write("proc/501/cmdline", "/usr/local/bin/ollama\x00serve\x00")
 	r := &exitingReader{Linux: f.reader(), t: t, root: f.root, pid: 100}
-	res, err := Run(context.Background(), Options{Reader: r})
+	res, err := Run(context.Background(), Options{Reader: r, Judge: testJudge(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +356,7 @@ func TestInspectStores(t *testing.T) {
 	f := fixtureMachine(t)
 	in, err := inspect.New(inspect.Options{})
 	must(t, err)
-	res := runFixture(t, f, Options{Inspector: InspectorFor(in)})
+	res := runFixture(t, f, Options{Inspector: InspectorFor(in, testJudge(t))})
 	var st *Store
 	for _, s := range res.Stores {
 		if s.Path == "/srv/ollama/models" {
@@ -402,4 +388,14 @@ func TestInspectStores(t *testing.T) {
 			t.Errorf("%s inspected without --inspect", s.Path)
 		}
 	}
+}
+
+// testJudge is the judge scans use, on the embedded data.
+func testJudge(t testing.TB) *risk.Judge {
+	t.Helper()
+	j, err := risk.NewJudge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 
-	"gopkg.in/yaml.v3"
+	"github.com/llmfence/llmfence/internal/datafile"
 )
 
 //go:embed runtimes.yaml
@@ -104,30 +105,24 @@ const (
 	layoutFiles       = "files"
 )
 
-// LoadCatalog parses the embedded runtimes.yaml.
-func LoadCatalog() (*Catalog, error) { return ParseCatalog(runtimesYAML) }
+// loadEmbedded parses the embedded runtimes.yaml once, on first use.
+var loadEmbedded = sync.OnceValues(func() (*Catalog, error) {
+	return ParseCatalog("internal/audit/runtimes.yaml", runtimesYAML)
+})
 
-// ParseCatalog parses and validates catalogue YAML; unknown fields are
-// refused.
-func ParseCatalog(data []byte) (*Catalog, error) {
-	var c Catalog
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("reading the audit runtime catalogue: %w", err)
-	}
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("audit runtime catalogue: %w", err)
-	}
-	return &c, nil
+// LoadCatalog returns the embedded runtimes.yaml, parsed and validated. It
+// is shared: treat it as read-only.
+func LoadCatalog() (*Catalog, error) { return loadEmbedded() }
+
+// ParseCatalog parses and validates the catalogue file name (data);
+// unknown fields are refused.
+func ParseCatalog(name string, data []byte) (*Catalog, error) {
+	return datafile.Decode(name, data, (*Catalog).validate)
 }
 
 func (c *Catalog) validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if c.Version < 1 {
-		bad("missing version")
-	}
 	c.byID = map[string]*RuntimeSpec{}
 	c.storeBy = map[string]*StoreSpec{}
 	for i := range c.Stores {

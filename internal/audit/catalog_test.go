@@ -224,7 +224,7 @@ func TestParseCatalogRefusesBadData(t *testing.T) {
 		if tt.data == good {
 			t.Fatalf("%s: replacement did not apply", tt.name)
 		}
-		_, err := ParseCatalog([]byte(tt.data))
+		_, err := ParseCatalog("runtimes.yaml", []byte(tt.data))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want %q", tt.name, err, tt.want)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llmfence/llmfence/internal/fingerprint"
+	"github.com/llmfence/llmfence/internal/risk"
 )
 
 // helperEnv switches the test binary into a helper role when the real
@@ -66,7 +67,12 @@ func TestMain(m *testing.M) {
 	case "audit":
 		// Audit this machine and print the JSON Lines (probes on unless
 		// LLMFENCE_AUDIT_TEST_NOPROBE is set).
-		opts := Options{Reader: NewLinux("/"), Version: "test"}
+		judge, err := risk.NewJudge()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		opts := Options{Reader: NewLinux("/"), Version: "test", Judge: judge}
 		if os.Getenv("LLMFENCE_AUDIT_TEST_NOPROBE") == "" {
 			p, err := fingerprint.New(fingerprint.Options{Timeout: 5 * time.Second, TargetBudget: 30 * time.Second})
 			if err != nil {

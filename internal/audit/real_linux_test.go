@@ -24,9 +24,9 @@ import (
 	"unsafe"
 
 	"github.com/llmfence/llmfence/internal/fingerprint"
+	"github.com/llmfence/llmfence/internal/ggufmodeltest"
 	"github.com/llmfence/llmfence/internal/ollamatest"
 	"github.com/llmfence/llmfence/internal/service"
-	"github.com/llmfence/llmfence/internal/tinymodel"
 )
 
 // loopbackUp sets IFF_UP on lo in the current network namespace (what
@@ -81,7 +81,7 @@ func writeOllamaStore(t *testing.T, dir string) string {
 	blobs := filepath.Join(dir, "blobs")
 	must(t, os.MkdirAll(blobs, 0o755))
 	model := filepath.Join(t.TempDir(), "model.gguf")
-	sum, size, err := tinymodel.WriteFile(model, tinymodel.Options{})
+	sum, size, err := ggufmodeltest.WriteFile(model, ggufmodeltest.Options{})
 	must(t, err)
 	b, err := os.ReadFile(model)
 	must(t, err)
@@ -262,7 +262,7 @@ func TestRealOllamaExposedInNetns(t *testing.T) {
 
 	// 1. From the host's namespace (a prober that would fail the test if
 	// asked: this ollama is out of the host's reach).
-	res, err := Run(t.Context(), Options{Reader: NewLinux("/"), Prober: onlyProber{t: t}})
+	res, err := Run(t.Context(), Options{Reader: NewLinux("/"), Judge: testJudge(t), Prober: onlyProber{t: t}})
 	must(t, err)
 	rt := runtimeByPID(res.Runtimes, pid)
 	if rt == nil {
@@ -357,7 +357,7 @@ func cleanEnv() []string {
 // exposed, and what only strangers could do is not held against it.
 func TestRealOllamaLoopbackNotExposed(t *testing.T) {
 	s := ollamatest.Start(t)
-	res, err := Run(t.Context(), Options{Reader: NewLinux("/"), Prober: onlyProber{t: t, real: realProber(t), addr: s.Addr}})
+	res, err := Run(t.Context(), Options{Reader: NewLinux("/"), Judge: testJudge(t), Prober: onlyProber{t: t, real: realProber(t), addr: s.Addr}})
 	must(t, err)
 	var rt *Runtime
 	for _, r := range res.Runtimes {
@@ -519,7 +519,7 @@ func TestRealProcessExitsMidRead(t *testing.T) {
 	p2 := start(t, c2, filepath.Join(dir, "idle2.log"))
 	p2.waitLog(t, "127.0.0.1:")
 	kr := &killingReader{Linux: NewLinux("/"), victim: p2}
-	res, err := Run(t.Context(), Options{Reader: kr})
+	res, err := Run(t.Context(), Options{Reader: kr, Judge: testJudge(t)})
 	must(t, err)
 	if !kr.killed {
 		t.Fatalf("the victim was never read")

@@ -1,7 +1,6 @@
 package fingerprint
 
 import (
-	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -10,8 +9,9 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
-	"gopkg.in/yaml.v3"
+	"github.com/llmfence/llmfence/internal/datafile"
 )
 
 //go:embed fingerprints.yaml
@@ -179,29 +179,23 @@ type ManagementChk struct {
 	Note    string    `yaml:"note"`
 }
 
-// LoadCatalog parses and validates the embedded fingerprint file.
-func LoadCatalog() (*Catalog, error) { return ParseCatalog(catalogYAML) }
+// loadEmbedded parses and validates the embedded fingerprint file once.
+var loadEmbedded = sync.OnceValues(func() (*Catalog, error) {
+	return ParseCatalog("internal/fingerprint/fingerprints.yaml", catalogYAML)
+})
 
-// ParseCatalog parses and validates a fingerprint file.
-func ParseCatalog(data []byte) (*Catalog, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var c Catalog
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("reading fingerprint catalogue: %w", err)
-	}
-	if err := c.compile(); err != nil {
-		return nil, fmt.Errorf("fingerprint catalogue: %w", err)
-	}
-	return &c, nil
+// LoadCatalog returns the embedded fingerprint catalogue, parsed and
+// validated on first use. It is shared: treat it as read-only.
+func LoadCatalog() (*Catalog, error) { return loadEmbedded() }
+
+// ParseCatalog parses and validates the fingerprint file name (data).
+func ParseCatalog(name string, data []byte) (*Catalog, error) {
+	return datafile.Decode(name, data, (*Catalog).compile)
 }
 
 var validTypes = map[string]bool{"": true, "string": true, "number": true, "bool": true, "array": true, "object": true, "null": true}
 
 func (c *Catalog) compile() error {
-	if c.Version <= 0 {
-		return errors.New("missing version")
-	}
 	if len(c.Products) == 0 {
 		return errors.New("no products")
 	}

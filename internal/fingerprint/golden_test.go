@@ -1,21 +1,17 @@
 package fingerprint
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/service"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/golden files")
 
 var fixedNow = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
@@ -74,20 +70,7 @@ func TestGolden(t *testing.T) {
 				t.Errorf("product = %q, want %q; evidence:\n%s", s.Product, c.ExpectProduct, strings.Join(s.Evidence, "\n"))
 			}
 			got := normalise(s)
-			golden := filepath.Join("testdata", "golden", name+".json")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestGolden -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("record differs from %s:\n--- got\n%s\n--- want\n%s", golden, got, want)
-			}
+			goldentest.Check(t, filepath.Join("testdata", "golden", name+".json"), got)
 		})
 	}
 }

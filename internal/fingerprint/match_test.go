@@ -75,7 +75,7 @@ products:
           - request: {method: GET, path: /}
             match: [{status: [200]}]
 `
-	if _, err := ParseCatalog([]byte(good)); err != nil {
+	if _, err := ParseCatalog("test.yaml", []byte(good)); err != nil {
 		t.Fatalf("good catalogue rejected: %v", err)
 	}
 	bad := map[string]string{
@@ -92,7 +92,7 @@ products:
 		"empty products": "version: 1\nproducts: []\n",
 	}
 	for name, y := range bad {
-		if _, err := ParseCatalog([]byte(y)); err == nil {
+		if _, err := ParseCatalog("test.yaml", []byte(y)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

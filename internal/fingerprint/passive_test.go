@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/llmfence/llmfence/internal/version"
 )
 
 func TestPassiveRefusesWrites(t *testing.T) {
@@ -119,7 +121,7 @@ func TestUserAgentHostAndHandedOverConn(t *testing.T) {
 	if s.Product != "openai-compatible" || s.Hostname != "llm.example.org" {
 		t.Errorf("product %q hostname %q", s.Product, s.Hostname)
 	}
-	want := "llmfence/" + Version + " (+mailto:sec@example.org)"
+	want := "llmfence/" + version.String() + " (+mailto:sec@example.org)"
 	if len(uas) != 1 || !uas[want] {
 		t.Errorf("User-Agents = %v, want only %q", uas, want)
 	}
@@ -129,8 +131,8 @@ func TestUserAgentHostAndHandedOverConn(t *testing.T) {
 	if n := conns.Load(); n != 1 {
 		t.Errorf("server saw %d connections, want 1 (the handed-over conn, kept alive)", n)
 	}
-	if DefaultUserAgent("") != "llmfence/"+Version {
-		t.Errorf("DefaultUserAgent without contact = %q", DefaultUserAgent(""))
+	if version.UserAgent("") != "llmfence/"+version.String() {
+		t.Errorf("version.UserAgent without contact = %q", version.UserAgent(""))
 	}
 }
 

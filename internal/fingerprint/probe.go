@@ -14,17 +14,16 @@ import (
 	"time"
 
 	"github.com/llmfence/llmfence/internal/service"
+	"github.com/llmfence/llmfence/internal/version"
 )
-
-// Version is the llmfence version sent in the default User-Agent.
-const Version = "0.1.0"
 
 // ErrNotHTTP means the endpoint gave no valid HTTP response, neither in
 // plain text nor over TLS.
 var ErrNotHTTP = errors.New("endpoint does not speak HTTP")
 
-// CORSProbeOrigin is the foreign Origin sent to test cross-origin access.
-const CORSProbeOrigin = "https://cors-check.llmfence.invalid"
+// CORSProbeOrigin is the foreign Origin sent to test cross-origin access:
+// service.CORSProbeOrigin, which the judge (internal/risk) reads too.
+const CORSProbeOrigin = service.CORSProbeOrigin
 
 // Options configure a Prober. Zero values take the defaults.
 type Options struct {
@@ -32,7 +31,7 @@ type Options struct {
 	TargetBudget time.Duration // whole target; default 30s
 	MaxBody      int64         // per response body, after decompression; default 2 MiB
 	MaxModels    int           // models enriched per target; default 256
-	// UserAgent overrides the User-Agent entirely.
+	// UserAgent overrides the User-Agent entirely [version.UserAgent].
 	UserAgent string
 	// Contact (an URL or e-mail) is added to the default User-Agent.
 	Contact string
@@ -42,16 +41,6 @@ type Options struct {
 	Logger *slog.Logger
 	// Catalog overrides the embedded fingerprint catalogue.
 	Catalog *Catalog
-}
-
-// DefaultUserAgent is "llmfence/<version>", with " (+<contact>)" when a
-// contact is given.
-func DefaultUserAgent(contact string) string {
-	ua := "llmfence/" + Version
-	if c := strings.TrimSpace(contact); c != "" {
-		ua += " (+" + c + ")"
-	}
-	return ua
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -71,7 +60,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxModels = 256
 	}
 	if o.UserAgent == "" {
-		o.UserAgent = DefaultUserAgent(o.Contact)
+		o.UserAgent = version.UserAgent(o.Contact)
 	}
 	if strings.ContainsAny(o.UserAgent, "\r\n") {
 		return o, errors.New("fingerprint options: User-Agent must be one line")
@@ -138,9 +127,29 @@ func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string
 	defer t.close()
 	st := func() stats { return stats{BytesRead: t.bytesRead.Load(), Requests: t.requests.Load()} }
 
-	root := Request{Method: http.MethodGet, Path: "/"}
+	first, err := p.firstResponse(ctx, t, tlsHint)
+	if err != nil {
+		return nil, st(), err
+	}
+	s := p.newService(t, first)
+	if prod, rule := p.identify(ctx, t); prod != nil {
+		p.describeProduct(ctx, t, s, prod, rule)
+	} else {
+		p.describeUnidentified(ctx, t, s, first)
+	}
+	finish(ctx, s, t)
+	return s, st(), nil
+}
+
+// rootRequest is the first request of every probe.
+var rootRequest = Request{Method: http.MethodGet, Path: "/"}
+
+// firstResponse asks for / in plain HTTP and over TLS (TLS first when the
+// user asked for https or the port is 443) and settles the target on the
+// scheme that answered. An endpoint that answers neither way is not HTTP.
+func (p *Prober) firstResponse(ctx context.Context, t *target, tlsHint bool) (*Response, error) {
 	order := []bool{false, true}
-	if tlsHint || addr.Port() == 443 {
+	if tlsHint || t.addr.Port() == 443 {
 		order = []bool{true, false}
 	}
 	var first *Response
@@ -148,7 +157,7 @@ func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string
 	var firstTLS bool
 	for _, useTLS := range order {
 		t.setScheme(useTLS)
-		r := t.fetch(ctx, root)
+		r := t.fetch(ctx, rootRequest)
 		if r.OK() {
 			if !useTLS && r.Status == http.StatusBadRequest && tlsRequiredRE.Match(r.Body) && first == nil {
 				first, firstTLS = r, useTLS // keep, but try TLS
@@ -165,19 +174,23 @@ func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string
 		}
 	}
 	if first == nil {
-		return nil, st(), fmt.Errorf("fingerprinting %s: %w (%v)", addr, ErrNotHTTP, firstErr)
+		return nil, fmt.Errorf("fingerprinting %s: %w (%v)", t.addr, ErrNotHTTP, firstErr)
 	}
 	if t.useTLS != firstTLS {
 		t.setScheme(firstTLS)
 		t.mu.Lock()
-		t.cache[root.Key()] = first
+		t.cache[rootRequest.Key()] = first
 		t.mu.Unlock()
 	}
+	return first, nil
+}
 
+// newService starts the record of the endpoint t from its first response.
+func (p *Prober) newService(t *target, first *Response) *service.Service {
 	s := &service.Service{
-		Host:     addr.Addr().Unmap().String(),
-		Hostname: hostname,
-		Port:     int(addr.Port()),
+		Host:     t.addr.Addr().Unmap().String(),
+		Hostname: t.hostname,
+		Port:     int(t.addr.Port()),
 		URL:      t.baseURL(),
 		Auth:     service.AuthUnknown,
 		TLS:      t.useTLS,
@@ -190,71 +203,40 @@ func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string
 	if t.useTLS {
 		recordTLS(s, t)
 	}
+	return s
+}
 
-	prod, rule := p.identify(ctx, t)
-	if prod == nil {
-		s.Product = "http"
-		s.Evidence = append(s.Evidence, fmt.Sprintf("GET / → %d %s; no LLM fingerprint matched", first.Status, snippet(first.Body, 60)))
-		// A login wall shows nothing of what is behind it, but the OpenAI
-		// model list most of these servers expose (already fetched while
-		// identifying, so usually no extra request) tells whether it
-		// demands credentials.
-		models := Request{Method: http.MethodGet, Path: "/v1/models"}
-		rs := []*Response{first, t.fetch(ctx, models)}
-		for _, r := range rs {
-			if r.OK() && (r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden) {
-				s.Auth = service.AuthRequired
-				break
-			}
+// describeUnidentified records an HTTP service no fingerprint matched: a
+// login wall shows nothing of what is behind it, but the OpenAI model list
+// most of these servers expose (already fetched while identifying, so
+// usually no extra request) tells whether it demands credentials, and the
+// refusal may name a known gateway.
+func (p *Prober) describeUnidentified(ctx context.Context, t *target, s *service.Service, first *Response) {
+	s.Product = "http"
+	s.Evidence = append(s.Evidence, fmt.Sprintf("GET / → %d %s; no LLM fingerprint matched", first.Status, snippet(first.Body, 60)))
+	models := Request{Method: http.MethodGet, Path: "/v1/models"}
+	rs := []*Response{first, t.fetch(ctx, models)}
+	for _, r := range rs {
+		if r.OK() && (r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden) {
+			s.Auth = service.AuthRequired
+			break
 		}
-		p.recogniseGateway(s, []Request{root, models}, rs)
-		p.checkCORS(ctx, t, s, root)
-		finish(ctx, s, t)
-		return s, st(), nil
 	}
+	p.recogniseGateway(s, []Request{rootRequest, models}, rs)
+	p.checkCORS(ctx, t, s, rootRequest)
+}
+
+// describeProduct records what an identified product shows: its version,
+// whether its model API needs credentials, whether model management is
+// open, what it allows cross-origin, then the product's own enrichment
+// (models, prompts, ...) and, when allowed, one benign generation.
+func (p *Prober) describeProduct(ctx context.Context, t *target, s *service.Service, prod *Product, rule *Rule) {
 	s.Product = prod.ID
 	s.Evidence = append(s.Evidence, ruleEvidence(ctx, t, prod, rule)...)
-
-	// Version: the rule's own response first, then the product extractors.
-	for i := range prod.Version {
-		e := &prod.Version[i]
-		if v := e.extract(t.fetch(ctx, e.Request)); v != "" {
-			s.Version = v
-			s.Evidence = append(s.Evidence, fmt.Sprintf("%s → version %q", e.Request, v))
-			break
-		}
-	}
-
-	authReq := root
-	if prod.Auth != nil {
-		authReq = prod.Auth.Request
-		r := t.fetch(ctx, authReq)
-		s.Auth = decideAuth(prod.Auth, r)
-		status := "no response"
-		if r.OK() {
-			status = fmt.Sprint(r.Status)
-		}
-		s.Evidence = append(s.Evidence, fmt.Sprintf("auth %s: model API %s → %s", s.Auth, authReq, status))
-		if s.Auth == service.AuthRequired {
-			p.recogniseGateway(s, []Request{authReq}, []*Response{r})
-		}
-	}
-
-	for i := range prod.Management {
-		m := &prod.Management[i]
-		r := t.fetch(ctx, m.Request)
-		if matchAll(m.Match, r) {
-			s.ManagementOpen = true
-			s.Evidence = append(s.Evidence, strings.ReplaceAll(m.Note, "{status}", fmt.Sprint(r.Status)))
-			break
-		}
-		if r.OK() {
-			s.Evidence = append(s.Evidence, fmt.Sprintf("%s → %d: management routes not shown open", m.Request, r.Status))
-		}
-	}
-
+	readVersion(ctx, t, s, prod)
+	authReq := p.readAuth(ctx, t, s, prod)
+	readManagement(ctx, t, s, prod)
 	p.checkCORS(ctx, t, s, authReq)
-
 	if enrich := enrichers[prod.ID]; enrich != nil {
 		enrich(ctx, p, t, s)
 	} else {
@@ -263,8 +245,55 @@ func (p *Prober) probe(ctx context.Context, addr netip.AddrPort, hostname string
 	if p.opts.Active {
 		activeGenerate(ctx, prod, t, s)
 	}
-	finish(ctx, s, t)
-	return s, st(), nil
+}
+
+// readVersion takes the first version the product's extractors find.
+func readVersion(ctx context.Context, t *target, s *service.Service, prod *Product) {
+	for i := range prod.Version {
+		e := &prod.Version[i]
+		if v := e.extract(t.fetch(ctx, e.Request)); v != "" {
+			s.Version = v
+			s.Evidence = append(s.Evidence, fmt.Sprintf("%s → version %q", e.Request, v))
+			return
+		}
+	}
+}
+
+// readAuth decides from the product's model API whether it needs
+// credentials, and returns the request that told (/ without an auth rule).
+func (p *Prober) readAuth(ctx context.Context, t *target, s *service.Service, prod *Product) Request {
+	if prod.Auth == nil {
+		return rootRequest
+	}
+	authReq := prod.Auth.Request
+	r := t.fetch(ctx, authReq)
+	s.Auth = decideAuth(prod.Auth, r)
+	status := "no response"
+	if r.OK() {
+		status = fmt.Sprint(r.Status)
+	}
+	s.Evidence = append(s.Evidence, fmt.Sprintf("auth %s: model API %s → %s", s.Auth, authReq, status))
+	if s.Auth == service.AuthRequired {
+		p.recogniseGateway(s, []Request{authReq}, []*Response{r})
+	}
+	return authReq
+}
+
+// readManagement marks model management open when one of the product's
+// read-only management checks shows it.
+func readManagement(ctx context.Context, t *target, s *service.Service, prod *Product) {
+	for i := range prod.Management {
+		m := &prod.Management[i]
+		r := t.fetch(ctx, m.Request)
+		if matchAll(m.Match, r) {
+			s.ManagementOpen = true
+			s.Evidence = append(s.Evidence, strings.ReplaceAll(m.Note, "{status}", fmt.Sprint(r.Status)))
+			return
+		}
+		if r.OK() {
+			s.Evidence = append(s.Evidence, fmt.Sprintf("%s → %d: management routes not shown open", m.Request, r.Status))
+		}
+	}
 }
 
 // recogniseGateway records the first catalogue gateway whose rule holds on

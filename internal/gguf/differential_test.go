@@ -38,7 +38,7 @@ func askJinja2(t *testing.T, cases []pythontest.TemplateCase) []jinjaResp {
 func TestDifferentialJinja2Escapes(t *testing.T) {
 	cases := pythontest.EscapeCases()
 	refs := askJinja2(t, cases)
-	d := mustData()
+	d := dataForTest(t)
 	bad := 0
 	for i, c := range cases {
 		escape := false
@@ -47,7 +47,7 @@ func TestDifferentialJinja2Escapes(t *testing.T) {
 				escape = true
 			}
 		}
-		got := slices.Contains(ids(TemplateFindings(c.Template, "")), "GGUF-050")
+		got := slices.Contains(ids(templateFindingsT(t, c.Template, "")), "GGUF-050")
 		var problem string
 		switch {
 		case escape && !got:
@@ -77,7 +77,7 @@ func TestDifferentialJinja2Escapes(t *testing.T) {
 func TestDifferentialJinja2Instructions(t *testing.T) {
 	cases := pythontest.InstructionCases()
 	refs := askJinja2(t, cases)
-	d := mustData()
+	d := dataForTest(t)
 	bad := 0
 	for i, c := range cases {
 		if refs[i].Output == nil {
@@ -92,7 +92,7 @@ func TestDifferentialJinja2Instructions(t *testing.T) {
 				}
 			}
 		}
-		got := slices.Contains(ids(TemplateFindings(c.Template, "")), "GGUF-053")
+		got := slices.Contains(ids(templateFindingsT(t, c.Template, "")), "GGUF-053")
 		if want != got {
 			bad++
 			if bad <= 15 {

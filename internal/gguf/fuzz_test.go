@@ -15,7 +15,7 @@ func FuzzScan(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	cat := Catalogue()
+	cat := catalogueForTest(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		file, fs, err := Scan(context.Background(), bytes.NewReader(b), int64(len(b)), Options{})
 		if err != nil {
@@ -46,9 +46,9 @@ func FuzzTemplate(f *testing.F) {
 		}
 	}
 	f.Add(llama3Template, "llama")
-	cat := Catalogue()
+	cat := catalogueForTest(f)
 	f.Fuzz(func(t *testing.T, tmpl, arch string) {
-		for _, fd := range TemplateFindings(tmpl, arch) {
+		for _, fd := range templateFindingsT(t, tmpl, arch) {
 			if _, ok := cat.Entry(fd.ID); !ok {
 				t.Fatalf("unknown finding %s", fd.ID)
 			}

@@ -466,7 +466,8 @@ func (e *evaluator) filter(v aval, f *jnode, d int) aval {
 	case "capitalize":
 		return v.mapStrs(func(s string) (string, bool) { return capitalize(s), true })
 	case "title":
-		return v.mapStrs(func(s string) (string, bool) { return strings.Title(strings.ToLower(s)), true }) //nolint:staticcheck // Python-like enough for names
+		//lint:ignore SA1019 Python's str.title splits words the same way on the names templates use
+		return v.mapStrs(func(s string) (string, bool) { return strings.Title(strings.ToLower(s)), true })
 	case "trim", "striptags":
 		return v.mapStrs(func(s string) (string, bool) { return strings.TrimSpace(s), true })
 	case "replace":

@@ -5,20 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/llmfence/llmfence/internal/tinymodel"
+	"github.com/llmfence/llmfence/internal/ggufmodeltest"
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 type scanCase struct {
 	name    string
@@ -264,7 +261,7 @@ func TestScanQuantizationFromTensors(t *testing.T) {
 
 func TestScanTinymodel(t *testing.T) {
 	var buf bytes.Buffer
-	if _, err := tinymodel.Write(&buf, tinymodel.Options{}); err != nil {
+	if _, err := ggufmodeltest.Write(&buf, ggufmodeltest.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	f, fs, err := Scan(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), Options{})
@@ -272,9 +269,9 @@ func TestScanTinymodel(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(fs) != 0 {
-		t.Errorf("tinymodel file has findings: %+v", fs)
+		t.Errorf("ggufmodeltest file has findings: %+v", fs)
 	}
-	if f.Summary.Architecture != "llama" || f.Summary.Parameters == 0 || f.Summary.ContextLength != tinymodel.DefaultContext {
+	if f.Summary.Architecture != "llama" || f.Summary.Parameters == 0 || f.Summary.ContextLength != ggufmodeltest.DefaultContext {
 		t.Errorf("summary %+v", f.Summary)
 	}
 }
@@ -384,19 +381,7 @@ func TestScanGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			path := filepath.Join("testdata", "scan_"+name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from golden:\n%s", path, got)
-			}
+			goldentest.Check(t, filepath.Join("testdata", "scan_"+name+".golden.json"), got)
 		})
 	}
 }

@@ -79,7 +79,7 @@ func (s *scanner) summarise() error {
 		if !ok {
 			continue
 		}
-		for _, fd := range TemplateFindings(tmpl, sum.Architecture) {
+		for _, fd := range s.d.templateFindings(tmpl, sum.Architecture) {
 			if kv.Key != "tokenizer.chat_template" {
 				fd.Detail = kv.Key + ": " + fd.Detail
 			}

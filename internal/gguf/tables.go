@@ -9,8 +9,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/llmfence/llmfence/internal/datafile"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
 
@@ -77,6 +76,43 @@ type templateData struct {
 	benign    []*regexp.Regexp
 	confuse   map[rune]rune
 	invisible map[rune]bool
+	fallback  fallbackPatterns
+}
+
+// fallbackPatterns are the token fallback's patterns built from the
+// lexicon (used when gonja cannot parse a template).
+type fallbackPatterns struct {
+	global  *regexp.Regexp // a sandbox global reaching for attributes
+	content *regexp.Regexp // message text named in a condition
+	testOp  *regexp.Regexp // a test of text against a literal
+}
+
+// compileFallback builds the token fallback's patterns from the lexicon.
+func (t *templateData) compileFallback() error {
+	alt := func(words []string) string {
+		q := make([]string, len(words))
+		for i, w := range words {
+			q[i] = regexp.QuoteMeta(w)
+		}
+		return strings.Join(q, "|")
+	}
+	if len(t.Sandbox.Globals) == 0 || len(t.Content.Names) == 0 || len(t.Content.Tests) == 0 {
+		return fmt.Errorf("sandbox globals, content names and content tests are required")
+	}
+	var err error
+	compile := func(expr string) *regexp.Regexp {
+		re, cerr := regexp.Compile(expr)
+		if cerr != nil && err == nil {
+			err = cerr
+		}
+		return re
+	}
+	t.fallback = fallbackPatterns{
+		global:  compile(`\b(` + alt(t.Sandbox.Globals) + `)\s*(\.\s*_|\.\s*\w+\s*\.|\[|\|\s*attr)`),
+		content: compile(`\b(` + alt(t.Content.Names) + `)\b|\[\s*['"]content['"]\s*\]`),
+		testOp:  compile(`\bin\b|==|!=|\.(` + alt(t.Content.Tests) + `)\s*\(`),
+	}
+	return err
 }
 
 // sandboxData is the Jinja sandbox-escape lexicon (GGUF-050).
@@ -102,8 +138,11 @@ type contentData struct {
 	// Keys of multimodal content parts ({"type": "image", ...}): testing
 	// a part for these is structure, not a trigger.
 	PartKeys []string `yaml:"part_keys"`
+	// Literals a condition names beside message text that are roles or
+	// field names, not triggers (the token fallback only).
+	RoleWords []string `yaml:"role_words"`
 
-	names, tests, partKeys map[string]bool
+	names, tests, partKeys, roleWords map[string]bool
 }
 
 // data is everything the package loads from its embedded files. It is
@@ -114,8 +153,9 @@ type data struct {
 	tmpl *templateData
 }
 
+// loadData loads the embedded files once, on first use.
 var loadData = sync.OnceValues(func() (*data, error) {
-	cat, err := verdict.LoadCatalogue(findingsYAML, "GGUF-")
+	cat, err := verdict.LoadCatalogue("internal/gguf/findings.yaml", findingsYAML, "GGUF-")
 	if err != nil {
 		return nil, err
 	}
@@ -130,70 +170,48 @@ var loadData = sync.OnceValues(func() (*data, error) {
 	return &data{cat: cat, tab: tab, tmpl: td}, nil
 })
 
-// mustData returns the embedded data; the tests prove it loads, so a
-// failure is a build defect.
-func mustData() *data {
-	d, err := loadData()
-	if err != nil {
-		panic("gguf: embedded data: " + err.Error())
-	}
-	return d
-}
-
-func strictYAML(b []byte, v any) error {
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	return dec.Decode(v)
-}
-
 func parseTables(b []byte) (*tables, error) {
-	var t tables
-	if err := strictYAML(b, &t); err != nil {
-		return nil, fmt.Errorf("gguf tables: %w", err)
-	}
-	if t.Version < 1 {
-		return nil, fmt.Errorf("gguf tables: missing version")
-	}
+	return datafile.Decode("internal/gguf/tables.yaml", b, (*tables).check)
+}
+
+func (t *tables) check() error {
 	t.types = map[uint32]GGMLType{}
 	for _, g := range t.GGMLTypes {
 		if g.Block == 0 || g.Size == 0 || g.Name == "" {
-			return nil, fmt.Errorf("gguf tables: ggml type %d needs name, block and size", g.ID)
+			return fmt.Errorf("ggml type %d needs name, block and size", g.ID)
 		}
 		if _, dup := t.types[g.ID]; dup {
-			return nil, fmt.Errorf("gguf tables: duplicate ggml type %d", g.ID)
+			return fmt.Errorf("duplicate ggml type %d", g.ID)
 		}
 		t.types[g.ID] = g
 	}
 	for _, k := range t.KnownKeys {
 		if k.Key == "" || len(k.Types) == 0 {
-			return nil, fmt.Errorf("gguf tables: known key needs key and types")
+			return fmt.Errorf("known key needs key and types")
 		}
 		for _, ty := range k.Types {
 			if _, ok := parseTypeName(ty); !ok {
-				return nil, fmt.Errorf("gguf tables: key %s: unknown type %q", k.Key, ty)
+				return fmt.Errorf("key %s: unknown type %q", k.Key, ty)
 			}
 		}
 	}
-	return &t, nil
+	return nil
 }
 
 func parseTemplateData(b []byte) (*templateData, error) {
-	var t templateData
-	if err := strictYAML(b, &t); err != nil {
-		return nil, fmt.Errorf("gguf templates: %w", err)
-	}
-	if t.Version < 1 {
-		return nil, fmt.Errorf("gguf templates: missing version")
-	}
+	return datafile.Decode("internal/gguf/templates.yaml", b, (*templateData).check)
+}
+
+func (t *templateData) check() error {
 	for _, f := range t.Families {
 		if f.Name == "" || len(f.Markers) == 0 || len(f.Architectures) == 0 {
-			return nil, fmt.Errorf("gguf templates: family %q needs markers and architectures", f.Name)
+			return fmt.Errorf("family %q needs markers and architectures", f.Name)
 		}
 	}
 	for _, p := range t.BenignContentTests {
 		re, err := regexp.Compile(p)
 		if err != nil {
-			return nil, fmt.Errorf("gguf templates: benign content test %q: %w", p, err)
+			return fmt.Errorf("benign content test %q: %w", p, err)
 		}
 		t.benign = append(t.benign, re)
 	}
@@ -201,7 +219,7 @@ func parseTemplateData(b []byte) (*templateData, error) {
 		in := &t.Instructions[i]
 		re, err := regexp.Compile("(?i)" + in.Pattern)
 		if err != nil {
-			return nil, fmt.Errorf("gguf templates: instruction %s: %w", in.ID, err)
+			return fmt.Errorf("instruction %s: %w", in.ID, err)
 		}
 		in.re = re
 	}
@@ -214,12 +232,13 @@ func parseTemplateData(b []byte) (*templateData, error) {
 	}
 	t.Sandbox.globals, t.Sandbox.attrs, t.Sandbox.attrFilters = set(t.Sandbox.Globals), set(t.Sandbox.Attributes), set(t.Sandbox.AttributeFilters)
 	t.Content.names, t.Content.tests, t.Content.partKeys = set(t.Content.Names), set(t.Content.Tests), set(t.Content.PartKeys)
+	t.Content.roleWords = set(t.Content.RoleWords)
 	t.confuse = map[rune]rune{}
 	for from, to := range t.Confusables {
 		f, fn := utf8.DecodeRuneInString(from)
 		r, rn := utf8.DecodeRuneInString(to)
 		if fn != len(from) || rn != len(to) || f == utf8.RuneError || r == utf8.RuneError {
-			return nil, fmt.Errorf("gguf templates: confusable %q -> %q is not one character to one", from, to)
+			return fmt.Errorf("confusable %q -> %q is not one character to one", from, to)
 		}
 		t.confuse[f] = r
 	}
@@ -227,20 +246,20 @@ func parseTemplateData(b []byte) (*templateData, error) {
 	for _, cp := range t.Invisible {
 		v, err := strconv.ParseUint(strings.TrimPrefix(cp, "U+"), 16, 32)
 		if err != nil || !strings.HasPrefix(cp, "U+") {
-			return nil, fmt.Errorf("gguf templates: invisible %q is not U+XXXX", cp)
+			return fmt.Errorf("invisible %q is not U+XXXX", cp)
 		}
 		t.invisible[rune(v)] = true
 	}
-	return &t, nil
+	return t.compileFallback()
 }
 
 // Catalogue returns the package's findings catalogue.
-func Catalogue() *verdict.Catalogue { return mustData().cat }
-
-// LookupType returns the ggml type with the given id.
-func LookupType(id uint32) (GGMLType, bool) {
-	g, ok := mustData().tab.types[id]
-	return g, ok
+func Catalogue() (*verdict.Catalogue, error) {
+	d, err := loadData()
+	if err != nil {
+		return nil, err
+	}
+	return d.cat, nil
 }
 
 // typeSpec is a value type as named in tables.yaml: a scalar type, or an

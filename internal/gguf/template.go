@@ -18,13 +18,6 @@ const MaxTemplate = 64 << 10
 // maxEvidence is how many pieces of evidence one template finding lists.
 const maxEvidence = 3
 
-// fallbackRoleWords are literals a condition mentions next to content
-// that are not triggers (fallback scan only).
-var fallbackRoleWords = map[string]bool{
-	"content": true, "role": true, "user": true, "assistant": true, "system": true,
-	"tool": true, "ipython": true, "developer": true, "function": true, "model": true,
-}
-
 var (
 	reDunder      = regexp.MustCompile(`__[A-Za-z][A-Za-z0-9_]*__`)
 	reEscapedUnd  = regexp.MustCompile(`\\(x5[fF]|u005[fF]|U0000005[fF]|137|N\{LOW LINE\})`)
@@ -39,8 +32,6 @@ var (
 	reFbPrivate = regexp.MustCompile(`\.\s*_[A-Za-z]`)
 	reFbTrigger = regexp.MustCompile(`(?s)\{%-?\s*(?:el)?if\b(.*?)-?%\}`)
 	reFbLiteral = regexp.MustCompile(`'([^'\\]{1,200})'|"([^"\\]{1,200})"`)
-	reFbContent = regexp.MustCompile(`\b(content|text|prompt|query|input|user_input|last_query|question)\b|\[\s*['"]content['"]\s*\]`)
-	reFbTestOp  = regexp.MustCompile(`\bin\b|==|!=|\.(startswith|endswith|find|rfind|count|index)\s*\(`)
 )
 
 // templateReport collects the evidence of one template analysis.
@@ -67,9 +58,17 @@ func (r *templateReport) add(id, ev string) {
 // returns one finding per kind of problem, each listing its first pieces of
 // evidence. arch is the model's general.architecture ("" if unknown) and
 // selects the known templates the template is compared with. Offsets of
-// the findings are -1; Scan replaces them with the key's offset.
-func TemplateFindings(tmpl, arch string) []verdict.Finding {
-	d := mustData()
+// the findings are -1; Scan replaces them with the key's offset. The error
+// is for the embedded checks failing to load.
+func TemplateFindings(tmpl, arch string) ([]verdict.Finding, error) {
+	d, err := loadData()
+	if err != nil {
+		return nil, fmt.Errorf("loading GGUF checks: %w", err)
+	}
+	return d.templateFindings(tmpl, arch), nil
+}
+
+func (d *data) templateFindings(tmpl, arch string) []verdict.Finding {
 	var r templateReport
 	if len(tmpl) > MaxTemplate {
 		r.add("GGUF-057", fmt.Sprintf("%d bytes; the first %d were analysed", len(tmpl), MaxTemplate))
@@ -493,12 +492,7 @@ func analyseTokens(tmpl string, td *templateData, r *templateReport) []string {
 	for _, m := range reDunder.FindAllString(code, maxEvidence) {
 		r.add("GGUF-050", m)
 	}
-	var globals []string
-	for _, g := range td.Sandbox.Globals {
-		globals = append(globals, regexp.QuoteMeta(g))
-	}
-	reFbGlobal := regexp.MustCompile(`\b(` + strings.Join(globals, "|") + `)\s*(\.\s*_|\.\s*\w+\s*\.|\[|\|\s*attr)`)
-	for _, re := range []*regexp.Regexp{reFbGlobal, reFbAttr, reFbConcat, reFbPrivate} {
+	for _, re := range []*regexp.Regexp{td.fallback.global, reFbAttr, reFbConcat, reFbPrivate} {
 		for _, m := range re.FindAllString(code, maxEvidence) {
 			r.add("GGUF-050", m)
 		}
@@ -508,12 +502,12 @@ func analyseTokens(tmpl string, td *templateData, r *templateReport) []string {
 	}
 	for _, m := range reFbTrigger.FindAllStringSubmatch(tmpl, -1) {
 		cond := m[1]
-		if !reFbContent.MatchString(cond) || !reFbTestOp.MatchString(cond) {
+		if !td.fallback.content.MatchString(cond) || !td.fallback.testOp.MatchString(cond) {
 			continue
 		}
 		for _, lm := range reFbLiteral.FindAllStringSubmatch(cond, -1) {
 			lit := lm[1] + lm[2]
-			if td.Content.partKeys[lit] || fallbackRoleWords[lit] || td.benignTest(lit) {
+			if td.Content.partKeys[lit] || td.Content.roleWords[lit] || td.benignTest(lit) {
 				continue
 			}
 			r.add("GGUF-054", fmt.Sprintf("condition tests %q", lit))

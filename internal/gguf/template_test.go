@@ -134,7 +134,7 @@ var templateCases = []templateCase{
 func TestTemplateFindings(t *testing.T) {
 	for _, tc := range templateCases {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := TemplateFindings(tc.tmpl, tc.arch)
+			fs := templateFindingsT(t, tc.tmpl, tc.arch)
 			if got := ids(fs); !slices.Equal(got, tc.want) {
 				t.Errorf("findings %v, want %v\n%+v", got, tc.want, fs)
 			}
@@ -181,7 +181,7 @@ func TestBenignTemplates(t *testing.T) {
 			t.Fatalf("%s: no architecture listed", path)
 		}
 		for _, a := range archs {
-			if fs := TemplateFindings(string(b), a); len(fs) != 0 {
+			if fs := templateFindingsT(t, string(b), a); len(fs) != 0 {
 				t.Errorf("%s (%s): %+v", path, a, fs)
 			}
 		}
@@ -198,13 +198,13 @@ func TestFamilyMismatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(TemplateFindings(string(b), "phi3")); !slices.Equal(got, []string{"GGUF-055"}) {
+	if got := ids(templateFindingsT(t, string(b), "phi3")); !slices.Equal(got, []string{"GGUF-055"}) {
 		t.Errorf("gemma template as phi3: %v", got)
 	}
 }
 
 func TestInstructionPatternsAgainstTheirBenignExamples(t *testing.T) {
-	d := mustData()
+	d := dataForTest(t)
 	for _, in := range d.tmpl.Instructions {
 		for _, b := range in.Benign {
 			for _, other := range d.tmpl.Instructions {
@@ -219,7 +219,7 @@ func TestInstructionPatternsAgainstTheirBenignExamples(t *testing.T) {
 // Every catalogue entry is produced by at least one test case, and every
 // case's IDs are in the catalogue.
 func TestCatalogueCoverage(t *testing.T) {
-	d := mustData()
+	d := dataForTest(t)
 	covered := map[string]bool{}
 	for _, tc := range scanCases {
 		for _, id := range tc.want {
@@ -271,20 +271,55 @@ func TestTablesRejectBadData(t *testing.T) {
 }
 
 func TestLookupType(t *testing.T) {
+	d, err := loadData()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for id, want := range map[uint32][3]uint64{0: {1, 4}, 2: {32, 18}, 12: {256, 144}, 30: {1, 2}, 39: {32, 17}} {
-		g, ok := LookupType(id)
+		g, ok := d.tab.types[id]
 		if !ok || g.Block != want[0] || g.Size != want[1] {
 			t.Errorf("type %d: %+v", id, g)
 		}
 	}
-	if _, ok := LookupType(4); ok {
+	if _, ok := d.tab.types[4]; ok {
 		t.Error("removed type 4 (Q4_2) is known")
 	}
 }
 
 func TestCatalogueAccessor(t *testing.T) {
-	e, ok := Catalogue().Entry("GGUF-021")
+	e, ok := catalogueForTest(t).Entry("GGUF-021")
 	if !ok || e.Verdict != verdict.Malicious || !strings.Contains(e.Why, "CVE-2024-21802") {
 		t.Errorf("GGUF-021 = %+v", e)
 	}
+}
+
+// catalogueForTest loads the embedded catalogue or fails the test.
+func catalogueForTest(t testing.TB) *verdict.Catalogue {
+	t.Helper()
+	c, err := Catalogue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// templateFindingsT is TemplateFindings, failing the test when the
+// embedded checks do not load.
+func templateFindingsT(t testing.TB, tmpl, arch string) []verdict.Finding {
+	t.Helper()
+	fs, err := TemplateFindings(tmpl, arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+// dataForTest loads the embedded data or fails the test.
+func dataForTest(t testing.TB) *data {
+	t.Helper()
+	d, err := loadData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

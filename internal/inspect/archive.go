@@ -225,7 +225,11 @@ func (in *Inspector) walkArchive(ctx context.Context, c *content, n *node, kind 
 			}
 		}
 		if n.format == FormatKeras && kerasCfg != nil && in.p.Keras != nil {
-			n.addIn(joinMember(c.member, "config.json"), in.p.Keras.CheckKerasConfig(kerasCfg))
+			fs, kerr := in.p.Keras.CheckKerasConfig(kerasCfg)
+			if kerr != nil && err == nil {
+				err = kerr
+			}
+			n.addIn(joinMember(c.member, "config.json"), fs)
 		}
 		n.setMeta("member_count", count)
 		n.setMeta("members", listed)

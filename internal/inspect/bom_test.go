@@ -3,11 +3,13 @@ package inspect
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
@@ -48,5 +50,5 @@ func TestWriteBOM(t *testing.T) {
 	if comps[3].Hashes != nil {
 		t.Error("a file that could not be read has no hash")
 	}
-	golden(t, "bom.golden.json", buf.Bytes())
+	goldentest.Check(t, filepath.Join("testdata", "bom.golden.json"), buf.Bytes())
 }

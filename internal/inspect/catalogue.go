@@ -2,7 +2,7 @@ package inspect
 
 import (
 	_ "embed"
-	"fmt"
+	"sync"
 
 	"github.com/llmfence/llmfence/internal/verdict"
 )
@@ -10,11 +10,10 @@ import (
 //go:embed catalogue.yaml
 var catalogueYAML []byte
 
+// loadCatalogue loads the catalogue once; it is never modified afterwards.
+var loadCatalogue = sync.OnceValues(func() (*verdict.Catalogue, error) {
+	return verdict.LoadCatalogue("internal/inspect/catalogue.yaml", catalogueYAML, "INS-")
+})
+
 // Catalogue returns the orchestrator's own findings catalogue (INS-).
-func Catalogue() (*verdict.Catalogue, error) {
-	c, err := verdict.LoadCatalogue(catalogueYAML, "INS-")
-	if err != nil {
-		return nil, fmt.Errorf("inspect: %w", err)
-	}
-	return c, nil
-}
+func Catalogue() (*verdict.Catalogue, error) { return loadCatalogue() }

@@ -77,7 +77,7 @@ func TestEveryFindingExercised(t *testing.T) {
 	}
 	store := t.TempDir()
 	buildStore(t, store, ggufHeader(3))
-	if _, err := in.InspectOllamaStore(ctx, store, note); err != nil {
+	if _, err := in.InspectOllamaStore(ctx, store, testJudge(t), note); err != nil {
 		t.Fatal(err)
 	}
 	small := newTestInspector(t, ps, func(o *Options) { o.MaxFileSize = 5 })

@@ -68,7 +68,11 @@ func TestDifferentialSniffCPython(t *testing.T) {
 			if !identifier(imp[0]) || !identifier(imp[1]) {
 				continue
 			}
-			switch cls, _ := pickle.Classify(imp[0], imp[1]); cls {
+			cls, _, err := pickle.Classify(imp[0], imp[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch cls {
 			case pickle.Dangerous:
 				dangerous, unsafe = true, true
 			case pickle.Unknown:

@@ -31,7 +31,7 @@ findings:
 
 func fakeCatalogue(t testing.TB) *verdict.Catalogue {
 	t.Helper()
-	c, err := verdict.LoadCatalogue([]byte(fakeCatalogueYAML), "FAKE-")
+	c, err := verdict.LoadCatalogue("fake.yaml", []byte(fakeCatalogueYAML), "FAKE-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,20 +113,20 @@ func (fakeST) ScanFile(ctx context.Context, r io.ReaderAt, size int64) (Report, 
 // fakeTemplate flags URLs.
 type fakeTemplate struct{ cat *verdict.Catalogue }
 
-func (t fakeTemplate) CheckTemplate(tmpl, arch string) []verdict.Finding {
+func (t fakeTemplate) CheckTemplate(tmpl, arch string) ([]verdict.Finding, error) {
 	if i := bytes.Index([]byte(tmpl), []byte("http")); i >= 0 {
-		return []verdict.Finding{t.cat.New("FAKE-TPL", "url in template for "+arch, int64(i))}
+		return []verdict.Finding{t.cat.New("FAKE-TPL", "url in template for "+arch, int64(i))}, nil
 	}
-	return nil
+	return nil, nil
 }
 
 type fakeKeras struct{ cat *verdict.Catalogue }
 
-func (k fakeKeras) CheckKerasConfig(cfg []byte) []verdict.Finding {
+func (k fakeKeras) CheckKerasConfig(cfg []byte) ([]verdict.Finding, error) {
 	if bytes.Contains(cfg, []byte("Lambda")) {
-		return []verdict.Finding{k.cat.New("FAKE-KERAS", "Lambda layer", -1)}
+		return []verdict.Finding{k.cat.New("FAKE-KERAS", "Lambda layer", -1)}, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // fakeArchive walks zip, tar and gzip with the standard library. A zip

@@ -500,7 +500,11 @@ func (in *Inspector) kerasJSON(ctx context.Context, c *content, n *node) error {
 		return nil
 	}
 	n.format = FormatKerasJSON
-	n.addIn(c.member, in.p.Keras.CheckKerasConfig(b))
+	fs, err := in.p.Keras.CheckKerasConfig(b)
+	if err != nil {
+		return err
+	}
+	n.addIn(c.member, fs)
 	return ctx.Err()
 }
 

@@ -73,29 +73,68 @@ func (b *blobState) tampered() bool {
 	return b.res != nil && b.res.Error == "" && b.res.SHA256 != "" && "sha256:"+b.res.SHA256 != b.digest
 }
 
+// ModelJudge rates one model as `llmfence scan` rates it (risk.Judge): its
+// system prompt and lineage. RateModel may fill m's classification fields.
+type ModelJudge interface {
+	RateModel(m *service.Model) []risk.ModelFinding
+}
+
+// concernFindings maps what the judge finds in a model to this package's
+// findings, and the part of the model the finding is in.
+var concernFindings = map[risk.Concern]struct{ id, member string }{
+	risk.ConcernHarmfulSystemPrompt: {"INS-015", "system"},
+	risk.ConcernGuardrailsRemoved:   {"INS-016", ""},
+}
+
+// manifestFile is one file under manifests/, read and parsed.
+type manifestFile struct {
+	path, name string
+	raw        []byte
+	m          *ollamaManifest
+	err        string // why it could not be read or parsed
+}
+
 // InspectOllamaStore verifies an Ollama model store (the directory holding
 // manifests/ and blobs/, by default ~/.ollama/models): every blob a
 // manifest references is hashed (Workers in parallel) and inspected, and
-// each model's system prompt, lineage and template are rated. It emits one
-// result per manifest, then one per blob no manifest references.
-func (in *Inspector) InspectOllamaStore(ctx context.Context, dir string, emit func(*Result) error) (Summary, error) {
+// each model's system prompt, lineage and template are rated, the first
+// two by judge. It emits one result per manifest, then one per blob no
+// manifest references.
+func (in *Inspector) InspectOllamaStore(ctx context.Context, dir string, judge ModelJudge, emit func(*Result) error) (Summary, error) {
 	var sum Summary
+	if judge == nil {
+		return sum, errors.New("inspect: no model judge to rate the store's models")
+	}
 	mdir, bdir := filepath.Join(dir, "manifests"), filepath.Join(dir, "blobs")
 	if st, err := os.Stat(mdir); err != nil || !st.IsDir() {
 		return sum, fmt.Errorf("%s is not an Ollama model store: no manifests directory", dir)
 	}
-	judge, err := risk.NewJudge()
+	manifests, err := readManifests(ctx, mdir)
 	if err != nil {
-		return sum, fmt.Errorf("loading the model rating rules: %w", err)
+		return sum, err
 	}
-	type manifestFile struct {
-		path, name string
-		raw        []byte
-		m          *ollamaManifest
-		err        string
+	blobs, err := in.verifyBlobs(ctx, bdir, manifests)
+	if err != nil {
+		return sum, err
 	}
+	out := func(r *Result) error {
+		r.finish()
+		sum.add(r, in.opts.FailOn)
+		return emit(r)
+	}
+	for _, mf := range manifests {
+		if err := out(in.rateManifest(mf, blobs, judge)); err != nil {
+			return sum, err
+		}
+	}
+	return sum, in.inspectOrphans(ctx, bdir, blobs, out)
+}
+
+// readManifests reads every regular file under mdir as a manifest; one
+// that cannot be read or parsed says why in its err.
+func readManifests(ctx context.Context, mdir string) ([]*manifestFile, error) {
 	var manifests []*manifestFile
-	err = filepath.WalkDir(mdir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(mdir, func(p string, d fs.DirEntry, err error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -123,11 +162,12 @@ func (in *Inspector) InspectOllamaStore(ctx context.Context, dir string, emit fu
 		manifests = append(manifests, mf)
 		return nil
 	})
-	if err != nil {
-		return sum, err
-	}
+	return manifests, err
+}
 
-	// Every referenced digest that names a blob, verified once.
+// verifyBlobs hashes and inspects, once each, the blobs the manifests
+// reference by a well-formed digest, and returns them by digest.
+func (in *Inspector) verifyBlobs(ctx context.Context, bdir string, manifests []*manifestFile) (map[string]*blobState, error) {
 	blobs := map[string]*blobState{}
 	var order []string
 	ref := func(l *ollamaLayer) {
@@ -158,30 +198,19 @@ func (in *Inspector) InspectOllamaStore(ctx context.Context, dir string, emit fu
 		jobBlobs = append(jobBlobs, b)
 	}
 	i := 0
-	if err := in.run(ctx, jobs, func(r *Result) error {
+	err := in.run(ctx, jobs, func(r *Result) error {
 		jobBlobs[i].res = r
 		i++
 		return nil
-	}); err != nil {
-		return sum, err
-	}
+	})
+	return blobs, err
+}
 
-	out := func(r *Result) error {
-		r.finish()
-		sum.add(r, in.opts.FailOn)
-		return emit(r)
-	}
-	for _, mf := range manifests {
-		r := in.rateManifest(mf.path, mf.name, mf.raw, mf.m, mf.err, blobs, judge)
-		if err := out(r); err != nil {
-			return sum, err
-		}
-	}
-
-	// Orphans: files in blobs/ no manifest references.
+// inspectOrphans inspects the files in blobs/ that no manifest references.
+func (in *Inspector) inspectOrphans(ctx context.Context, bdir string, blobs map[string]*blobState, out func(*Result) error) error {
 	ents, err := os.ReadDir(bdir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return sum, fmt.Errorf("reading blobs: %w", err)
+		return fmt.Errorf("reading blobs: %w", err)
 	}
 	var orphans []job
 	for _, e := range ents {
@@ -196,172 +225,241 @@ func (in *Inspector) InspectOllamaStore(ctx context.Context, dir string, emit fu
 		orphans = append(orphans, job{path: p, display: p})
 	}
 	sort.Slice(orphans, func(i, j int) bool { return orphans[i].path < orphans[j].path })
-	return sum, in.run(ctx, orphans, func(r *Result) error {
+	return in.run(ctx, orphans, func(r *Result) error {
 		r.Findings = append(r.Findings, in.cat.New("INS-012", "not referenced by any manifest", -1))
 		return out(r)
 	})
 }
 
-// rateManifest builds the result for one manifest from its verified blobs.
-func (in *Inspector) rateManifest(path, name string, raw []byte, m *ollamaManifest, perr string, blobs map[string]*blobState, judge *risk.Judge) *Result {
-	sum := sha256.Sum256(raw)
-	r := &Result{Path: path, Format: FormatOllama, Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:])}
-	meta := map[string]any{"model": name}
+// manifestLayer is one layer of a manifest as the result's metadata lists
+// it (fields in the order JSON has always shown them).
+type manifestLayer struct {
+	Digest    string `json:"digest"`
+	Format    string `json:"format,omitempty"`
+	MediaType string `json:"media_type"`
+	Size      int64  `json:"size"`
+	// Status: verified, tampered, missing or unreadable.
+	Status string `json:"status"`
+}
+
+// layerTexts are the text layers of a model, read in full (bounded).
+type layerTexts struct {
+	system, template, params, license string
+}
+
+// manifestRating is the result for one manifest while it is built.
+type manifestRating struct {
+	in     *Inspector
+	r      *Result
+	meta   map[string]any
+	blobs  map[string]*blobState
+	model  service.Model // the model as scan would see it, for the judge
+	info   *ModelInfo
+	texts  layerTexts
+	layers []manifestLayer
+}
+
+// rateManifest builds the result for one manifest from its verified
+// blobs: every layer checked against its blob, the model described from
+// its config and layers, its template checked and the model judged.
+func (in *Inspector) rateManifest(mf *manifestFile, blobs map[string]*blobState, judge ModelJudge) *Result {
+	sum := sha256.Sum256(mf.raw)
+	r := &Result{Path: mf.path, Format: FormatOllama, Size: int64(len(mf.raw)), SHA256: hex.EncodeToString(sum[:])}
+	meta := map[string]any{"model": mf.name}
 	r.Metadata = meta
-	if perr != "" {
-		r.Findings = append(r.Findings, in.cat.New("INS-013", perr, -1))
+	if mf.err != "" {
+		r.Findings = append(r.Findings, in.cat.New("INS-013", mf.err, -1))
 		return r
 	}
-	if len(m.Layers) == 0 {
+	if len(mf.m.Layers) == 0 {
 		r.Findings = append(r.Findings, in.cat.New("INS-013", "no layers", -1))
 	}
-	model := service.Model{Name: name}
-	info := &ModelInfo{Name: name}
-	texts := map[string]string{}
-	var layers []map[string]any
-	check := func(l ollamaLayer, kind string) *blobState {
-		member := kind
-		if l.MediaType == "" || l.Digest == "" {
-			r.Findings = append(r.Findings, in.cat.New("INS-013", fmt.Sprintf("layer %q without media type or digest", kind), -1))
-			return nil
-		}
-		if !sha256Digest.MatchString(l.Digest) {
-			f := in.cat.New("INS-014", fmt.Sprintf("%s layer digest %q", kind, truncate(l.Digest, 100)), -1)
-			f.Member = member
-			r.Findings = append(r.Findings, f)
-			return nil
-		}
-		member = kind + " " + l.Digest
-		b := blobs[l.Digest]
-		entry := map[string]any{"media_type": l.MediaType, "digest": l.Digest, "size": l.Size}
-		defer func() { layers = append(layers, entry) }()
-		switch {
-		case b.missing:
-			entry["status"] = "missing"
-			f := in.cat.New("INS-011", fmt.Sprintf("%s layer: blobs/%s not found", kind, filepath.Base(b.path)), -1)
-			f.Member = member
-			r.Findings = append(r.Findings, f)
-			return nil
-		case b.res.Error != "":
-			entry["status"] = "unreadable"
-			f := in.cat.New("INS-008", fmt.Sprintf("%s layer: %s", kind, b.res.Error), -1)
-			f.Member = member
-			r.Findings = append(r.Findings, f)
-			return nil
-		case b.tampered():
-			entry["status"] = "tampered"
-			f := in.cat.New("INS-010", fmt.Sprintf("%s layer: content hashes to sha256:%s", kind, b.res.SHA256), -1)
-			f.Member = member
-			r.Findings = append(r.Findings, f)
-		default:
-			entry["status"] = "verified"
-			if l.Size != b.res.Size {
-				f := in.cat.New("INS-017", fmt.Sprintf("%s layer: manifest says %d bytes, blob has %d", kind, l.Size, b.res.Size), -1)
-				f.Member = member
-				r.Findings = append(r.Findings, f)
-			}
-		}
-		entry["format"] = b.res.Format
-		for _, f := range b.res.Findings {
-			if f.ID == "INS-002" {
-				continue // text layers are not model formats
-			}
-			f.Member = joinMember(member, f.Member)
-			r.Findings = append(r.Findings, f)
-		}
-		return b
+	mr := &manifestRating{in: in, r: r, meta: meta, blobs: blobs, model: service.Model{Name: mf.name}, info: &ModelInfo{Name: mf.name}}
+	if mf.m.Config != nil {
+		mr.config(*mf.m.Config)
 	}
-	if m.Config != nil {
-		if b := check(*m.Config, "config"); b != nil {
-			var cfg ollamaConfig
-			if data, err := readBounded(b.path, maxTextLayer); err == nil && json.Unmarshal(data, &cfg) == nil {
-				model.Family, info.Architecture = cfg.ModelFamily, cfg.ModelFamily
-				model.ParameterSize, model.Quantization, info.Quantization = cfg.ModelType, cfg.FileType, cfg.FileType
-				model.Format = cfg.ModelFormat
-				meta["config"] = cfg
-			}
-		}
+	for _, l := range mf.m.Layers {
+		mr.layer(l)
 	}
-	for _, l := range m.Layers {
-		kind, known := strings.CutPrefix(l.MediaType, ollamaMediaPrefix)
-		if !known || !ollamaKinds[kind] {
-			kind = l.MediaType
-			if l.MediaType != "" {
-				r.Findings = append(r.Findings, in.cat.New("INS-018", l.MediaType, -1))
-			}
-		}
-		b := check(l, kind)
-		if b == nil {
-			continue
-		}
-		switch kind {
-		case "model":
-			if b.res.Model != nil {
-				mi := *b.res.Model
-				mi.Name = name
-				if mi.Architecture == "" {
-					mi.Architecture = info.Architecture
-				}
-				if mi.Quantization == "" {
-					mi.Quantization = info.Quantization
-				}
-				info = &mi
-				if model.Family == "" {
-					model.Family = mi.Architecture
-				}
-				model.ParentModel = mi.BaseModel
-			}
-			meta["model_format"] = b.res.Format
-		case "system", "template", "params", "license":
-			data, err := readBounded(b.path, maxTextLayer)
-			if err != nil {
-				continue
-			}
-			texts[kind] = string(data)
-			meta[kind] = truncate(string(data), maxMetaText)
-		}
-	}
-	meta["layers"] = layers
-	model.SystemPrompt, model.Template, model.Parameters, model.License = texts["system"], texts["template"], texts["params"], texts["license"]
-	if info.License == "" {
-		info.License = firstLine(texts["license"])
-	}
-	r.Model = info
-
-	if t := texts["template"]; t != "" && in.p.Template != nil {
-		for _, f := range in.p.Template.CheckTemplate(t, info.Architecture) {
-			// Ollama templates are Go text/template, not Jinja: the
-			// checker's informational notes (does not parse as Jinja, not a
-			// known Jinja family template) say nothing about them.
-			if f.Verdict == verdict.Clean {
-				continue
-			}
-			f.Member = joinMember("template", f.Member)
-			r.Findings = append(r.Findings, f)
-		}
-	}
-	svc := &service.Service{Product: "", Auth: service.AuthUnknown, Models: []service.Model{model}}
-	judge.Annotate(svc)
-	if cats := svc.Models[0].SystemPromptCategories; len(cats) > 0 {
-		meta["system_prompt_categories"] = cats
-	}
-	for _, sf := range svc.Findings {
-		var f verdict.Finding
-		switch sf.ID {
-		case "LLMF-005":
-			f = in.cat.New("INS-015", sf.Detail+" (scan: LLMF-005)", -1)
-		case "LLMF-006":
-			f = in.cat.New("INS-016", sf.Detail+" (scan: LLMF-006)", -1)
-		default:
-			continue
-		}
-		f.Severity = sf.Severity // the same model gets the same rating as in scan
-		if f.ID == "INS-015" {
-			f.Member = "system"
-		}
-		r.Findings = append(r.Findings, f)
-	}
+	meta["layers"] = mr.layers
+	mr.describeModel()
+	mr.checkTemplate()
+	mr.judge(judge)
 	return r
+}
+
+// add appends finding id of the catalogue, in member when one is given.
+func (mr *manifestRating) add(id, detail, member string) {
+	f := mr.in.cat.New(id, detail, -1)
+	f.Member = member
+	mr.r.Findings = append(mr.r.Findings, f)
+}
+
+// verify checks one layer against its blob, lists it in the metadata and
+// adds what the blob's own inspection found. It returns the blob when its
+// content can be used (verified, or tampered but readable), else nil.
+func (mr *manifestRating) verify(l ollamaLayer, kind string) *blobState {
+	if l.MediaType == "" || l.Digest == "" {
+		mr.add("INS-013", fmt.Sprintf("layer %q without media type or digest", kind), "")
+		return nil
+	}
+	if !sha256Digest.MatchString(l.Digest) {
+		mr.add("INS-014", fmt.Sprintf("%s layer digest %q", kind, truncate(l.Digest, 100)), kind)
+		return nil
+	}
+	member := kind + " " + l.Digest
+	b := mr.blobs[l.Digest]
+	entry := manifestLayer{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
+	defer func() { mr.layers = append(mr.layers, entry) }()
+	switch {
+	case b.missing:
+		entry.Status = "missing"
+		mr.add("INS-011", fmt.Sprintf("%s layer: blobs/%s not found", kind, filepath.Base(b.path)), member)
+		return nil
+	case b.res.Error != "":
+		entry.Status = "unreadable"
+		mr.add("INS-008", fmt.Sprintf("%s layer: %s", kind, b.res.Error), member)
+		return nil
+	case b.tampered():
+		entry.Status = "tampered"
+		mr.add("INS-010", fmt.Sprintf("%s layer: content hashes to sha256:%s", kind, b.res.SHA256), member)
+	default:
+		entry.Status = "verified"
+		if l.Size != b.res.Size {
+			mr.add("INS-017", fmt.Sprintf("%s layer: manifest says %d bytes, blob has %d", kind, l.Size, b.res.Size), member)
+		}
+	}
+	entry.Format = b.res.Format
+	for _, f := range b.res.Findings {
+		if f.ID == "INS-002" {
+			continue // text layers are not model formats
+		}
+		f.Member = joinMember(member, f.Member)
+		mr.r.Findings = append(mr.r.Findings, f)
+	}
+	return b
+}
+
+// config reads the model's family, size and quantization from the config
+// blob.
+func (mr *manifestRating) config(l ollamaLayer) {
+	b := mr.verify(l, "config")
+	if b == nil {
+		return
+	}
+	var cfg ollamaConfig
+	if data, err := readBounded(b.path, maxTextLayer); err == nil && json.Unmarshal(data, &cfg) == nil {
+		mr.model.Family, mr.info.Architecture = cfg.ModelFamily, cfg.ModelFamily
+		mr.model.ParameterSize, mr.model.Quantization, mr.info.Quantization = cfg.ModelType, cfg.FileType, cfg.FileType
+		mr.model.Format = cfg.ModelFormat
+		mr.meta["config"] = cfg
+	}
+}
+
+// layer verifies one layer and takes from it what describes the model:
+// the model file's own description, or a text layer.
+func (mr *manifestRating) layer(l ollamaLayer) {
+	kind, known := strings.CutPrefix(l.MediaType, ollamaMediaPrefix)
+	if !known || !ollamaKinds[kind] {
+		kind = l.MediaType
+		if l.MediaType != "" {
+			mr.add("INS-018", l.MediaType, "")
+		}
+	}
+	b := mr.verify(l, kind)
+	if b == nil {
+		return
+	}
+	switch kind {
+	case "model":
+		if b.res.Model != nil {
+			mi := *b.res.Model
+			mi.Name = mr.model.Name
+			if mi.Architecture == "" {
+				mi.Architecture = mr.info.Architecture
+			}
+			if mi.Quantization == "" {
+				mi.Quantization = mr.info.Quantization
+			}
+			mr.info = &mi
+			if mr.model.Family == "" {
+				mr.model.Family = mi.Architecture
+			}
+			mr.model.ParentModel = mi.BaseModel
+		}
+		mr.meta["model_format"] = b.res.Format
+	case "system", "template", "params", "license":
+		data, err := readBounded(b.path, maxTextLayer)
+		if err != nil {
+			return
+		}
+		text := string(data)
+		switch kind {
+		case "system":
+			mr.texts.system = text
+		case "template":
+			mr.texts.template = text
+		case "params":
+			mr.texts.params = text
+		case "license":
+			mr.texts.license = text
+		}
+		mr.meta[kind] = truncate(text, maxMetaText)
+	}
+}
+
+// describeModel completes the model from its text layers.
+func (mr *manifestRating) describeModel() {
+	t := mr.texts
+	mr.model.SystemPrompt, mr.model.Template, mr.model.Parameters, mr.model.License = t.system, t.template, t.params, t.license
+	if mr.info.License == "" {
+		mr.info.License = firstLine(t.license)
+	}
+	mr.r.Model = mr.info
+}
+
+// checkTemplate rates the model's template with the template checker.
+func (mr *manifestRating) checkTemplate() {
+	t := mr.texts.template
+	if t == "" || mr.in.p.Template == nil {
+		return
+	}
+	fs, err := mr.in.p.Template.CheckTemplate(t, mr.info.Architecture)
+	if err != nil {
+		mr.add("INS-008", "template: "+err.Error(), "template")
+		return
+	}
+	for _, f := range fs {
+		// Ollama templates are Go text/template, not Jinja: the checker's
+		// informational notes (does not parse as Jinja, not a known Jinja
+		// family template) say nothing about them.
+		if f.Verdict == verdict.Clean {
+			continue
+		}
+		f.Member = joinMember("template", f.Member)
+		mr.r.Findings = append(mr.r.Findings, f)
+	}
+}
+
+// judge rates the model's system prompt and lineage as scan rates them,
+// under this catalogue's IDs with scan's severity: the same model gets the
+// same rating wherever it is found.
+func (mr *manifestRating) judge(j ModelJudge) {
+	m := mr.model
+	rated := j.RateModel(&m)
+	if cats := m.SystemPromptCategories; len(cats) > 0 {
+		mr.meta["system_prompt_categories"] = cats
+	}
+	for _, mf := range rated {
+		cf, ok := concernFindings[mf.Concern]
+		if !ok {
+			continue
+		}
+		f := mr.in.cat.New(cf.id, fmt.Sprintf("%s (scan: %s)", mf.Detail, mf.ID), -1)
+		f.Severity = mf.Severity
+		f.Member = cf.member
+		mr.r.Findings = append(mr.r.Findings, f)
+	}
 }
 
 // ollamaModelName turns manifests/<registry>/<namespace>/<model>/<tag> into

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
@@ -109,7 +111,7 @@ func TestOllamaStore(t *testing.T) {
 	var orphans []*Result
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	sum, err := in.InspectOllamaStore(context.Background(), dir, func(r *Result) error {
+	sum, err := in.InspectOllamaStore(context.Background(), dir, testJudge(t), func(r *Result) error {
 		if r.Format == FormatOllama {
 			got[r.Metadata["model"].(string)] = r
 		} else {
@@ -163,8 +165,8 @@ func TestOllamaStore(t *testing.T) {
 	if sum.Files != len(want)+1 || sum.Verdicts[verdict.Clean] != 1 {
 		t.Errorf("summary %+v", sum)
 	}
-	golden(t, "ollama.golden.jsonl", buf.Bytes())
-	if _, err := in.InspectOllamaStore(context.Background(), t.TempDir(), func(*Result) error { return nil }); err == nil {
+	goldentest.Check(t, filepath.Join("testdata", "ollama.golden.jsonl"), buf.Bytes())
+	if _, err := in.InspectOllamaStore(context.Background(), t.TempDir(), testJudge(t), func(*Result) error { return nil }); err == nil {
 		t.Error("an empty directory is not a store")
 	}
 }
@@ -188,7 +190,7 @@ func TestBlobsUnchanged(t *testing.T) {
 	buildStore(t, dir, ggufHeader(3))
 	before := snapshot(t, dir)
 	in := newTestInspector(t, fakeParsers(t), nil)
-	if _, err := in.InspectOllamaStore(context.Background(), dir, func(*Result) error { return nil }); err != nil {
+	if _, err := in.InspectOllamaStore(context.Background(), dir, testJudge(t), func(*Result) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if after := snapshot(t, dir); !maps2Equal(before, after) {
@@ -218,4 +220,14 @@ func maps2Equal(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// testJudge is the judge scan uses, on the embedded data.
+func testJudge(t testing.TB) *risk.Judge {
+	t.Helper()
+	j, err := risk.NewJudge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }

@@ -85,14 +85,16 @@ type ArchiveWalker interface {
 }
 
 // TemplateChecker rates a chat template (Jinja in GGUF, Go template in
-// Ollama) for the architecture it belongs to.
+// Ollama) for the architecture it belongs to. The error means the template
+// could not be checked (the checker's own data did not load).
 type TemplateChecker interface {
-	CheckTemplate(tmpl, arch string) []verdict.Finding
+	CheckTemplate(tmpl, arch string) ([]verdict.Finding, error)
 }
 
-// KerasChecker rates a Keras v3 config.json.
+// KerasChecker rates a Keras v3 config.json. The error means the config
+// could not be checked (the checker's own data did not load).
 type KerasChecker interface {
-	CheckKerasConfig(cfg []byte) []verdict.Finding
+	CheckKerasConfig(cfg []byte) ([]verdict.Finding, error)
 }
 
 // KerasSniffer is implemented by a KerasChecker that can tell a Keras

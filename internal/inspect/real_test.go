@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/llmfence/llmfence/internal/tinymodel"
+	"github.com/llmfence/llmfence/internal/ggufmodeltest"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
 
@@ -22,7 +22,7 @@ var okPickle2 = []byte("\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01.")
 
 func tinyGGUF(t testing.TB) []byte {
 	var buf bytes.Buffer
-	if _, err := tinymodel.Write(&buf, tinymodel.Options{Name: "tiny"}); err != nil {
+	if _, err := ggufmodeltest.Write(&buf, ggufmodeltest.Options{Name: "tiny"}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

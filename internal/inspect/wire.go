@@ -110,7 +110,7 @@ func (ggufScanner) ScanFile(ctx context.Context, r io.ReaderAt, size int64) (Rep
 
 type templateChecker struct{}
 
-func (templateChecker) CheckTemplate(tmpl, arch string) []verdict.Finding {
+func (templateChecker) CheckTemplate(tmpl, arch string) ([]verdict.Finding, error) {
 	return gguf.TemplateFindings(tmpl, arch)
 }
 

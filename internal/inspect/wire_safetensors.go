@@ -84,7 +84,7 @@ func (onnxScanner) ScanFile(ctx context.Context, r io.ReaderAt, size int64) (Rep
 
 type kerasChecker struct{}
 
-func (kerasChecker) CheckKerasConfig(cfg []byte) []verdict.Finding {
+func (kerasChecker) CheckKerasConfig(cfg []byte) ([]verdict.Finding, error) {
 	return safetensors.ScanKerasConfig(cfg)
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/llmfence/llmfence/internal/inspect"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/store"
 )
 
@@ -83,7 +84,11 @@ func (e *Engine) InspectPath(ctx context.Context, id int64, path, kind string) e
 	}
 	var sum inspect.Summary
 	if kind == "ollama-store" {
-		sum, err = in.InspectOllamaStore(ctx, path, emit)
+		judge, jerr := e.modelJudge()
+		if jerr != nil {
+			return fmt.Errorf("inspect %s: %w", path, jerr)
+		}
+		sum, err = in.InspectOllamaStore(ctx, path, judge, emit)
 	} else {
 		sum, err = in.Inspect(ctx, []string{path}, emit)
 	}
@@ -94,4 +99,20 @@ func (e *Engine) InspectPath(ctx context.Context, id int64, path, kind string) e
 		return fmt.Errorf("inspect %s: %w", path, err)
 	}
 	return e.st.SavePathResults(context.WithoutCancel(ctx), id, results, status, sum.Files, sum.Failed)
+}
+
+// modelJudge rates the models of an Ollama store as the engine's scans
+// rate services: the scans' judge (Config.Annotator) when it rates models
+// too, as risk.Judge does, else the embedded data's.
+func (e *Engine) modelJudge() (inspect.ModelJudge, error) {
+	if e.cfg.Annotator != nil {
+		ann, err := e.cfg.Annotator()
+		if err != nil {
+			return nil, err
+		}
+		if j, ok := ann.(inspect.ModelJudge); ok {
+			return j, nil
+		}
+	}
+	return risk.NewJudge()
 }

@@ -2,20 +2,17 @@ package lab
 
 import (
 	"encoding/json"
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/service"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 var fixedNow = func() time.Time { return time.Date(2025, 6, 2, 12, 0, 0, 0, time.UTC) }
 
@@ -187,19 +184,7 @@ func TestStackGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			b = append(b, '\n')
-			path := filepath.Join("testdata", stack+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, b, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if string(want) != string(b) {
-				t.Errorf("%s responses differ from %s; diff them or rerun with -update:\n%s", stack, path, b)
-			}
+			goldentest.Check(t, filepath.Join("testdata", stack+".golden.json"), b)
 		})
 	}
 }

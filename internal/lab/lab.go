@@ -13,14 +13,13 @@
 package lab
 
 import (
-	"bytes"
 	_ "embed"
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/llmfence/llmfence/internal/datafile"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
@@ -206,45 +205,40 @@ type promptEntry struct {
 //go:embed data/catalog.yaml
 var catalogYAML []byte
 
-// loadCatalog parses and checks the embedded catalogue. It is parsed on
-// every call so no package state is shared between fleets.
-func loadCatalog() (*catalog, error) {
-	var c catalog
-	dec := yaml.NewDecoder(bytes.NewReader(catalogYAML))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("lab catalogue is not valid YAML: %w", err)
-	}
-	if c.Version <= 0 {
-		return nil, fmt.Errorf("lab catalogue has no version")
-	}
+// loadCatalog parses and checks the embedded catalogue once, on first
+// use. Every fleet shares it: nothing writes to it after loading.
+var loadCatalog = sync.OnceValues(func() (*catalog, error) {
+	return datafile.Decode("internal/lab/data/catalog.yaml", catalogYAML, (*catalog).check)
+})
+
+func (c *catalog) check() error {
 	for _, s := range Stacks() {
 		e, ok := c.Stacks[s]
 		if !ok || e.Port == 0 || e.Weight <= 0 || len(e.Versions) == 0 {
-			return nil, fmt.Errorf("lab catalogue: stack %q needs a port, a weight and versions", s)
+			return fmt.Errorf("stack %q needs a port, a weight and versions", s)
 		}
 	}
 	for name := range c.Stacks {
 		if !slices.Contains(Stacks(), name) {
-			return nil, fmt.Errorf("lab catalogue: unknown stack %q", name)
+			return fmt.Errorf("unknown stack %q", name)
 		}
 	}
 	for i, m := range c.Models {
 		if m.Ollama == "" || m.HF == "" || m.GGUF == "" || m.Family == "" || m.Size <= 0 {
-			return nil, fmt.Errorf("lab catalogue: model %d (%q) is missing a name, family or size", i, m.Ollama)
+			return fmt.Errorf("model %d (%q) is missing a name, family or size", i, m.Ollama)
 		}
 		if m.GuardrailsRemoved && m.Evidence == "" {
-			return nil, fmt.Errorf("lab catalogue: model %q is marked guardrails_removed without evidence", m.Ollama)
+			return fmt.Errorf("model %q is marked guardrails_removed without evidence", m.Ollama)
 		}
 	}
 	for i, p := range c.Prompts {
 		for _, cat := range p.Categories {
 			if !slices.Contains(service.Categories, cat) || cat == service.CategoryCSAM {
-				return nil, fmt.Errorf("lab catalogue: prompt %d has category %q, which the lab does not carry", i, cat)
+				return fmt.Errorf("prompt %d has category %q, which the lab does not carry", i, cat)
 			}
 		}
 	}
-	return &c, nil
+	return nil
 }
 
 // CatalogVersion is the version of the embedded persona catalogue.

@@ -1,7 +1,7 @@
 // Package ollamatest runs a real, isolated Ollama server for integration
 // tests: it finds the ollama binary, starts `ollama serve` on a free loopback
 // port with its own model store and home directory, and creates tiny
-// random-weight models on it (see package tinymodel) with a chosen system
+// random-weight models on it (see package ggufmodeltest) with a chosen system
 // prompt, so scanners, guards and inspectors can be tested against the real
 // API instead of a mock.
 //
@@ -32,7 +32,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/llmfence/llmfence/internal/tinymodel"
+	"github.com/llmfence/llmfence/internal/ggufmodeltest"
 )
 
 // WantVersion is the Ollama release the harness and its tests are written
@@ -319,13 +319,13 @@ func tail(path string, n int64) string {
 }
 
 // Model describes a model for Create. Zero fields take defaults: Template
-// DefaultTemplate, Weights the tinymodel defaults.
+// DefaultTemplate, Weights the ggufmodeltest defaults.
 type Model struct {
 	Name       string
 	System     string
 	Template   string
 	Parameters map[string]any
-	Weights    tinymodel.Options
+	Weights    ggufmodeltest.Options
 }
 
 // CreateModel creates model name with the given SYSTEM prompt from a tiny
@@ -350,7 +350,7 @@ func (s *Server) Create(t testing.TB, m Model) (digest string) {
 
 func (s *Server) create(ctx context.Context, dir string, m Model) (string, error) {
 	path := filepath.Join(dir, "model.gguf")
-	sum, _, err := tinymodel.WriteFile(path, m.Weights)
+	sum, _, err := ggufmodeltest.WriteFile(path, m.Weights)
 	if err != nil {
 		return "", err
 	}

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/llmfence/llmfence/internal/datafile"
 )
 
 // Class is how an imported callable is judged.
@@ -72,11 +72,11 @@ func parseDerived(txt string) (*derived, error) {
 			}
 			d.reach[f[1]] = via
 		default:
-			return nil, fmt.Errorf("derived.txt line %d: %q", i+1, line)
+			return nil, datafile.Errorf("internal/pickle/derived.txt", "line %d: %q", i+1, line)
 		}
 	}
 	if d.python == "" || len(d.reach) == 0 {
-		return nil, fmt.Errorf("derived.txt: no generator header or no entries")
+		return nil, datafile.Errorf("internal/pickle/derived.txt", "no generator header or no entries")
 	}
 	return d, nil
 }
@@ -127,77 +127,69 @@ type Lists struct {
 }
 
 func parseLists(data []byte) (*Lists, error) {
-	var l Lists
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&l); err != nil {
-		return nil, fmt.Errorf("pickle import lists: %w", err)
-	}
-	if l.Version < 1 {
-		return nil, fmt.Errorf("pickle import lists: missing version")
-	}
+	return datafile.Decode("internal/pickle/lists.yaml", data, (*Lists).check)
+}
+
+func (l *Lists) check() error {
 	l.safe = map[string]string{}
 	l.dangerous = map[string]string{}
 	for _, e := range l.Safe {
 		if e.Name == "" || e.Why == "" || !strings.Contains(e.Name, ".") {
-			return nil, fmt.Errorf("pickle import lists: safe entry %q needs module.name and why", e.Name)
+			return fmt.Errorf("safe entry %q needs module.name and why", e.Name)
 		}
 		if _, dup := l.safe[e.Name]; dup {
-			return nil, fmt.Errorf("pickle import lists: duplicate safe entry %q", e.Name)
+			return fmt.Errorf("duplicate safe entry %q", e.Name)
 		}
 		l.safe[e.Name] = e.Why
 	}
 	for _, e := range l.Dangerous {
 		if e.Name == "" || e.Why == "" {
-			return nil, fmt.Errorf("pickle import lists: dangerous entry %q needs a name and why", e.Name)
+			return fmt.Errorf("dangerous entry %q needs a name and why", e.Name)
 		}
 		if _, dup := l.dangerous[e.Name]; dup {
-			return nil, fmt.Errorf("pickle import lists: duplicate dangerous entry %q", e.Name)
+			return fmt.Errorf("duplicate dangerous entry %q", e.Name)
 		}
 		l.dangerous[e.Name] = e.Why
 	}
 	for _, e := range l.Safe {
 		if _, dup := l.dangerous[e.Name]; dup {
-			return nil, fmt.Errorf("pickle import lists: %q is both safe and dangerous", e.Name)
+			return fmt.Errorf("%q is both safe and dangerous", e.Name)
 		}
 		_, entry, denied := l.matchDangerousEntry(e.Name)
 		switch {
 		case denied && e.Overrides != entry:
-			return nil, fmt.Errorf("pickle import lists: safe %q lies below deny-listed %q; say overrides: %s if that is meant", e.Name, entry, entry)
+			return fmt.Errorf("safe %q lies below deny-listed %q; say overrides: %s if that is meant", e.Name, entry, entry)
 		case !denied && e.Overrides != "":
-			return nil, fmt.Errorf("pickle import lists: safe %q overrides %q, which does not deny it", e.Name, e.Overrides)
+			return fmt.Errorf("safe %q overrides %q, which does not deny it", e.Name, e.Overrides)
 		}
 	}
-	return &l, nil
+	return nil
 }
-
-// lists is parsed once from embedded data and never modified.
-var lists = func() *Lists {
-	l, err := parseLists(listsYAML)
-	if err != nil {
-		panic(err)
-	}
-	if l.derived, err = parseDerived(derivedTxt); err != nil {
-		panic(err)
-	}
-	return l
-}()
 
 // EmbeddedLists returns a copy of the embedded allow-list and deny-list,
 // sorted by name.
-func EmbeddedLists() (version int, safe, dangerous []ListEntry) {
-	safe = append([]ListEntry(nil), lists.Safe...)
-	dangerous = append([]ListEntry(nil), lists.Dangerous...)
+func EmbeddedLists() (version int, safe, dangerous []ListEntry, err error) {
+	d, err := loaded()
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	safe = append([]ListEntry(nil), d.lists.Safe...)
+	dangerous = append([]ListEntry(nil), d.lists.Dangerous...)
 	sort.Slice(safe, func(i, j int) bool { return safe[i].Name < safe[j].Name })
 	sort.Slice(dangerous, func(i, j int) bool { return dangerous[i].Name < dangerous[j].Name })
-	return lists.Version, safe, dangerous
+	return d.lists.Version, safe, dangerous, nil
 }
 
 // Classify judges an import of name from module, as a pickle would resolve
 // it, and says why. Deny-list first, then the exact allow-list; anything
-// else is Unknown.
-func Classify(module, name string) (Class, string) {
-	return lists.classify(module, name)
+// else is Unknown. The error is for the embedded lists failing to load.
+func Classify(module, name string) (Class, string, error) {
+	d, err := loaded()
+	if err != nil {
+		return Unknown, "", err
+	}
+	c, why := d.lists.classify(module, name)
+	return c, why, nil
 }
 
 func (l *Lists) classify(module, name string) (Class, string) {

@@ -668,10 +668,7 @@ func pyInt(s string, base int) (int64, bool) {
 		}
 	}
 	if prefixed {
-		s = s[2:]
-		if strings.HasPrefix(s, "_") {
-			s = s[1:]
-		}
+		s = strings.TrimPrefix(s[2:], "_")
 	}
 	if s == "" || s[0] == '_' || s[len(s)-1] == '_' || strings.Contains(s, "__") {
 		return 0, false

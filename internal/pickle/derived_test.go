@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/pythontest"
 )
 
@@ -21,7 +22,7 @@ func TestDerivedListCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("gen/reach.py: %v", err)
 	}
-	if *update {
+	if goldentest.Updating() {
 		if err := os.WriteFile("derived.txt", out, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +54,7 @@ func TestDerivedListCurrent(t *testing.T) {
 // that the hand-written list names, and the string-evaluation and
 // process helpers the issue names.
 func TestDerivedFindsPublishedGadgets(t *testing.T) {
-	d := lists.derived
+	d := dataForTest(t).lists.derived
 	for _, name := range []string{
 		"imaplib.IMAP4_stream", "uuid._get_command_stdout", "pydoc.pipepager", "pydoc.tempfilepager",
 		"timeit.timeit", "cProfile.run", "profile.run", "pdb.run", "code.InteractiveInterpreter.runsource",

@@ -60,7 +60,7 @@ func disagreement(res *Result, ref oracleResp) string {
 		if !ours[imp] && !unresolved {
 			problems = append(problems, fmt.Sprintf("CPython imports %s.%s, llmfence does not see it", imp[0], imp[1]))
 		}
-		if c, _ := Classify(imp[0], imp[1]); c == Dangerous && res.Verdict() != verdict.Malicious {
+		if c := classifyOrPanic(imp[0], imp[1]); c == Dangerous && res.Verdict() != verdict.Malicious {
 			problems = append(problems, fmt.Sprintf("CPython imports dangerous %s.%s, verdict %s", imp[0], imp[1], res.Verdict()))
 		}
 	}
@@ -126,7 +126,7 @@ func clipq(b []byte) string {
 // importsUnsafe: an import of a real name off the allow-list.
 func importsUnsafe(imps [][2]string) bool {
 	for _, imp := range imps {
-		if c, _ := Classify(imp[0], imp[1]); c != Safe && identifierPath(imp[0]) && identifierPath(imp[1]) {
+		if c := classifyOrPanic(imp[0], imp[1]); c != Safe && identifierPath(imp[0]) && identifierPath(imp[1]) {
 			return true
 		}
 	}

@@ -20,8 +20,12 @@ func Disassemble(w io.Writer, r io.Reader, opts Options) error {
 
 // DisassembleContext is Disassemble with a context.
 func DisassembleContext(ctx context.Context, w io.Writer, r io.Reader, opts Options) error {
+	d, err := loaded()
+	if err != nil {
+		return err
+	}
 	bw := bufio.NewWriter(w)
-	m := newMachine(ctx, r, opts, 64<<10)
+	m := newMachine(ctx, d, r, opts, 64<<10)
 	stream := 0
 	m.trace = func(in instr, marks int, note string) {
 		if m.streamOps == 1 {

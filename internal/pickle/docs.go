@@ -14,7 +14,15 @@ import (
 func writeDocs(w io.Writer) error {
 	b := bufio.NewWriter(w)
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
-	version, safe, dangerous := EmbeddedLists()
+	d, err := loaded()
+	if err != nil {
+		return err
+	}
+	lists, cat := d.lists, d.cat
+	version, safe, dangerous, err := EmbeddedLists()
+	if err != nil {
+		return err
+	}
 	p("# Pickle analysis (`llmfence inspect`)\n\n")
 	p("<!-- Generated from internal/pickle/lists.yaml and internal/pickle/findings.yaml by `go generate ./internal/pickle`. Do not edit by hand; a test fails when it is stale. -->\n\n")
 	p("A pickle file is a program for a small stack machine. Loading it imports the callables it names ")
@@ -84,14 +92,14 @@ func writeDocs(w io.Writer) error {
 	for _, k := range names {
 		p("| `%s` | `%s` |\n", k, lists.Compat[k])
 	}
-	d := Options{}.withDefaults()
+	lim := Options{}.withDefaults()
 	p("\n## Limits\n\nDefaults of `pickle.Options`; exceeding one is PKL-011 (or PKL-012 for nesting) and the rest of the file is not analysed.\n\n")
 	p("| Limit | Default |\n|---|---|\n")
-	p("| Opcodes over all streams | %d |\n| Symbolic stack entries | %d |\n| Memo entries | %d |\n| Concatenated streams | %d |\n| Nesting depth | %d |\n", d.MaxOpcodes, d.MaxStack, d.MaxMemo, d.MaxStreams, d.MaxDepth)
+	p("| Opcodes over all streams | %d |\n| Symbolic stack entries | %d |\n| Memo entries | %d |\n| Concatenated streams | %d |\n| Nesting depth | %d |\n", lim.MaxOpcodes, lim.MaxStack, lim.MaxMemo, lim.MaxStreams, lim.MaxDepth)
 	p("| String bytes kept per operand (longer strings are not statically known) | %d |\n| String bytes kept in the memo | %d |\n", keepString, maxRetained)
 	p("\nClaimed lengths are never allocated: string and bytes operands are skipped while streaming, so a 2^62-byte claim in a 100-byte file costs nothing and ends as PKL-008.\n")
-	p("\n## Findings (catalogue version %d)\n\n", Catalogue().Version)
-	for _, e := range Catalogue().Findings {
+	p("\n## Findings (catalogue version %d)\n\n", cat.Version)
+	for _, e := range cat.Findings {
 		p("### %s %s\n\n- Severity: %s\n- Verdict: %s\n\n%s\n\nFix: %s\n\n", e.ID, e.Title, e.Severity, e.Verdict, e.Why, e.Fix)
 	}
 	if err := b.Flush(); err != nil {

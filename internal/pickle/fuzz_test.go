@@ -3,9 +3,10 @@ package pickle
 import (
 	"bytes"
 	"context"
-	"github.com/llmfence/llmfence/internal/pythontest"
 	"io"
 	"testing"
+
+	"github.com/llmfence/llmfence/internal/pythontest"
 
 	"github.com/llmfence/llmfence/internal/verdict"
 )
@@ -100,7 +101,7 @@ func FuzzScanLayout(f *testing.F) {
 			t.Fatalf("%d opcodes from %d bytes", res.Opcodes, len(data))
 		}
 		for _, fd := range res.Findings {
-			if _, ok := Catalogue().Entry(fd.ID); !ok {
+			if _, ok := dataForTest(t).cat.Entry(fd.ID); !ok {
 				t.Fatalf("unknown finding %s", fd.ID)
 			}
 		}

@@ -67,7 +67,12 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func sniff(ctx context.Context, r io.Reader, size int64) bool {
-	m := newMachine(ctx, &budgetReader{r: r, n: sniffBudget}, Options{MaxOpcodes: 1 << 16, MaxStack: 1 << 14, MaxMemo: 1 << 14, MaxStreams: 4, MaxDepth: 1 << 10}, 64<<10)
+	d, err := loaded()
+	if err != nil {
+		// Without its checks nothing is judged a pickle here; Scan says why.
+		return false
+	}
+	m := newMachine(ctx, d, &budgetReader{r: r, n: sniffBudget}, Options{MaxOpcodes: 1 << 16, MaxStack: 1 << 14, MaxMemo: 1 << 14, MaxStreams: 4, MaxDepth: 1 << 10}, 64<<10)
 	m.sniff = true
 	m.src.size = size
 	firstOK := false

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync"
 
 	"github.com/llmfence/llmfence/internal/verdict"
 )
@@ -15,17 +16,45 @@ import (
 //go:embed findings.yaml
 var findingsYAML []byte
 
-// catalogue is parsed once from embedded data and never modified.
-var catalogue = func() *verdict.Catalogue {
-	c, err := verdict.LoadCatalogue(findingsYAML, "PKL-")
+// data is everything the package loads from its embedded files, once, on
+// first use; it is never modified afterwards.
+type data struct {
+	cat   *verdict.Catalogue
+	lists *Lists
+}
+
+var loadData = sync.OnceValues(func() (*data, error) {
+	cat, err := verdict.LoadCatalogue("internal/pickle/findings.yaml", findingsYAML, "PKL-")
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
-	return c
-}()
+	l, err := parseLists(listsYAML)
+	if err != nil {
+		return nil, err
+	}
+	if l.derived, err = parseDerived(derivedTxt); err != nil {
+		return nil, err
+	}
+	return &data{cat: cat, lists: l}, nil
+})
+
+// loaded returns the embedded data, or an error saying it did not load.
+func loaded() (*data, error) {
+	d, err := loadData()
+	if err != nil {
+		return nil, fmt.Errorf("loading the pickle checks: %w", err)
+	}
+	return d, nil
+}
 
 // Catalogue returns the pickle findings catalogue (IDs PKL-...).
-func Catalogue() *verdict.Catalogue { return catalogue }
+func Catalogue() (*verdict.Catalogue, error) {
+	d, err := loaded()
+	if err != nil {
+		return nil, err
+	}
+	return d.cat, nil
+}
 
 // Options bound the analysis. Zero fields take the defaults.
 type Options struct {
@@ -126,7 +155,11 @@ func Scan(ctx context.Context, r io.Reader, opts Options) (*Result, error) {
 			start = p
 		}
 	}
-	m := newMachine(ctx, r, opts, 64<<10)
+	d, err := loaded()
+	if err != nil {
+		return nil, err
+	}
+	m := newMachine(ctx, d, r, opts, 64<<10)
 	if err := m.run(ctx); err != nil {
 		return m.res, err
 	}
@@ -134,7 +167,7 @@ func Scan(ctx context.Context, r io.Reader, opts Options) (*Result, error) {
 		return m.res, nil
 	}
 	res := m.res
-	res.Findings = append(res.Findings, catalogue.New("PKL-015", fmt.Sprintf("a read at offset %d crosses the end of a FRAME", m.src.straddle[0]), m.src.straddle[0]))
+	res.Findings = append(res.Findings, d.cat.New("PKL-015", fmt.Sprintf("a read at offset %d crosses the end of a FRAME", m.src.straddle[0]), m.src.straddle[0]))
 	again := io.Reader(nil)
 	switch rs, ok := r.(io.ReadSeeker); {
 	case opts.Reopen != nil:
@@ -147,7 +180,7 @@ func Scan(ctx context.Context, r io.Reader, opts Options) (*Result, error) {
 	if again == nil {
 		return res, nil
 	}
-	b := newMachine(ctx, again, opts, 64<<10)
+	b := newMachine(ctx, d, again, opts, 64<<10)
 	b.src.bytesSem = true
 	if err := b.run(ctx); err != nil {
 		return res, err
@@ -290,6 +323,7 @@ const (
 )
 
 type machine struct {
+	d     *data
 	opts  Options
 	src   *source
 	res   *Result
@@ -338,8 +372,9 @@ type machine struct {
 	note    string
 }
 
-func newMachine(ctx context.Context, r io.Reader, opts Options, bufSize int) *machine {
+func newMachine(ctx context.Context, d *data, r io.Reader, opts Options, bufSize int) *machine {
 	m := &machine{
+		d:         d,
 		opts:      opts.withDefaults(),
 		src:       newSource(ctx, r, bufSize),
 		res:       &Result{Globals: []Global{}, Findings: []verdict.Finding{}, Complete: true},
@@ -365,7 +400,7 @@ func (m *machine) add(id, detail string, off int64, key string) {
 		return
 	}
 	m.perID[id]++
-	m.pending = append(m.pending, catalogue.New(id, detail, off))
+	m.pending = append(m.pending, m.d.cat.New(id, detail, off))
 }
 
 func (m *machine) commit() {
@@ -1072,7 +1107,7 @@ func (m *machine) global(in *instr, a operand) value {
 	if !a.full || !a.full2 {
 		return m.unresolved(in, a.s, a.full, "a module or name line too long to track")
 	}
-	cls, why := lists.classify(a.s, a.name)
+	cls, why := m.d.lists.classify(a.s, a.name)
 	return m.importName(in, a.s, a.name, cls, why, false)
 }
 
@@ -1084,7 +1119,7 @@ func (m *machine) stackGlobal(in *instr, module, name value) error {
 		}
 	}
 	if module.k == vStr && module.known && name.k == vStr && name.known {
-		cls, why := lists.classify(module.s, name.s)
+		cls, why := m.d.lists.classify(module.s, name.s)
 		return m.push(in, m.importName(in, module.s, name.s, cls, why, false))
 	}
 	var what string
@@ -1105,7 +1140,7 @@ func (m *machine) unresolved(in *instr, module string, moduleKnown bool, what st
 	}
 	cls, why := Unknown, "module or name not statically known: "+what
 	if moduleKnown {
-		if w, ok := lists.moduleDangerous(module); ok {
+		if w, ok := m.d.lists.moduleDangerous(module); ok {
 			cls, why = Dangerous, w
 		}
 	}

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -15,10 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and docs/pickle.md")
 
 func scanBytes(t testing.TB, data []byte, opts Options) *Result {
 	t.Helper()
@@ -121,7 +118,7 @@ func TestScanCorpus(t *testing.T) {
 			if res.Opcodes > int64(len(c.data)) {
 				t.Errorf("%d opcodes from %d bytes", res.Opcodes, len(c.data))
 			}
-			golden(t, filepath.Join("testdata", "scan", c.name+".json"), mustJSON(t, res))
+			goldentest.Check(t, filepath.Join("testdata", "scan", c.name+".json"), mustJSON(t, res))
 		})
 	}
 	for name := range want {
@@ -138,7 +135,7 @@ func TestCatalogueCovered(t *testing.T) {
 	for _, c := range corpus() {
 		for _, f := range scanBytes(t, c.data, Options{}).Findings {
 			got[f.ID] = true
-			e, _ := Catalogue().Entry(f.ID)
+			e, _ := dataForTest(t).cat.Entry(f.ID)
 			if f.Verdict != e.Verdict || f.Severity != e.Severity || f.Title != e.Title {
 				t.Errorf("%s: finding %+v does not match catalogue entry", c.name, f)
 			}
@@ -146,7 +143,7 @@ func TestCatalogueCovered(t *testing.T) {
 	}
 	// PKL-011 needs lowered limits; TestLimits covers it.
 	got["PKL-011"] = got["PKL-011"] || limitsTriggered(t)
-	for _, e := range Catalogue().Findings {
+	for _, e := range dataForTest(t).cat.Findings {
 		if !got[e.ID] {
 			t.Errorf("catalogue entry %s is never produced by the test corpus", e.ID)
 		}
@@ -197,7 +194,8 @@ func TestLimits(t *testing.T) {
 // with GLOBAL and with STACK_GLOBAL, whole and split at its last dot, and
 // checks that each is classified dangerous and the file malicious.
 func TestDangerousList(t *testing.T) {
-	_, _, dangerous := EmbeddedLists()
+	_, _, dangerous, _ := EmbeddedLists()
+	dataForTest(t)
 	if len(dangerous) < 50 {
 		t.Fatalf("deny-list has only %d entries", len(dangerous))
 	}
@@ -222,7 +220,8 @@ func TestDangerousList(t *testing.T) {
 // TestSafeList checks every allow-list entry is clean when imported and
 // called, and that a dotted extension of it is not.
 func TestSafeList(t *testing.T) {
-	_, safe, _ := EmbeddedLists()
+	_, safe, _, _ := EmbeddedLists()
+	dataForTest(t)
 	for _, e := range safe {
 		i := strings.LastIndexByte(e.Name, '.')
 		t.Run(e.Name, func(t *testing.T) {
@@ -230,7 +229,7 @@ func TestSafeList(t *testing.T) {
 			if res.Verdict() != verdict.Clean || res.Globals[0].Class != Safe {
 				t.Fatalf("verdict %s, findings %+v", res.Verdict(), res.Findings)
 			}
-			if c, _ := Classify(e.Name[:i], e.Name[i+1:]+".fromkeys"); c == Safe {
+			if c, _ := classifyT(t, e.Name[:i], e.Name[i+1:]+".fromkeys"); c == Safe {
 				t.Fatalf("%s.fromkeys classified safe", e.Name)
 			}
 		})
@@ -362,7 +361,7 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.module+"."+tt.name, func(t *testing.T) {
-			got, why := Classify(tt.module, tt.name)
+			got, why := classifyT(t, tt.module, tt.name)
 			if got != tt.want {
 				t.Fatalf("Classify = %s (%s), want %s", got, why, tt.want)
 			}
@@ -511,7 +510,7 @@ func TestDisassemble(t *testing.T) {
 			if err := Disassemble(&out, bytes.NewReader(data), Options{}); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", "dis", name+".txt"), out.Bytes())
+			goldentest.Check(t, filepath.Join("testdata", "dis", name+".txt"), out.Bytes())
 		})
 	}
 }
@@ -521,7 +520,7 @@ func TestDocsUpToDate(t *testing.T) {
 	if err := writeDocs(&b); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, filepath.Join("..", "..", "docs", "pickle.md"), b.Bytes())
+	goldentest.Check(t, filepath.Join("..", "..", "docs", "pickle.md"), b.Bytes())
 }
 
 func mustJSON(t *testing.T, v any) []byte {
@@ -533,22 +532,32 @@ func mustJSON(t *testing.T, v any) []byte {
 	return append(b, '\n')
 }
 
-func golden(t *testing.T, path string, got []byte) {
+// dataForTest loads the embedded data or fails the test.
+func dataForTest(t testing.TB) *data {
 	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
+	d, err := loaded()
 	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
+		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from output (run go test -update and review the diff):\n%s", path, got)
+	return d
+}
+
+// classifyT is Classify, failing the test when the lists do not load.
+func classifyT(t testing.TB, module, name string) (Class, string) {
+	t.Helper()
+	c, why, err := Classify(module, name)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return c, why
+}
+
+// classifyOrPanic is Classify for helpers without a *testing.T; the lists
+// not loading fails every other test too.
+func classifyOrPanic(module, name string) Class {
+	c, _, err := Classify(module, name)
+	if err != nil {
+		panic(err)
+	}
+	return c
 }

@@ -37,7 +37,11 @@ const maxLayoutRecords = 1 << 20
 // with raw data (see Layout): each pickle is analysed and the raw data
 // between them skipped by the lengths the loader would read.
 func ScanLayout(ctx context.Context, r io.Reader, layout Layout, opts Options) (*Result, error) {
-	m := newMachine(ctx, r, opts, 64<<10)
+	d, err := loaded()
+	if err != nil {
+		return nil, err
+	}
+	m := newMachine(ctx, d, r, opts, 64<<10)
 	m.opts.MaxStreams = max(m.opts.MaxStreams, maxLayoutRecords+2)
 	var count int64 = -1
 	m.afterStop = func(stream int, v value) (bool, error) {

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/ggufmodeltest"
 	"github.com/llmfence/llmfence/internal/lab"
 	"github.com/llmfence/llmfence/internal/ollamatest"
 	"github.com/llmfence/llmfence/internal/probe"
 	"github.com/llmfence/llmfence/internal/probe/packs"
-	"github.com/llmfence/llmfence/internal/tinymodel"
 )
 
 var (
@@ -92,7 +92,7 @@ func ollamaFalseAlarms(t *testing.T, n int) {
 	tested, flagged := 0, 0
 	for i := range n {
 		name := fmt.Sprintf("tiny-%d", i)
-		srv.Create(t, ollamatest.Model{Name: name, Weights: tinymodel.Options{Seed: int64(100 + i)}})
+		srv.Create(t, ollamatest.Model{Name: name, Weights: ggufmodeltest.Options{Seed: int64(100 + i)}})
 		res, err := probe.Run(context.Background(), probe.Options{Config: probe.Config{Target: srv.URL, Model: name,
 			Seed: probe.DefaultSeed, Suites: []string{"backdoor"}, RareTokens: 4}, Packs: ps})
 		if err != nil {

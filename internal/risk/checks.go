@@ -11,12 +11,13 @@ import (
 )
 
 // ProbeOrigin is the foreign Origin internal/fingerprint sends to test CORS
-// (fingerprint.CORSProbeOrigin). A service that answers with it, or with
-// any other origin under probeDomain, reflects whatever origin it is sent.
-const ProbeOrigin = "https://cors-check.llmfence.invalid"
+// (service.CORSProbeOrigin, the one definition both read). A service that
+// answers with it, or with any other origin under probeDomain, reflects
+// whatever origin it is sent.
+const ProbeOrigin = service.CORSProbeOrigin
 
 // probeDomain is the reserved domain every llmfence probe origin lives in.
-const probeDomain = ".llmfence.invalid"
+const probeDomain = service.ProbeDomain
 
 // hit is one triggered catalogue entry before it becomes a Finding.
 type hit struct {

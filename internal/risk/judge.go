@@ -47,8 +47,12 @@ func (j *Judge) VulnData() *vulndb.DB { return j.engine.db }
 // verdict, then the service's findings, risk and remediation.
 func (j *Judge) Annotate(svc *service.Service) {
 	for i := range svc.Models {
-		m := &svc.Models[i]
-		m.SystemPromptCategories, m.GuardrailsRemoved, m.GuardrailEvidence = j.memo.model(m.Name, m.ParentModel, m.Family, m.SystemPrompt, j.classifier.Model)
+		j.classifyModel(&svc.Models[i])
 	}
 	j.engine.Evaluate(svc)
+}
+
+// classifyModel fills m's system-prompt categories and guardrail verdict.
+func (j *Judge) classifyModel(m *service.Model) {
+	m.SystemPromptCategories, m.GuardrailsRemoved, m.GuardrailEvidence = j.memo.model(m.Name, m.ParentModel, m.Family, m.SystemPrompt, j.classifier.Model)
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/llmfence/llmfence/internal/datafile"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/service"
 )
@@ -26,8 +27,7 @@ func CategoryID(c string) string           { return "risk.category." + c }
 // Messages is the source of the embedded catalogue's messages and of the
 // details' texts, in English and Japanese.
 func Messages() locale.Source {
-	var cf catalogueFile
-	err := decodeStrict(catalogueYAML, &cf)
+	cf, err := datafile.Decode[catalogueFile](catalogueName, catalogueYAML, nil)
 	return func(b *locale.Builder) error {
 		if err != nil {
 			return err

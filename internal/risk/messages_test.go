@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/vulndb"
@@ -96,7 +97,7 @@ func TestFindingsInJapaneseGolden(t *testing.T) {
 	for i, s := range steps {
 		fmt.Fprintf(&b, "対処 %d: %s\n", i+1, s)
 	}
-	golden(t, filepath.Join("testdata", "open_ollama.ja.golden.txt"), []byte(b.String()))
+	goldentest.Check(t, filepath.Join("testdata", "open_ollama.ja.golden.txt"), []byte(b.String()))
 
 	// English says exactly what was recorded.
 	en := catalogue(t).Printer(locale.English)

@@ -23,8 +23,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/llmfence/llmfence/internal/datafile"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/vulndb"
@@ -34,6 +33,9 @@ import (
 
 //go:embed catalogue.yaml
 var catalogueYAML []byte
+
+// catalogueName names the catalogue in errors.
+const catalogueName = "internal/risk/catalogue.yaml"
 
 // Entry is one finding the catalogue knows.
 type Entry struct {
@@ -92,9 +94,9 @@ func Load(catalogue []byte, db *vulndb.DB) (*Engine, error) {
 	if db == nil {
 		return nil, errors.New("no vulnerability data")
 	}
-	var cf catalogueFile
-	if err := decodeStrict(catalogue, &cf); err != nil {
-		return nil, fmt.Errorf("reading the findings catalogue: %w", err)
+	cf, err := datafile.Decode[catalogueFile](catalogueName, catalogue, nil)
+	if err != nil {
+		return nil, err
 	}
 	e := &Engine{
 		catalogueVersion: cf.Version,
@@ -115,12 +117,6 @@ func Load(catalogue []byte, db *vulndb.DB) (*Engine, error) {
 	return e, nil
 }
 
-func decodeStrict(b []byte, v any) error {
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	return dec.Decode(v)
-}
-
 var entryID = regexp.MustCompile(`^LLMF-\d{3}$`)
 
 // oldPlaceholder finds the catalogue's former placeholder syntax, {port},
@@ -129,9 +125,6 @@ var oldPlaceholder = regexp.MustCompile(`(^|[^{])\{(port|guard_port|product|fixe
 
 func (e *Engine) validate() error {
 	var errs []error
-	if e.catalogueVersion < 1 {
-		errs = append(errs, errors.New("findings catalogue: missing version"))
-	}
 	slugs := map[string]bool{}
 	for _, en := range e.entries {
 		where := fmt.Sprintf("findings catalogue entry %q", en.ID)
@@ -176,7 +169,10 @@ func (e *Engine) validate() error {
 			errs = append(errs, fmt.Errorf("findings catalogue entry %q: no check implements it", en.ID))
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return &datafile.Error{File: catalogueName, Err: err}
+	}
+	return nil
 }
 
 // CatalogueVersion returns the version of the findings catalogue in use.
@@ -254,16 +250,7 @@ func (e *Engine) Evaluate(svc *service.Service) {
 func (e *Engine) collect(svc *service.Service) []hit {
 	var hits []hit
 	for _, en := range e.Catalogue() {
-		for _, h := range checks[en.ID](e, svc) {
-			h.entry = en
-			if h.severity == "" {
-				h.severity = en.Severity
-				if s, ok := en.Variants[h.variant]; ok && h.variant != "" {
-					h.severity = s
-				}
-			}
-			hits = append(hits, h)
-		}
+		hits = append(hits, e.entryHits(en, svc)...)
 	}
 	return hits
 }

@@ -3,8 +3,6 @@ package risk
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -12,12 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/vulndb"
 	"github.com/llmfence/llmfence/internal/vulndb/vulndbtest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and docs/findings.md")
 
 func engine(t *testing.T) *Engine {
 	t.Helper()
@@ -445,25 +442,8 @@ func TestEvaluateGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", name+".golden.json"), append(got, '\n'))
+			goldentest.Check(t, filepath.Join("testdata", name+".golden.json"), append(got, '\n'))
 		})
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the result (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
 
@@ -474,7 +454,7 @@ func TestFindingsDocUpToDate(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join("..", "..", "docs", "findings.md")
-	golden(t, path, buf.Bytes())
+	goldentest.Check(t, path, buf.Bytes())
 	for _, en := range e.Catalogue() {
 		if !bytes.Contains(buf.Bytes(), []byte("### "+en.ID+" "+en.Slug)) {
 			t.Errorf("doc lacks a section for %s", en.ID)
@@ -496,13 +476,13 @@ func TestLoadRejectsBadData(t *testing.T) {
 	tests := []struct {
 		name, cat, wantErr string
 	}{
-		{"catalogue without version", strings.Replace(cat, "version: 1", "version: 0", 1), "findings catalogue: missing version"},
+		{"catalogue without version", strings.Replace(cat, "version: 1", "version: 0", 1), "catalogue.yaml: missing version"},
 		{"entry without check", strings.Replace(cat, "id: LLMF-012", "id: LLMF-099", 1), "no check implements it"},
 		{"check without entry", strings.Replace(cat, "id: LLMF-012", "id: LLMF-099", 1), "no entry for check LLMF-012"},
 		{"duplicate id", strings.Replace(cat, "id: LLMF-012", "id: LLMF-011", 1), "duplicate id"},
 		{"bad severity", strings.Replace(cat, "severity: critical\n    rank: 5", "severity: severe\n    rank: 5", 1), `severity "severe"`},
 		{"unknown field", strings.Replace(cat, "slug: version-unknown", "slug: version-unknown\n    sevrity: high", 1), "sevrity"},
-		{"not yaml", "{", "findings catalogue"},
+		{"not yaml", "{", "catalogue.yaml"},
 	}
 	for _, tt := range tests {
 		if tt.cat == cat {

@@ -5,8 +5,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/llmfence/llmfence/internal/verdict"
 )
 
 // TestDocsListCatalogues keeps docs/containers.md in step with the catalogues.
@@ -15,7 +13,7 @@ func TestDocsListCatalogues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cat := range []*verdict.Catalogue{Catalogue(), KerasCatalogue(), ONNXCatalogue()} {
+	for _, cat := range catalogues(t) {
 		for _, e := range cat.Findings {
 			row := fmt.Sprintf("| %s | %s | %s | %s |", e.ID, e.Severity, e.Verdict, e.Title)
 			if !strings.Contains(string(doc), row) {

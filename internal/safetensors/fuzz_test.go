@@ -3,8 +3,9 @@ package safetensors
 import (
 	"bytes"
 	"context"
-	"github.com/llmfence/llmfence/internal/pythontest"
 	"testing"
+
+	"github.com/llmfence/llmfence/internal/pythontest"
 
 	"github.com/llmfence/llmfence/internal/verdict"
 )
@@ -29,7 +30,7 @@ func FuzzSafetensors(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Scan on in-memory input: %v", err)
 		}
-		checkIDs(t, Catalogue(), fs)
+		checkIDs(t, dataForTest(t).st, fs)
 		if h != nil && (h.HeaderSize+8 > int64(len(data)) || h.DataSize < 0 || len(h.Tensors) > len(data)) {
 			t.Errorf("header %d/%d bytes, %d tensors, from %d bytes", h.HeaderSize, h.DataSize, len(h.Tensors), len(data))
 		}
@@ -45,7 +46,7 @@ func FuzzONNX(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ScanONNX on in-memory input: %v", err)
 		}
-		checkIDs(t, ONNXCatalogue(), fs)
+		checkIDs(t, dataForTest(t).onnx, fs)
 		if info == nil || info.Nodes > len(data) || info.Tensors > len(data) {
 			t.Errorf("info %+v from %d bytes", info, len(data))
 		}
@@ -57,7 +58,7 @@ func FuzzKerasConfig(f *testing.F) {
 		f.Add([]byte(c.cfg))
 	}
 	f.Fuzz(func(t *testing.T, cfg []byte) {
-		checkIDs(t, KerasCatalogue(), ScanKerasConfig(cfg))
+		checkIDs(t, dataForTest(t).keras, scanKerasConfig(dataForTest(t), cfg))
 	})
 }
 

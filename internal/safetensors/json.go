@@ -85,7 +85,7 @@ const (
 // parseJSON parses one JSON value from b, bounded in depth, and returns it
 // with the offset just past it (strict mode).
 func parseJSON(b []byte, maxDepth int) (*jvalue, int64, error) {
-	p := &jparser{s: b, maxDepth: maxDepth}
+	p := &jparser{s: b, maxDepth: maxDepth, mode: jsonStrict}
 	v, err := p.value(0)
 	if err != nil {
 		return nil, 0, err

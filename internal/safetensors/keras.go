@@ -19,9 +19,18 @@ const (
 // ScanKerasConfig checks the config.json of a Keras v3 (.keras) archive (or
 // the model_config JSON of a legacy model) for Lambda layers with code and
 // objects loaded from modules outside Keras. The archive itself is opened by
-// the caller (internal/archive).
-func ScanKerasConfig(cfg []byte) []verdict.Finding {
-	fs := &findings{cat: kerasCat()}
+// the caller (internal/archive). The error is for the embedded checks
+// failing to load; a bad config is findings.
+func ScanKerasConfig(cfg []byte) ([]verdict.Finding, error) {
+	d, err := loaded()
+	if err != nil {
+		return nil, err
+	}
+	return scanKerasConfig(d, cfg), nil
+}
+
+func scanKerasConfig(d *data, cfg []byte) []verdict.Finding {
+	fs := &findings{cat: d.keras}
 	if len(cfg) > maxKerasConfig {
 		fs.add("KERAS-005", fmt.Sprintf("config of %d bytes exceeds the %d-byte limit", len(cfg), maxKerasConfig), -1)
 		return fs.list
@@ -36,7 +45,7 @@ func ScanKerasConfig(cfg []byte) []verdict.Finding {
 		fs.add("KERAS-005", "config is not a JSON object", -1)
 		return fs.list
 	}
-	k := &kerasScan{fs: fs, rules: rules()}
+	k := &kerasScan{fs: fs, rules: d.rules}
 	k.walk(root, "", 0)
 	return fs.list
 }

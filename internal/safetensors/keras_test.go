@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/llmfence/llmfence/internal/goldentest"
 )
 
 type kerasCase struct {
@@ -48,17 +50,17 @@ func kerasCases() []kerasCase {
 }
 
 func TestScanKerasConfig(t *testing.T) {
-	g := loadGolden(t, "testdata/keras.golden.json")
-	defer g.write(t)
+	g := goldentest.LoadCases(t, "testdata/keras.golden.json")
+	defer g.Write(t)
 	for _, c := range kerasCases() {
 		t.Run(c.name, func(t *testing.T) {
-			fs := ScanKerasConfig([]byte(c.cfg))
+			fs := scanKerasConfig(dataForTest(t), []byte(c.cfg))
 			want := append([]string(nil), c.want...)
 			sort.Strings(want)
 			if got := idSet(fs); !slices.Equal(got, want) {
 				t.Errorf("IDs %v, want %v\n%s", got, want, dump(fs))
 			}
-			g.check(t, c.name, fs)
+			g.Check(t, c.name, fs)
 		})
 	}
 }

@@ -64,10 +64,15 @@ func LooksONNX(head []byte) bool {
 // ScanONNX reads an ONNX ModelProto of size bytes from r as a stream and
 // reports external data paths that escape the model directory, custom
 // operator domains and malformed protobuf. Tensor payloads are skipped, not
-// buffered. The error is for I/O failures and cancellation only.
+// buffered. The error is for I/O failures, cancellation and the embedded
+// checks failing to load.
 func ScanONNX(ctx context.Context, r io.Reader, size int64) (*ONNXInfo, []verdict.Finding, error) {
-	s := &onnxScan{ctx: ctx, r: bufio.NewReaderSize(r, 64<<10), fs: &findings{cat: onnxCat()}, info: &ONNXInfo{}, rules: rules()}
-	err := s.message(msgModel, size, 0)
+	d, err := loaded()
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &onnxScan{ctx: ctx, r: bufio.NewReaderSize(r, 64<<10), fs: &findings{cat: d.onnx}, info: &ONNXInfo{}, rules: d.rules}
+	err = s.message(msgModel, size, 0)
 	var pe *pbError
 	switch {
 	case errors.As(err, &pe):
@@ -239,10 +244,8 @@ func child(parent msgKind, field uint64) msgKind {
 
 // msgState collects the fields of one message the checks need.
 type msgState struct {
-	strs     map[uint64]string
-	ints     map[uint64]int64
-	entries  [][2]string
-	location int64
+	strs map[uint64]string
+	ints map[uint64]int64
 }
 
 func (s *onnxScan) message(kind msgKind, length int64, depth int) error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
 
@@ -124,8 +125,8 @@ type onnxGolden struct {
 }
 
 func TestScanONNX(t *testing.T) {
-	g := loadGolden(t, "testdata/onnx.golden.json")
-	defer g.write(t)
+	g := goldentest.LoadCases(t, "testdata/onnx.golden.json")
+	defer g.Write(t)
 	for _, c := range onnxCases() {
 		t.Run(c.name, func(t *testing.T) {
 			data := c.data()
@@ -141,7 +142,7 @@ func TestScanONNX(t *testing.T) {
 			if !strings.HasPrefix(c.name, "overrun") && !LooksONNX(data) {
 				t.Error("LooksONNX = false")
 			}
-			g.check(t, c.name, onnxGolden{info, fs})
+			g.Check(t, c.name, onnxGolden{info, fs})
 		})
 	}
 }

@@ -2,11 +2,11 @@ package safetensors
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
 	"sync"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/llmfence/llmfence/internal/datafile"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
 
@@ -21,29 +21,66 @@ var (
 	rulesYAML []byte
 )
 
-func mustCatalogue(data []byte, prefix string) *verdict.Catalogue {
-	c, err := verdict.LoadCatalogue(data, prefix)
-	if err != nil {
-		panic(fmt.Sprintf("safetensors: embedded catalogue %s: %v", prefix, err))
-	}
-	return c
+// data is everything the package loads from its embedded files, once, on
+// first use; it is never modified afterwards.
+type data struct {
+	st, keras, onnx *verdict.Catalogue
+	rules           *ruleSet
 }
 
-// Catalogues are loaded once and never modified.
-var (
-	stCat    = sync.OnceValue(func() *verdict.Catalogue { return mustCatalogue(stYAML, "ST-") })
-	kerasCat = sync.OnceValue(func() *verdict.Catalogue { return mustCatalogue(kerasYAML, "KERAS-") })
-	onnxCat  = sync.OnceValue(func() *verdict.Catalogue { return mustCatalogue(onnxYAML, "ONNX-") })
-)
+var loadData = sync.OnceValues(func() (*data, error) {
+	var d data
+	var err error
+	if d.st, err = verdict.LoadCatalogue("internal/safetensors/findings.yaml", stYAML, "ST-"); err != nil {
+		return nil, err
+	}
+	if d.keras, err = verdict.LoadCatalogue("internal/safetensors/keras.yaml", kerasYAML, "KERAS-"); err != nil {
+		return nil, err
+	}
+	if d.onnx, err = verdict.LoadCatalogue("internal/safetensors/onnx.yaml", onnxYAML, "ONNX-"); err != nil {
+		return nil, err
+	}
+	if d.rules, err = datafile.Decode("internal/safetensors/rules.yaml", rulesYAML, (*ruleSet).check); err != nil {
+		return nil, err
+	}
+	return &d, nil
+})
+
+// loaded returns the embedded data, or an error saying it did not load.
+func loaded() (*data, error) {
+	d, err := loadData()
+	if err != nil {
+		return nil, fmt.Errorf("loading the safetensors, Keras and ONNX checks: %w", err)
+	}
+	return d, nil
+}
 
 // Catalogue returns the safetensors findings catalogue (prefix ST-).
-func Catalogue() *verdict.Catalogue { return stCat() }
+func Catalogue() (*verdict.Catalogue, error) {
+	d, err := loaded()
+	if err != nil {
+		return nil, err
+	}
+	return d.st, nil
+}
 
 // KerasCatalogue returns the Keras findings catalogue (prefix KERAS-).
-func KerasCatalogue() *verdict.Catalogue { return kerasCat() }
+func KerasCatalogue() (*verdict.Catalogue, error) {
+	d, err := loaded()
+	if err != nil {
+		return nil, err
+	}
+	return d.keras, nil
+}
 
 // ONNXCatalogue returns the ONNX findings catalogue (prefix ONNX-).
-func ONNXCatalogue() *verdict.Catalogue { return onnxCat() }
+func ONNXCatalogue() (*verdict.Catalogue, error) {
+	d, err := loaded()
+	if err != nil {
+		return nil, err
+	}
+	return d.onnx, nil
+}
 
 // ruleSet is the parsed rules.yaml.
 type ruleSet struct {
@@ -55,13 +92,12 @@ type ruleSet struct {
 	ONNXDomains             []string       `yaml:"onnx_domains"`
 }
 
-var rules = sync.OnceValue(func() *ruleSet {
-	var r ruleSet
-	if err := yaml.Unmarshal(rulesYAML, &r); err != nil || r.Version < 1 || len(r.DTypes) == 0 {
-		panic(fmt.Sprintf("safetensors: embedded rules.yaml: %v", err))
+func (r *ruleSet) check() error {
+	if len(r.DTypes) == 0 {
+		return errors.New("no dtypes")
 	}
-	return &r
-})
+	return nil
+}
 
 // findings collects findings, capping repeats of one ID.
 type findings struct {

@@ -70,9 +70,14 @@ func Looks(head []byte) bool {
 
 // Scan checks a safetensors file of size bytes. The error is for I/O
 // failures and cancellation only; a malformed file yields findings (and a
-// nil Header when the header could not be parsed at all).
+// nil Header when the header could not be parsed at all), and for the
+// embedded checks failing to load.
 func Scan(ctx context.Context, r io.ReaderAt, size int64) (*Header, []verdict.Finding, error) {
-	fs := &findings{cat: stCat()}
+	d, err := loaded()
+	if err != nil {
+		return nil, nil, err
+	}
+	fs := &findings{cat: d.st}
 	if size < 8 {
 		fs.add("ST-001", fmt.Sprintf("%d bytes", size), 0)
 		return nil, fs.list, nil
@@ -138,7 +143,7 @@ func Scan(ctx context.Context, r io.ReaderAt, size int64) (*Header, []verdict.Fi
 			h.Metadata = scanMetadata(v, fs)
 			continue
 		}
-		t, placed, sized := scanTensor(name, v, fs)
+		t, placed, sized := scanTensor(name, v, fs, d.rules.DTypes)
 		h.Tensors = append(h.Tensors, t)
 		if placed {
 			good = append(good, t)
@@ -196,7 +201,7 @@ func scanMetadata(v *jvalue, fs *findings) map[string]string {
 // scanTensor checks one tensor entry. placed says its data_offsets are
 // well-formed (its byte range takes part in the layout checks); sized says
 // dtype and shape are valid too.
-func scanTensor(name string, v *jvalue, fs *findings) (t Tensor, placed, sized bool) {
+func scanTensor(name string, v *jvalue, fs *findings, dtypes map[string]int) (t Tensor, placed, sized bool) {
 	t = Tensor{Name: name}
 	if v.kind != '{' {
 		fs.add("ST-004", fmt.Sprintf("tensor %q is not an object", name), 8)
@@ -214,7 +219,7 @@ func scanTensor(name string, v *jvalue, fs *findings) (t Tensor, placed, sized b
 	ok := true
 	dt, isStr := v.get("dtype").asString()
 	t.DType = dt
-	bitsPer, known := rules().DTypes[dt]
+	bitsPer, known := dtypes[dt]
 	if !isStr || !known {
 		fs.add("ST-006", fmt.Sprintf("tensor %q: dtype %q", name, clip(dt)), 8)
 		ok = false

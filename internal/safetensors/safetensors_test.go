@@ -4,17 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/verdict"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // stFile writes a safetensors file: 8-byte length, header, data.
 func stFile(header string, data []byte) []byte {
@@ -109,8 +107,8 @@ type stGolden struct {
 }
 
 func TestScanCorpus(t *testing.T) {
-	g := loadGolden(t, "testdata/safetensors.golden.json")
-	defer g.write(t)
+	g := goldentest.LoadCases(t, "testdata/safetensors.golden.json")
+	defer g.Write(t)
 	for _, c := range stCases() {
 		t.Run(c.name, func(t *testing.T) {
 			data := c.data()
@@ -126,7 +124,7 @@ func TestScanCorpus(t *testing.T) {
 			if len(data) >= 9 && data[8] == '{' && c.name != "header-over-cap" && !Looks(data) {
 				t.Error("Looks = false for a safetensors file")
 			}
-			g.check(t, c.name, stGolden{h, fs})
+			g.Check(t, c.name, stGolden{h, fs})
 		})
 	}
 }
@@ -180,7 +178,7 @@ func TestCataloguesCovered(t *testing.T) {
 			hit[id] = true
 		}
 	}
-	for _, cat := range []*verdict.Catalogue{Catalogue(), KerasCatalogue(), ONNXCatalogue()} {
+	for _, cat := range catalogues(t) {
 		if cat.Version < 1 {
 			t.Error("catalogue without version")
 		}
@@ -190,7 +188,23 @@ func TestCataloguesCovered(t *testing.T) {
 			}
 		}
 	}
-	if rules().Version < 1 {
+	if dataForTest(t).rules.Version < 1 {
 		t.Error("rules.yaml without version")
 	}
+}
+
+// dataForTest loads the embedded data or fails the test.
+func dataForTest(t testing.TB) *data {
+	t.Helper()
+	d, err := loaded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// catalogues are the package's three catalogues, loaded or failing the test.
+func catalogues(t testing.TB) []*verdict.Catalogue {
+	d := dataForTest(t)
+	return []*verdict.Catalogue{d.st, d.keras, d.onnx}
 }

@@ -209,158 +209,221 @@ func (c *counters) snapshot(total uint64, start time.Time) Stats {
 // time, for each service found, as soon as it is found. An error from emit
 // stops the scan. Run returns the final stats; when ctx is cancelled it
 // returns what was done so far with ctx's error.
+//
+// The steps: results go to emit from one goroutine (startEmitter); connect
+// workers, as many as the adaptive limit allows, take targets from the
+// walk (startConnectWorkers, feed); open ports that find every fingerprint
+// slot busy wait in a queue (startQueue); progress and the limit's control
+// tick beside them (startTickers); then everything drains in order
+// (drain) and the first error that matters is returned (outcome).
 func (s *Scanner) Run(ctx context.Context, w Walker, emit func(*service.Service) error) (Stats, error) {
-	start := time.Now()
-	total := w.Count()
-	var c counters
+	r := s.newRun(ctx, w.Count())
+	defer r.cancel(nil)
+	r.startEmitter(emit)
+	r.startConnectWorkers()
+	r.startQueue()
+	r.startTickers()
+	walkErr := w.Walk(r.ctx, r.feed)
+	emitErr := r.drain()
+	st := r.c.snapshot(r.total, r.start)
+	if s.opts.Progress != nil {
+		s.opts.Progress(st)
+	}
+	return st, r.outcome(emitErr, walkErr)
+}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+// run is the state of one Run.
+type run struct {
+	s      *Scanner
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	start  time.Time
+	total  uint64
+	c      counters
 
-	var limiter *rate.Limiter
+	limiter  *rate.Limiter // nil: no rate cap
+	results  chan *service.Service
+	emitDone chan error
+
+	work      chan Target
+	fp        *fingerprints
+	workers   sync.WaitGroup
+	gate      chan struct{} // connects in the kernel at once (see connectTCP)
+	slots     *adaptiveLimit
+	queueDone chan struct{}
+
+	stop chan struct{} // ends the tickers
+	bg   sync.WaitGroup
+}
+
+func (s *Scanner) newRun(ctx context.Context, total uint64) *run {
+	r := &run{s: s, start: time.Now(), total: total}
+	r.ctx, r.cancel = context.WithCancelCause(ctx)
 	if s.opts.Rate > 0 {
 		burst := int(s.opts.Rate / 100)
 		if burst < 1 {
 			burst = 1
 		}
-		limiter = rate.NewLimiter(rate.Limit(s.opts.Rate), burst)
+		r.limiter = rate.NewLimiter(rate.Limit(s.opts.Rate), burst)
 	}
+	r.results = make(chan *service.Service, s.opts.Fingerprints)
+	r.emitDone = make(chan error, 1)
+	r.work = make(chan Target, 256)
+	r.fp = &fingerprints{slots: make(chan struct{}, s.opts.Fingerprints), queue: make(chan Target, maxQueued)}
+	r.gate = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+	r.queueDone = make(chan struct{})
+	r.stop = make(chan struct{})
+	return r
+}
 
-	results := make(chan *service.Service, s.opts.Fingerprints)
-
-	// Results: one goroutine calls emit, so sinks need no locking.
-	emitDone := make(chan error, 1)
+// startEmitter passes results to emit from one goroutine, so sinks need no
+// locking. After emit fails the rest are drained and the scan cancelled.
+func (r *run) startEmitter(emit func(*service.Service) error) {
 	go func() {
 		var err error
-		for svc := range results {
+		for svc := range r.results {
 			if err != nil {
 				continue // drain
 			}
 			if err = emit(svc); err != nil {
-				cancel(fmt.Errorf("saving results: %w", err))
+				r.cancel(fmt.Errorf("saving results: %w", err))
 			}
 		}
-		emitDone <- err
+		r.emitDone <- err
 	}()
+}
 
-	stop := make(chan struct{})
-	var bg sync.WaitGroup
+// startConnectWorkers sets up the adaptive connect limit (limit.go), which
+// starts and stops connect workers; fingerprints have their own fixed pool
+// so tarpits cannot stall discovery.
+func (r *run) startConnectWorkers() {
+	opts := r.s.opts
+	r.slots = newAdaptiveLimit(opts.MinConcurrency, opts.Concurrency, r.startWorker)
+	r.c.slots = r.slots
+	r.slots.set(opts.MinConcurrency)
+}
 
-	// Connect workers adapt in number to what the path sustains
-	// (limit.go); fingerprints have their own fixed pool so tarpits cannot
-	// stall discovery.
-	work := make(chan Target, 256)
-	fp := &fingerprints{slots: make(chan struct{}, s.opts.Fingerprints), queue: make(chan Target, maxQueued)}
-	var workers sync.WaitGroup
-	connectGate := make(chan struct{}, 2*runtime.GOMAXPROCS(0))
-	var slots *adaptiveLimit
-	slots = newAdaptiveLimit(s.opts.MinConcurrency, s.opts.Concurrency, func() {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			sockets := socketCache{gate: connectGate}
-			defer sockets.close()
-			for t := range work {
-				s.one(ctx, t, &sockets, &c, fp, results)
-				// A refused connect never parks the goroutine (see
-				// connectTCP), so without a yield the sweep's workers
-				// would hold both Ps for a whole preemption slice
-				// (10 ms) each and leave fingerprint goroutines, ready
-				// with a response, waiting behind dozens of them: their
-				// per-target budget would run out in the run queue.
-				runtime.Gosched()
-				if slots.leave() {
-					return
-				}
-			}
-		}()
-	})
-	c.slots = slots
-	slots.set(s.opts.MinConcurrency)
-	// Open ports that found every fingerprint slot busy wait here, and
-	// are fingerprinted as slots free up.
-	queueDone := make(chan struct{})
+// startWorker starts one connect worker; it stops when the limit shrinks
+// or the work runs out.
+func (r *run) startWorker() {
+	r.workers.Add(1)
 	go func() {
-		defer close(queueDone)
-		for t := range fp.queue {
-			select {
-			case fp.slots <- struct{}{}:
-				s.startFingerprint(ctx, t, nil, &c, fp, results)
-			case <-ctx.Done():
+		defer r.workers.Done()
+		sockets := socketCache{gate: r.gate}
+		defer sockets.close()
+		for t := range r.work {
+			r.s.one(r.ctx, t, &sockets, &r.c, r.fp, r.results)
+			// A refused connect never parks the goroutine (see
+			// connectTCP), so without a yield the sweep's workers
+			// would hold both Ps for a whole preemption slice
+			// (10 ms) each and leave fingerprint goroutines, ready
+			// with a response, waiting behind dozens of them: their
+			// per-target budget would run out in the run queue.
+			runtime.Gosched()
+			if r.slots.leave() {
+				return
 			}
 		}
 	}()
-	if s.opts.Progress != nil {
-		bg.Add(1)
+}
+
+// startQueue fingerprints the open ports that found every fingerprint slot
+// busy, as slots free up.
+func (r *run) startQueue() {
+	go func() {
+		defer close(r.queueDone)
+		for t := range r.fp.queue {
+			select {
+			case r.fp.slots <- struct{}{}:
+				r.s.startFingerprint(r.ctx, t, nil, &r.c, r.fp, r.results)
+			case <-r.ctx.Done():
+			}
+		}
+	}()
+}
+
+// startTickers starts the progress reports (when asked for) and the
+// adaptive limit's control loop.
+func (r *run) startTickers() {
+	if progress := r.s.opts.Progress; progress != nil {
+		r.bg.Add(1)
 		go func() {
-			defer bg.Done()
-			t := time.NewTicker(s.opts.ProgressEvery)
+			defer r.bg.Done()
+			t := time.NewTicker(r.s.opts.ProgressEvery)
 			defer t.Stop()
 			for {
 				select {
-				case <-stop:
+				case <-r.stop:
 					return
 				case <-t.C:
-					s.opts.Progress(c.snapshot(total, start))
+					progress(r.c.snapshot(r.total, r.start))
 				}
 			}
 		}()
 	}
-
-	bg.Add(1)
+	r.bg.Add(1)
 	go func() {
-		defer bg.Done()
-		slots.control(stop, &c.done, 200*time.Millisecond)
+		defer r.bg.Done()
+		r.slots.control(r.stop, &r.c.done, 200*time.Millisecond)
 	}()
+}
 
-	walkErr := w.Walk(ctx, func(t Target) error {
-		if limiter != nil {
-			if err := pace(ctx, limiter, &c.rateWait); err != nil {
-				return err
-			}
+// feed is the walk's callback: it paces by the rate cap and hands the
+// target to a connect worker, telling the adaptive limit when every worker
+// was busy.
+func (r *run) feed(t Target) error {
+	if r.limiter != nil {
+		if err := pace(r.ctx, r.limiter, &r.c.rateWait); err != nil {
+			return err
 		}
-		select {
-		case work <- t:
-			return nil
-		default:
-			slots.saturated.Store(true)
-		}
-		select {
-		case work <- t:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
-	close(work)
-	slots.close()
-	workers.Wait()
-	c.sweep.Store(int64(time.Since(start)))
-	close(fp.queue)
-	<-queueDone
-	fp.running.Wait()
-	close(results)
-	emitErr := <-emitDone
-	close(stop)
-	bg.Wait()
-
-	st := c.snapshot(total, start)
-	if s.opts.Progress != nil {
-		s.opts.Progress(st)
 	}
+	select {
+	case r.work <- t:
+		return nil
+	default:
+		r.slots.saturated.Store(true)
+	}
+	select {
+	case r.work <- t:
+		return nil
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	}
+}
+
+// drain waits for every stage in order: connects, then queued and running
+// fingerprints, then the emitter and the tickers. It returns emit's error.
+func (r *run) drain() error {
+	close(r.work)
+	r.slots.close()
+	r.workers.Wait()
+	r.c.sweep.Store(int64(time.Since(r.start)))
+	close(r.fp.queue)
+	<-r.queueDone
+	r.fp.running.Wait()
+	close(r.results)
+	emitErr := <-r.emitDone
+	close(r.stop)
+	r.bg.Wait()
+	return emitErr
+}
+
+// outcome is Run's error: emit's, else the cancellation's cause (a failed
+// save), else the walk's, else ctx's.
+func (r *run) outcome(emitErr, walkErr error) error {
 	if emitErr != nil {
-		return st, emitErr
+		return emitErr
 	}
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return st, cause
+	if cause := context.Cause(r.ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
 	}
 	if walkErr != nil {
 		if errors.Is(walkErr, context.Canceled) || errors.Is(walkErr, context.DeadlineExceeded) {
-			return st, walkErr
+			return walkErr
 		}
-		return st, fmt.Errorf("reading targets: %w", walkErr)
+		return fmt.Errorf("reading targets: %w", walkErr)
 	}
-	return st, ctx.Err()
+	return r.ctx.Err()
 }
 
 // maxQueued bounds the open ports waiting for a fingerprint slot (the

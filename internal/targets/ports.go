@@ -1,13 +1,13 @@
 package targets
 
 import (
-	"bytes"
 	_ "embed"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
-	"gopkg.in/yaml.v3"
+	"github.com/llmfence/llmfence/internal/datafile"
 )
 
 //go:embed default_ports.yaml
@@ -27,61 +27,71 @@ type PortTable struct {
 	Ports   []PortInfo `yaml:"ports"`
 }
 
-// DefaultPortTable decodes the embedded table of ports self-hosted LLM
-// servers listen on out of the box (default_ports.yaml) and checks it.
-func DefaultPortTable() (PortTable, error) {
+// loadPortTable decodes and checks default_ports.yaml once, on first use.
+var loadPortTable = sync.OnceValues(func() (*PortTable, error) {
 	return decodePortTable(defaultPortsYAML)
+})
+
+// DefaultPortTable returns the embedded table of ports self-hosted LLM
+// servers listen on out of the box (default_ports.yaml), checked.
+func DefaultPortTable() (PortTable, error) {
+	t, err := loadPortTable()
+	if err != nil {
+		return PortTable{}, err
+	}
+	return *t, nil
 }
 
-func decodePortTable(data []byte) (PortTable, error) {
-	var t PortTable
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&t); err != nil {
-		return PortTable{}, fmt.Errorf("default port table: %w", err)
-	}
-	if t.Version < 1 {
-		return PortTable{}, fmt.Errorf("default port table: missing version")
-	}
+func decodePortTable(data []byte) (*PortTable, error) {
+	return datafile.Decode("internal/targets/default_ports.yaml", data, (*PortTable).check)
+}
+
+func (t *PortTable) check() error {
 	if len(t.Ports) == 0 {
-		return PortTable{}, fmt.Errorf("default port table: no ports")
+		return fmt.Errorf("no ports")
 	}
 	seen := make(map[uint16]bool, len(t.Ports))
 	for i, p := range t.Ports {
 		switch {
 		case p.Port == 0:
-			return PortTable{}, fmt.Errorf("default port table: entry %d: port 0 is not a port", i+1)
+			return fmt.Errorf("entry %d: port 0 is not a port", i+1)
 		case seen[p.Port]:
-			return PortTable{}, fmt.Errorf("default port table: port %d listed twice", p.Port)
+			return fmt.Errorf("port %d listed twice", p.Port)
 		case len(p.Servers) == 0 || p.Fact == "":
-			return PortTable{}, fmt.Errorf("default port table: port %d needs servers and a fact", p.Port)
+			return fmt.Errorf("port %d needs servers and a fact", p.Port)
 		}
 		seen[p.Port] = true
 	}
-	return t, nil
+	return nil
 }
 
-// DefaultPorts are the ports llmfence scans when the user names none, in
-// table order: 11434 Ollama, 8000 vLLM, 8080 llama.cpp server / LocalAI /
-// Open WebUI (container) / TGI (usual host mapping), 1234 LM Studio, 5000
-// text-generation-webui API, 5001 KoboldCpp, 7860 text-generation-webui UI
-// (Gradio), 3000 TGI launcher / Open WebUI (host mapping), 4000 LiteLLM
-// proxy, 9997 Xinference, 30000 SGLang, 1337 Jan, 4891 GPT4All, 80 and 443
-// web fronts. default_ports.yaml (DefaultPortTable) holds the upstream fact
-// behind each. Treat the slice as read-only; copy it before changing it.
-var DefaultPorts = mustDefaultPorts()
-
-func mustDefaultPorts() []uint16 {
-	t, err := DefaultPortTable()
+// DefaultPortList returns the ports llmfence scans when the user names
+// none, in table order: 11434 Ollama, 8000 vLLM, 8080 llama.cpp server /
+// LocalAI / Open WebUI (container) / TGI (usual host mapping), 1234 LM
+// Studio, 5000 text-generation-webui API, 5001 KoboldCpp, 7860
+// text-generation-webui UI (Gradio), 3000 TGI launcher / Open WebUI (host
+// mapping), 4000 LiteLLM proxy, 9997 Xinference, 30000 SGLang, 1337 Jan,
+// 4891 GPT4All, 80 and 443 web fronts. default_ports.yaml
+// (DefaultPortTable) holds the upstream fact behind each. The slice is a
+// new copy.
+func DefaultPortList() ([]uint16, error) {
+	t, err := loadPortTable()
 	if err != nil {
-		panic(err) // the embedded table is checked by the package tests
+		return nil, err
 	}
 	out := make([]uint16, len(t.Ports))
 	for i, p := range t.Ports {
 		out[i] = p.Port
 	}
-	return out
+	return out, nil
 }
+
+// DefaultPorts is DefaultPortList, computed when the package initialises;
+// nil when the embedded table does not load (the package tests rule that
+// out), so a caller never sees a panic. Treat it as read-only. New code
+// uses DefaultPortList, which says why the table did not load; this stays
+// until the scan command and internal/scanrun move over.
+var DefaultPorts, _ = DefaultPortList()
 
 // ParsePorts parses a port list such as "11434,8000-8010": comma-separated
 // ports and inclusive ranges, each port 1-65535. Duplicates are dropped; the

@@ -3,16 +3,15 @@ package targets
 import (
 	"bufio"
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata golden files")
+	"github.com/llmfence/llmfence/internal/goldentest"
+)
 
 // specLines reads testdata/specs.txt, skipping comments.
 func specLines(t testing.TB) []string {
@@ -60,37 +59,7 @@ func TestParseSpecGolden(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "%s\n\t%s\n", in, describeSpec(sp))
 	}
-	golden := filepath.Join("testdata", "specs.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := b.String(); got != string(want) {
-		t.Errorf("parse results differ from %s (run with -update to accept):\n%s", golden, lineDiff(string(want), got))
-	}
-}
-
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			fmt.Fprintf(&b, "line %d:\n  want %q\n  got  %q\n", i+1, wl, gl)
-		}
-	}
-	return b.String()
+	goldentest.Check(t, filepath.Join("testdata", "specs.golden"), []byte(b.String()))
 }
 
 func TestParseSpecFields(t *testing.T) {

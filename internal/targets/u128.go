@@ -175,17 +175,3 @@ func unionIntervals(a, b []interval) []interval {
 	}
 	return out
 }
-
-// containsAddr reports whether the sorted, merged list ivs holds x.
-func containsAddr(ivs []interval, x u128) bool {
-	i, _ := slices.BinarySearchFunc(ivs, x, func(iv interval, x u128) int {
-		if iv.hi.cmp(x) < 0 {
-			return -1
-		}
-		if iv.lo.cmp(x) > 0 {
-			return 1
-		}
-		return 0
-	})
-	return i < len(ivs) && ivs[i].lo.cmp(x) <= 0 && x.cmp(ivs[i].hi) <= 0
-}

@@ -9,11 +9,9 @@ package verdict
 
 import (
 	"fmt"
-	"io"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/llmfence/llmfence/internal/datafile"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
@@ -108,35 +106,31 @@ type Catalogue struct {
 	byID     map[string]Entry
 }
 
-// LoadCatalogue parses and checks a catalogue: a version, unique IDs with
-// the given prefix, known severities and verdicts, a title, why and fix.
-func LoadCatalogue(data []byte, prefix string) (*Catalogue, error) {
-	var c Catalogue
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("findings catalogue: %w", err)
-	}
-	if c.Version < 1 {
-		return nil, fmt.Errorf("findings catalogue: missing version")
-	}
+// LoadCatalogue decodes and checks the catalogue file name (data): a
+// version, unique IDs with the given prefix, known severities and verdicts,
+// a title, why and fix. Errors name the file (see internal/datafile).
+func LoadCatalogue(name string, data []byte, prefix string) (*Catalogue, error) {
+	return datafile.Decode(name, data, func(c *Catalogue) error { return c.check(prefix) })
+}
+
+func (c *Catalogue) check(prefix string) error {
 	c.byID = map[string]Entry{}
 	for _, e := range c.Findings {
 		switch {
 		case !strings.HasPrefix(e.ID, prefix):
-			return nil, fmt.Errorf("findings catalogue: %q does not start with %q", e.ID, prefix)
+			return fmt.Errorf("%q does not start with %q", e.ID, prefix)
 		case c.byID[e.ID].ID != "":
-			return nil, fmt.Errorf("findings catalogue: duplicate %s", e.ID)
+			return fmt.Errorf("duplicate %s", e.ID)
 		case e.Severity.Rank() == 0:
-			return nil, fmt.Errorf("findings catalogue: %s: bad severity %q", e.ID, e.Severity)
+			return fmt.Errorf("%s: bad severity %q", e.ID, e.Severity)
 		case !e.Verdict.Known():
-			return nil, fmt.Errorf("findings catalogue: %s: bad verdict %q", e.ID, e.Verdict)
+			return fmt.Errorf("%s: bad verdict %q", e.ID, e.Verdict)
 		case e.Title == "" || e.Why == "" || e.Fix == "":
-			return nil, fmt.Errorf("findings catalogue: %s needs title, why and fix", e.ID)
+			return fmt.Errorf("%s needs title, why and fix", e.ID)
 		}
 		c.byID[e.ID] = e
 	}
-	return &c, nil
+	return nil
 }
 
 // New returns a Finding for catalogue entry id. It panics on an unknown ID:

@@ -23,7 +23,7 @@ func TestWorst(t *testing.T) {
 
 func TestLoadCatalogue(t *testing.T) {
 	good := "version: 1\nfindings:\n  - {id: X-001, severity: high, verdict: malicious, title: t, why: w, fix: f}\n"
-	c, err := LoadCatalogue([]byte(good), "X-")
+	c, err := LoadCatalogue("x.yaml", []byte(good), "X-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestLoadCatalogue(t *testing.T) {
 		"no fix":      strings.Replace(good, ", fix: f", "", 1),
 		"stray field": strings.Replace(good, "fix: f", "fix: f, oops: 1", 1),
 	} {
-		if _, err := LoadCatalogue([]byte(bad), "X-"); err == nil {
+		if _, err := LoadCatalogue("x.yaml", []byte(bad), "X-"); err == nil {
 			t.Errorf("%s: loaded", name)
 		}
 	}
@@ -59,7 +59,7 @@ func TestNotInspectedRanks(t *testing.T) {
 	if Verdict("evil").Known() {
 		t.Error("unknown verdict accepted")
 	}
-	c, err := LoadCatalogue([]byte("version: 1\nfindings:\n  - {id: X-001, severity: medium, verdict: suspicious, executes: true, title: t, why: w, fix: f}\n"), "X-")
+	c, err := LoadCatalogue("x.yaml", []byte("version: 1\nfindings:\n  - {id: X-001, severity: medium, verdict: suspicious, executes: true, title: t, why: w, fix: f}\n"), "X-")
 	if err != nil {
 		t.Fatal(err)
 	}

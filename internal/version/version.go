@@ -1,7 +1,11 @@
-// Package version reports the llmfence build version.
+// Package version reports the llmfence build version, and the User-Agent
+// built from it: the one source of both for every package.
 package version
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+	"strings"
+)
 
 // Version is set at build time with
 // -ldflags=-X=github.com/llmfence/llmfence/internal/version.Version=v1.2.3.
@@ -30,4 +34,15 @@ func Commit() string {
 		}
 	}
 	return ""
+}
+
+// UserAgent is the User-Agent of every request llmfence makes:
+// "llmfence/<version>", with " (+<contact>)" when a contact (an URL or an
+// e-mail address for the owners of the scanned networks) is given.
+func UserAgent(contact string) string {
+	ua := "llmfence/" + String()
+	if c := strings.TrimSpace(contact); c != "" {
+		ua += " (+" + c + ")"
+	}
+	return ua
 }

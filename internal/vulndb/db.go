@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/llmfence/llmfence/internal/service"
@@ -155,8 +156,14 @@ func rangeText(rg Range) string {
 	return strings.Join(s, ", ")
 }
 
-// Embedded returns the embedded vulnerability data.
-func Embedded() (*DB, error) {
+// embeddedData is the embedded product map and OSV records, read and
+// checked once, on first use, and never modified afterwards.
+type embeddedData struct {
+	products *Products
+	records  []*Record
+}
+
+var loadEmbedded = sync.OnceValues(func() (*embeddedData, error) {
 	products, err := parseProducts(productsYAML)
 	if err != nil {
 		return nil, err
@@ -165,7 +172,16 @@ func Embedded() (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(products, recs, nil, nil)
+	return &embeddedData{products: products, records: recs}, nil
+})
+
+// Embedded returns the embedded vulnerability data.
+func Embedded() (*DB, error) {
+	emb, err := loadEmbedded()
+	if err != nil {
+		return nil, err
+	}
+	return build(emb.products, emb.records, nil, nil)
 }
 
 // readEmbedded reads and checks every embedded record: valid OSV as

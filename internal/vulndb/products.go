@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/llmfence/llmfence/internal/datafile"
 )
 
 //go:embed products.yaml
@@ -30,21 +30,25 @@ type Products struct {
 	byKey   map[string]int // ecosystem "\x00" normalised name -> entry
 }
 
+// productFile is products.yaml as written.
+type productFile struct {
+	Version  int            `yaml:"version"`
+	Packages []PackageEntry `yaml:"packages"`
+}
+
 func parseProducts(b []byte) (*Products, error) {
-	var f struct {
-		Version  int            `yaml:"version"`
-		Packages []PackageEntry `yaml:"packages"`
-	}
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("reading the product map: %w", err)
-	}
+	var p *Products
+	_, err := datafile.Decode("internal/vulndb/products.yaml", b, func(f *productFile) error {
+		var err error
+		p, err = f.products()
+		return err
+	})
+	return p, err
+}
+
+func (f *productFile) products() (*Products, error) {
 	p := &Products{version: f.Version, entries: f.Packages, byKey: map[string]int{}}
 	var errs []error
-	if f.Version < 1 {
-		errs = append(errs, errors.New("product map: missing version"))
-	}
 	for i, e := range f.Packages {
 		if e.Product == "" || e.Ecosystem == "" || len(e.Names) == 0 || e.Source == "" {
 			errs = append(errs, fmt.Errorf("product map entry %d: product, ecosystem, names and source are required", i))

@@ -415,30 +415,49 @@ func readStore(path string) (*stored, error) {
 // Open returns the embedded data refreshed by the imported data saved at
 // path. A missing file is not an error: the embedded data alone is used.
 func Open(path string) (*DB, error) {
-	products, err := parseProducts(productsYAML)
-	if err != nil {
-		return nil, err
-	}
-	emb, err := readEmbedded(embeddedFS)
+	emb, err := loadEmbedded()
 	if err != nil {
 		return nil, err
 	}
 	if path == "" {
-		return build(products, emb, nil, nil)
+		return build(emb.products, emb.records, nil, nil)
 	}
 	st, err := readStore(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return build(products, emb, nil, nil)
+		return build(emb.products, emb.records, nil, nil)
 	}
 	if err != nil {
 		return nil, err
 	}
 	info := st.info(path)
-	return build(products, emb, st.records, &info)
+	return build(emb.products, emb.records, st.records, &info)
+}
+
+// OpenDefault returns the data every command judges with: the embedded
+// data refreshed by what `llmfence vulndb import` saved at DefaultPath,
+// and that path ("" when there is none: then the embedded data alone).
+// Unreadable imported data is an error that names the file.
+func OpenDefault() (*DB, string, error) {
+	path, err := DefaultPath()
+	if err != nil {
+		db, eerr := Embedded()
+		return db, "", eerr
+	}
+	db, err := Open(path)
+	if err != nil {
+		return nil, path, fmt.Errorf("reading imported vulnerability data %s: %w (remove the file or re-import)", path, err)
+	}
+	return db, path, nil
 }
 
 // EmbeddedProducts returns the embedded product map.
-func EmbeddedProducts() (*Products, error) { return parseProducts(productsYAML) }
+func EmbeddedProducts() (*Products, error) {
+	emb, err := loadEmbedded()
+	if err != nil {
+		return nil, err
+	}
+	return emb.products, nil
+}
 
 // Export writes every record in use to dir as <id>.json, byte for byte as
 // it was read, so the data can be checked with OSV tools or imported

@@ -1,11 +1,10 @@
-package tinymodel
+package ggufmodeltest
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -13,9 +12,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+	"github.com/llmfence/llmfence/internal/goldentest"
+)
 
 func write(t *testing.T, o Options) []byte {
 	t.Helper()
@@ -51,19 +50,7 @@ func TestWriteGolden(t *testing.T) {
 			}
 			sum := sha256.Sum256(b)
 			got := f.summary() + "sha256 " + hex.EncodeToString(sum[:]) + "\n"
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("layout differs from %s (run with -update if intended)\n--- got\n%s\n--- want\n%s", path, got, want)
-			}
+			goldentest.Check(t, filepath.Join("testdata", tc.name+".golden"), []byte(got))
 		})
 	}
 }

@@ -1,4 +1,4 @@
-// Package tinymodel writes tiny, random-weight language models in the GGUF v3
+// Package ggufmodeltest writes tiny, random-weight language models in the GGUF v3
 // format, for tests that need a real LLM server (Ollama, llama.cpp) to load
 // and generate from a model without downloading one.
 //
@@ -13,7 +13,7 @@
 // Ollama 0.6.8 runs "llama" models with a SentencePiece vocabulary on its
 // llama.cpp-based runner (its Go engine only takes gpt2/BPE vocabularies for
 // llama), which is the loader this layout targets.
-package tinymodel
+package ggufmodeltest
 
 import (
 	"bufio"

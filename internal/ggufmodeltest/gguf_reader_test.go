@@ -1,4 +1,4 @@
-package tinymodel
+package ggufmodeltest
 
 import (
 	"bytes"
@@ -213,15 +213,6 @@ func (f *ggufFile) f32(t ggufTensor) []float32 {
 		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(f.raw[start+4*uint64(i):]))
 	}
 	return out
-}
-
-func (f *ggufFile) tensor(name string) (ggufTensor, bool) {
-	for _, t := range f.tensors {
-		if t.name == name {
-			return t, true
-		}
-	}
-	return ggufTensor{}, false
 }
 
 // summary renders the structure of the file for golden comparison: every
