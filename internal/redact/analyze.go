@@ -171,23 +171,6 @@ func digitSet() byteSet {
 	return s
 }
 
-// countBytes counts the bytes of s in each counted class.
-func countBytes(s string) (n [nCounted]int) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case '0' <= c && c <= '9':
-			n[0]++
-		case c == ':':
-			n[1]++
-		case c == '.':
-			n[2]++
-		case c == '-':
-			n[3]++
-		}
-	}
-	return n
-}
-
 // minCounts returns, per counted class, the least number of its bytes a
 // match of re contains.
 func minCounts(re *syntax.Regexp) (n [nCounted]int) {
