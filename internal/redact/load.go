@@ -69,8 +69,13 @@ type entry struct {
 	// on the maximal runs of them that hold an anchor (see anchor.go):
 	// every match spans a byte and the regex asserts nothing about the
 	// edges of the whole text.
-	alpha byteSet
-	runs  bool
+	alpha  byteSet
+	runs   bool
+	minLen int // the fewest bytes a match spans
+	// kwLead: see keywordLead (-1: none); kwMaxLen is the longest keyword.
+	kwLead, kwMaxLen int
+	// lead: see leadScan (nil: the runs are searched whole).
+	lead *leadMatch
 }
 
 var (
@@ -142,7 +147,15 @@ func parse(data []byte) (int, []*entry, error) {
 		e := &entry{entryData: d, re: re, validate: v, marker: markerPrefix + d.Replacement + "]", lineLocal: lineLocal(tree)}
 		e.need = required(tree)
 		e.alpha = alphabet(tree)
-		e.runs = minLen(tree) > 0 && !usesTextEdges(tree)
+		e.minLen = minLen(tree)
+		e.kwLead = keywordLead(tree.Simplify(), d.Keywords)
+		for _, k := range d.Keywords {
+			e.kwMaxLen = max(e.kwMaxLen, len(k))
+		}
+		if e.lead, err = newLeadMatch(e, tree.Simplify()); err != nil {
+			return 0, nil, fmt.Errorf("%s: regex: %w", where, err)
+		}
+		e.runs = e.minLen > 0 && !usesTextEdges(tree)
 		e.minCount = minCounts(tree)
 		e.maxBytes = maxLen(tree)
 		for gi, name := range re.SubexpNames() {

@@ -199,32 +199,38 @@ func (r *Redactor) find(s string, regions []region, prefilter bool) []span {
 		blocks []span // candidates a validator rejected
 	)
 	// scan runs entry i on s[a:b].
+	// add records a match of entry i found in s[a:] (m: its indexes,
+	// with submatches when the entry has value groups).
+	add := func(i, a int, m []int) {
+		e := r.entries[i]
+		start, end := m[0], m[1]
+		for _, g := range e.valueGroups {
+			if m[2*g] >= 0 {
+				start, end = m[2*g], m[2*g+1]
+				break
+			}
+		}
+		start, end = a+start, a+end
+		if start >= end {
+			return
+		}
+		if e.validate != nil && !e.validate(s[start:end]) {
+			blocks = append(blocks, span{start, end, i})
+			return
+		}
+		cands = append(cands, span{start, end, i})
+	}
+	// scan runs entry i on s[a:b].
 	scan := func(i, a, b int) {
 		e := r.entries[i]
-		add := func(start, end int) {
-			start, end = a+start, a+end
-			if start >= end {
-				return
-			}
-			if e.validate != nil && !e.validate(s[start:end]) {
-				blocks = append(blocks, span{start, end, i})
-				return
-			}
-			cands = append(cands, span{start, end, i})
-		}
 		if len(e.valueGroups) == 0 {
 			for _, m := range e.re.FindAllStringIndex(s[a:b], -1) {
-				add(m[0], m[1])
+				add(i, a, m)
 			}
 			return
 		}
 		for _, m := range e.re.FindAllStringSubmatchIndex(s[a:b], -1) {
-			for _, g := range e.valueGroups {
-				if m[2*g] >= 0 {
-					add(m[2*g], m[2*g+1])
-					break
-				}
-			}
+			add(i, a, m)
 		}
 	}
 
@@ -238,11 +244,7 @@ func (r *Redactor) find(s string, regions []region, prefilter bool) []span {
 		// missed: with either in the text, entries with keywords are
 		// anchored on the bytes they need instead.
 		checkKeywords := !strings.Contains(s, "\u017f") && !strings.Contains(s, "\u212a")
-		r.anchoredRuns(s, regions, checkKeywords, func(i, lo, hi int) {
-			// One byte of context each side: no match can hold it (it is
-			// not in the alphabet), but \b and the line anchors see it.
-			scan(i, max(lo-1, 0), min(hi+1, len(s)))
-		})
+		r.anchoredRuns(s, regions, checkKeywords, scan, add)
 		// Entries a run cannot serve (none in the shipped data; the
 		// parser allows them): the regions, or the whole text, when they
 		// hold what a match needs.
