@@ -311,7 +311,6 @@ type anchors struct {
 	foldAnchorAll [256]uint64
 }
 
-
 func buildAnchors(entries []*entry) *anchors {
 	a := &anchors{}
 	type kw struct {
