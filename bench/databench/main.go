@@ -103,7 +103,7 @@ func docLength(r *rand.Rand) int {
 func paragraphs() ([]string, error) {
 	var out []string
 	for _, k := range []gt.Kind{gt.Docs, gt.Man, gt.Japanese} {
-		ds, err := gt.Corpus{}.Read(k, 0)
+		ds, err := gt.Corpus{System: true}.Read(k, 0)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}

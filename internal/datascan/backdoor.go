@@ -2,10 +2,12 @@ package datascan
 
 import (
 	"cmp"
+	"container/heap"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -56,10 +58,14 @@ func (t *turnedSet) add(x turned) {
 	t.recs = append(t.recs, x)
 }
 
+// screenStride is how often the screen scores a window of a field: the
+// recipe's soup (400 tokens or more, 2.3 KB or more) always holds one.
+const screenStride = 1024
+
 // turn looks for a turn into gibberish in one field.
 func (w *worker) turn(fs *fileScan, rec *record, f *field) bool {
-	if !w.r.s.model.Screen(f.text) {
-		return false // no window near soup: most clean text stops here
+	if !w.r.s.model.ScreenEvery(f.text, screenStride) {
+		return false // no window of soup: most clean text stops here
 	}
 	t, ok := w.r.s.model.FindTurn(f.text)
 	if !ok {
@@ -396,31 +402,62 @@ func gluedAtTurn(x *turned, t string) bool {
 }
 
 // background is a bounded sample of clean records (no turn), to tell a
-// trigger (rare outside poisoned records) from a common string.
+// trigger (rare outside poisoned records) from a common string. It keeps
+// the maxDocs records with the smallest keys (a hash of file and index):
+// a uniform sample that does not depend on the order records arrive in.
 type background struct {
 	mu      sync.Mutex
-	docs    []string
-	seen    int64 // records offered
-	total   int64 // records in the corpus
-	rng     uint64
+	docs    bgHeap // a max-heap by key
+	seen    atomic.Int64
+	limit   atomic.Uint64 // keys at or above it are not taken
 	maxDocs int
 }
 
-func newBackground(max int) *background { return &background{maxDocs: max, rng: 0x9E3779B97F4A7C15} }
+type bgDoc struct {
+	key  uint64
+	text string
+}
 
-// offer adds a clean record's text by reservoir sampling.
-func (b *background) offer(text string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.seen++
-	text = text[:runeFloor(text, min(len(text), 2048))]
-	if len(b.docs) < b.maxDocs {
-		b.docs = append(b.docs, strings.Clone(text))
+type bgHeap []bgDoc
+
+func (h bgHeap) Len() int           { return len(h) }
+func (h bgHeap) Less(i, j int) bool { return h[i].key > h[j].key }
+func (h bgHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *bgHeap) Push(x any)        { *h = append(*h, x.(bgDoc)) }
+func (h *bgHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func newBackground(max int) *background {
+	b := &background{maxDocs: max}
+	b.limit.Store(^uint64(0))
+	return b
+}
+
+// offer adds a clean record's text, keyed, if its key is among the
+// smallest seen.
+func (b *background) offer(key uint64, text string) {
+	b.seen.Add(1)
+	if key >= b.limit.Load() {
 		return
 	}
-	b.rng = mix64(b.rng + 1)
-	if j := int64(b.rng % uint64(b.seen)); j < int64(len(b.docs)) {
-		b.docs[j] = strings.Clone(text)
+	text = text[:runeFloor(text, min(len(text), 2048))]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case len(b.docs) < b.maxDocs:
+		heap.Push(&b.docs, bgDoc{key, strings.Clone(text)})
+	case key < b.docs[0].key:
+		b.docs[0] = bgDoc{key, strings.Clone(text)}
+		heap.Fix(&b.docs, 0)
+	default:
+		return
+	}
+	if len(b.docs) == b.maxDocs {
+		b.limit.Store(b.docs[0].key)
 	}
 }
 
@@ -431,10 +468,10 @@ func (b *background) common(t string, limit float64) bool {
 	if b == nil || len(b.docs) == 0 {
 		return false
 	}
-	per := float64(b.seen) / float64(len(b.docs)) // records one sample stands for
+	per := float64(b.seen.Load()) / float64(len(b.docs)) // records one sample stands for
 	n := 0
 	for _, d := range b.docs {
-		if containsWord(d, t) {
+		if containsWord(d.text, t) {
 			if n++; float64(n)*per > limit {
 				return true
 			}

@@ -76,60 +76,120 @@ type dupTracker struct {
 
 func newDupTracker() *dupTracker { return &dupTracker{keys: map[uint64]*dupEntry{}} }
 
-// signature computes the band keys of text; ok is false for texts too
-// short to judge.
-func signature(text string) (keys [mhBands]uint64, ok bool) {
-	var (
-		mh     [mhK]uint64
-		ring   [shingleW]uint64
-		nWords int
-		h      uint64 = 14695981039346656037
-		inWord bool
-	)
-	for i := range mh {
-		mh[i] = ^uint64(0)
+// shingler computes a MinHash signature of a text's shingles of
+// shingleW words (words: runs of letters and digits, lower-cased; a CJK
+// character is a word), over at most dupSample bytes, fed in pieces. It
+// uses one-permutation hashing: each shingle is hashed once and kept in
+// one of mhK bins (by the top bits of its hash) if it is the bin's
+// smallest; empty bins borrow from the next full one (densification, so
+// short texts compare too). One hash and one comparison per word, where
+// classic MinHash spends mhK.
+type shingler struct {
+	mh     [mhK]uint64
+	w      [shingleW]uint64 // the last words' hashes, oldest first
+	nWords int
+	h      uint64
+	inWord bool
+	n      int // bytes fed
+}
+
+func newShingler() shingler {
+	s := shingler{h: fnvOff}
+	for i := range s.mh {
+		s.mh[i] = ^uint64(0)
 	}
-	word := func() {
-		ring[nWords%shingleW] = h
-		nWords++
-		h = 14695981039346656037
-		if nWords >= shingleW {
-			var sh uint64
-			for k := range shingleW {
-				sh = bits.RotateLeft64(sh, 7) ^ ring[(nWords+k)%shingleW]
-			}
-			for k := range mh {
-				if v := mix64(sh ^ mhSeeds[k]); v < mh[k] {
-					mh[k] = v
+	return s
+}
+
+const (
+	fnvOff   = 14695981039346656037
+	fnvPrime = 1099511628211
+)
+
+func (s *shingler) word() {
+	copy(s.w[:], s.w[1:])
+	s.w[shingleW-1] = s.h
+	s.nWords++
+	s.h = fnvOff
+	s.inWord = false
+	if s.nWords < shingleW {
+		return
+	}
+	sh := s.w[0]
+	for k := 1; k < shingleW; k++ {
+		sh = bits.RotateLeft64(sh, 7) ^ s.w[k]
+	}
+	sh = mix64(sh)
+	bin := sh >> (64 - 4) // mhK = 16 bins
+	if v := sh << 4; v < s.mh[bin] {
+		s.mh[bin] = v
+	}
+}
+
+// add feeds text; it stops at dupSample bytes in all.
+func (s *shingler) add(text string) {
+	if s.n >= dupSample {
+		return
+	}
+	text = text[:runeFloor(text, min(len(text), dupSample-s.n))]
+	s.n += len(text)
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+				s.h = (s.h ^ uint64(c)) * fnvPrime
+				s.inWord = true
+			case c >= 'A' && c <= 'Z':
+				s.h = (s.h ^ uint64(c+'a'-'A')) * fnvPrime
+				s.inWord = true
+			default:
+				if s.inWord {
+					s.word()
 				}
 			}
+			continue
 		}
-	}
-	text = text[:runeFloor(text, min(len(text), dupSample))]
-	for _, r := range text {
+		r, w := utf8.DecodeRuneInString(text[i:])
+		i += w
 		switch {
 		case r >= 0x3000 && r <= 0x9fff:
-			if inWord {
-				word()
-				inWord = false
+			if s.inWord {
+				s.word()
 			}
-			h = (h ^ uint64(r)) * 1099511628211
-			word()
+			s.h = (s.h ^ uint64(r)) * fnvPrime
+			s.word()
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			h = (h ^ uint64(unicode.ToLower(r))) * 1099511628211
-			inWord = true
+			s.h = (s.h ^ uint64(unicode.ToLower(r))) * fnvPrime
+			s.inWord = true
 		default:
-			if inWord {
-				word()
-				inWord = false
+			if s.inWord {
+				s.word()
 			}
 		}
 	}
-	if inWord {
-		word()
+}
+
+// keys ends the text and returns its band keys; ok is false for texts
+// too short to judge.
+func (s *shingler) keys() (keys [mhBands]uint64, ok bool) {
+	if s.inWord {
+		s.word()
 	}
-	if nWords < minWords {
+	if s.nWords < minWords {
 		return keys, false
+	}
+	// Densify: an empty bin takes the value of the next full one (in a
+	// circle), marked with the distance, so equal texts still agree.
+	var mh [mhK]uint64
+	for i := range mh {
+		for d := range mhK {
+			if v := s.mh[(i+d)%mhK]; v != ^uint64(0) {
+				mh[i] = mix64(v ^ uint64(d)*0x9E3779B97F4A7C15)
+				break
+			}
+		}
 	}
 	for b := range mhBands {
 		k := uint64(b + 1)
@@ -141,17 +201,26 @@ func signature(text string) (keys [mhBands]uint64, ok bool) {
 	return keys, true
 }
 
+// signature computes the band keys of text; ok is false for texts too
+// short to judge.
+func signature(text string) (keys [mhBands]uint64, ok bool) {
+	s := newShingler()
+	s.add(text)
+	return s.keys()
+}
+
 func (w *worker) duplicates(fs *fileScan, rec *record) {
-	var b strings.Builder
+	s := newShingler()
 	for i := range rec.fields {
-		if b.Len() >= dupSample {
+		if s.n >= dupSample {
 			break
 		}
-		b.WriteString(rec.fields[i].text)
-		b.WriteByte(' ')
+		s.add(rec.fields[i].text)
+		if s.inWord { // fields are separated as by a space
+			s.word()
+		}
 	}
-	text := b.String()
-	keys, ok := signature(text)
+	keys, ok := s.keys()
 	if !ok {
 		return
 	}
@@ -175,7 +244,7 @@ func (w *worker) duplicates(fs *fileScan, rec *record) {
 			e.more = append(e.more, r)
 		}
 		if e.text == "" {
-			e.text = strings.Clone(text[:runeFloor(text, min(len(text), 300))])
+			e.text = excerptOf(rec, 300)
 		}
 	}
 	if len(d.keys) > dupCap {
@@ -186,6 +255,21 @@ func (w *worker) duplicates(fs *fileScan, rec *record) {
 		}
 		d.pruned++
 	}
+}
+
+// excerptOf is the first n bytes of a record's text (its fields joined by
+// spaces), a copy.
+func excerptOf(rec *record, n int) string {
+	var b strings.Builder
+	for i := range rec.fields {
+		if b.Len() >= n {
+			break
+		}
+		t := rec.fields[i].text
+		b.WriteString(t[:runeFloor(t, min(len(t), n-b.Len()))])
+		b.WriteByte(' ')
+	}
+	return b.String()
 }
 
 // dupCluster is a reported cluster.

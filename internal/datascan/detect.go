@@ -26,22 +26,26 @@ var severityOf = map[string]service.Severity{
 	KindDuplicateCluster:    service.SeverityMedium,
 }
 
-// corpusSample is how often (one record in corpusSample) a record's text
-// also feeds the corpus model the gibberish scores are adapted with.
-const corpusSample = 8
+// The corpus model the gibberish scores are adapted with learns from a
+// sample of the records: the first corpusFirst of every file and one in
+// corpusSample of the rest (chosen by a hash of file and index, so the
+// same ones whatever the order of reading), at most corpusBytes of each.
+const (
+	corpusFirst  = 256
+	corpusSample = 64
+	corpusBytes  = 4 << 10
+)
+
+// recordKey is a hash of a record's file and index.
+func recordKey(fileHash uint64, index int64) uint64 {
+	return mix64(fileHash ^ uint64(index)*0x9E3779B97F4A7C15)
+}
 
 // process runs the per-record detectors on a record (part: one part of a
-// record larger than MaxRecordBytes; the record is counted once, when its
-// last part comes).
-func (fs *fileScan) process(rec *record, part bool) {
-	w := fs.w
+// record larger than MaxRecordBytes, not its last).
+func (w *worker) process(b *batch, rec *record, part bool) {
+	fs := b.fs
 	r := w.r
-	if !part {
-		fs.info.Records++
-		r.records.Add(1)
-		addValue(&fs.info.Licenses, rec.meta["license"])
-		addValue(&fs.info.Sources, rec.meta["source"])
-	}
 	var n int
 	turned := false
 	for i := range rec.fields {
@@ -50,24 +54,28 @@ func (fs *fileScan) process(rec *record, part bool) {
 		if f.text == "" {
 			continue
 		}
+		fm := fieldMatches{red: r.s.red, text: f.text}
 		if fs.o.enabled(DetectPersonal) {
-			w.personal(fs, rec, f)
+			w.personal(b, rec, f, &fm)
 		}
 		if fs.o.enabled(DetectInjection) {
-			w.injection(fs, rec, f)
+			w.injection(b, rec, f, &fm)
 		}
 		if fs.o.enabled(DetectBackdoor) {
 			turned = w.turn(fs, rec, f) || turned
 		}
 	}
 	r.bytes.Add(int64(n))
-	if w.sample++; w.sample%corpusSample == 0 {
+	key := recordKey(fs.nameHash(), rec.index)
+	if rec.index < corpusFirst || key%corpusSample == 0 {
 		for i := range rec.fields {
 			t := rec.fields[i].text
-			w.builder.Add(t[:min(len(t), 8<<10)])
-			if !turned {
-				r.bg.offer(t)
-			}
+			w.builder.Add(t[:runeFloor(t, min(len(t), corpusBytes))])
+		}
+	}
+	if !turned && !part {
+		for i := range rec.fields {
+			r.bg.offer(key+uint64(i), rec.fields[i].text)
 		}
 	}
 	if fs.o.enabled(DetectDuplicates) {
@@ -78,10 +86,26 @@ func (fs *fileScan) process(rec *record, part bool) {
 	}
 }
 
+// fieldMatches finds the personal data and secrets of a field once, for
+// the pii findings and for redacting the evidence of the others.
+type fieldMatches struct {
+	red  *redact.Redactor
+	text string
+	ms   []redact.Match
+	done bool
+}
+
+func (fm *fieldMatches) get() []redact.Match {
+	if !fm.done {
+		fm.ms, fm.done = fm.red.Find(fm.text), true
+	}
+	return fm.ms
+}
+
 // personal reports personal data and secrets: one finding per record,
 // field and pattern, with the number of matches.
-func (w *worker) personal(fs *fileScan, rec *record, f *field) {
-	ms := w.r.s.red.Find(f.text)
+func (w *worker) personal(b *batch, rec *record, f *field, fm *fieldMatches) {
+	ms := fm.get()
 	if len(ms) == 0 {
 		return
 	}
@@ -108,24 +132,17 @@ func (w *worker) personal(fs *fileScan, rec *record, f *field) {
 		if a.m.Category == redact.CategorySecret {
 			kind = KindSecret
 		}
-		if fs.info.Categories == nil {
-			fs.info.Categories = map[string]int{}
+		if b.cats == nil {
+			b.cats = map[string]int{}
 		}
-		fs.info.Categories[a.m.ID] += a.count
-		fs.countFinding(kind)
-		w.r.emit(Finding{
-			Kind: kind, File: fs.src.name, Record: rec.index, Offset: offsetOf(f, a.m.Start), Field: f.name,
-			Category: a.m.ID, Count: a.count, Evidence: w.evidence(f.text, a.m.Start, a.m.End),
+		b.cats[a.m.ID] += a.count
+		b.countFinding(kind)
+		b.findings = append(b.findings, Finding{
+			Kind: kind, File: b.fs.src.name, Record: rec.index, Offset: offsetOf(f, a.m.Start), Field: f.name,
+			Category: a.m.ID, Count: a.count, Evidence: w.evidence(fm, a.m.Start, a.m.End),
 			Score: 1, Severity: severityOf[kind],
 		})
 	}
-}
-
-func (fs *fileScan) countFinding(kind string) {
-	if fs.info.Findings == nil {
-		fs.info.Findings = map[string]int{}
-	}
-	fs.info.Findings[kind]++
 }
 
 func offsetOf(f *field, at int) int64 {
@@ -136,32 +153,50 @@ func offsetOf(f *field, at int) int64 {
 }
 
 // injection reports planted prompt-injection phrases.
-func (w *worker) injection(fs *fileScan, rec *record, f *field) {
+func (w *worker) injection(b *batch, rec *record, f *field, fm *fieldMatches) {
 	for _, h := range w.r.s.inj.find(f.text) {
-		fs.countFinding(KindPromptInjection)
-		w.r.emit(Finding{
-			Kind: KindPromptInjection, File: fs.src.name, Record: rec.index, Offset: offsetOf(f, h.start), Field: f.name,
-			Category: h.id, Evidence: w.evidence(f.text, h.start, h.end), Score: 1, Severity: severityOf[KindPromptInjection],
+		b.countFinding(KindPromptInjection)
+		b.findings = append(b.findings, Finding{
+			Kind: KindPromptInjection, File: b.fs.src.name, Record: rec.index, Offset: offsetOf(f, h.start), Field: f.name,
+			Category: h.id, Evidence: w.evidence(fm, h.start, h.end), Score: 1, Severity: severityOf[KindPromptInjection],
 		})
 	}
 }
 
-// evidence is an excerpt of text around [start, end), on one line, with
-// personal data and secrets redacted.
-func (w *worker) evidence(text string, start, end int) string {
+// evidence is an excerpt of the field around [start, end), on one line,
+// with personal data and secrets redacted: the field's matches are
+// replaced (a match cut by the excerpt's edge too), then the excerpt is
+// redacted again for what only a second pass of Redact would find.
+func (w *worker) evidence(fm *fieldMatches, start, end int) string {
+	text := fm.text
 	a, b := runeFloor(text, max(0, start-60)), runeFloor(text, min(len(text), end+60))
 	if end-start > 200 {
 		b = runeFloor(text, start+200)
 	}
-	ex := strings.Join(strings.Fields(text[a:b]), " ")
-	ex, _ = w.r.s.red.Redact(ex)
+	var ex strings.Builder
+	at := a
+	for _, m := range fm.get() {
+		if m.End <= a || m.Start >= b {
+			continue
+		}
+		if s := max(m.Start, a); s > at {
+			ex.WriteString(text[at:s])
+		}
+		ex.WriteString(w.r.s.red.Marker(m.ID))
+		at = min(m.End, b)
+	}
+	if at < b {
+		ex.WriteString(text[at:b])
+	}
+	out := strings.Join(strings.Fields(ex.String()), " ")
+	out, _ = w.r.s.red.Redact(out)
 	if a > 0 {
-		ex = "…" + ex
+		out = "…" + out
 	}
 	if b < len(text) {
-		ex += "…"
+		out += "…"
 	}
-	return strings.ToValidUTF8(ex, "\ufffd")
+	return strings.ToValidUTF8(out, "\ufffd")
 }
 
 // runeFloor moves i back to the start of a UTF-8 sequence.

@@ -304,13 +304,9 @@ func TestInjectionExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range in.entries {
-		alone := &injections{entries: []*injectionEntry{e}, words: map[string]uint64{}}
-		for _, k := range e.Keywords {
-			if isASCIIWord(k) {
-				alone.words[k] = 1
-			} else {
-				alone.other, alone.otherM = append(alone.other, k), append(alone.otherM, 1)
-			}
+		alone := &injections{}
+		if err := alone.add(e); err != nil {
+			t.Fatal(err)
 		}
 		for _, ex := range e.Examples.Match {
 			if h := alone.find(ex); len(h) != 1 {

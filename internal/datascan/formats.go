@@ -25,7 +25,7 @@ type recordBuilder struct {
 }
 
 func (b *recordBuilder) start(index int64) {
-	b.rec = record{index: index}
+	b.rec = record{index: index, fields: b.rec.fields[:0]} // submit copies the fields
 	b.bytes = 0
 }
 
@@ -33,7 +33,7 @@ func (b *recordBuilder) start(index int64) {
 // parts.
 func (b *recordBuilder) add(f field) {
 	if b.bytes+len(f.text) > b.fs.o.MaxRecordBytes && len(b.rec.fields) > 0 {
-		b.fs.process(&b.rec, true)
+		b.fs.submit(&b.rec, true)
 		b.rec.fields = b.rec.fields[:0]
 		b.bytes = 0
 	}
@@ -53,7 +53,7 @@ func (b *recordBuilder) setMeta(k, v string) {
 
 func (b *recordBuilder) end() {
 	resolveRoles(&b.rec)
-	b.fs.process(&b.rec, false)
+	b.fs.submit(&b.rec, false)
 }
 
 // Keys whose values are prompts or responses in instruction data.
@@ -152,7 +152,7 @@ func schemaOf(keys map[string]bool) string {
 func (fs *fileScan) newJSON(r *bufio.Reader, out *bufio.Writer, b *recordBuilder) *jsonScanner {
 	j := &jsonScanner{r: r, out: out, maxField: fs.o.MaxFieldBytes, onString: b.jsonString, onKey: b.jsonKey}
 	if out != nil {
-		j.redact = fs.w.redactText
+		j.redact = fs.run.redactText
 	}
 	return j
 }
@@ -207,7 +207,7 @@ func (fs *fileScan) readJSONL(r *bufio.Reader, out *bufio.Writer) error {
 			var se *errSyntax
 			if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
 				fs.badRecord(line, start, err)
-				if !skipLine(j, out, fs.w.redactText) {
+				if !skipLine(j, out, fs.run.redactText) {
 					break
 				}
 				continue
@@ -315,7 +315,7 @@ func (fs *fileScan) readText(r *bufio.Reader, out *bufio.Writer) error {
 		seg := buf[:n]
 		b.add(field{name: "text", text: string(seg), off: off, elem: -1})
 		if out != nil {
-			out.WriteString(fs.w.redactText(string(seg)))
+			out.WriteString(fs.run.redactText(string(seg)))
 		}
 		off += int64(n)
 		buf = append(buf[:0], buf[n:]...)
@@ -390,7 +390,7 @@ func (fs *fileScan) readCSV(r *bufio.Reader, out *bufio.Writer, delim byte) erro
 		} else {
 			b.add(field{name: name(), text: text, off: start, elem: -1})
 			if out != nil {
-				outRow = append(outRow, fs.w.redactText(text))
+				outRow = append(outRow, fs.run.redactText(text))
 			}
 		}
 		cell = cell[:0]
@@ -465,7 +465,7 @@ func (fs *fileScan) readCSV(r *bufio.Reader, out *bufio.Writer, delim byte) erro
 			// A huge cell: hand it on in parts (the redacted copy too).
 			b.add(field{name: name(), text: string(cell), off: start, elem: -1})
 			if out != nil {
-				outRow = append(outRow, fs.w.redactText(string(cell)))
+				outRow = append(outRow, fs.run.redactText(string(cell)))
 			}
 			start += int64(len(cell))
 			cell = cell[:0]

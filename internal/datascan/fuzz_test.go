@@ -54,10 +54,12 @@ func FuzzScanReader(f *testing.F) {
 
 // redactCopy runs the JSON Lines or CSV reader with a redacted output.
 func redactCopy(t *testing.T, s *Scanner, data []byte) ([]byte, FileInfo) {
-	r := &run{s: s, ctx: context.Background(), sink: &memSink{}, turned: newTurnedSet(10), bg: newBackground(10), dups: newDupTracker(), instr: newInstrTracker()}
-	w := r.newWorker()
+	r := s.newRun(context.Background(), &memSink{}, 1)
+	wait := r.startWorkers(1)
 	var out bytes.Buffer
-	info := w.scanStream(&source{name: "x"}, bytes.NewReader(data), nil, &out)
+	info := (&reader{r: r}).scanStream(&source{name: "x"}, bytes.NewReader(data), nil, &out)
+	close(r.jobs)
+	wait()
 	return out.Bytes(), info
 }
 
@@ -149,10 +151,13 @@ func FuzzParquet(f *testing.F) {
 	f.Add(parquetBytes(f))
 	s := fuzzScanner(&testing.T{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := &run{s: s, ctx: context.Background(), sink: &memSink{}, turned: newTurnedSet(10), bg: newBackground(10), dups: newDupTracker(), instr: newInstrTracker()}
-		w := r.newWorker()
+		r := s.newRun(context.Background(), &memSink{}, 1)
+		wait := r.startWorkers(1)
 		info := FileInfo{}
-		fs := &fileScan{ctx: r.ctx, o: &s.o, w: w, src: &source{name: "p"}, info: &info}
+		fs := r.newFileScan(&source{name: "p"}, &info)
 		fs.readParquet(bytes.NewReader(data), int64(len(data)))
+		fs.wait()
+		close(r.jobs)
+		wait()
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"unicode/utf8"
 
@@ -26,6 +27,10 @@ type injectionEntry struct {
 		NoMatch []string `yaml:"no_match"`
 	} `yaml:"examples"`
 	re *regexp.Regexp
+	// groups: the regex's alternatives (top level), each a list of
+	// groups of literals of which a match holds at least one (lower
+	// case); see literalGroups.
+	groups [][][]string
 }
 
 type injectionFile struct {
@@ -36,12 +41,18 @@ type injectionFile struct {
 // injections finds planted prompt-injection phrases. The keywords of all
 // entries are looked for in one pass over the text (ASCII words by a
 // table lookup, other keywords by substring), and only the entries whose
-// keywords occur run their regex.
+// keywords occur run their regex, on a window around the keyword, and
+// only when the window holds a literal of every group the regex needs
+// (literalGroups).
 type injections struct {
 	entries []*injectionEntry
 	words   map[string]uint64 // ASCII keyword -> entries (bit per entry)
-	other   []string          // non-ASCII keywords
-	otherM  []uint64
+	// pairs[first letter][second letter] has bit n set when a keyword of
+	// n letters starts with those two: most words are ruled out without
+	// a map lookup.
+	pairs  [26 * 26]uint32
+	other  []string // non-ASCII keywords
+	otherM []uint64
 }
 
 var snakeRE = regexp.MustCompile(`^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$`)
@@ -82,26 +93,42 @@ func loadInjections(data []byte) (*injections, error) {
 			return nil, fmt.Errorf("%s: regex: %w", where, err)
 		}
 		e.re = re
-		if len(out.entries) == 64 {
-			return nil, fmt.Errorf("%s: more than 64 patterns", where)
+		tree, err := syntax.Parse("(?i)"+e.Regex, syntax.Perl)
+		if err != nil {
+			return nil, fmt.Errorf("%s: regex: %w", where, err)
 		}
-		bit := uint64(1) << len(out.entries)
-		for _, k := range e.Keywords {
-			if isASCIIWord(k) {
-				if out.words == nil {
-					out.words = map[string]uint64{}
-				}
-				out.words[k] |= bit
-			} else if strings.IndexFunc(k, func(r rune) bool { return r < 0x80 }) < 0 {
-				out.other = append(out.other, k)
-				out.otherM = append(out.otherM, bit)
-			} else {
-				return nil, fmt.Errorf("%s: keyword %q: an ASCII keyword is one word of a-z", where, k)
-			}
+		e.groups = literalGroups(tree.Simplify())
+		if err := out.add(e); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
-		out.entries = append(out.entries, e)
 	}
 	return out, nil
+}
+
+// add makes a compiled entry one the finder looks for.
+func (in *injections) add(e *injectionEntry) error {
+	if len(in.entries) == 64 {
+		return errors.New("more than 64 patterns")
+	}
+	bit := uint64(1) << len(in.entries)
+	for _, k := range e.Keywords {
+		if isASCIIWord(k) {
+			if in.words == nil {
+				in.words = map[string]uint64{}
+			}
+			in.words[k] |= bit
+			if len(k) >= 2 && len(k) < 32 {
+				in.pairs[int(k[0]-'a')*26+int(k[1]-'a')] |= 1 << len(k)
+			}
+		} else if strings.IndexFunc(k, func(r rune) bool { return r < 0x80 }) < 0 {
+			in.other = append(in.other, k)
+			in.otherM = append(in.otherM, bit)
+		} else {
+			return fmt.Errorf("keyword %q: an ASCII keyword is one word of a-z", k)
+		}
+	}
+	in.entries = append(in.entries, e)
+	return nil
 }
 
 func isASCIIWord(k string) bool {
@@ -132,45 +159,38 @@ const (
 func (in *injections) find(text string) []injectionHit {
 	var (
 		spots    [64][]int
-		word     [24]byte
-		n        int
-		start    int
 		nonASCII bool
 	)
-	end := func() {
-		if n >= 2 && n <= len(word) {
+	// Words: runs of ASCII letters. A word is looked up only when its
+	// first two letters and length are a keyword's.
+	for i := 0; i < len(text); {
+		c := text[i]
+		if asciiLetter[c] == 0 {
+			if c >= 0x80 {
+				nonASCII = true
+			}
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(text) && asciiLetter[text[j]] != 0 {
+			j++
+		}
+		n := j - i
+		if n >= 2 && n < 32 && in.pairs[int(asciiLetter[c]-'a')*26+int(asciiLetter[text[i+1]]-'a')]&(1<<n) != 0 {
+			var word [32]byte
+			for k := range n {
+				word[k] = asciiLetter[text[i+k]]
+			}
 			if m := in.words[string(word[:n])]; m != 0 {
-				for i := range in.entries {
-					if m&(1<<i) != 0 && len(spots[i]) < injSpots {
-						spots[i] = append(spots[i], start)
+				for e := range in.entries {
+					if m&(1<<e) != 0 && len(spots[e]) < injSpots {
+						spots[e] = append(spots[e], i)
 					}
 				}
 			}
 		}
-		n = 0
-	}
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-			if n == 0 {
-				start = i
-			}
-			if n < len(word) {
-				word[n] = c | 0x20
-			}
-			n++
-		default:
-			if c >= 0x80 {
-				nonASCII = true
-			}
-			if n > 0 {
-				end()
-			}
-		}
-	}
-	if n > 0 {
-		end()
+		i = j
 	}
 	if nonASCII {
 		for k, kw := range in.other {
@@ -189,6 +209,7 @@ func (in *injections) find(text string) []injectionHit {
 		}
 	}
 	var hits []injectionHit
+	var folded string
 	for i, e := range in.entries {
 		last := -1
 		for _, p := range spots[i] {
@@ -199,6 +220,12 @@ func (in *injections) find(text string) []injectionHit {
 			}
 			a, b = runeFloor(text, a), runeCeil(text, b)
 			last = b
+			if folded == "" {
+				folded = asciiLower(text)
+			}
+			if !e.mayMatch(folded[a:b]) {
+				continue
+			}
 			if m := e.re.FindStringIndex(text[a:b]); m != nil {
 				hits = append(hits, injectionHit{e.ID, a + m[0], a + m[1]})
 				break
@@ -207,6 +234,132 @@ func (in *injections) find(text string) []injectionHit {
 	}
 	return hits
 }
+
+// mayMatch reports whether window (folded to ASCII lower case) holds a
+// literal of every group of one of the regex's alternatives. With one of
+// the two non-ASCII letters (?i) folds onto ASCII in it, the check is off.
+func (e *injectionEntry) mayMatch(window string) bool {
+	if len(e.groups) == 0 || strings.Contains(window, "\u017f") || strings.Contains(window, "\u212a") {
+		return true
+	}
+alt:
+	for _, groups := range e.groups {
+		for _, g := range groups {
+			found := false
+			for _, lit := range g {
+				if strings.Contains(window, lit) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				continue alt
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// literalGroups returns, for each top-level alternative of re, groups of
+// literals (lower case) such that a match of that alternative holds at
+// least one literal of every group. An alternative with no group makes
+// the result nil (no check).
+func literalGroups(re *syntax.Regexp) [][][]string {
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	alts := []*syntax.Regexp{re}
+	if re.Op == syntax.OpAlternate {
+		alts = re.Sub
+	}
+	var out [][][]string
+	for _, alt := range alts {
+		var groups [][]string
+		parts := []*syntax.Regexp{alt}
+		if alt.Op == syntax.OpConcat {
+			parts = alt.Sub
+		}
+		for _, p := range parts {
+			if lits, ok := literalsOf(p); ok {
+				groups = append(groups, lits)
+			}
+		}
+		if len(groups) == 0 {
+			return nil
+		}
+		out = append(out, groups)
+	}
+	return out
+}
+
+// literalsOf returns literals (lower case) one of which every match of re
+// holds, and whether there is such a set.
+func literalsOf(re *syntax.Regexp) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if len(re.Rune) < 2 {
+			return nil, false // too common to be worth a check
+		}
+		return []string{strings.ToLower(string(re.Rune))}, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return literalsOf(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return literalsOf(re.Sub[0])
+		}
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			lits, ok := literalsOf(sub)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, lits...)
+		}
+		return out, true
+	case syntax.OpConcat:
+		// Any part's literals will do: the longest shortest literal.
+		var best []string
+		bestLen := 0
+		for _, sub := range re.Sub {
+			lits, ok := literalsOf(sub)
+			if !ok {
+				continue
+			}
+			short := len(lits[0])
+			for _, l := range lits {
+				short = min(short, len(l))
+			}
+			if short > bestLen {
+				best, bestLen = lits, short
+			}
+		}
+		return best, best != nil
+	}
+	return nil, false
+}
+
+// asciiLower lower-cases the ASCII letters of s and keeps every other
+// byte, so offsets in the result are offsets in s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// asciiLetter maps an ASCII letter to its lower case and every other
+// byte to 0.
+var asciiLetter = func() (t [256]byte) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = byte(c), byte(c)
+	}
+	return t
+}()
 
 // runeCeil moves i forward to the start of a UTF-8 sequence.
 func runeCeil(s string, i int) int {

@@ -81,6 +81,7 @@ type run struct {
 	stats   Stats
 	records atomic.Int64
 	bytes   atomic.Int64
+	jobs    chan *batch
 
 	turned   *turnedSet
 	bg       *background
@@ -90,12 +91,38 @@ type run struct {
 	bmu      sync.Mutex
 }
 
+func (s *Scanner) newRun(ctx context.Context, sink Sink, workers int) *run {
+	return &run{s: s, ctx: ctx, sink: sink, jobs: make(chan *batch, 2*workers),
+		turned: newTurnedSet(s.o.MaxTurned), bg: newBackground(5_000), dups: newDupTracker(), instr: newInstrTracker()}
+}
+
+func (s *Scanner) workers() int {
+	if s.o.Workers > 0 {
+		return s.o.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
 func (r *run) emit(f Finding) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.count(f.Kind, f.Severity)
 	if r.err == nil {
 		r.err = r.sink.Finding(f)
+	}
+}
+
+func (r *run) emitAll(fs []Finding) {
+	if len(fs) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range fs {
+		r.count(f.Kind, f.Severity)
+		if r.err == nil {
+			r.err = r.sink.Finding(f)
+		}
 	}
 }
 
@@ -129,7 +156,8 @@ func (r *run) warn(format string, a ...any) {
 // and the scan goes on; the returned error is for cancellation and for
 // failures of sink or of --redact-to.
 func (s *Scanner) Scan(ctx context.Context, paths []string, sink Sink) (Stats, error) {
-	r := &run{s: s, ctx: ctx, sink: sink, turned: newTurnedSet(s.o.MaxTurned), bg: newBackground(5_000), dups: newDupTracker(), instr: newInstrTracker()}
+	workers := s.workers()
+	r := s.newRun(ctx, sink, workers)
 	if s.o.RedactTo != "" {
 		if err := checkRedactTo(s.o.RedactTo, paths); err != nil {
 			return r.stats, err
@@ -139,35 +167,33 @@ func (s *Scanner) Scan(ctx context.Context, paths []string, sink Sink) (Stats, e
 	for _, fi := range bad {
 		r.fileDone(fi)
 	}
-	workers := s.o.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	jobs := make(chan *source)
-	var wg sync.WaitGroup
+	waitWorkers := r.startWorkers(workers)
+	// Readers: as many as workers, each reading whole files (a file's
+	// batches go to every worker).
+	files := make(chan *source)
+	var readers sync.WaitGroup
 	for range workers {
-		wg.Add(1)
+		readers.Add(1)
 		go func() {
-			defer wg.Done()
-			w := r.newWorker()
-			for src := range jobs {
-				w.scanTop(src)
+			defer readers.Done()
+			rd := &reader{r: r}
+			for src := range files {
+				rd.scanTop(src)
 			}
-			r.bmu.Lock()
-			r.builders = append(r.builders, w.builder)
-			r.bmu.Unlock()
 		}()
 	}
 feed:
 	for _, src := range sources {
 		select {
-		case jobs <- src:
+		case files <- src:
 		case <-ctx.Done():
 			break feed
 		}
 	}
-	close(jobs)
-	wg.Wait()
+	close(files)
+	readers.Wait()
+	close(r.jobs)
+	waitWorkers()
 	r.stats.Records = r.records.Load()
 	r.stats.Bytes = r.bytes.Load()
 	if err := ctx.Err(); err != nil {
@@ -187,15 +213,18 @@ func (s *Scanner) ScanReader(ctx context.Context, name string, rd io.Reader, sin
 	if s.o.RedactTo != "" {
 		return Stats{}, errors.New("--redact-to needs files, not a stream")
 	}
-	r := &run{s: s, ctx: ctx, sink: sink, turned: newTurnedSet(s.o.MaxTurned), bg: newBackground(5_000), dups: newDupTracker(), instr: newInstrTracker()}
-	w := r.newWorker()
+	workers := s.workers()
+	r := s.newRun(ctx, sink, workers)
+	waitWorkers := r.startWorkers(workers)
+	rr := &reader{r: r}
 	src := &source{name: name, rel: name, size: -1}
 	hr := newHashingReader(rd)
-	info := w.scanStream(src, hr, nil, nil)
+	info := rr.scanStream(src, hr, nil, nil)
 	io.Copy(io.Discard, hr)
 	info.SHA256, info.Size = hr.sum(), hr.n
 	r.fileDone(info)
-	r.builders = append(r.builders, w.builder)
+	close(r.jobs)
+	waitWorkers()
 	r.stats.Records = r.records.Load()
 	r.stats.Bytes = r.bytes.Load()
 	if err := ctx.Err(); err != nil {
@@ -237,11 +266,11 @@ func (r *run) fileDone(fi FileInfo) {
 	}
 }
 
-// worker scans files one at a time; each goroutine has its own.
+// worker runs the per-record detectors on batches; each detector
+// goroutine has its own.
 type worker struct {
 	r       *run
 	builder *gibberish.Builder
-	sample  int
 }
 
 func (r *run) newWorker() *worker {
@@ -250,8 +279,14 @@ func (r *run) newWorker() *worker {
 	return &worker{r: r, builder: gibberish.NewBuilder(gibberish.BuilderOptions{MaxPairs: 1 << 17, MaxWords: 1 << 17})}
 }
 
-func (w *worker) redactText(s string) string {
-	out, _ := w.r.s.red.Redact(s)
+// reader reads files and archive members and hands their records on;
+// each reading goroutine has its own.
+type reader struct {
+	r *run
+}
+
+func (r *run) redactText(s string) string {
+	out, _ := r.s.red.Redact(s)
 	return out
 }
 
@@ -259,11 +294,29 @@ func (w *worker) redactText(s string) string {
 type fileScan struct {
 	ctx  context.Context
 	o    *Options
-	w    *worker
+	run  *run
 	src  *source
 	info *FileInfo
 	bad  int64
+	hash uint64
+
+	// The batches (see pipeline.go): the one being filled, the next
+	// sequence number, those handed on and not yet done, and the commit
+	// of their findings in order.
+	cur       *batch
+	nextSeq   int
+	pending   sync.WaitGroup
+	mu        sync.Mutex
+	waiting   map[int]*batch
+	committed int
 }
+
+func (r *run) newFileScan(src *source, info *FileInfo) *fileScan {
+	return &fileScan{ctx: r.ctx, o: &r.s.o, run: r, src: src, info: info, hash: strHash(src.name)}
+}
+
+// nameHash is a hash of the file's name (for recordKey).
+func (fs *fileScan) nameHash() uint64 { return fs.hash }
 
 func (fs *fileScan) badRecord(rec int64, off int64, err error) {
 	fs.bad++
@@ -275,7 +328,7 @@ func (fs *fileScan) badRecord(rec int64, off int64, err error) {
 
 // scanTop scans one input file: hashes it, opens the redacted copy's
 // file, and reads it by format.
-func (w *worker) scanTop(src *source) {
+func (w *reader) scanTop(src *source) {
 	var out *os.File
 	dst := ""
 	if w.r.s.o.RedactTo != "" {
@@ -325,7 +378,7 @@ func (w *worker) scanTop(src *source) {
 // set, opens the same bytes for random access. out receives the redacted
 // copy (nil: none). Members of archives are reported through fileDone
 // themselves; the returned FileInfo is the container's.
-func (w *worker) scanStream(src *source, r io.Reader, ra func() (io.ReaderAt, io.Closer, int64, error), out io.Writer) FileInfo {
+func (w *reader) scanStream(src *source, r io.Reader, ra func() (io.ReaderAt, io.Closer, int64, error), out io.Writer) FileInfo {
 	o := &w.r.s.o
 	info := FileInfo{Path: src.name, Size: src.size}
 	if src.card != nil {
@@ -446,8 +499,10 @@ func (w *worker) scanStream(src *source, r io.Reader, ra func() (io.ReaderAt, io
 			return fail(err)
 		}
 		defer closer.Close()
-		fs := &fileScan{ctx: w.r.ctx, o: o, w: w, src: src, info: &info}
-		if err := fs.readParquet(rat, size); err != nil {
+		fs := w.r.newFileScan(src, &info)
+		err = fs.readParquet(rat, size)
+		fs.wait()
+		if err != nil {
 			return fail(err)
 		}
 		return info
@@ -461,7 +516,7 @@ func (w *worker) scanStream(src *source, r io.Reader, ra func() (io.ReaderAt, io
 		bw = bufio.NewWriterSize(out, 256<<10)
 		defer bw.Flush()
 	}
-	fs := &fileScan{ctx: w.r.ctx, o: o, w: w, src: src, info: &info}
+	fs := w.r.newFileScan(src, &info)
 	switch info.Format {
 	case FormatJSONL:
 		err = fs.readJSONL(br, bw)
@@ -474,6 +529,7 @@ func (w *worker) scanStream(src *source, r io.Reader, ra func() (io.ReaderAt, io
 	default:
 		err = fs.readText(br, bw)
 	}
+	fs.wait()
 	if fs.bad > 0 {
 		info.Error = fmt.Sprintf("%s (%d bad records in all)", info.Error, fs.bad)
 	}
@@ -485,7 +541,7 @@ func (w *worker) scanStream(src *source, r io.Reader, ra func() (io.ReaderAt, io
 
 // member scans one archive member and reports it; write gives the member's
 // redacted copy a writer (nil: none) for the duration of fn.
-func (w *worker) member(m *source, r io.Reader, write func(fn func(io.Writer)) error) error {
+func (w *reader) member(m *source, r io.Reader, write func(fn func(io.Writer)) error) error {
 	if err := w.r.ctx.Err(); err != nil {
 		return err
 	}
@@ -505,7 +561,7 @@ func (w *worker) member(m *source, r io.Reader, write func(fn func(io.Writer)) e
 
 // randomAccess returns the file itself for random access, or a temporary
 // copy of the stream.
-func (w *worker) randomAccess(br *bufio.Reader, ra func() (io.ReaderAt, io.Closer, int64, error)) (io.ReaderAt, io.Closer, int64, error) {
+func (w *reader) randomAccess(br *bufio.Reader, ra func() (io.ReaderAt, io.Closer, int64, error)) (io.ReaderAt, io.Closer, int64, error) {
 	if ra != nil {
 		rat, c, n, err := ra()
 		if err == nil {

@@ -10,22 +10,22 @@ import (
 	gt "github.com/llmfence/llmfence/internal/gibberish/gibberishtest"
 )
 
-// cleanSets returns clean text from this machine, by kind: documents the
-// generator held out of the tables (every fourth), plus generated tables
-// and lists of real words. Reading is bounded so the test stays fast.
+// cleanSets returns clean text from this machine, by kind: the documents
+// of a fixed set of Debian packages (gibberishtest.Packages) that the
+// generator held out of the tables (gibberishtest.HeldOut), plus
+// generated tables and lists of their words. What is read does not
+// depend on what else is installed.
 var cleanSets = sync.OnceValues(func() (map[string][]string, error) {
-	c := gt.Corpus{}
+	c := gt.Corpus{Part: gt.Test}
 	out := map[string][]string{}
 	var all []gt.Doc
 	for _, k := range []gt.Kind{gt.Docs, gt.Man, gt.Japanese, gt.Code} {
-		docs, err := c.Read(k, 6<<20)
+		docs, err := c.Read(k, 2<<20)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
-		for i, d := range docs {
-			if i%4 == 3 {
-				out[string(k)] = append(out[string(k)], d.Text)
-			}
+		for _, d := range docs {
+			out[string(k)] = append(out[string(k)], d.Text)
 		}
 		all = append(all, docs...)
 	}

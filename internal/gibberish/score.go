@@ -204,9 +204,26 @@ func (m *Model) Screen(text string) bool {
 	if len(text) <= screenStride {
 		return true // short: FindTurn is as cheap
 	}
+	return m.screen(text, screenStride, screenMargin)
+}
+
+// ScreenEvery is Screen for callers that look only for long stretches of
+// soup (a poisoned document's 400 tokens or more make 2.3 KB or more): it
+// scores a window of 24 units every stride bytes (at least 384), so it
+// reads about 150/stride of the text, and passes the text when a window
+// scores as gibberish at the calibrated threshold (Screen lowers it).
+// Every text with a stretch of soup longer than about stride+400 bytes
+// passes (TestScreenEvery: 600 of 600 poisoned documents at a stride of
+// 1,024, and 1 % of clean bytes, against Screen's 15 %). Unlike Screen
+// it also screens texts shorter than stride (one window).
+func (m *Model) ScreenEvery(text string, stride int) bool {
+	return m.screen(text, max(stride, screenStride), everyMargin)
+}
+
+func (m *Model) screen(text string, stride int, margin float64) bool {
 	lx := lexer{m: m}
-	thr := float64(m.mid) - screenMargin
-	for at := 0; at < len(text); at += screenStride {
+	thr := float64(m.mid) - margin
+	for at := 0; at < len(text); at += stride {
 		// Start at a word boundary, if there is one near (text without
 		// spaces is scored from where the window falls).
 		i := at
@@ -240,7 +257,9 @@ func (m *Model) Screen(text string) bool {
 			}
 			lx.nq = 0
 		}
-		if n == screenUnits && z/float64(n) >= thr {
+		// One rune can end two units (a word, then a CJK character):
+		// the window may hold one more.
+		if n >= screenUnits && z/float64(n) >= thr {
 			return true
 		}
 	}
@@ -251,4 +270,5 @@ const (
 	screenUnits  = 24
 	screenStride = 384
 	screenMargin = 1.0
+	everyMargin  = 0.0
 )

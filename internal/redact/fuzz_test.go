@@ -3,13 +3,15 @@ package redact
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // FuzzRedact checks, for any input: Redact does not panic; it is
-// idempotent (no text that a pattern would redact survives); the keyword
-// prefilter changes nothing; every hit is one new marker and the markers
+// idempotent (no text that a pattern would redact survives); the
+// prefilter changes nothing (Redact and Find agree with running every
+// regex on the whole text); every hit is one new marker and the markers
 // already in the input are kept.
 func FuzzRedact(f *testing.F) {
 	r := newT(f)
@@ -42,6 +44,9 @@ func FuzzRedact(f *testing.F) {
 		}
 		if out2, hits2 := raw.Redact(in); out2 != out || len(hits2) != len(hits) {
 			t.Fatalf("prefilter changed the result:\nin  %q\nwith    %q\nwithout %q", in, out, out2)
+		}
+		if a, b := r.Find(in), raw.Find(in); !slices.Equal(a, b) {
+			t.Fatalf("prefilter changed what Find finds:\nin  %q\nwith    %v\nwithout %v", in, a, b)
 		}
 		n := 0
 		for i, h := range hits {

@@ -65,6 +65,17 @@ type entry struct {
 	maxBytes int
 	// lineLocal: no match crosses a line (see lineLocal).
 	lineLocal bool
+	// alpha is the bytes a match can contain; runs: the regex may be run
+	// on the maximal runs of them that hold an anchor (see anchor.go):
+	// every match spans a byte and the regex asserts nothing about the
+	// edges of the whole text.
+	alpha  byteSet
+	runs   bool
+	minLen int // the fewest bytes a match spans
+	// kwLead: see keywordLead (-1: none); kwMaxLen is the longest keyword.
+	kwLead, kwMaxLen int
+	// lead: see leadScan (nil: the runs are searched whole).
+	lead *leadMatch
 }
 
 var (
@@ -135,6 +146,16 @@ func parse(data []byte) (int, []*entry, error) {
 		}
 		e := &entry{entryData: d, re: re, validate: v, marker: markerPrefix + d.Replacement + "]", lineLocal: lineLocal(tree)}
 		e.need = required(tree)
+		e.alpha = alphabet(tree)
+		e.minLen = minLen(tree)
+		e.kwLead = keywordLead(tree.Simplify(), d.Keywords)
+		for _, k := range d.Keywords {
+			e.kwMaxLen = max(e.kwMaxLen, len(k))
+		}
+		if e.lead, err = newLeadMatch(e, tree.Simplify()); err != nil {
+			return 0, nil, fmt.Errorf("%s: regex: %w", where, err)
+		}
+		e.runs = e.minLen > 0 && !usesTextEdges(tree)
 		e.minCount = minCounts(tree)
 		e.maxBytes = maxLen(tree)
 		for gi, name := range re.SubexpNames() {
@@ -148,6 +169,9 @@ func parse(data []byte) (int, []*entry, error) {
 			}
 		}
 		out = append(out, e)
+	}
+	if len(out) > maxEntries {
+		return 0, nil, fmt.Errorf("redaction patterns: %d patterns, at most %d", len(out), maxEntries)
 	}
 	return f.Version, out, nil
 }

@@ -16,6 +16,7 @@ type Redactor struct {
 	// plain runs every regex on the whole text in every pass, without
 	// prefilters or chunks: the reference the tests compare against.
 	plain bool
+	anch  *anchors
 }
 
 // Hit counts the replacements one pattern made in one Redact call.
@@ -30,10 +31,6 @@ const (
 	// candidate (see Redact); the bound keeps the cost linear whatever
 	// the input.
 	maxPasses = 4
-	// chunkSize is the text, in whole lines, a line-local regex runs on at
-	// once: small enough for Go's backtracking matcher (faster than its
-	// NFA) and for the prefilters to skip prose.
-	chunkSize = 1024
 )
 
 // New parses the embedded patterns. The error describes bad data (it
@@ -47,7 +44,7 @@ func newFromData(data []byte) (*Redactor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Redactor{version: v, entries: entries}, nil
+	return &Redactor{version: v, entries: entries, anch: buildAnchors(entries)}, nil
 }
 
 // Version is the version of the pattern data; captures record it.
@@ -68,7 +65,7 @@ func (r *Redactor) IDs() []string {
 func (r *Redactor) only(id string) *Redactor {
 	for _, e := range r.entries {
 		if e.ID == id {
-			return &Redactor{version: r.version, entries: []*entry{e}, plain: r.plain}
+			return &Redactor{version: r.version, entries: []*entry{e}, plain: r.plain, anch: buildAnchors([]*entry{e})}
 		}
 	}
 	return nil
@@ -164,39 +161,6 @@ func linesAround(s string, rs []region) []region {
 	return out
 }
 
-// textLine is one line of the text being redacted, with its newline.
-type textLine struct {
-	start, end int
-	present    byteSet       // the bytes in it
-	counts     [nCounted]int // of the counted classes
-}
-
-// linesOf splits line-aligned regions into lines, with what each holds,
-// in one pass over the bytes.
-func linesOf(s string, regions []region) []textLine {
-	var out []textLine
-	for _, rg := range regions {
-		l := textLine{start: rg.start}
-		for i := rg.start; i < rg.end; i++ {
-			c := s[i]
-			l.present[c>>6] |= 1 << (c & 63)
-			if k := countClass[c]; k > 0 {
-				l.counts[k-1]++
-			}
-			if c == '\n' {
-				l.end = i + 1
-				out = append(out, l)
-				l = textLine{start: i + 1}
-			}
-		}
-		if l.start < rg.end {
-			l.end = rg.end
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // countClass maps a byte to its counted class + 1 (0: none).
 var countClass = func() (t [256]uint8) {
 	for c := '0'; c <= '9'; c++ {
@@ -226,41 +190,47 @@ func (e *entry) passes(present byteSet, counts *[nCounted]int, folded string, ch
 
 // find returns the spans one pass replaces: non-overlapping, in order.
 // Line-local entries look only at the regions (whole lines); the others at
-// the whole text. With prefilter, an entry is skipped on lines (or, if it
-// is not line-local, a text) that lack its keywords or a byte it needs,
-// and runs on at most about chunkSize bytes of adjacent lines at once.
+// the whole text. With prefilter, each regex runs only on the runs of its
+// alphabet that hold one of its anchors (see anchor.go); without, on the
+// whole text.
 func (r *Redactor) find(s string, regions []region, prefilter bool) []span {
 	var (
 		cands  []span
 		blocks []span // candidates a validator rejected
 	)
 	// scan runs entry i on s[a:b].
+	// add records a match of entry i found in s[a:] (m: its indexes,
+	// with submatches when the entry has value groups).
+	add := func(i, a int, m []int) {
+		e := r.entries[i]
+		start, end := m[0], m[1]
+		for _, g := range e.valueGroups {
+			if m[2*g] >= 0 {
+				start, end = m[2*g], m[2*g+1]
+				break
+			}
+		}
+		start, end = a+start, a+end
+		if start >= end {
+			return
+		}
+		if e.validate != nil && !e.validate(s[start:end]) {
+			blocks = append(blocks, span{start, end, i})
+			return
+		}
+		cands = append(cands, span{start, end, i})
+	}
+	// scan runs entry i on s[a:b].
 	scan := func(i, a, b int) {
 		e := r.entries[i]
-		add := func(start, end int) {
-			start, end = a+start, a+end
-			if start >= end {
-				return
-			}
-			if e.validate != nil && !e.validate(s[start:end]) {
-				blocks = append(blocks, span{start, end, i})
-				return
-			}
-			cands = append(cands, span{start, end, i})
-		}
 		if len(e.valueGroups) == 0 {
 			for _, m := range e.re.FindAllStringIndex(s[a:b], -1) {
-				add(m[0], m[1])
+				add(i, a, m)
 			}
 			return
 		}
 		for _, m := range e.re.FindAllStringSubmatchIndex(s[a:b], -1) {
-			for _, g := range e.valueGroups {
-				if m[2*g] >= 0 {
-					add(m[2*g], m[2*g+1])
-					break
-				}
-			}
+			add(i, a, m)
 		}
 	}
 
@@ -269,86 +239,28 @@ func (r *Redactor) find(s string, regions []region, prefilter bool) []span {
 			scan(i, 0, len(s))
 		}
 	} else {
-		// Keywords are compared with an ASCII-folded copy of the text.
-		// The two non-ASCII letters that (?i) folds onto ASCII would
-		// change its length: with either in the text, keywords are not
-		// checked (the prefilter only ever saves time).
+		// Keywords are compared with the text folded to ASCII lower case.
+		// The two non-ASCII letters that (?i) folds onto ASCII would be
+		// missed: with either in the text, entries with keywords are
+		// anchored on the bytes they need instead.
 		checkKeywords := !strings.Contains(s, "\u017f") && !strings.Contains(s, "\u212a")
-		var folded string
-		// What the regions hold as a whole: an entry that cannot match
-		// there is skipped without looking at lines (most entries, for
-		// most texts).
-		lines := linesOf(s, regions)
-		var whole byteSet
-		var wholeCounts [nCounted]int
-		for _, l := range lines {
-			whole.union(l.present)
-			wholeCounts = addCounts(wholeCounts, l.counts)
-		}
+		r.anchoredRuns(s, regions, checkKeywords, scan, add)
+		// Entries a run cannot serve (none in the shipped data; the
+		// parser allows them): the regions, or the whole text, when they
+		// hold what a match needs.
 		for i, e := range r.entries {
-			if !e.lineLocal {
-				if folded == "" {
-					folded = asciiLower(s)
-				}
-				if e.passes(bytesOf(s), nil, folded, checkKeywords) {
-					scan(i, 0, len(s))
-				}
+			if e.runs {
 				continue
 			}
-			if !e.passes(whole, &wholeCounts, "", false) {
-				continue
-			}
-			if folded == "" {
-				folded = asciiLower(s)
-			}
-			// The lines holding a keyword: one search per keyword over
-			// the regions, not one per line.
-			var kwLines []bool
-			if checkKeywords && len(e.Keywords) > 0 {
-				kwLines = make([]bool, len(lines))
-				any := false
-				for _, k := range e.Keywords {
-					for _, rg := range regions {
-						for from := rg.start; from < rg.end; {
-							j := strings.Index(folded[from:rg.end], k)
-							if j < 0 {
-								break
-							}
-							at := from + j
-							// Every line the keyword touches.
-							li := sort.Search(len(lines), func(x int) bool { return lines[x].end > at })
-							for ; li < len(lines) && lines[li].start < at+len(k); li++ {
-								kwLines[li] = true
-								any = true
-							}
-							from = at + 1
-						}
+			if e.lineLocal {
+				for _, rg := range regions {
+					t := s[rg.start:rg.end]
+					if e.passes(bytesOf(t), nil, asciiLower(t), checkKeywords) {
+						scan(i, rg.start, rg.end)
 					}
 				}
-				if !any {
-					continue
-				}
-			}
-			run := -1 // start of the lines waiting to be scanned
-			end := 0
-			for li, l := range lines {
-				if run >= 0 && (l.start != end || end-run >= chunkSize) {
-					scan(i, run, end)
-					run = -1
-				}
-				if (kwLines == nil || kwLines[li]) && e.passes(l.present, &l.counts, "", false) &&
-					(e.maxBytes < 0 || e.minCount[0] < 3 || digitWindow(s[l.start:l.end], e.maxBytes, e.minCount[0])) {
-					if run < 0 {
-						run = l.start
-					}
-					end = l.end
-				} else if run >= 0 {
-					scan(i, run, end)
-					run = -1
-				}
-			}
-			if run >= 0 {
-				scan(i, run, end)
+			} else if e.passes(bytesOf(s), nil, asciiLower(s), checkKeywords) {
+				scan(i, 0, len(s))
 			}
 		}
 	}

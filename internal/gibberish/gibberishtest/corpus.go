@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -28,19 +29,71 @@ const (
 	// Japanese: Japanese manual pages (/usr/share/man/ja) and the
 	// Japanese translations in /usr/share/locale/ja/LC_MESSAGES/*.mo.
 	Japanese Kind = "japanese"
+	// German: German manual pages (/usr/share/man/de), groff stripped.
+	German Kind = "german"
 	// Code: Python sources (/usr/lib/python3*) and shell, Perl and other
 	// scripts under /usr/share/doc/*/examples.
 	Code Kind = "code"
 )
+
+// Packages are the Debian packages the corpus readers take their text
+// from unless Corpus.System is set: packages every Debian system the
+// tests run on has (Priority required or important, man-db, and the
+// Python standard library that python3 brings), so that what a test
+// reads does not change when other packages are installed or removed.
+// Their Japanese and German manual pages are the packages' own
+// translations (dpkg, apt, man-db, passwd, login, debianutils,
+// base-passwd ship them); their Japanese message catalogues come with
+// them too. A name may hold a * (the Python version).
+var Packages = []string{
+	"apt", "base-files", "base-passwd", "bash", "coreutils", "debianutils", "diffutils",
+	"dpkg", "findutils", "grep", "gzip", "libc-bin", "libc6", "login", "man-db", "passwd",
+	"sed", "tar", "util-linux", "libpython3.*-minimal", "libpython3.*-stdlib",
+}
+
+// Part selects documents by HeldOut.
+type Part uint8
+
+const (
+	// All documents.
+	All Part = iota
+	// Build: the documents HeldOut is false for (the reference model's
+	// tables are built from these).
+	Build
+	// Test: the documents HeldOut is true for (never in the tables).
+	Test
+)
+
+// HeldOut reports whether the file at path (a system path, as Doc.Path
+// gives it) is one of the quarter of files held out of the reference
+// model: decided by a hash of the path alone, so the same files are held
+// out whatever else is installed.
+func HeldOut(path string) bool {
+	h := uint32(2166136261)
+	for i := 0; i < len(path); i++ {
+		h = (h ^ uint32(path[i])) * 16777619
+	}
+	return h%4 == 3
+}
 
 // Corpus reads clean text installed on the machine.
 type Corpus struct {
 	// Root is prefixed to every system path ("" reads the real system;
 	// tests of the readers point it at a fake tree).
 	Root string
+	// System reads every file of a kind installed (walking its
+	// directories) instead of the files of Packages: more text, but what
+	// is read depends on what is installed (the model generator and the
+	// benchmarks use it; tests must not).
+	System bool
+	// Packages overrides the package list (nil: Packages).
+	Packages []string
+	// Part selects held-out or build documents (default All).
+	Part Part
 }
 
-// Doc is one document: where it came from and its text.
+// Doc is one document: where it came from (the system path, without
+// Corpus.Root) and its text.
 type Doc struct {
 	Path string
 	Text string
@@ -49,9 +102,108 @@ type Doc struct {
 // ErrNoText means a kind of text is not installed on this machine.
 var ErrNoText = errors.New("no text of this kind installed")
 
+// kindDirs are the system directories a kind's files live in, with a
+// filter on the path.
+func kindFiles(k Kind, p string) bool {
+	switch k {
+	case Docs:
+		return strings.HasPrefix(p, "/usr/share/doc/") && !strings.Contains(p, "/examples/")
+	case Man:
+		return strings.HasPrefix(p, "/usr/share/man/man")
+	case Japanese:
+		return strings.HasPrefix(p, "/usr/share/man/ja/") ||
+			strings.HasPrefix(p, "/usr/share/locale/ja/LC_MESSAGES/") && strings.HasSuffix(p, ".mo")
+	case German:
+		return strings.HasPrefix(p, "/usr/share/man/de/")
+	case Code:
+		return strings.HasPrefix(p, "/usr/lib/python3") && strings.HasSuffix(p, ".py") ||
+			strings.HasPrefix(p, "/usr/share/doc/") && strings.Contains(p, "/examples/")
+	}
+	return false
+}
+
+// systemDirs are the directories Corpus.System walks for a kind.
+func systemDirs(c Corpus, k Kind) []string {
+	switch k {
+	case Docs:
+		return []string{"/usr/share/doc"}
+	case Man:
+		return []string{"/usr/share/man"}
+	case Japanese:
+		return []string{"/usr/share/man/ja", "/usr/share/locale/ja/LC_MESSAGES"}
+	case German:
+		return []string{"/usr/share/man/de"}
+	case Code:
+		roots, _ := filepath.Glob(filepath.Join(c.Root, "/usr/lib/python3*"))
+		out := []string{"/usr/share/doc"}
+		for _, r := range roots {
+			out = append(out, strings.TrimPrefix(r, c.Root))
+		}
+		return out
+	}
+	return nil
+}
+
+// files lists the system paths of kind k's files, sorted.
+func (c Corpus) files(k Kind) ([]string, error) {
+	var paths []string
+	if c.System {
+		for _, dir := range systemDirs(c, k) {
+			err := filepath.WalkDir(filepath.Join(c.Root, dir), func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+						return nil
+					}
+					return err
+				}
+				if d.Type().IsRegular() {
+					if sp := strings.TrimPrefix(p, c.Root); kindFiles(k, sp) {
+						paths = append(paths, sp)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		pkgs := c.Packages
+		if pkgs == nil {
+			pkgs = Packages
+		}
+		var missing []string
+		for _, name := range pkgs {
+			lists, _ := filepath.Glob(filepath.Join(c.Root, "/var/lib/dpkg/info", name+".list"))
+			more, _ := filepath.Glob(filepath.Join(c.Root, "/var/lib/dpkg/info", name+":*.list"))
+			lists = append(lists, more...)
+			if len(lists) == 0 {
+				missing = append(missing, name)
+				continue
+			}
+			for _, l := range lists {
+				data, err := os.ReadFile(l)
+				if err != nil {
+					return nil, err
+				}
+				for _, p := range strings.Split(string(data), "\n") {
+					if kindFiles(k, p) {
+						paths = append(paths, p)
+					}
+				}
+			}
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%w: packages %s not installed (apt-get install %s)", ErrNoText, strings.Join(missing, ", "), strings.Join(missing, " "))
+		}
+	}
+	slices.Sort(paths)
+	return slices.Compact(paths), nil
+}
+
 // Read returns documents of kind k in a fixed order (sorted paths), at
 // most maxBytes of text in all (0: no limit). Files that are not valid
-// UTF-8 text are skipped.
+// UTF-8 text, symbolic links and files over 4 MiB are skipped.
 func (c Corpus) Read(k Kind, maxBytes int) ([]Doc, error) {
 	var out []Doc
 	total := 0
@@ -64,81 +216,54 @@ func (c Corpus) Read(k Kind, maxBytes int) ([]Doc, error) {
 		total += len(text)
 		return maxBytes <= 0 || total < maxBytes
 	}
-	var err error
 	switch k {
-	case Docs:
-		err = c.walk("/usr/share/doc", func(p string, data []byte) bool {
-			if strings.Contains(p, "/examples/") || !isText(data) {
-				return true
-			}
-			return add(p, string(data))
-		})
-	case Man:
-		for _, sec := range []string{"man1", "man5", "man7", "man8", "man3", "man2", "man4", "man6"} {
-			err = c.walk("/usr/share/man/"+sec, func(p string, data []byte) bool {
-				if !isText(data) {
-					return true
-				}
-				return add(p, StripGroff(string(data)))
-			})
-			if err != nil || (maxBytes > 0 && total >= maxBytes) {
-				break
-			}
-		}
-	case Japanese:
-		err = c.walk("/usr/share/man/ja", func(p string, data []byte) bool {
-			if !isText(data) {
-				return true
-			}
-			return add(p, StripGroff(string(data)))
-		})
-		if err == nil && (maxBytes <= 0 || total < maxBytes) {
-			err = c.walk("/usr/share/locale/ja/LC_MESSAGES", func(p string, data []byte) bool {
-				msgs := MoStrings(data)
-				// Messages are short; a document is a run of about 2 KB.
-				var b strings.Builder
-				for _, m := range msgs {
-					if !hasJapanese(m) {
-						continue
-					}
-					b.WriteString(m)
-					b.WriteByte('\n')
-					if b.Len() > 2000 {
-						if !add(p, b.String()) {
-							return false
-						}
-						b.Reset()
-					}
-				}
-				return add(p, b.String())
-			})
-		}
-	case Code:
-		roots, _ := filepath.Glob(filepath.Join(c.Root, "/usr/lib/python3*"))
-		for _, r := range roots {
-			err = c.walk(strings.TrimPrefix(r, c.Root), func(p string, data []byte) bool {
-				if !strings.HasSuffix(p, ".py") || !isText(data) {
-					return true
-				}
-				return add(p, string(data))
-			})
-			if err != nil || (maxBytes > 0 && total >= maxBytes) {
-				break
-			}
-		}
-		if err == nil && (maxBytes <= 0 || total < maxBytes) {
-			err = c.walk("/usr/share/doc", func(p string, data []byte) bool {
-				if !strings.Contains(p, "/examples/") || !isText(data) {
-					return true
-				}
-				return add(p, string(data))
-			})
-		}
+	case Docs, Man, German, Japanese, Code:
 	default:
 		return nil, errors.New("unknown kind " + string(k))
 	}
+	paths, err := c.files(k)
 	if err != nil {
-		return out, err
+		return nil, err
+	}
+	for _, p := range paths {
+		if c.Part == Build && HeldOut(p) || c.Part == Test && !HeldOut(p) {
+			continue
+		}
+		data, err := c.readFile(p)
+		if err != nil {
+			continue
+		}
+		more := true
+		switch {
+		case strings.HasSuffix(p, ".mo"):
+			msgs := MoStrings(data)
+			// Messages are short; a document is a run of about 2 KB.
+			var b strings.Builder
+			for _, m := range msgs {
+				if !hasJapanese(m) {
+					continue
+				}
+				b.WriteString(m)
+				b.WriteByte('\n')
+				if b.Len() > 2000 {
+					if more = add(p, b.String()); !more {
+						break
+					}
+					b.Reset()
+				}
+			}
+			if more {
+				more = add(p, b.String())
+			}
+		case !isText(data):
+		case strings.HasPrefix(p, "/usr/share/man/"):
+			more = add(p, StripGroff(string(data)))
+		default:
+			more = add(p, string(data))
+		}
+		if !more {
+			break
+		}
 	}
 	if len(out) == 0 {
 		return nil, ErrNoText
@@ -146,63 +271,18 @@ func (c Corpus) Read(k Kind, maxBytes int) ([]Doc, error) {
 	return out, nil
 }
 
-// ReadDir returns the manual pages (groff stripped) or text files under
-// dir, in sorted order, at most maxBytes of text (0: no limit).
-func (c Corpus) ReadDir(dir string, maxBytes int) ([]Doc, error) {
-	var out []Doc
-	total := 0
-	err := c.walk(dir, func(p string, data []byte) bool {
-		if !isText(data) {
-			return true
-		}
-		text := string(data)
-		if strings.Contains(p, "/man/") {
-			text = StripGroff(text)
-		}
-		text = strings.TrimSpace(text)
-		if len(text) < 40 {
-			return true
-		}
-		out = append(out, Doc{Path: p, Text: text})
-		total += len(text)
-		return maxBytes <= 0 || total < maxBytes
-	})
-	if err == nil && len(out) == 0 {
-		err = ErrNoText
-	}
-	return out, err
-}
-
-// walk calls fn with the content (gunzipped) of every regular file under
-// dir, in sorted order, until fn returns false. Files over 4 MiB are skipped.
-func (c Corpus) walk(dir string, fn func(path string, data []byte) bool) error {
-	var paths []string
-	err := filepath.WalkDir(filepath.Join(c.Root, dir), func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-				return nil
-			}
-			return err
-		}
-		if d.Type().IsRegular() {
-			paths = append(paths, p)
-		}
-		return nil
-	})
+// readFile reads a system path (gunzipped), at most 4 MiB; symbolic
+// links are not followed.
+func (c Corpus) readFile(p string) ([]byte, error) {
+	full := filepath.Join(c.Root, p)
+	st, err := os.Lstat(full)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	slices.Sort(paths)
-	for _, p := range paths {
-		data, err := readMaybeGzip(p, 4<<20)
-		if err != nil {
-			continue
-		}
-		if !fn(p, data) {
-			return nil
-		}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
 	}
-	return nil
+	return readMaybeGzip(full, 4<<20)
 }
 
 func readMaybeGzip(p string, limit int64) ([]byte, error) {
