@@ -296,6 +296,7 @@ func DefaultConfig() Config {
 		MaxConnsPerIP:       64,
 		MaxConns:            4096,
 		PromptBytesPerToken: 2,
+		Capture:             CaptureConfig{Retention: DefaultCaptureRetention, MaxBytes: DefaultCaptureMaxBytes},
 		DefaultLimits:       limits.Limits{Concurrent: DefaultConcurrent},
 		Audit: AuditConfig{Fsync: spool.FsyncInterval, FsyncInterval: time.Second,
 			Retention: 2160 * time.Hour, RefusedWindow: 10 * time.Second},
@@ -323,14 +324,23 @@ func LoadConfigFile(path string, base Config) (Config, error) {
 
 // ParseConfig is LoadConfigFile on bytes.
 func ParseConfig(data []byte, base Config) (Config, error) {
+	cfg, err := decodeConfig(data, base)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// decodeConfig lays the YAML in data over base, without validating.
+func decodeConfig(data []byte, base Config) (Config, error) {
 	cfg := base
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, fmt.Errorf("guard config: %w", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
 	}
 	return cfg, nil
 }
