@@ -21,24 +21,14 @@ import (
 	"github.com/llmfence/llmfence/internal/redact"
 )
 
-// guardFlags are the command-line settings of `llmfence guard`; set flags
-// override the --config file.
+// guardFlags are the command-line settings of `llmfence guard`: every
+// setting of the guard's settings table (internal/guard/settings.go) has a
+// flag that overrides the --config file, plus the file itself and
+// --create-dir.
 type guardFlags struct {
-	config, upstream, kind, listen, metrics, redis string
-	allow, deny                                    []string
-	maxBody                                        int64
-	filterModels                                   bool
-	trustedProxies, corsOrigins                    []string
-	capture                                        bool
-	captureRetention                               time.Duration
-	tlsCert, tlsKey, clientCA                      string
-	oidcIssuer, oidcAudience, oidcAdmin            string
-	oidcModels                                     string
-	oidcDefaultModels                              []string
-	abuseWebhook                                   string
-	abuseBlock                                     []string
-	auditSpool, auditFsync                         string
-	createDir                                      bool
+	config    string
+	createDir bool
+	set       *guard.Overrides
 }
 
 func newGuardCmd(e *env) *cobra.Command { return guardCommand(e, &guardFlags{}) }
@@ -82,39 +72,44 @@ default). Token callers get the default limits tier.`,
 		},
 	}
 	fl := cmd.Flags()
-	def := guard.DefaultConfig()
 	fl.StringVar(&f.config, "config", "", "YAML configuration `FILE` (flags override it; reloaded on SIGHUP and when it changes)")
-	fl.StringVar(&f.upstream, "upstream", def.Upstream, "`URL` of the LLM server to protect")
-	fl.StringVar(&f.kind, "kind", def.Kind, "upstream API: ollama, vllm, llamacpp or openai")
-	fl.StringVar(&f.listen, "listen", def.Listen, "`ADDR` to serve clients on")
-	fl.StringVar(&f.metrics, "metrics", def.MetricsListen, "`ADDR` for /metrics, /healthz and /readyz (\"\" to disable)")
-	fl.StringVar(&f.redis, "redis", "", "share limit counters between replicas through this Redis `URL`")
-	fl.StringArrayVar(&f.allow, "allow", nil, "admit only clients in this `CIDR` (repeatable)")
-	fl.StringArrayVar(&f.deny, "deny", nil, "refuse clients in this `CIDR` (repeatable; wins over --allow)")
-	fl.Int64Var(&f.maxBody, "max-body", def.MaxBodyBytes, "largest request body in `BYTES`")
-	fl.BoolVar(&f.filterModels, "filter-models", false, "hide models a key may not use from model listings")
-	fl.StringArrayVar(&f.trustedProxies, "trusted-proxy", nil, "believe X-Forwarded-For from reverse proxies in this `CIDR` (repeatable)")
-	fl.StringArrayVar(&f.corsOrigins, "cors-origin", nil, "let browser pages from this `ORIGIN` (https://host[:port], or *) call the gateway (repeatable; default none)")
-	fl.BoolVar(&f.capture, "capture", false, "store prompts and responses, PII and secrets redacted (llmfence captures); off by default")
-	fl.DurationVar(&f.captureRetention, "capture-retention", guard.DefaultCaptureRetention, "delete captured prompts and responses older than this `DURATION`")
-	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
-	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `FILE` for --tls-cert")
-	fl.StringVar(&f.clientCA, "client-ca", "", "require client certificates signed by a CA in this PEM `FILE` (mutual TLS, on top of the API key)")
-	fl.StringVar(&f.abuseWebhook, "abuse-webhook", "", "POST abuse alerts (JSON) to this `URL`")
-	fl.StringSliceVar(&f.abuseBlock, "abuse-block", nil, "refuse requests that trip these abuse signals: rate_jump, new_network, prompt_abuse, bulk_spam (default: alert or log only)")
-	fl.StringVar(&f.auditSpool, "audit-spool", "", "local audit spool `DIR` (default: beside a SQLite store, <db>.audit)")
-	fl.StringVar(&f.auditFsync, "audit-fsync", "interval", "when spooled audit records are forced to disk: always, interval or never")
 	fl.BoolVar(&f.createDir, "create-dir", false, "create the directory of a --db file that does not exist yet")
-	fl.StringVar(&f.oidcIssuer, "oidc-issuer", "", "accept OpenID Connect JWT bearer tokens from this issuer `URL`")
-	fl.StringVar(&f.oidcAudience, "oidc-audience", "", "`AUD` that tokens must be issued for (required with --oidc-issuer)")
-	fl.StringVar(&f.oidcAdmin, "oidc-admin-claim", "", "`CLAIM=VALUE` granting admin routes, e.g. groups=llm-admins")
-	fl.StringVar(&f.oidcModels, "oidc-models-claim", "", "token `CLAIM` listing the model globs the caller may use")
-	fl.StringArrayVar(&f.oidcDefaultModels, "oidc-default-models", nil, "model `GLOB` for tokens without the models claim (repeatable; none by default)")
+	addGuardSettingFlags(cmd, f)
 	return cmd
 }
 
-// guardConfig reads --config (if any) and applies the flags that were set.
-func guardConfig(cmd *cobra.Command, f *guardFlags) (guard.Config, error) {
+// addGuardSettingFlags registers one flag per setting of the table, its
+// default and help taken from the table, and --abuse-block, a shorthand
+// for --abuse-<signal>-action block.
+func addGuardSettingFlags(cmd *cobra.Command, f *guardFlags) {
+	fl := cmd.Flags()
+	f.set = guard.NewOverrides()
+	for _, s := range guard.Settings() {
+		flag := fl.VarPF(f.set.Value(s), s.Flag, "", s.Usage())
+		if s.Kind() == guard.KindBool {
+			flag.NoOptDefVal = "true"
+		}
+	}
+	fl.Var(abuseBlockFlag{f.set}, "abuse-block",
+		"refuse requests that trip these abuse signals: rate_jump, new_network, prompt_abuse, bulk_spam (short for --abuse-SIGNAL-action block)")
+}
+
+// abuseBlockFlag is --abuse-block: a comma-separated list of signals.
+type abuseBlockFlag struct{ set *guard.Overrides }
+
+func (a abuseBlockFlag) String() string { return "" }
+func (a abuseBlockFlag) Type() string   { return "SIGNALS" }
+func (a abuseBlockFlag) Set(v string) error {
+	for _, sig := range strings.Split(v, ",") {
+		if err := a.set.BlockSignal(sig); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// guardConfig reads --config (if any) and lays the flags given over it.
+func guardConfig(f *guardFlags) (guard.Config, error) {
 	cfg := guard.DefaultConfig()
 	if f.config != "" {
 		var err error
@@ -122,94 +117,8 @@ func guardConfig(cmd *cobra.Command, f *guardFlags) (guard.Config, error) {
 			return guard.Config{}, err
 		}
 	}
-	ch := cmd.Flags().Changed
-	if ch("upstream") {
-		cfg.Upstream = f.upstream
-	}
-	if ch("kind") {
-		cfg.Kind = f.kind
-	}
-	if ch("listen") {
-		cfg.Listen = f.listen
-	}
-	if ch("metrics") {
-		cfg.MetricsListen = f.metrics
-	}
-	if ch("redis") {
-		cfg.Redis = f.redis
-	}
-	if ch("allow") {
-		cfg.Allow = f.allow
-	}
-	if ch("deny") {
-		cfg.Deny = f.deny
-	}
-	if ch("max-body") {
-		cfg.MaxBodyBytes = f.maxBody
-	}
-	if ch("filter-models") {
-		cfg.FilterModelList = f.filterModels
-	}
-	if ch("trusted-proxy") {
-		cfg.TrustedProxies = f.trustedProxies
-	}
-	if ch("cors-origin") {
-		cfg.CORSOrigins = f.corsOrigins
-	}
-	if ch("capture") {
-		cfg.Capture.Enabled = f.capture
-	}
-	if ch("capture-retention") {
-		cfg.Capture.Retention = f.captureRetention
-	}
-	if ch("tls-cert") {
-		cfg.TLS.Cert = f.tlsCert
-	}
-	if ch("tls-key") {
-		cfg.TLS.Key = f.tlsKey
-	}
-	if ch("client-ca") {
-		cfg.TLS.ClientCA = f.clientCA
-	}
-	if ch("abuse-webhook") {
-		cfg.Abuse.Webhook = f.abuseWebhook
-	}
-	if ch("audit-spool") {
-		cfg.Audit.Spool = f.auditSpool
-	}
-	if ch("audit-fsync") {
-		if err := cfg.Audit.Fsync.UnmarshalText([]byte(f.auditFsync)); err != nil {
-			return cfg, fmt.Errorf("--audit-fsync: %w", err)
-		}
-	}
-	for _, sig := range f.abuseBlock {
-		switch strings.TrimSpace(sig) {
-		case "rate_jump":
-			cfg.Abuse.RateJump.Action = abuse.Block
-		case "new_network":
-			cfg.Abuse.NewNetwork.Action = abuse.Block
-		case "prompt_abuse":
-			cfg.Abuse.PromptAbuse.Action = abuse.Block
-		case "bulk_spam":
-			cfg.Abuse.BulkSpam.Action = abuse.Block
-		default:
-			return cfg, fmt.Errorf("--abuse-block %q: want rate_jump, new_network, prompt_abuse or bulk_spam", sig)
-		}
-	}
-	if ch("oidc-issuer") {
-		cfg.OIDC.Issuer = f.oidcIssuer
-	}
-	if ch("oidc-audience") {
-		cfg.OIDC.Audience = f.oidcAudience
-	}
-	if ch("oidc-admin-claim") {
-		cfg.OIDC.AdminClaim = f.oidcAdmin
-	}
-	if ch("oidc-models-claim") {
-		cfg.OIDC.ModelsClaim = f.oidcModels
-	}
-	if ch("oidc-default-models") {
-		cfg.OIDC.DefaultModels = f.oidcDefaultModels
+	if err := f.set.Apply(&cfg); err != nil {
+		return guard.Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return guard.Config{}, err
@@ -225,7 +134,7 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 		// docs/benchmarks.md). GOGC in the environment overrides it.
 		debug.SetGCPercent(50)
 	}
-	cfg, err := guardConfig(cmd, f)
+	cfg, err := guardConfig(f)
 	if err != nil {
 		return err
 	}
@@ -353,7 +262,7 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 		Sink:       st,
 		Spool:      sp,
 		Logger:     e.log,
-		Reload:     func() (guard.Config, error) { return guardConfig(cmd, f) },
+		Reload:     func() (guard.Config, error) { return guardConfig(f) },
 		ConfigFile: f.config,
 	})
 	if err != nil {

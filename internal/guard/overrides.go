@@ -17,9 +17,23 @@ type Overrides struct {
 // NewOverrides returns Overrides with nothing given.
 func NewOverrides() *Overrides { return &Overrides{args: map[string][]string{}} }
 
-// Value is the flag value of setting s: a flag.Value and pflag.Value that
-// records into o what the command line gives.
-func (o *Overrides) Value(s Setting) *FlagValue { return &FlagValue{o: o, s: s} }
+// FlagValue is one setting's command-line flag: a flag.Value and
+// pflag.Value that records into Overrides what the command line gives. A
+// switch's also has IsBoolFlag, so it takes no argument.
+type FlagValue interface {
+	String() string
+	Set(string) error
+	Type() string
+}
+
+// Value is the flag value of setting s, recording into o.
+func (o *Overrides) Value(s Setting) FlagValue {
+	v := &flagValue{o: o, s: s}
+	if s.Kind() == KindBool {
+		return switchValue{v}
+	}
+	return v
+}
 
 // Given reports whether the command line gave setting key.
 func (o *Overrides) Given(key string) bool { return len(o.args[key]) > 0 }
@@ -45,14 +59,13 @@ func Lookup(key string) (Setting, bool) {
 	return t[i], true
 }
 
-// FlagValue is one setting's command-line flag.
-type FlagValue struct {
+type flagValue struct {
 	o *Overrides
 	s Setting
 }
 
 // String is the value given, or the default (what --help shows).
-func (v *FlagValue) String() string {
+func (v *flagValue) String() string {
 	if v == nil || v.o == nil {
 		return ""
 	}
@@ -67,7 +80,7 @@ func (v *FlagValue) String() string {
 
 // Set records one value given for the flag, after checking that it
 // reads as the setting's type. A list flag collects every value given.
-func (v *FlagValue) Set(x string) error {
+func (v *flagValue) Set(x string) error {
 	args := append(slices.Clone(v.o.args[v.s.Key]), x)
 	scratch := DefaultConfig()
 	if err := v.s.v.set(&scratch, args); err != nil {
@@ -78,18 +91,18 @@ func (v *FlagValue) Set(x string) error {
 }
 
 // Type names the value in help: the setting's Arg, "bool" for a switch.
-func (v *FlagValue) Type() string {
+func (v *flagValue) Type() string {
 	if v.s.Kind() == KindBool {
 		return "bool"
 	}
 	return v.s.Arg
 }
 
-// IsBoolFlag makes a switch's flag take no value (--capture).
-func (v *FlagValue) IsBoolFlag() bool { return v.s.Kind() == KindBool }
+// switchValue is a switch's flag value.
+type switchValue struct{ *flagValue }
 
-// Setting is the setting the flag gives.
-func (v *FlagValue) Setting() Setting { return v.s }
+// IsBoolFlag makes the flag take no value (--capture).
+func (switchValue) IsBoolFlag() bool { return true }
 
 // abuseBlockable are the abuse signals a request can be refused for
 // (--abuse-block): each names the setting abuse.<signal>.action.

@@ -200,11 +200,11 @@ func (f field[T]) set(c *Config, args []string) error {
 // list is a []string value.
 type list struct{ at func(*Config) *[]string }
 
-func (list) kind() Kind                 { return KindList }
-func (list) choices() []string          { return nil }
-func (l list) text(c *Config) string    { return strings.Join(*l.at(c), ",") }
-func (l list) equal(a, b *Config) bool  { return slices.Equal(*l.at(a), *l.at(b)) }
-func (l list) copy(dst, src *Config)    { *l.at(dst) = slices.Clone(*l.at(src)) }
+func (list) kind() Kind                { return KindList }
+func (list) choices() []string         { return nil }
+func (l list) text(c *Config) string   { return strings.Join(*l.at(c), ",") }
+func (l list) equal(a, b *Config) bool { return slices.Equal(*l.at(a), *l.at(b)) }
+func (l list) copy(dst, src *Config)   { *l.at(dst) = slices.Clone(*l.at(src)) }
 func (l list) set(c *Config, args []string) error {
 	*l.at(c) = slices.Clone(args)
 	return nil
@@ -339,15 +339,15 @@ func settingsTable() []Setting {
 			v: integer(func(c *Config) *int { return &c.MaxConns })},
 
 		// Limits for keys without their own (0: no limit).
-		{Key: "default_limits.rpm", Arg: "N", Reload: Reloads, Help: "default tier: requests per sliding minute (all routes)",
+		{Key: "default_limits.rpm", Arg: "N", Reload: Reloads, Help: "default tier: requests per sliding minute, all routes (0: no limit)",
 			v: integer(func(c *Config) *int { return &c.DefaultLimits.RPM })},
-		{Key: "default_limits.tpm", Arg: "N", Reload: Reloads, Help: "default tier: tokens (prompt and completion) per sliding minute",
+		{Key: "default_limits.tpm", Arg: "N", Reload: Reloads, Help: "default tier: tokens, prompt and completion, per sliding minute (0: no limit)",
 			v: integer(func(c *Config) *int { return &c.DefaultLimits.TPM })},
-		{Key: "default_limits.concurrent", Arg: "N", Reload: Reloads, Help: "default tier: requests in flight at once (all routes)",
+		{Key: "default_limits.concurrent", Arg: "N", Reload: Reloads, Help: "default tier: requests in flight at once, all routes (0: no limit)",
 			v: integer(func(c *Config) *int { return &c.DefaultLimits.Concurrent })},
-		{Key: "default_limits.daily_tokens", Arg: "N", Reload: Reloads, Help: "default tier: tokens per calendar day, UTC",
+		{Key: "default_limits.daily_tokens", Arg: "N", Reload: Reloads, Help: "default tier: tokens per calendar day, UTC (0: no limit)",
 			v: integer(func(c *Config) *int64 { return &c.DefaultLimits.Daily })},
-		{Key: "default_limits.monthly_tokens", Arg: "N", Reload: Reloads, Help: "default tier: tokens per calendar month, UTC",
+		{Key: "default_limits.monthly_tokens", Arg: "N", Reload: Reloads, Help: "default tier: tokens per calendar month, UTC (0: no limit)",
 			v: integer(func(c *Config) *int64 { return &c.DefaultLimits.Monthly })},
 		{Key: "default_max_tokens", Arg: "N", Reload: Reloads, Help: "tokens reserved for a request that names no completion limit",
 			v: integer(func(c *Config) *int64 { return &c.DefaultMaxTokens })},
