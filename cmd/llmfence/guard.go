@@ -19,6 +19,7 @@ import (
 	"github.com/llmfence/llmfence/internal/guard/limits"
 	"github.com/llmfence/llmfence/internal/guard/spool"
 	"github.com/llmfence/llmfence/internal/redact"
+	"github.com/llmfence/llmfence/internal/store"
 )
 
 // guardFlags are the command-line settings of `llmfence guard`: every
@@ -143,35 +144,9 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 		return err
 	}
 	defer st.Close()
-
-	// The audit spool: records of answered requests wait here before they
-	// reach the store. What an earlier run left is copied first, so the
-	// budgets restored below count it.
-	spoolOpts := spool.Options{Fsync: cfg.Audit.Fsync, FsyncInterval: cfg.Audit.FsyncInterval, Logger: e.log}
-	spoolDir := cfg.Audit.Spool
-	var sp *spool.Spool
-	if spoolDir != "" {
-		if sp, err = spool.Open(spoolDir, spoolOpts); err != nil {
-			return err
-		}
-	} else {
-		// The default place; a second guard on the same store (replicas
-		// on one host) takes the next free one, and whichever guard starts
-		// next copies what a crashed one left.
-		base, err := guard.DefaultSpoolDir(e.db)
-		if err != nil {
-			return err
-		}
-		for i := 1; sp == nil; i++ {
-			spoolDir = base
-			if i > 1 {
-				spoolDir = fmt.Sprintf("%s.%d", base, i)
-			}
-			sp, err = spool.Open(spoolDir, spoolOpts)
-			if err != nil && (!errors.Is(err, spool.ErrInUse) || i == 16) {
-				return err
-			}
-		}
+	sp, spoolDir, err := openAuditSpool(ctx, e, cfg.Audit, st)
+	if err != nil {
+		return err
 	}
 	spoolOwned := true
 	defer func() {
@@ -179,92 +154,14 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 			sp.Close()
 		}
 	}()
-	if rs, err := sp.Replay(ctx, st, 0); err != nil {
-		return fmt.Errorf("copying the audit spool %s into the store: %w", spoolDir, err)
-	} else if rs.Records > 0 || rs.Lost > 0 {
-		e.log.Info("audit spool replayed", "dir", spoolDir, "records", rs.Records, "bytes_lost", rs.Lost)
-	}
-
-	var lim guard.Limiter
-	if cfg.Redis != "" {
-		opt, err := redis.ParseURL(cfg.Redis)
-		if err != nil {
-			return fmt.Errorf("--redis %q: %w", cfg.Redis, err)
-		}
-		rdb := redis.NewClient(opt)
-		defer rdb.Close()
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = rdb.Ping(pctx).Err()
-		cancel()
-		if err != nil {
-			return fmt.Errorf("redis at %s is unreachable: %w", opt.Addr, err)
-		}
-		lim = guard.LimiterFrom(limits.NewRedis(rdb, limits.RedisOptions{Logger: e.log}))
-	} else {
-		// Without Redis the counters live in this process: the current
-		// day's, month's and minute's usage is read back from the audit
-		// log, so a restart does not hand every key a fresh budget.
-		mem := limits.NewMemory(limits.Options{}, e.log)
-		n, err := guard.RestoreBudgets(ctx, mem, st, time.Now())
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			e.log.Info("token budgets restored from the audit log", "keys", n)
-		}
-		lim = guard.LimiterFrom(mem)
-	}
-
-	if cfg.TLS.Enabled() {
-		// Fail before listening when the files are wrong.
-		if _, err := guard.ServerTLSConfig(cfg.TLS); err != nil {
-			return err
-		}
-	}
-	auth := guard.KeysAuthenticator(gkeys.NewManager(st, gkeys.Options{Logger: e.log}))
-	if cfg.OIDC.Enabled() {
-		o, err := authn.NewOIDC(cfg.OIDC, authn.OIDCOptions{Logger: e.log})
-		if err != nil {
-			return err
-		}
-		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		if err := o.Discover(dctx); err != nil {
-			// Not fatal: discovery is retried on use, and API keys work.
-			fmt.Fprintf(e.stderr, "llmfence guard: warning: %v (token requests get 503 until it answers)\n", err)
-		}
-		cancel()
-		auth = authn.Chain(auth, o)
-	}
-
-	detector, err := abuse.New(cfg.Abuse, abuse.Options{Logger: e.log, Background: true})
+	opts := guard.Options{Config: cfg, Sink: st, Spool: sp, Logger: e.log, ConfigFile: f.config,
+		Reload: func() (guard.Config, error) { return guardConfig(f) }}
+	closeLimiter, err := guardParts(ctx, e, cfg, st, &opts)
 	if err != nil {
-		return fmt.Errorf("abuse rules: %w", err)
+		return err
 	}
-	var capture *guard.CaptureWriter
-	if cfg.Capture.Enabled {
-		red, err := redact.New()
-		if err != nil {
-			return fmt.Errorf("redaction patterns: %w", err)
-		}
-		capture = guard.NewCaptureWriter(st, cfg.Capture, red, e.log, nil)
-		keep := cfg.Capture.Retention
-		if keep == 0 {
-			keep = guard.DefaultCaptureRetention
-		}
-		fmt.Fprintf(e.stderr, "llmfence guard: capturing prompts and responses (redacted, kept %s; see llmfence captures)\n", keep)
-	}
-	srv, err := guard.New(guard.Options{
-		Capture:    capture,
-		Abuse:      detector,
-		Config:     cfg,
-		Auth:       auth,
-		Limiter:    lim,
-		Sink:       st,
-		Spool:      sp,
-		Logger:     e.log,
-		Reload:     func() (guard.Config, error) { return guardConfig(f) },
-		ConfigFile: f.config,
-	})
+	defer closeLimiter()
+	srv, err := guard.New(opts)
 	if err != nil {
 		return err
 	}
@@ -279,6 +176,138 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 	fmt.Fprintf(e.stderr, "llmfence guard: %s://%s -> %s (metrics %s, audit spool %s)\n", scheme, cfg.Listen,
 		guard.RedactURL(cfg.Upstream), orNone(cfg.MetricsListen), spoolDir)
 	return srv.Run(ctx)
+}
+
+// guardParts builds the limiter, authenticator, abuse detector and capture
+// writer into opts; the function returned closes the limiter's Redis
+// client.
+func guardParts(ctx context.Context, e *env, cfg guard.Config, st store.GuardStore, opts *guard.Options) (func(), error) {
+	lim, closeLimiter, err := guardLimiter(ctx, e, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			closeLimiter()
+		}
+	}()
+	if cfg.TLS.Enabled() {
+		// Fail before listening when the files are wrong.
+		if _, err := guard.ServerTLSConfig(cfg.TLS); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Auth, err = guardAuthenticator(ctx, e, cfg, st); err != nil {
+		return nil, err
+	}
+	if opts.Abuse, err = abuse.New(cfg.Abuse, abuse.Options{Logger: e.log, Background: true}); err != nil {
+		return nil, fmt.Errorf("abuse rules: %w", err)
+	}
+	if cfg.Capture.Enabled {
+		red, err := redact.New()
+		if err != nil {
+			return nil, fmt.Errorf("redaction patterns: %w", err)
+		}
+		opts.Capture = guard.NewCaptureWriter(st, cfg.Capture, red, e.log, nil)
+		keep := cfg.Capture.Retention
+		if keep == 0 {
+			keep = guard.DefaultCaptureRetention
+		}
+		fmt.Fprintf(e.stderr, "llmfence guard: capturing prompts and responses (redacted, kept %s; see llmfence captures)\n", keep)
+	}
+	opts.Limiter, ok = lim, true
+	return closeLimiter, nil
+}
+
+// openAuditSpool opens the audit spool, where records of answered requests
+// wait before they reach the store, and copies what an earlier run left
+// into the store first, so the budgets restored afterwards count it.
+func openAuditSpool(ctx context.Context, e *env, ac guard.AuditConfig, st store.GuardStore) (*spool.Spool, string, error) {
+	opts := spool.Options{Fsync: ac.Fsync, FsyncInterval: ac.FsyncInterval, Logger: e.log}
+	dir := ac.Spool
+	var sp *spool.Spool
+	var err error
+	if dir != "" {
+		if sp, err = spool.Open(dir, opts); err != nil {
+			return nil, "", err
+		}
+	} else {
+		// The default place; a second guard on the same store (replicas
+		// on one host) takes the next free one, and whichever guard starts
+		// next copies what a crashed one left.
+		base, err := guard.DefaultSpoolDir(e.db)
+		if err != nil {
+			return nil, "", err
+		}
+		for i := 1; sp == nil; i++ {
+			dir = base
+			if i > 1 {
+				dir = fmt.Sprintf("%s.%d", base, i)
+			}
+			sp, err = spool.Open(dir, opts)
+			if err != nil && (!errors.Is(err, spool.ErrInUse) || i == 16) {
+				return nil, "", err
+			}
+		}
+	}
+	if rs, err := sp.Replay(ctx, st, 0); err != nil {
+		sp.Close()
+		return nil, "", fmt.Errorf("copying the audit spool %s into the store: %w", dir, err)
+	} else if rs.Records > 0 || rs.Lost > 0 {
+		e.log.Info("audit spool replayed", "dir", dir, "records", rs.Records, "bytes_lost", rs.Lost)
+	}
+	return sp, dir, nil
+}
+
+// guardLimiter shares the limit counters through Redis, or keeps them in
+// this process, seeded from the audit log so that a restart does not hand
+// every key a fresh budget. The function returned closes the Redis client.
+func guardLimiter(ctx context.Context, e *env, cfg guard.Config, st store.GuardStore) (guard.Limiter, func(), error) {
+	if cfg.Redis == "" {
+		mem := limits.NewMemory(limits.Options{}, e.log)
+		n, err := guard.RestoreBudgets(ctx, mem, st, time.Now())
+		if err != nil {
+			return nil, nil, err
+		}
+		if n > 0 {
+			e.log.Info("token budgets restored from the audit log", "keys", n)
+		}
+		return guard.LimiterFrom(mem), func() {}, nil
+	}
+	opt, err := redis.ParseURL(cfg.Redis)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--redis %q: %w", cfg.Redis, err)
+	}
+	rdb := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = rdb.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		rdb.Close()
+		return nil, nil, fmt.Errorf("redis at %s is unreachable: %w", opt.Addr, err)
+	}
+	return guard.LimiterFrom(limits.NewRedis(rdb, limits.RedisOptions{Logger: e.log})), func() { rdb.Close() }, nil
+}
+
+// guardAuthenticator checks API keys against the store and, with an OIDC
+// issuer, JWT bearer tokens.
+func guardAuthenticator(ctx context.Context, e *env, cfg guard.Config, st store.GuardStore) (guard.Authenticator, error) {
+	auth := guard.KeysAuthenticator(gkeys.NewManager(st, gkeys.Options{Logger: e.log}))
+	if !cfg.OIDC.Enabled() {
+		return auth, nil
+	}
+	o, err := authn.NewOIDC(cfg.OIDC, authn.OIDCOptions{Logger: e.log})
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := o.Discover(dctx); err != nil {
+		// Not fatal: discovery is retried on use, and API keys work.
+		fmt.Fprintf(e.stderr, "llmfence guard: warning: %v (token requests get 503 until it answers)\n", err)
+	}
+	return authn.Chain(auth, o), nil
 }
 
 func orNone(s string) string {
