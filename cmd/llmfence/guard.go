@@ -92,7 +92,7 @@ func addGuardSettingFlags(cmd *cobra.Command, f *guardFlags) {
 		}
 	}
 	fl.Var(abuseBlockFlag{f.set}, "abuse-block",
-		"refuse requests that trip these abuse signals: rate_jump, new_network, prompt_abuse, bulk_spam (short for --abuse-SIGNAL-action block)")
+		"refuse requests that trip these abuse signals: "+strings.Join(guard.BlockableSignals(), ", ")+" (short for --abuse-SIGNAL-action block)")
 }
 
 // abuseBlockFlag is --abuse-block: a comma-separated list of signals.
@@ -110,22 +110,7 @@ func (a abuseBlockFlag) Set(v string) error {
 }
 
 // guardConfig reads --config (if any) and lays the flags given over it.
-func guardConfig(f *guardFlags) (guard.Config, error) {
-	cfg := guard.DefaultConfig()
-	if f.config != "" {
-		var err error
-		if cfg, err = guard.LoadConfigFile(f.config, cfg); err != nil {
-			return guard.Config{}, err
-		}
-	}
-	if err := f.set.Apply(&cfg); err != nil {
-		return guard.Config{}, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return guard.Config{}, err
-	}
-	return cfg, nil
-}
+func guardConfig(f *guardFlags) (guard.Config, error) { return guard.LoadConfig(f.config, f.set) }
 
 func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 	ctx := cmd.Context()

@@ -322,6 +322,30 @@ func LoadConfigFile(path string, base Config) (Config, error) {
 	return ParseConfig(data, base)
 }
 
+// LoadConfig is the configuration a command line asks for: the YAML file
+// at path (none when path is "") over DefaultConfig, the flags given over
+// that, validated as a whole, so a flag can complete what the file leaves
+// out.
+func LoadConfig(path string, flags *Overrides) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("reading guard config: %w", err)
+		}
+		if cfg, err = decodeConfig(data, cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := flags.Apply(&cfg); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
 // ParseConfig is LoadConfigFile on bytes.
 func ParseConfig(data []byte, base Config) (Config, error) {
 	cfg, err := decodeConfig(data, base)

@@ -39,8 +39,11 @@ func (o *Overrides) Value(s Setting) FlagValue {
 func (o *Overrides) Given(key string) bool { return len(o.args[key]) > 0 }
 
 // Apply replaces, in c, every setting the command line gave, in the
-// table's order.
+// table's order. A nil o gives nothing.
 func (o *Overrides) Apply(c *Config) error {
+	if o == nil {
+		return nil
+	}
 	for _, s := range Settings() {
 		if err := s.Set(c, o.args[s.Key]...); err != nil {
 			return err
@@ -107,6 +110,9 @@ func (switchValue) IsBoolFlag() bool { return true }
 // abuseBlockable are the abuse signals a request can be refused for
 // (--abuse-block): each names the setting abuse.<signal>.action.
 var abuseBlockable = []string{"rate_jump", "new_network", "prompt_abuse", "bulk_spam"}
+
+// BlockableSignals are the abuse signals BlockSignal takes.
+func BlockableSignals() []string { return slices.Clone(abuseBlockable) }
 
 // BlockSignal gives "block" to abuse.<signal>.action, as the command
 // line's shorthand --abuse-block does.

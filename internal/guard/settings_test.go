@@ -324,3 +324,36 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadConfigValidatesFileAndFlagsTogether: the file and the flags are
+// validated as one configuration, so a flag may complete the file; and a
+// file that is wrong whatever the flags say is refused.
+func TestLoadConfigValidatesFileAndFlagsTogether(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "g.yaml")
+	if err := os.WriteFile(file, []byte("oidc: {issuer: https://login.example.com/realms/ai}\nmax_body_bytes: 100\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(file, nil); err == nil || !strings.Contains(err.Error(), "audience is required") {
+		t.Errorf("file alone: %v, want the missing audience", err)
+	}
+	ov := NewOverrides()
+	aud, _ := Lookup("oidc.audience")
+	body, _ := Lookup("max_body_bytes")
+	if err := ov.Value(aud).Set("llmfence"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(file, ov)
+	if err != nil || cfg.OIDC.Audience != "llmfence" || cfg.MaxBodyBytes != 100 {
+		t.Fatalf("file and --oidc-audience: %v, %+v", err, cfg.OIDC)
+	}
+	if err := ov.Value(body).Set("-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(file, ov); err == nil || !strings.Contains(err.Error(), "max_body_bytes") {
+		t.Errorf("--max-body -1: %v", err)
+	}
+	if _, err := LoadConfig(filepath.Join(dir, "missing.yaml"), ov); err == nil || !strings.Contains(err.Error(), "reading guard config") {
+		t.Errorf("missing file: %v", err)
+	}
+}
