@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/probe"
 	"github.com/llmfence/llmfence/internal/probe/packs"
 	"github.com/llmfence/llmfence/internal/probe/report"
@@ -201,11 +202,11 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 	if err := saveProbe(endCtx, st, run.ID, res, ctx, perr); err != nil && perr == nil {
 		perr = err
 	}
-	if err := writeProbeOutput(out, f.format, res); err != nil {
+	if err := writeProbeOutput(out, f.format, res, e.text); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("writing output: %w", err)}
 	}
 	if f.report != "" {
-		if err := writeFileAtomic(f.report, func(fh *os.File) error { return report.HTML(fh, res) }); err != nil {
+		if err := writeFileAtomic(f.report, func(fh *os.File) error { return report.HTMLIn(fh, res, e.text) }); err != nil {
 			return &exitError{code: 2, err: err}
 		}
 		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
@@ -496,14 +497,14 @@ func saveProbe(ctx context.Context, st store.ProbeRunStore, id string, res *prob
 	return st.FinishProbeRun(ctx, id, status, reason, answered, res.Complete, vs)
 }
 
-func writeProbeOutput(w io.Writer, format string, res *probe.Result) error {
+func writeProbeOutput(w io.Writer, format string, res *probe.Result, text *locale.Printer) error {
 	switch format {
 	case "json", "jsonl":
 		return report.JSONLines(w, res)
 	case "html":
-		return report.HTML(w, res)
+		return report.HTMLIn(w, res, text)
 	}
-	return report.Table(w, res, report.TableOptions{Color: isTerminal(w)})
+	return report.Table(w, res, report.TableOptions{Color: isTerminal(w), Text: text})
 }
 
 // probeProgress redraws one status line on a terminal.
