@@ -285,17 +285,50 @@ var htmlSource string
 
 var htmlTemplate = template.Must(template.New("audit").Funcs(template.FuncMap{
 	"bytes": humanBytes,
-	"lines": func(s string) []string {
-		if s == "" {
-			return nil
-		}
-		return strings.Split(s, "\n")
-	},
-	"join": strings.Join,
+	"join":  strings.Join,
 }).Parse(htmlSource))
 
-// WriteHTML writes a self-contained HTML report of the result.
-func WriteHTML(w io.Writer, r *Result) error {
+// htmlView is what the HTML template sees: the records, and the printer
+// behind its methods, so every word is said in the reader's language.
+type htmlView struct {
+	M        *MachineRecord
+	Runtimes []*Runtime
+	Stores   []*Store
+	p        *locale.Printer
+}
+
+func (v *htmlView) Lang() string                     { return string(v.p.Lang()) }
+func (v *htmlView) T(id string, kv ...string) string { return v.p.T(id, kv...) }
+func (v *htmlView) Risk(s service.Severity) string   { return riskText(v.p, s) }
+func (v *htmlView) Title(f service.Finding) string   { return risk.Title(v.p, f) }
+func (v *htmlView) Detail(f service.Finding) string  { return risk.Detail(v.p, f) }
+func (v *htmlView) StoreFix(st *Store) []string {
+	return risk.Remediation(v.p, &service.Service{Remediation: st.Remediation})
+}
+func (v *htmlView) RuntimeFix(rt *Runtime) []string {
+	return risk.Remediation(v.p, &service.Service{Remediation: rt.Remediation, RemediationMsgs: rt.RemediationMsgs})
+}
+
+// Audited says when, as whom and by which llmfence the audit ran.
+func (v *htmlView) Audited() string {
+	as := v.p.T("audit.html.as_user")
+	if v.M.Privileged {
+		as = v.p.T("audit.html.as_root")
+	}
+	return v.p.T("audit.html.audited", "when", v.p.DateTime(v.M.AuditedAt), "as", as, "version", v.M.Llmfence)
+}
+
+// WriteHTML writes a self-contained HTML report of the result in English.
+func WriteHTML(w io.Writer, r *Result) error { return WriteHTMLIn(w, r, nil) }
+
+// WriteHTMLIn writes the HTML report in the printer's language (nil is
+// English): labels, severities, findings and the catalogue's fixes. The
+// audit's own notes are said in English.
+func WriteHTMLIn(w io.Writer, r *Result, p *locale.Printer) error {
+	p, err := printerOr(p)
+	if err != nil {
+		return err
+	}
 	var rts []*Runtime
 	var sts []*Store
 	for _, x := range r.Records()[1:] {
@@ -306,9 +339,5 @@ func WriteHTML(w io.Writer, r *Result) error {
 			sts = append(sts, v)
 		}
 	}
-	return htmlTemplate.Execute(w, struct {
-		M        *MachineRecord
-		Runtimes []*Runtime
-		Stores   []*Store
-	}{r.Machine, rts, sts})
+	return htmlTemplate.Execute(w, &htmlView{M: r.Machine, Runtimes: rts, Stores: sts, p: p})
 }
