@@ -26,8 +26,6 @@ type cell struct {
 // gridWriter collects rows and writes them aligned.
 type gridWriter struct {
 	rows [][]cell
-	// right marks columns aligned to the right (numbers).
-	right map[int]bool
 }
 
 func (g *gridWriter) header(cols ...string) {
@@ -65,19 +63,13 @@ func (g *gridWriter) render(b *strings.Builder) {
 		for i, c := range row {
 			last := i == len(row)-1
 			pad := widths[i] - DisplayWidth(c.text)
-			if g.right[i] {
-				line.WriteString(strings.Repeat(" ", pad))
-			}
 			if c.color != "" {
 				line.WriteString(c.color + c.text + colorReset)
 			} else {
 				line.WriteString(c.text)
 			}
 			if !last {
-				if !g.right[i] {
-					line.WriteString(strings.Repeat(" ", pad))
-				}
-				line.WriteString(strings.Repeat(" ", columnGap))
+				line.WriteString(strings.Repeat(" ", pad+columnGap))
 			}
 		}
 		b.WriteString(strings.TrimRight(line.String(), " "))
