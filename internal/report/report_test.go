@@ -76,6 +76,7 @@ func TestRenderersGolden(t *testing.T) {
 		{"findings.golden.csv", func(b *bytes.Buffer) error { return FindingsCSV(b, r.Services) }},
 		{"services.golden.jsonl", func(b *bytes.Buffer) error {
 			jw := JSONLines(b)
+			jw.SetRunID("42")
 			for i := range r.Services {
 				if err := jw.Write(&r.Services[i]); err != nil {
 					return err
