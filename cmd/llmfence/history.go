@@ -25,7 +25,6 @@ func checkFormat(f string) error {
 	return nil
 }
 
-
 func newRunsCmd(e *env) *cobra.Command {
 	var format string
 	var limit int
