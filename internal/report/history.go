@@ -53,3 +53,23 @@ func FindingsTable(w io.Writer, rows []store.FindingRow, opts ListOptions) error
 func clip(s string, n int) string {
 	return locale.Truncate(strings.Join(strings.Fields(s), " "), n)
 }
+
+// ProbeRunsTable writes probe runs, one per row, as `llmfence probes`
+// shows them.
+func ProbeRunsTable(w io.Writer, runs []store.ProbeRun, opts ListOptions) error {
+	g := gridWriter{}
+	g.header("RUN", "STARTED", "STATUS", "HOST:PORT", "MODEL", "WORST", "VERDICTS")
+	for _, r := range runs {
+		var vs []string
+		for _, v := range r.Verdicts {
+			vs = append(vs, printable(v.Suite+"="+v.Verdict))
+		}
+		status := string(r.Status)
+		if r.Status == store.StatusFinished && !r.Complete {
+			status += " (incomplete)"
+		}
+		g.row(r.ID, opts.when(r.StartedAt, "-"), status, printable((&service.Service{Host: r.Host, Port: r.Port}).Key()),
+			clip(printable(r.Model), 40), string(r.Worst), strings.Join(vs, " "))
+	}
+	return g.write(w, "probe runs table")
+}

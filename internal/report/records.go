@@ -18,6 +18,7 @@ import (
 // WriteJSONL writes records to w, one JSON object per line.
 func WriteJSONL[T any](w io.Writer, records []T) error {
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // prompts stay readable: < and > as they are
 	for i := range records {
 		if err := enc.Encode(&records[i]); err != nil {
 			return fmt.Errorf("writing JSON lines: %w", err)
