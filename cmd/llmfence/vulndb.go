@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/report"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/vulndb"
 )
 
