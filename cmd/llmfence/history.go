@@ -200,7 +200,7 @@ RUN is a run ID from "llmfence runs", or latest / previous.`,
 			if format == "json" {
 				return report.WriteJSONL(e.stdout, []store.Diff{d})
 			}
-			return d.WriteText(e.stdout)
+			return report.DiffText(e.stdout, d)
 		},
 	}
 	formatFlag(cmd, &format)
