@@ -179,3 +179,21 @@ func RedactionsText(m map[string]int) string {
 	}
 	return strings.Join(ids, ",")
 }
+
+// UsersTable writes the console's users, one per row, as `llmfence users
+// list` shows them.
+func UsersTable(w io.Writer, users []store.User, opts ListOptions) error {
+	g := gridWriter{}
+	g.header("NAME", "ROLE", "STATE", "LAST SIGN-IN")
+	for _, u := range users {
+		state, last := "active", "never"
+		if u.Disabled {
+			state = "disabled"
+		}
+		if u.LastLogin != nil {
+			last = opts.when(*u.LastLogin, "never")
+		}
+		g.row(printable(u.Name), u.Role, state, last)
+	}
+	return g.write(w, "users table")
+}

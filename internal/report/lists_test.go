@@ -69,6 +69,10 @@ func TestListTablesGolden(t *testing.T) {
 		{"usage.golden.txt", func(b *bytes.Buffer) error { return UsageTable(b, usage) }},
 		{"captures.golden.txt", func(b *bytes.Buffer) error { return CapturesTable(b, captures, utc) }},
 		{"probes.golden.txt", func(b *bytes.Buffer) error { return ProbeRunsTable(b, probeRuns, utc) }},
+		{"users.golden.txt", func(b *bytes.Buffer) error {
+			last := t0.Add(-time.Hour)
+			return UsersTable(b, []store.User{{Name: "ann", Role: "admin", LastLogin: &last}, {Name: "ben\x1b[1m", Role: "viewer", Disabled: true}}, utc)
+		}},
 		{"runs.golden.jsonl", func(b *bytes.Buffer) error { return WriteJSONL(b, runs) }},
 		{"keys.golden.jsonl", func(b *bytes.Buffer) error { return WriteJSONL(b, KeyRecords(keys, utc)) }},
 		{"inspect.golden.txt", func(b *bytes.Buffer) error {
