@@ -139,3 +139,34 @@ func StripANSI(s string) string {
 	}
 	return b.String()
 }
+
+// Columns is a drop-in for text/tabwriter in the terminal tables of
+// other renderers (internal/probe/report): cells are separated by tabs
+// and rows by newlines, as with tabwriter, but columns are aligned by
+// display width (ANSI colour codes take no column, wide characters two)
+// with two spaces between them, and trailing spaces are trimmed. Write
+// buffers; Flush lays the rows out.
+type Columns struct {
+	w   io.Writer
+	buf strings.Builder
+}
+
+// NewColumns returns a Columns writing to w.
+func NewColumns(w io.Writer) *Columns { return &Columns{w: w} }
+
+// Write buffers p.
+func (c *Columns) Write(p []byte) (int, error) { return c.buf.Write(p) }
+
+// Flush writes the buffered rows, aligned, and empties the buffer.
+func (c *Columns) Flush() error {
+	text := strings.TrimSuffix(c.buf.String(), "\n")
+	c.buf.Reset()
+	if text == "" {
+		return nil
+	}
+	g := gridWriter{}
+	for _, line := range strings.Split(text, "\n") {
+		g.row(strings.Split(line, "\t")...)
+	}
+	return g.write(c.w, "table")
+}

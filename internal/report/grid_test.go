@@ -201,3 +201,26 @@ func TestUseColor(t *testing.T) {
 		}
 	}
 }
+
+// TestColumnsAlignsLikeTabwriterButByDisplayWidth: tab-separated rows
+// written to Columns line up although one cell is coloured and one holds
+// wide characters (text/tabwriter counts both wrong).
+func TestColumnsAlignsLikeTabwriterButByDisplayWidth(t *testing.T) {
+	var b bytes.Buffer
+	c := NewColumns(&b)
+	c.Write([]byte("SUITE\tVERDICT\tSEVERITY\tWHY\n"))
+	c.Write([]byte("leak\tleaked\t\x1b[1;31mhigh\x1b[0m\tthe prompt came back\n"))
+	c.Write([]byte("漢字\tok\tnone\tfine\n"))
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := "SUITE  VERDICT  SEVERITY  WHY\n" +
+		"leak   leaked   high      the prompt came back\n" +
+		"漢字   ok       none      fine\n"
+	if got := StripANSI(b.String()); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if !strings.Contains(b.String(), "\x1b[1;31mhigh\x1b[0m      the") {
+		t.Errorf("the colour should wrap the word only, padding after it: %q", b.String())
+	}
+}
