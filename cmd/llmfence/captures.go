@@ -108,10 +108,3 @@ now, or for a store no guard runs on.`,
 	cmd.Flags().StringVar(&olderThan, "older-than", "720h", "delete captures older than this `DURATION` (e.g. 720h, 30d)")
 	return cmd
 }
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}

@@ -531,3 +531,10 @@ func probeProgress(w io.Writer) (func(probe.Progress), func()) {
 		}
 	}
 }
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
