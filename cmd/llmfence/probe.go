@@ -20,6 +20,7 @@ import (
 	"github.com/llmfence/llmfence/internal/probe"
 	"github.com/llmfence/llmfence/internal/probe/packs"
 	"github.com/llmfence/llmfence/internal/probe/report"
+	llmreport "github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/version"
@@ -504,7 +505,7 @@ func writeProbeOutput(w io.Writer, format string, res *probe.Result, text *local
 	case "html":
 		return report.HTMLIn(w, res, text)
 	}
-	return report.Table(w, res, report.TableOptions{Color: isTerminal(w), Text: text})
+	return report.Table(w, res, report.TableOptions{Color: llmreport.UseColor(w, os.Getenv), Text: text})
 }
 
 // probeProgress redraws one status line on a terminal.
@@ -530,4 +531,11 @@ func probeProgress(w io.Writer) (func(probe.Progress), func()) {
 			fmt.Fprint(w, "\n")
 		}
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -120,12 +120,12 @@ func WriteTable(w io.Writer, r Report, o TableOptions) error {
 }
 
 // termClip makes text from the scanned data safe for a terminal: control
-// characters (escape sequences) are dropped, runs of white space become
+// and format characters (escape sequences, bidi overrides) are dropped, runs of white space become
 // one space, and the result is cut to n columns (display width).
 func termClip(s string, n int) string {
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			return -1
+		if unicode.IsControl(r) && r != '\n' && r != '\t' || unicode.Is(unicode.Cf, r) {
+			return -1 // escape sequences, and format characters such as bidi overrides
 		}
 		return r
 	}, s)

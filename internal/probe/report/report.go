@@ -17,6 +17,7 @@ import (
 
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/probe"
+	llmreport "github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 )
@@ -162,8 +163,9 @@ func rateOf(p *locale.Printer, rate float64, n int) string {
 // it that take no columns.
 type cell struct{ text, pre, post string }
 
-// grid lays rows out in columns two spaces apart, padded by display
-// width; the last column is not padded.
+// grid collects rows for internal/report's Columns, which lays them out
+// by display width (escape sequences take no columns, a full-width
+// character two).
 type grid struct{ rows [][]cell }
 
 func (g *grid) add(cells ...string) {
@@ -177,26 +179,15 @@ func (g *grid) add(cells ...string) {
 func (g *grid) addCells(cells ...cell) { g.rows = append(g.rows, cells) }
 
 func (g *grid) write(w io.Writer, indent string) {
-	var widths []int
+	cols := llmreport.NewColumns(w)
 	for _, r := range g.rows {
+		parts := make([]string, len(r))
 		for i, c := range r {
-			if i >= len(widths) {
-				widths = append(widths, 0)
-			}
-			widths[i] = max(widths[i], locale.Width(c.text))
+			parts[i] = c.pre + strings.ReplaceAll(c.text, "\t", " ") + c.post
 		}
+		fmt.Fprintln(cols, indent+strings.Join(parts, "\t"))
 	}
-	for _, r := range g.rows {
-		var b strings.Builder
-		b.WriteString(indent)
-		for i, c := range r {
-			b.WriteString(c.pre + c.text + c.post)
-			if i < len(r)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-locale.Width(c.text)+2))
-			}
-		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-	}
+	cols.Flush()
 }
 
 type errWriter struct {
