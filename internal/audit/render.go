@@ -62,8 +62,9 @@ func WriteTable(w io.Writer, r *Result) error { return WriteTableIn(w, r, nil) }
 
 // WriteTableIn is WriteTable in the printer's language (nil is English).
 // Columns are padded by display width, so Japanese headings stay aligned.
-// The audit's own notes and the machine-specific fix commands are said
-// in English.
+// The audit's own notes are said in English; the fix written for this
+// machine says its explanation in the printer's language around the
+// commands.
 func WriteTableIn(w io.Writer, r *Result, p *locale.Printer) error {
 	p, err := printerOr(p)
 	if err != nil {
@@ -75,8 +76,12 @@ func WriteTableIn(w io.Writer, r *Result, p *locale.Printer) error {
 	if m.Privileged {
 		as = p.T("audit.as_root")
 	}
+	when := m.AuditedAt.Format("2006-01-02 15:04:05Z")
+	if p.Lang() != locale.English {
+		when = p.DateTime(m.AuditedAt) // 2026年1月2日 03:04:05 UTC
+	}
 	ew.printf("%s\n", p.T("audit.header", "host", orUnknown(m.Host), "os", m.OS, "as", as,
-		"when", m.AuditedAt.Format("2006-01-02 15:04:05Z"),
+		"when", when,
 		"runtimes", p.T("audit.runtimes", "count", strconv.Itoa(m.Runtimes)),
 		"stores", p.T("audit.stores", "count", strconv.Itoa(m.Stores)), "risk", riskText(p, m.Risk)))
 	for _, n := range m.Notes {
