@@ -102,6 +102,8 @@ func (e *Engine) register(w *river.Workers) {
 	river.AddWorker(w, &pruneWorker{e: e})
 	river.AddWorker(w, &inspectTickWorker{e: e})
 	river.AddWorker(w, &inspectPathWorker{e: e})
+	river.AddWorker(w, &datascanWorker{e: e})
+	river.AddWorker(w, &probeWorker{e: e})
 }
 
 func (e *Engine) periodic() []*river.PeriodicJob {
