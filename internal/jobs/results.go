@@ -160,7 +160,7 @@ func (e *Engine) Datascan(ctx context.Context, id int64, path string) error {
 			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
 		}
 		slices.Sort(kinds)
-		detail, _ := json.Marshal(map[string]any{"datascan": id, "path": path, "counts": stats.Findings})
+		detail, _ := json.Marshal(map[string]any{"datascan": id, "path": path, "total": total, "counts": stats.Findings})
 		return e.raise(ctx, tx, store.Event{Kind: EvDatascanFindings, Severity: string(worst), Detail: detail,
 			Summary: fmt.Sprintf("datascan %d of %s: %d findings, worst %s (%s)", id, path, total, worst, strings.Join(kinds, ", "))})
 	})
