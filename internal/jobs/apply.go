@@ -144,5 +144,13 @@ func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	if err == nil && res.Runs > 0 {
 		w.e.log.Info("old runs pruned", "runs", res.Runs, "services", res.Services)
 	}
+	if err != nil {
+		return err
+	}
+	// Guard abuse signals are kept as long as runs.
+	n, err := w.e.st.PruneAbuseSignals(ctx, time.Now().Add(-w.e.cfg.Retention.OlderThan))
+	if err == nil && n > 0 {
+		w.e.log.Info("old abuse signals pruned", "rows", n)
+	}
 	return err
 }
