@@ -318,7 +318,9 @@ func (v *htmlView) StoreFix(st *Store) []string {
 }
 
 // Notes are a record's notes in the reader's language.
-func (v *htmlView) Notes(notes []string, msgs []service.Message) []string { return sayAll(v.p, notes, msgs) }
+func (v *htmlView) Notes(notes []string, msgs []service.Message) []string {
+	return sayAll(v.p, notes, msgs)
+}
 
 // Source says where a runtime's setting was read.
 func (v *htmlView) Source(rt *Runtime, name string) string { return settingSource(v.p, rt, name) }
