@@ -489,13 +489,6 @@ func (a *auditor) readListeners(ctx context.Context, rt *runtimeState) bool {
 	return true
 }
 
-func limitList(xs []string, n int) []string {
-	if len(xs) <= n {
-		return xs
-	}
-	return append(xs[:n:n], fmt.Sprintf("and %d more", len(xs)-n))
-}
-
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {

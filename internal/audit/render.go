@@ -256,13 +256,6 @@ func (e *errWriter) printf(format string, a ...any) {
 	}
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
 func yesNo(p *locale.Printer, b bool) string {
 	if b {
 		return p.T("audit.yes")

@@ -37,18 +37,6 @@ func nest(k string, m service.Message) []string {
 	return out
 }
 
-// with returns m with more arguments (key, value pairs).
-func with(m service.Message, kv ...string) service.Message {
-	out := service.Message{ID: m.ID, Args: maps.Clone(m.Args)}
-	if out.Args == nil {
-		out.Args = map[string]string{}
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		out.Args[kv[i]] = kv[i+1]
-	}
-	return out
-}
-
 // words says the audit's messages in English, for the records.
 type words struct{ en *locale.Printer }
 
