@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	apikeys "github.com/llmfence/llmfence/internal/guard/keys"
 	"github.com/llmfence/llmfence/internal/guard/route"
 	"github.com/llmfence/llmfence/internal/store"
@@ -108,7 +109,7 @@ func newKeysCreateCmd(e *env) *cobra.Command {
 }
 
 // badKeysArg marks a bad command line (exit status 2).
-func badKeysArg(err error) error { return &exitError{code: 2, err: err} }
+func badKeysArg(err error) error { return cli.Usage("", err) }
 
 // parseLongDuration is time.ParseDuration that also accepts whole days,
 // "30d".

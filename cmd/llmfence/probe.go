@@ -11,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/probe"
 	"github.com/llmfence/llmfence/internal/probe/packs"
 	"github.com/llmfence/llmfence/internal/probe/report"
@@ -131,7 +131,7 @@ Exit status: 0 nothing at or above --fail-on, 1 findings at or above it,
 
 // usage wraps a bad-usage error for exit status 2.
 func usage(format string, a ...any) error {
-	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
+	return &cli.UsageError{Err: fmt.Errorf(format, a...)}
 }
 
 func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
@@ -163,13 +163,13 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 	}
 	out, closeOut, err := openOutput(e, f.output)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	defer closeOut()
 
 	st, err := store.OpenProbe(ctx, e.db)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	defer st.Close()
 	run, err := probeRun(ctx, e, st, f, &opts)
@@ -202,11 +202,11 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 		perr = err
 	}
 	if err := writeProbeOutput(out, f.format, res); err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("writing output: %w", err)}
+		return fmt.Errorf("writing output: %w", err)
 	}
 	if f.report != "" {
 		if err := writeFileAtomic(f.report, func(fh *os.File) error { return report.HTML(fh, res) }); err != nil {
-			return &exitError{code: 2, err: err}
+			return err
 		}
 		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
 	}
@@ -217,28 +217,24 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 	fmt.Fprintf(e.stderr, "llmfence: probe run %s: %d requests (%d sent now, %d from the journal) in %s; worst verdict %s %s (%s)\n",
 		run.ID, res.Planned, res.Sent, res.Resumed, res.Elapsed.Round(time.Millisecond), worst.Suite, worst.Verdict, worst.Severity)
 	if failOn != "" && worst.Severity.Rank() >= failOn.Rank() {
-		return &exitError{code: 1, err: fmt.Errorf("%s: %s is rated %s (--fail-on %s)", worst.Suite, worst.Verdict, worst.Severity, failOn)}
+		return &cli.FindingsError{Err: fmt.Errorf("%s: %s is rated %s (--fail-on %s)", worst.Suite, worst.Verdict, worst.Severity, failOn)}
 	}
 	if perr != nil {
 		return probeExit(ctx, fmt.Errorf("the run is incomplete: %w (continue it with llmfence probe --resume %s)", perr, run.ID))
 	}
 	if !res.Complete {
-		return &exitError{code: 2, err: fmt.Errorf("the run is incomplete: some requests failed (continue it with llmfence probe --resume %s)", run.ID)}
+		return fmt.Errorf("the run is incomplete: some requests failed (continue it with llmfence probe --resume %s)", run.ID)
 	}
 	return nil
 }
 
-// probeExit maps a stopped run to its exit status: 130 or 143 when a signal
-// stopped it, 2 otherwise.
+// probeExit marks a run a signal stopped as interrupted (exit 130 or 143,
+// see cli.ExitCode); any other stop is an error (2).
 func probeExit(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		code := 130
-		if strings.Contains(context.Cause(ctx).Error(), syscall.SIGTERM.String()) {
-			code = 143
-		}
-		return &exitError{code: code, err: err}
+		return cli.Interrupted(err)
 	}
-	return &exitError{code: 2, err: err}
+	return err
 }
 
 func endStatus(ctx context.Context) store.RunStatus {
@@ -424,7 +420,7 @@ func probeRun(ctx context.Context, e *env, st store.ProbeRunStore, f *probeFlags
 	if path == "" {
 		dir, err := journalDir(e.db)
 		if err != nil {
-			return r, &exitError{code: 2, err: err}
+			return r, err
 		}
 		path = filepath.Join(dir, "probe-"+r.ID+".jsonl")
 	}
@@ -440,7 +436,7 @@ func newProbeRun(ctx context.Context, st store.ProbeRunStore, c probe.Config, jo
 	r, err := st.CreateProbeRun(ctx, store.ProbeRun{Target: c.Target, Host: host, Port: port, API: c.API, Model: c.Model,
 		Baseline: c.Baseline, Judge: c.Judge, Suites: c.Suites, Journal: journal, Args: os.Args, ToolVersion: version.String()})
 	if err != nil {
-		return r, &exitError{code: 2, err: err}
+		return r, err
 	}
 	return r, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/scan"
@@ -213,7 +214,7 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 		return scanErr
 	}
 	if sum.FailOnTripped {
-		return &exitError{code: 3, err: fmt.Errorf("services rated %s or worse were found (--fail-on %s)", sum.Worst, opts.FailOn)}
+		return &cli.FindingsError{Err: fmt.Errorf("services rated %s or worse were found (--fail-on %s)", sum.Worst, opts.FailOn)}
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 	}
 	st, err := store.OpenServer(ctx, e.db, store.Options{Logger: e.log})
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	defer st.Close()
 	cfg := engineConfig(e, f.workers, true, f.rescueAfter, f.poll, f.maintainEvery, f.shardTarget)
@@ -109,11 +109,11 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 	}
 	ext, err := f.ext.build(ctx, e, st, &cfg)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	eng, err := jobs.Open(ctx, st, e.db, cfg)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	defer eng.Close()
 	ext.attach(eng)
@@ -123,14 +123,14 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 		ReadTimeout: time.Minute, WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("--listen %s: %w", f.listen, err)}
+		return fmt.Errorf("--listen %s: %w", f.listen, err)
 	}
 	scheme := "http"
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
 		if err != nil {
 			ln.Close()
-			return &exitError{code: 2, err: fmt.Errorf("--tls-cert/--tls-key: %w", err)}
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		ln = tls.NewListener(ln, srv.TLSConfig)
@@ -138,7 +138,7 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 	}
 	if err := eng.Start(context.WithoutCancel(ctx)); err != nil {
 		ln.Close()
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	url := scheme + "://" + ln.Addr().String() + "/"
 	fmt.Fprintln(e.stderr, e.text.T("cli.serve.listening", "url", url, "store", storeName(e.db)))

@@ -116,22 +116,22 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 	x := &serveExt{}
 	pol, err := f.policy()
 	if err != nil {
-		return nil, &exitError{code: 2, err: err}
+		return nil, err
 	}
 	om, err := owners.Load(f.ownersFile)
 	if err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("--owners: %w", err)}
+		return nil, fmt.Errorf("--owners: %w", err)
 	}
 	var smtp *alerting.SMTPConfig
 	if f.smtpAddr != "" {
 		if f.smtpFrom == "" {
-			return nil, &exitError{code: 2, err: fmt.Errorf("--smtp-addr needs --smtp-from")}
+			return nil, fmt.Errorf("--smtp-addr needs --smtp-from")
 		}
 		smtp = &alerting.SMTPConfig{Addr: f.smtpAddr, From: f.smtpFrom, User: f.smtpUser, InsecureNoTLS: f.smtpPlain}
 		if f.smtpPassFile != "" {
 			b, err := os.ReadFile(f.smtpPassFile)
 			if err != nil {
-				return nil, &exitError{code: 2, err: fmt.Errorf("--smtp-password-file: %w", err)}
+				return nil, fmt.Errorf("--smtp-password-file: %w", err)
 			}
 			smtp.Password = strings.TrimSpace(string(b))
 		}
@@ -139,7 +139,7 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 	if f.retention != "0" {
 		d, err := parseLongDuration(f.retention)
 		if err != nil || d <= 0 {
-			return nil, &exitError{code: 2, err: fmt.Errorf("--retention %q: want 0 or a duration such as 180d", f.retention)}
+			return nil, fmt.Errorf("--retention %q: want 0 or a duration such as 180d", f.retention)
 		}
 		cfg.Retention = store.PrunePolicy{OlderThan: d, Keep: f.keep}
 	}
@@ -159,13 +159,13 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 	if f.oidcIssuer != "" {
 		roles, err := users.ParseGroupRoles(f.oidcRoles)
 		if err != nil {
-			return nil, &exitError{code: 2, err: fmt.Errorf("--oidc-roles: %w", err)}
+			return nil, fmt.Errorf("--oidc-roles: %w", err)
 		}
 		secret := ""
 		if f.oidcSecretFile != "" {
 			b, err := os.ReadFile(f.oidcSecretFile)
 			if err != nil {
-				return nil, &exitError{code: 2, err: fmt.Errorf("--oidc-client-secret-file: %w", err)}
+				return nil, fmt.Errorf("--oidc-client-secret-file: %w", err)
 			}
 			secret = strings.TrimSpace(string(b))
 		}
@@ -177,7 +177,7 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 			RedirectURL: strings.TrimRight(base, "/") + "/auth/oidc/callback", GroupsClaim: f.oidcGroups, Roles: roles,
 			Secure: strings.HasPrefix(base, "https://")})
 		if err != nil {
-			return nil, &exitError{code: 2, err: fmt.Errorf("single sign-on: %w", err)}
+			return nil, fmt.Errorf("single sign-on: %w", err)
 		}
 		x.console.OIDC = &console.OIDCLogin{Start: o.Start, Finish: o.Finish}
 	}

@@ -42,7 +42,7 @@ single-node): with a SQLite store, llmfence serve runs the shards itself.`,
 			}
 			st, err := store.OpenServer(ctx, e.db, store.Options{Logger: e.log})
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return err
 			}
 			defer st.Close()
 			cfg := engineConfig(e, shards, false, rescue, poll, time.Minute, time.Minute)
@@ -55,12 +55,12 @@ single-node): with a SQLite store, llmfence serve runs the shards itself.`,
 			}
 			eng, err := jobs.Open(ctx, st, e.db, cfg)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return err
 			}
 			defer eng.Close()
 			ext.attach(eng)
 			if err := eng.Start(context.WithoutCancel(ctx)); err != nil {
-				return &exitError{code: 2, err: err}
+				return err
 			}
 			fmt.Fprintf(e.stderr, "llmfence: worker %s: taking up to %d scan shards at once from %s\n", cfg.Name, shards, storeName(e.db))
 			<-ctx.Done()

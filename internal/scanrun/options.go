@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/targets"
@@ -81,23 +82,11 @@ func DefaultPortSpec() string {
 }
 
 // UsageError is a request that cannot run as given (a bad option or
-// target); Flag names the flag at fault when there is one.
-type UsageError struct {
-	Flag string
-	Err  error
-}
+// target); Flag names the flag at fault when there is one. It is the one
+// usage-error type of every command (internal/cli).
+type UsageError = cli.UsageError
 
-func (e *UsageError) Error() string {
-	if e.Flag != "" {
-		return e.Flag + ": " + e.Err.Error()
-	}
-	return e.Err.Error()
-}
-func (e *UsageError) Unwrap() error { return e.Err }
-
-func usage(flag, format string, args ...any) error {
-	return &UsageError{Flag: flag, Err: fmt.Errorf(format, args...)}
-}
+func usage(flag, format string, args ...any) error { return cli.Usagef(flag, format, args...) }
 
 // Validate checks the options and fills defaults for zero values that
 // have no meaning of their own.
