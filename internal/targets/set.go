@@ -141,11 +141,11 @@ type Set struct {
 	blockedAll []interval
 	hits       []*big.Int
 	counting   bool
-	count   uint64
-	batches int
-	only    *batch // the one batch, kept when the input fits in one
-	spool   string // spooled standard input, removed by Close
-	closed  bool
+	count      uint64
+	batches    int
+	only       *batch // the one batch, kept when the input fits in one
+	spool      string // spooled standard input, removed by Close
+	closed     bool
 }
 
 // portBits is a set of ports.
