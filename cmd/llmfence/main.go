@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // subcommands a *cli.UsageError: the root's flag error function is
 // inherited by every command, and each argument validator is wrapped.
 func usageErrors(cmd *cobra.Command) {
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return cli.Usage(flagOf(err), err) })
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagError(err) })
 	var wrap func(c *cobra.Command)
 	wrap = func(c *cobra.Command) {
 		if c.Args != nil {
@@ -86,21 +86,24 @@ func usageErrors(cmd *cobra.Command) {
 	wrap(cmd)
 }
 
-// flagOf picks the flag name out of pflag's messages ("invalid argument
-// \"x\" for \"--since\" flag: ...", "unknown flag: --bogus").
-func flagOf(err error) string {
+// flagError turns pflag's `invalid argument "x" for "-f, --format" flag:
+// reason` into `--format "x": reason`, naming the flag first.
+func flagError(err error) error {
 	msg := err.Error()
-	if i := strings.Index(msg, "for \""); i >= 0 {
-		rest := msg[i+5:]
-		if j := strings.IndexByte(rest, '"'); j > 0 {
-			name := rest[:j]
-			if k := strings.LastIndex(name, "--"); k >= 0 {
-				return name[k:]
+	const pre, mid, post = `invalid argument "`, `" for "`, `" flag: `
+	if strings.HasPrefix(msg, pre) {
+		if i := strings.LastIndex(msg, mid); i > 0 {
+			if j := strings.Index(msg[i:], post); j > 0 {
+				val := msg[len(pre):i]
+				name := msg[i+len(mid) : i+j]
+				if k := strings.LastIndex(name, "--"); k >= 0 {
+					name = name[k:]
+				}
+				return &cli.UsageError{Flag: name, Err: fmt.Errorf("%s %q: %s", name, val, msg[i+j+len(post):])}
 			}
-			return name
 		}
 	}
-	return ""
+	return cli.Usage("", err)
 }
 
 // versionText is what "llmfence version" and "llmfence --version" print.

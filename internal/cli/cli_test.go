@@ -153,3 +153,18 @@ func TestUsageError(t *testing.T) {
 		t.Error("Usage does not wrap once")
 	}
 }
+
+func TestApprox(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                                 "0s",
+		45 * time.Second:                  "45s",
+		12*time.Minute + 30*time.Second:   "12m30s",
+		7*time.Hour + 5*time.Minute:       "7h05m",
+		3*Day + 4*time.Hour + time.Minute: "3d4h",
+		7794 * time.Hour:                  "325 days",
+	} {
+		if got := Approx(d); got != want {
+			t.Errorf("Approx(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

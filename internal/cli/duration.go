@@ -133,6 +133,23 @@ func FormatDuration(d time.Duration) string {
 	return d.String()
 }
 
+// Approx writes d for a person, to two units at most: "45s", "12m30s",
+// "7h05m", "3d4h", "325 days".
+func Approx(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return d.String()
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", d/time.Minute, d%time.Minute/time.Second)
+	case d < Day:
+		return fmt.Sprintf("%dh%02dm", d/time.Hour, d%time.Hour/time.Minute)
+	case d < 30*Day:
+		return fmt.Sprintf("%dd%dh", d/Day, d%Day/time.Hour)
+	}
+	return fmt.Sprintf("%d days", (d+Day/2)/Day)
+}
+
 // Rule is what a duration flag accepts besides the syntax.
 type Rule uint8
 

@@ -29,6 +29,9 @@ type Session struct {
 	// Started, if set, is called once the run is recorded and the target
 	// set counted, before the first packet.
 	Started func(run store.Run, pairs uint64)
+	// Guarded, if set, is told which reserved ranges the scope guard left
+	// out of the targets (called only when it left some out).
+	Guarded func([]targets.BlockedHit)
 	// Progress, if set, receives scan progress snapshots.
 	Progress func(scan.Stats)
 	// OnService, if set, sees every service as it is found, before it is
@@ -173,6 +176,9 @@ func (s *Session) Run(ctx context.Context, t Targets) (Summary, error) {
 		return Summary{}, err
 	}
 	defer set.Close()
+	if hits := set.Blocked(); len(hits) > 0 && s.Guarded != nil {
+		s.Guarded(hits)
+	}
 	scope, err := ScopeKey(t, s.Options.Ports)
 	if err != nil {
 		return Summary{}, err
