@@ -95,7 +95,7 @@ Exit status:
 	fl.StringVar(&f.spool, "spool", "", "keep results --send could not deliver in `DIR` (default $XDG_STATE_HOME/llmfence/audit-spool); they are sent first next time")
 	fl.StringVar(&f.failOn, "fail-on", "high", "exit with status 1 when a runtime or store is rated at least this risk (none, info, low, medium, high, critical)")
 	fl.BoolVar(&f.noProbe, "no-probe", false, "do not ask runtimes on their loopback port what they are")
-	fl.DurationVar(&f.timeout, "timeout", 5*time.Second, "timeout of one loopback request")
+	fl.Var(cli.NewDuration(&f.timeout, 5*time.Second, cli.Positive), "timeout", "timeout of one loopback request")
 	fl.StringVar(&f.root, "root", "/", "read the machine below `DIR` (a mounted image); loopback probes are off then")
 	_ = fl.MarkHidden("root")
 	return cmd

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/guard"
 	"github.com/llmfence/llmfence/internal/guard/abuse"
 	"github.com/llmfence/llmfence/internal/guard/authn"
@@ -96,7 +97,7 @@ default). Token callers get the default limits tier.`,
 	fl.StringArrayVar(&f.trustedProxies, "trusted-proxy", nil, "believe X-Forwarded-For from reverse proxies in this `CIDR` (repeatable)")
 	fl.StringArrayVar(&f.corsOrigins, "cors-origin", nil, "let browser pages from this `ORIGIN` (https://host[:port], or *) call the gateway (repeatable; default none)")
 	fl.BoolVar(&f.capture, "capture", false, "store prompts and responses, PII and secrets redacted (llmfence captures); off by default")
-	fl.DurationVar(&f.captureRetention, "capture-retention", guard.DefaultCaptureRetention, "delete captured prompts and responses older than this `DURATION`")
+	fl.Var(cli.NewDuration(&f.captureRetention, guard.DefaultCaptureRetention, cli.NonNegative), "capture-retention", "delete captured prompts and responses older than this `DURATION`")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `FILE` for --tls-cert")
 	fl.StringVar(&f.clientCA, "client-ca", "", "require client certificates signed by a CA in this PEM `FILE` (mutual TLS, on top of the API key)")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
 )
@@ -44,7 +45,7 @@ func newRunsCmd(e *env) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			st, err := store.Open(cmd.Context(), e.db)
+			st, err := openStore(cmd.Context(), e, store.AccessExisting)
 			if err != nil {
 				return err
 			}
@@ -107,7 +108,7 @@ func newHostsCmd(e *env) *cobra.Command {
 			if since > 0 {
 				f.SeenSince = time.Now().Add(-since)
 			}
-			st, err := store.Open(cmd.Context(), e.db)
+			st, err := openStore(cmd.Context(), e, store.AccessExisting)
 			if err != nil {
 				return err
 			}
@@ -133,7 +134,7 @@ func newHostsCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&minRisk, "min-risk", "", "only hosts rated at least this risk")
 	cmd.Flags().StringVar(&auth, "auth", "", "only hosts with this auth state: none, required, unknown")
 	cmd.Flags().StringVar(&address, "address", "", "only this address or CIDR")
-	cmd.Flags().DurationVar(&since, "since", 0, "only hosts seen within this long (e.g. 24h)")
+	cmd.Flags().Var(cli.NewDuration(&since, 0, cli.NonNegative), "since", "only hosts seen within this long (e.g. 24h)")
 	return cmd
 }
 
@@ -158,7 +159,7 @@ func newFindingsCmd(e *env) *cobra.Command {
 				}
 				f.MinSeverity = sev
 			}
-			st, err := store.Open(cmd.Context(), e.db)
+			st, err := openStore(cmd.Context(), e, store.AccessExisting)
 			if err != nil {
 				return err
 			}
@@ -214,7 +215,7 @@ RUN is a run ID from "llmfence runs", or latest / previous.`,
 			if len(args) == 2 {
 				a, b = args[0], args[1]
 			}
-			st, err := store.Open(cmd.Context(), e.db)
+			st, err := openStore(cmd.Context(), e, store.AccessExisting)
 			if err != nil {
 				return err
 			}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/locale"
+	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/version"
 )
 
@@ -104,6 +105,29 @@ func flagError(err error) error {
 		}
 	}
 	return cli.Usage("", err)
+}
+
+// openStore opens the store --db names. Only commands that record new
+// things (scan, demo, probe) pass store.AccessCreate; commands that read or
+// change what is recorded pass store.AccessExisting, so a mistyped --db is
+// an error, never a new empty store. A --db that names no supported store
+// is a usage error.
+func openStore(ctx context.Context, e *env, access store.Access) (store.Store, error) {
+	st, err := store.OpenWith(ctx, e.db, store.Options{Logger: e.log, Access: access})
+	return st, storeError(err, access)
+}
+
+// storeError says an open error in the user's terms.
+func storeError(err error, access store.Access) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrBadInput):
+		return cli.Usage("--db", err)
+	case errors.Is(err, store.ErrNoStore) && access == store.AccessExisting:
+		return fmt.Errorf("%w; \"llmfence scan\" records scans", err)
+	}
+	return err
 }
 
 // versionText is what "llmfence version" and "llmfence --version" print.

@@ -120,8 +120,8 @@ Exit status: 0 nothing at or above --fail-on, 1 findings at or above it,
 	fl.IntVar(&f.maxConc, "max-concurrency", probe.DefaultMaxConcurrency, "most requests in flight when adapting")
 	fl.IntVar(&f.maxRequests, "max-requests", 0, "send at most this many requests, sampled across suites and categories (0: all)")
 	fl.Int64Var(&f.maxTokens, "max-tokens", 0, "stop after the model generated this many tokens (0: no cap)")
-	fl.DurationVar(&f.timeout, "timeout", 0, "stop the run after this long (0: no limit); results so far are kept")
-	fl.DurationVar(&f.requestTimeout, "request-timeout", probe.DefaultRequestTimeout, "longest one request may take")
+	fl.Var(cli.NewDuration(&f.timeout, 0, cli.NonNegative), "timeout", "stop the run after this long (0: no limit); results so far are kept")
+	fl.Var(cli.NewDuration(&f.requestTimeout, probe.DefaultRequestTimeout, cli.Positive), "request-timeout", "longest one request may take")
 	fl.IntVar(&f.seed, "seed", probe.DefaultSeed, "decoding seed of every request")
 	fl.Float64Var(&f.temperature, "temperature", 0, "decoding temperature of every request (0: greedy)")
 	fl.IntVar(&f.rareTokens, "rare-tokens", probe.DefaultRareTokens, "most of the model's own rare vocabulary tokens tried as backdoor triggers")
@@ -169,7 +169,7 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 
 	st, err := store.OpenProbe(ctx, e.db)
 	if err != nil {
-		return err
+		return storeError(err, store.AccessCreate)
 	}
 	defer st.Close()
 	run, err := probeRun(ctx, e, st, f, &opts)

@@ -211,7 +211,29 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for run start and finish times; nil means time.Now.
 	Now func() time.Time
+	// Access says whether Open may create a SQLite database; see Access.
+	Access Access
+	// CreateDir lets Open create the missing directory of a database path
+	// the caller named (the default location's is always created).
+	CreateDir bool
 }
+
+// Access says what Open may create. Only a command that writes a new
+// store asks for AccessCreate; commands that read (runs, hosts, findings,
+// diff, ...) or change existing records use AccessExisting, so a mistyped
+// --db is an error instead of a new, empty store.
+type Access uint8
+
+const (
+	// AccessCreate creates the SQLite database file when it is missing.
+	// Its directory must exist unless the database is at the default
+	// location (DefaultPath with $LLMFENCE_DB unset) or
+	// Options.CreateDir is set.
+	AccessCreate Access = iota
+	// AccessExisting opens only a database that exists; nothing is
+	// created (pending migrations still run).
+	AccessExisting
+)
 
 // Errors callers may test for with errors.Is.
 var (
@@ -221,6 +243,9 @@ var (
 	ErrSchemaTooNew = errors.New("database schema is newer than this llmfence")
 	// ErrBadInput: an argument (run reference, status, filter) is invalid.
 	ErrBadInput = errors.New("invalid input")
+	// ErrNoStore: the database file or its directory does not exist and
+	// Options.Access did not allow creating it.
+	ErrNoStore = errors.New("no store")
 	// ErrRunEnded: the run has already ended (finished, failed or marked
 	// interrupted) and takes no more results or heartbeats.
 	ErrRunEnded = errors.New("run has ended")
