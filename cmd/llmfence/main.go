@@ -108,7 +108,7 @@ func flagError(err error) error {
 }
 
 // openStore opens the store --db names. Only commands that record new
-// things (scan, demo, probe) pass store.AccessCreate; commands that read or
+// things (scan, demo, probe) pass store.AccessCreateFile; commands that read or
 // change what is recorded pass store.AccessExisting, so a mistyped --db is
 // an error, never a new empty store. A --db that names no supported store
 // is a usage error.

@@ -167,9 +167,9 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 	}
 	defer closeOut()
 
-	st, err := store.OpenProbe(ctx, e.db)
+	st, err := store.OpenProbeWith(ctx, e.db, store.Options{Logger: e.log, Access: store.AccessCreateFile})
 	if err != nil {
-		return storeError(err, store.AccessCreate)
+		return storeError(err, store.AccessCreateFile)
 	}
 	defer st.Close()
 	run, err := probeRun(ctx, e, st, f, &opts)

@@ -206,7 +206,7 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 			err = fmt.Errorf("writing output: %w", cerr)
 		}
 	}()
-	st, err := openStore(ctx, e, store.AccessCreate)
+	st, err := openStore(ctx, e, store.AccessCreateFile)
 	if err != nil {
 		return err
 	}

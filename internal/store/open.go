@@ -24,8 +24,9 @@ const EnvDB = "LLMFENCE_DB"
 // scheme ("mysql://…", "redis:…") is refused with ErrBadInput rather than
 // taken for a file name (a file whose name has a colon can be given as
 // "./name:x.db" or "sqlite:name:x.db"). A new database file is created
-// only in a directory that exists, except at the default location; see
-// Options.Access for stores that must exist already.
+// with its directories unless Options.Access says otherwise (the
+// commands' rules: a store only in an existing directory, or only an
+// existing store).
 func Open(ctx context.Context, dsn string) (Store, error) {
 	return OpenWith(ctx, dsn, Options{})
 }
@@ -54,10 +55,10 @@ func isDefaultDSN(dsn string) bool {
 	return strings.TrimSpace(dsn) == "" && os.Getenv(EnvDB) == ""
 }
 
-// checkCreate applies Options.Access and CreateDir to a SQLite path
-// before anything is created.
+// checkCreate applies Options.Access to a SQLite path before anything is
+// created.
 func checkCreate(path string, isDefault bool, opts Options) error {
-	if path == ":memory:" {
+	if path == ":memory:" || opts.Access == AccessCreate {
 		return nil
 	}
 	dir := filepath.Dir(path)
@@ -65,7 +66,7 @@ func checkCreate(path string, isDefault bool, opts Options) error {
 		if opts.Access == AccessExisting {
 			return noStore(path)
 		}
-		if !isDefault && !opts.CreateDir {
+		if !isDefault {
 			return &noStoreError{fmt.Sprintf("store %s: directory %s does not exist (check the path; a store is created only in an existing directory)", path, dir)}
 		}
 	}

@@ -61,8 +61,8 @@ func TestParseDSN(t *testing.T) {
 }
 
 // Open creates a database only where it was asked to: never for
-// AccessExisting, and in a directory that does not exist only at the
-// default location or with CreateDir. The message of a refused DSN does
+// AccessExisting, and with AccessCreateFile in a directory that does not
+// exist only at the default location. The message of a refused DSN does
 // not repeat its password.
 func TestOpenAccess(t *testing.T) {
 	ctx := context.Background()
@@ -79,14 +79,15 @@ func TestOpenAccess(t *testing.T) {
 		created string // a path that must (opens) or must not (refused) exist afterwards
 	}{
 		{"mysql", "mysql://ann:hunter2@db/x", Options{}, ErrBadInput, `"mysql" stores are not supported`, filepath.Join(dir, "mysql:")},
-		{"missing dir", filepath.Join(dir, "typo", "x.db"), Options{}, ErrNoStore, "does not exist", filepath.Join(dir, "typo")},
+		{"missing dir", filepath.Join(dir, "typo", "x.db"), Options{Access: AccessCreateFile}, ErrNoStore, "does not exist", filepath.Join(dir, "typo")},
 		{"missing dir, read", filepath.Join(dir, "typo", "x.db"), Options{Access: AccessExisting}, ErrNoStore, "no store at", filepath.Join(dir, "typo")},
 		{"missing file, read", filepath.Join(dir, "none.db"), Options{Access: AccessExisting}, ErrNoStore, "no store at", filepath.Join(dir, "none.db")},
 		{"default, read", "", Options{Access: AccessExisting}, ErrNoStore, "no store at", xdg},
-		{"new file", filepath.Join(dir, "new.db"), Options{}, nil, "", filepath.Join(dir, "new.db")},
+		{"mysql, existing", "mysql://db/x", Options{Access: AccessExisting}, ErrBadInput, "not supported", filepath.Join(dir, "mysql:")},
+		{"new file", filepath.Join(dir, "new.db"), Options{Access: AccessCreateFile}, nil, "", filepath.Join(dir, "new.db")},
 		{"existing, read", filepath.Join(dir, "new.db"), Options{Access: AccessExisting}, nil, "", filepath.Join(dir, "new.db")},
-		{"create dir", filepath.Join(dir, "made", "x.db"), Options{CreateDir: true}, nil, "", filepath.Join(dir, "made", "x.db")},
-		{"default", "", Options{}, nil, "", filepath.Join(xdg, "llmfence", "llmfence.db")},
+		{"create dir", filepath.Join(dir, "made", "x.db"), Options{Access: AccessCreate}, nil, "", filepath.Join(dir, "made", "x.db")},
+		{"default", "", Options{Access: AccessCreateFile}, nil, "", filepath.Join(xdg, "llmfence", "llmfence.db")},
 	} {
 		tc.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		st, err := OpenWith(ctx, tc.dsn, tc.opts)
@@ -115,7 +116,7 @@ func TestOpenAccess(t *testing.T) {
 	}
 	// $LLMFENCE_DB is a path the user named: its directory must exist.
 	t.Setenv(EnvDB, filepath.Join(dir, "envtypo", "x.db"))
-	if st, err := Open(ctx, ""); !errors.Is(err, ErrNoStore) {
+	if st, err := OpenWith(ctx, "", Options{Access: AccessCreateFile}); !errors.Is(err, ErrNoStore) {
 		if err == nil {
 			st.Close()
 		}
