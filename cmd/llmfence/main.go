@@ -256,6 +256,7 @@ Scan only networks you are authorised to scan.
 		newProbeCmd(e),
 		newProbesCmd(e),
 	)
+	root.Flags().BoolP("version", "v", false, `print the llmfence version (as "llmfence version")`)
 	root.SetVersionTemplate("{{.Version}}\n")
 	usageErrors(root)
 	return root
