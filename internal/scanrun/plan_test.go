@@ -81,7 +81,7 @@ func TestEstimate(t *testing.T) {
 		rate           float64
 		fastest, worst time.Duration
 	}{
-		{65536, 2000, 33 * time.Second, 96 * time.Second}, // 16 waves × 3 s × 2
+		{65536, 2000, 33 * time.Second, 96 * time.Second},        // 16 waves × 3 s × 2
 		{1 << 24, 2000, 8389 * time.Second, 24576 * time.Second}, // 4096 waves × 3 s × 2
 		{4096, 0, 0, 6 * time.Second},
 		{0, 2000, 0, 0},

@@ -10,16 +10,6 @@ import (
 	"github.com/llmfence/llmfence/internal/datafile"
 )
 
-// # Scope guard
-//
-// Reserved ranges (reserved_ranges.yaml) are left out of every scan unless
-// the caller passes none: multicast, class E and limited broadcast, "this
-// network" 0.0.0.0/8, the documentation ranges and a few IPv6 special
-// ranges. They act as exclusions on every port; Set.Blocked says which of
-// them removed addresses from the user's targets. Loopback, private, shared
-// (100.64.0.0/10) and link-local space stay scannable; the data file says
-// why for each decision.
-
 //go:embed reserved_ranges.yaml
 var reservedYAML []byte
 
