@@ -3,15 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
 	"github.com/llmfence/llmfence/internal/cli"
+	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/store"
 )
 
@@ -59,20 +57,9 @@ prints the whole stored text.`,
 				return err
 			}
 			if format == "json" {
-				return writeJSON(e.stdout, append([]store.Capture{}, cs...))
+				return report.WriteJSONL(e.stdout, cs)
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tKEY\tROUTE\tMODEL\tSTATUS\tREDACTED\tPROMPT\tRESPONSE")
-			for _, c := range cs {
-				name := c.KeyName
-				if name == "" {
-					name = "(no key)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.Time.Local().Format(time.DateTime), excerpt(name, 20),
-					excerpt(c.Route, 30), orDash(excerpt(c.Model, 30)), c.Status, redactionsText(c.Redactions),
-					excerpt(c.Prompt, 50)+cutMark(c.PromptTruncated), excerpt(c.Response, 50)+cutMark(c.ResponseTruncated))
-			}
-			if err := tw.Flush(); err != nil {
+			if err := report.CapturesTable(e.stdout, cs, report.ListOptions{}); err != nil {
 				return err
 			}
 			if len(cs) == 0 {
@@ -121,52 +108,4 @@ now, or for a store no guard runs on.`,
 	}
 	cmd.Flags().StringVar(&olderThan, "older-than", "720h", "delete captures older than this `DURATION` (e.g. 720h, 30d)")
 	return cmd
-}
-
-// excerpt renders stored text on one line of at most n characters:
-// control and format characters (terminal escapes, bidirectional
-// overrides) that came from clients are shown as '·', white space is
-// collapsed.
-func excerpt(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n' || r == '\t' || r == '\r':
-			return ' '
-		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar:
-			return '·'
-		}
-		return r
-	}, s)
-	return clip(s, n)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func cutMark(truncated bool) string {
-	if truncated {
-		return " [cut]"
-	}
-	return ""
-}
-
-// redactionsText renders redaction counts as "email:2,jwt:1" ("-" for
-// none).
-func redactionsText(m map[string]int) string {
-	if len(m) == 0 {
-		return "-"
-	}
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for i, id := range ids {
-		ids[i] = fmt.Sprintf("%s:%d", id, m[id])
-	}
-	return strings.Join(ids, ",")
 }

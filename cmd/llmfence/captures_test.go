@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -77,11 +76,7 @@ func TestCapturesList(t *testing.T) {
 			t.Errorf("%s: exit %d\n%s", tc.name, code, errOut)
 			continue
 		}
-		var cs []store.Capture
-		if err := json.Unmarshal([]byte(out), &cs); err != nil {
-			t.Errorf("%s: %v\n%s", tc.name, err, out)
-			continue
-		}
+		cs := decodeJSONL[store.Capture](t, out)
 		var got []string
 		for _, c := range cs {
 			got = append(got, strings.Fields(c.Prompt)[0])
@@ -93,8 +88,8 @@ func TestCapturesList(t *testing.T) {
 			!strings.Contains(cs[0].Prompt, "\x1b[31m") || cs[0].KeyName != "alice") {
 			t.Errorf("json capture = %+v; want the whole stored capture", cs[0])
 		}
-		if tc.want == nil && strings.TrimSpace(out) != "[]" {
-			t.Errorf("%s: json = %q, want []", tc.name, out)
+		if tc.want == nil && out != "" {
+			t.Errorf("%s: json = %q, want no lines", tc.name, out)
 		}
 	}
 

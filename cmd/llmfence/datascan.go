@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"sort"
-	"strings"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
 	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/datascan"
+	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/version"
 )
@@ -173,7 +170,14 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 	}
 	switch f.format {
 	case "table":
-		writeDatascanTable(e.stdout, col, stats, failOn, f.maxEvidence)
+		failed := 0
+		for _, n := range col.atOrAbove(failOn) {
+			failed += n
+		}
+		if err := report.DatascanTable(e.stdout, report.DatascanResult{Findings: col.findings, Summaries: col.summaries,
+			Stats: stats, FailOn: failOn, Failed: failed, PerKind: f.maxEvidence}); err != nil {
+			return err
+		}
 	case "html":
 		if err := datascan.WriteHTML(e.stdout, col.report(stats)); err != nil {
 			return fmt.Errorf("writing the output: %w", err)
@@ -293,88 +297,4 @@ func (c *datascanCollector) atOrAbove(s service.Severity) map[service.Severity]i
 
 func (c *datascanCollector) report(stats datascan.Stats) datascan.Report {
 	return datascan.Report{Findings: c.findings, Summaries: c.summaries, Files: c.fileList, Stats: stats}
-}
-
-// writeDatascanTable prints what a person reads first: triggers and
-// clusters, then findings by kind (the first few), then files.
-// tclip clips text from the scanned data for a terminal: control
-// characters (escape sequences) are dropped.
-func tclip(s string, n int) string {
-	return clip(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			return -1
-		}
-		return r
-	}, s), n)
-}
-
-func writeDatascanTable(w io.Writer, c *datascanCollector, stats datascan.Stats, failOn service.Severity, perKind int) {
-	var b bytes.Buffer
-	if len(c.summaries) > 0 {
-		fmt.Fprintf(&b, "%-9s  %-21s  %7s  %s\n", "SEVERITY", "FINDING", "RECORDS", "TRIGGER / CLUSTER")
-		for _, s := range c.summaries {
-			what := s.Trigger
-			if what == "" {
-				what = s.Cluster
-			} else {
-				what = fmt.Sprintf("%q", s.Trigger)
-			}
-			fmt.Fprintf(&b, "%-9s  %-21s  %7d  %s\n", s.Severity, s.Finding, s.Records, tclip(what, 80))
-			if s.Response != "" {
-				fmt.Fprintf(&b, "%33s response: %s\n", "", tclip(s.Response, 100))
-			}
-			if s.Evidence != "" {
-				fmt.Fprintf(&b, "%33s e.g.: %s\n", "", tclip(s.Evidence, 100))
-			}
-		}
-		b.WriteString("\n")
-	}
-	byKind := map[string][]datascan.Finding{}
-	for _, f := range c.findings {
-		byKind[f.Kind] = append(byKind[f.Kind], f)
-	}
-	for _, k := range []string{datascan.KindBackdoorTrigger, datascan.KindInstructionBackdoor, datascan.KindPromptInjection, datascan.KindSecret, datascan.KindPII, datascan.KindDuplicateCluster} {
-		fs := byKind[k]
-		if len(fs) == 0 {
-			continue
-		}
-		total := stats.Findings[k]
-		fmt.Fprintf(&b, "%s (%d)\n", k, total)
-		for i, f := range fs {
-			if i == perKind {
-				fmt.Fprintf(&b, "  ... %d more (--format json lists all)\n", total-perKind)
-				break
-			}
-			label := f.Category
-			if f.Trigger != "" {
-				label = fmt.Sprintf("%q", f.Trigger)
-			} else if label == "" {
-				label = f.Cluster
-			}
-			fmt.Fprintf(&b, "  %-8s %s:%d  %s  %s\n", f.Severity, tclip(f.File, 60), f.Record, tclip(label, 40), tclip(f.Evidence, 90))
-		}
-		b.WriteString("\n")
-	}
-	kinds := make([]string, 0, len(stats.Findings))
-	for k := range stats.Findings {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	parts := []string{}
-	for _, k := range kinds {
-		parts = append(parts, fmt.Sprintf("%d %s", stats.Findings[k], k))
-	}
-	if len(parts) == 0 {
-		parts = append(parts, "no findings")
-	}
-	failed := 0
-	for _, n := range c.atOrAbove(failOn) {
-		failed += n
-	}
-	fmt.Fprintf(&b, "%d files, %d records, %s scanned: %s; %d at or above %s", stats.Files, stats.Records, humanSize(stats.Bytes), strings.Join(parts, ", "), failed, failOn)
-	if stats.Errors > 0 {
-		fmt.Fprintf(&b, "; %d files with errors", stats.Errors)
-	}
-	b.WriteString("\n")
-	w.Write(b.Bytes())
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
-	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/guard"
 	"github.com/llmfence/llmfence/internal/guard/abuse"
 	"github.com/llmfence/llmfence/internal/guard/authn"
@@ -20,26 +19,17 @@ import (
 	"github.com/llmfence/llmfence/internal/guard/limits"
 	"github.com/llmfence/llmfence/internal/guard/spool"
 	"github.com/llmfence/llmfence/internal/redact"
+	"github.com/llmfence/llmfence/internal/store"
 )
 
-// guardFlags are the command-line settings of `llmfence guard`; set flags
-// override the --config file.
+// guardFlags are the command-line settings of `llmfence guard`: every
+// setting of the guard's settings table (internal/guard/settings.go) has a
+// flag that overrides the --config file, plus the file itself and
+// --create-dir.
 type guardFlags struct {
-	config, upstream, kind, listen, metrics, redis string
-	allow, deny                                    []string
-	maxBody                                        int64
-	filterModels                                   bool
-	trustedProxies, corsOrigins                    []string
-	capture                                        bool
-	captureRetention                               time.Duration
-	tlsCert, tlsKey, clientCA                      string
-	oidcIssuer, oidcAudience, oidcAdmin            string
-	oidcModels                                     string
-	oidcDefaultModels                              []string
-	abuseWebhook                                   string
-	abuseBlock                                     []string
-	auditSpool, auditFsync                         string
-	createDir                                      bool
+	config    string
+	createDir bool
+	set       *guard.Overrides
 }
 
 func newGuardCmd(e *env) *cobra.Command { return guardCommand(e, &guardFlags{}) }
@@ -83,140 +73,44 @@ default). Token callers get the default limits tier.`,
 		},
 	}
 	fl := cmd.Flags()
-	def := guard.DefaultConfig()
 	fl.StringVar(&f.config, "config", "", "YAML configuration `FILE` (flags override it; reloaded on SIGHUP and when it changes)")
-	fl.StringVar(&f.upstream, "upstream", def.Upstream, "`URL` of the LLM server to protect")
-	fl.StringVar(&f.kind, "kind", def.Kind, "upstream API: ollama, vllm, llamacpp or openai")
-	fl.StringVar(&f.listen, "listen", def.Listen, "`ADDR` to serve clients on")
-	fl.StringVar(&f.metrics, "metrics", def.MetricsListen, "`ADDR` for /metrics, /healthz and /readyz (\"\" to disable)")
-	fl.StringVar(&f.redis, "redis", "", "share limit counters between replicas through this Redis `URL`")
-	fl.StringArrayVar(&f.allow, "allow", nil, "admit only clients in this `CIDR` (repeatable)")
-	fl.StringArrayVar(&f.deny, "deny", nil, "refuse clients in this `CIDR` (repeatable; wins over --allow)")
-	fl.Int64Var(&f.maxBody, "max-body", def.MaxBodyBytes, "largest request body in `BYTES`")
-	fl.BoolVar(&f.filterModels, "filter-models", false, "hide models a key may not use from model listings")
-	fl.StringArrayVar(&f.trustedProxies, "trusted-proxy", nil, "believe X-Forwarded-For from reverse proxies in this `CIDR` (repeatable)")
-	fl.StringArrayVar(&f.corsOrigins, "cors-origin", nil, "let browser pages from this `ORIGIN` (https://host[:port], or *) call the gateway (repeatable; default none)")
-	fl.BoolVar(&f.capture, "capture", false, "store prompts and responses, PII and secrets redacted (llmfence captures); off by default")
-	fl.Var(cli.NewDuration(&f.captureRetention, guard.DefaultCaptureRetention, cli.NonNegative), "capture-retention", "delete captured prompts and responses older than this `DURATION`")
-	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
-	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `FILE` for --tls-cert")
-	fl.StringVar(&f.clientCA, "client-ca", "", "require client certificates signed by a CA in this PEM `FILE` (mutual TLS, on top of the API key)")
-	fl.StringVar(&f.abuseWebhook, "abuse-webhook", "", "POST abuse alerts (JSON) to this `URL`")
-	fl.StringSliceVar(&f.abuseBlock, "abuse-block", nil, "refuse requests that trip these abuse signals: rate_jump, new_network, prompt_abuse, bulk_spam (default: alert or log only)")
-	fl.StringVar(&f.auditSpool, "audit-spool", "", "local audit spool `DIR` (default: beside a SQLite store, <db>.audit)")
-	fl.StringVar(&f.auditFsync, "audit-fsync", "interval", "when spooled audit records are forced to disk: always, interval or never")
 	fl.BoolVar(&f.createDir, "create-dir", false, "create the directory of a --db file that does not exist yet")
-	fl.StringVar(&f.oidcIssuer, "oidc-issuer", "", "accept OpenID Connect JWT bearer tokens from this issuer `URL`")
-	fl.StringVar(&f.oidcAudience, "oidc-audience", "", "`AUD` that tokens must be issued for (required with --oidc-issuer)")
-	fl.StringVar(&f.oidcAdmin, "oidc-admin-claim", "", "`CLAIM=VALUE` granting admin routes, e.g. groups=llm-admins")
-	fl.StringVar(&f.oidcModels, "oidc-models-claim", "", "token `CLAIM` listing the model globs the caller may use")
-	fl.StringArrayVar(&f.oidcDefaultModels, "oidc-default-models", nil, "model `GLOB` for tokens without the models claim (repeatable; none by default)")
+	addGuardSettingFlags(cmd, f)
 	return cmd
 }
 
-// guardConfig reads --config (if any) and applies the flags that were set.
-func guardConfig(cmd *cobra.Command, f *guardFlags) (guard.Config, error) {
-	cfg := guard.DefaultConfig()
-	if f.config != "" {
-		var err error
-		if cfg, err = guard.LoadConfigFile(f.config, cfg); err != nil {
-			return guard.Config{}, err
+// addGuardSettingFlags registers one flag per setting of the table, its
+// default and help taken from the table, and --abuse-block, a shorthand
+// for --abuse-<signal>-action block.
+func addGuardSettingFlags(cmd *cobra.Command, f *guardFlags) {
+	fl := cmd.Flags()
+	f.set = guard.NewOverrides()
+	for _, s := range guard.Settings() {
+		flag := fl.VarPF(f.set.Value(s), s.Flag, "", s.Usage())
+		if s.Kind() == guard.KindBool {
+			flag.NoOptDefVal = "true"
 		}
 	}
-	ch := cmd.Flags().Changed
-	if ch("upstream") {
-		cfg.Upstream = f.upstream
-	}
-	if ch("kind") {
-		cfg.Kind = f.kind
-	}
-	if ch("listen") {
-		cfg.Listen = f.listen
-	}
-	if ch("metrics") {
-		cfg.MetricsListen = f.metrics
-	}
-	if ch("redis") {
-		cfg.Redis = f.redis
-	}
-	if ch("allow") {
-		cfg.Allow = f.allow
-	}
-	if ch("deny") {
-		cfg.Deny = f.deny
-	}
-	if ch("max-body") {
-		cfg.MaxBodyBytes = f.maxBody
-	}
-	if ch("filter-models") {
-		cfg.FilterModelList = f.filterModels
-	}
-	if ch("trusted-proxy") {
-		cfg.TrustedProxies = f.trustedProxies
-	}
-	if ch("cors-origin") {
-		cfg.CORSOrigins = f.corsOrigins
-	}
-	if ch("capture") {
-		cfg.Capture.Enabled = f.capture
-	}
-	if ch("capture-retention") {
-		cfg.Capture.Retention = f.captureRetention
-	}
-	if ch("tls-cert") {
-		cfg.TLS.Cert = f.tlsCert
-	}
-	if ch("tls-key") {
-		cfg.TLS.Key = f.tlsKey
-	}
-	if ch("client-ca") {
-		cfg.TLS.ClientCA = f.clientCA
-	}
-	if ch("abuse-webhook") {
-		cfg.Abuse.Webhook = f.abuseWebhook
-	}
-	if ch("audit-spool") {
-		cfg.Audit.Spool = f.auditSpool
-	}
-	if ch("audit-fsync") {
-		if err := cfg.Audit.Fsync.UnmarshalText([]byte(f.auditFsync)); err != nil {
-			return cfg, fmt.Errorf("--audit-fsync: %w", err)
-		}
-	}
-	for _, sig := range f.abuseBlock {
-		switch strings.TrimSpace(sig) {
-		case "rate_jump":
-			cfg.Abuse.RateJump.Action = abuse.Block
-		case "new_network":
-			cfg.Abuse.NewNetwork.Action = abuse.Block
-		case "prompt_abuse":
-			cfg.Abuse.PromptAbuse.Action = abuse.Block
-		case "bulk_spam":
-			cfg.Abuse.BulkSpam.Action = abuse.Block
-		default:
-			return cfg, fmt.Errorf("--abuse-block %q: want rate_jump, new_network, prompt_abuse or bulk_spam", sig)
-		}
-	}
-	if ch("oidc-issuer") {
-		cfg.OIDC.Issuer = f.oidcIssuer
-	}
-	if ch("oidc-audience") {
-		cfg.OIDC.Audience = f.oidcAudience
-	}
-	if ch("oidc-admin-claim") {
-		cfg.OIDC.AdminClaim = f.oidcAdmin
-	}
-	if ch("oidc-models-claim") {
-		cfg.OIDC.ModelsClaim = f.oidcModels
-	}
-	if ch("oidc-default-models") {
-		cfg.OIDC.DefaultModels = f.oidcDefaultModels
-	}
-	if err := cfg.Validate(); err != nil {
-		return guard.Config{}, err
-	}
-	return cfg, nil
+	fl.Var(abuseBlockFlag{f.set}, "abuse-block",
+		"refuse requests that trip these abuse signals: "+strings.Join(guard.BlockableSignals(), ", ")+" (short for --abuse-SIGNAL-action block)")
 }
+
+// abuseBlockFlag is --abuse-block: a comma-separated list of signals.
+type abuseBlockFlag struct{ set *guard.Overrides }
+
+func (a abuseBlockFlag) String() string { return "" }
+func (a abuseBlockFlag) Type() string   { return "SIGNALS" }
+func (a abuseBlockFlag) Set(v string) error {
+	for _, sig := range strings.Split(v, ",") {
+		if err := a.set.BlockSignal(sig); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// guardConfig reads --config (if any) and lays the flags given over it.
+func guardConfig(f *guardFlags) (guard.Config, error) { return guard.LoadConfig(f.config, f.set) }
 
 func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 	ctx := cmd.Context()
@@ -226,7 +120,7 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 		// docs/benchmarks.md). GOGC in the environment overrides it.
 		debug.SetGCPercent(50)
 	}
-	cfg, err := guardConfig(cmd, f)
+	cfg, err := guardConfig(f)
 	if err != nil {
 		return err
 	}
@@ -235,35 +129,9 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 		return err
 	}
 	defer st.Close()
-
-	// The audit spool: records of answered requests wait here before they
-	// reach the store. What an earlier run left is copied first, so the
-	// budgets restored below count it.
-	spoolOpts := spool.Options{Fsync: cfg.Audit.Fsync, FsyncInterval: cfg.Audit.FsyncInterval, Logger: e.log}
-	spoolDir := cfg.Audit.Spool
-	var sp *spool.Spool
-	if spoolDir != "" {
-		if sp, err = spool.Open(spoolDir, spoolOpts); err != nil {
-			return err
-		}
-	} else {
-		// The default place; a second guard on the same store (replicas
-		// on one host) takes the next free one, and whichever guard starts
-		// next copies what a crashed one left.
-		base, err := guard.DefaultSpoolDir(e.db)
-		if err != nil {
-			return err
-		}
-		for i := 1; sp == nil; i++ {
-			spoolDir = base
-			if i > 1 {
-				spoolDir = fmt.Sprintf("%s.%d", base, i)
-			}
-			sp, err = spool.Open(spoolDir, spoolOpts)
-			if err != nil && (!errors.Is(err, spool.ErrInUse) || i == 16) {
-				return err
-			}
-		}
+	sp, spoolDir, err := openAuditSpool(ctx, e, cfg.Audit, st)
+	if err != nil {
+		return err
 	}
 	spoolOwned := true
 	defer func() {
@@ -271,92 +139,14 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 			sp.Close()
 		}
 	}()
-	if rs, err := sp.Replay(ctx, st, 0); err != nil {
-		return fmt.Errorf("copying the audit spool %s into the store: %w", spoolDir, err)
-	} else if rs.Records > 0 || rs.Lost > 0 {
-		e.log.Info("audit spool replayed", "dir", spoolDir, "records", rs.Records, "bytes_lost", rs.Lost)
-	}
-
-	var lim guard.Limiter
-	if cfg.Redis != "" {
-		opt, err := redis.ParseURL(cfg.Redis)
-		if err != nil {
-			return fmt.Errorf("--redis %q: %w", cfg.Redis, err)
-		}
-		rdb := redis.NewClient(opt)
-		defer rdb.Close()
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = rdb.Ping(pctx).Err()
-		cancel()
-		if err != nil {
-			return fmt.Errorf("redis at %s is unreachable: %w", opt.Addr, err)
-		}
-		lim = guard.LimiterFrom(limits.NewRedis(rdb, limits.RedisOptions{Logger: e.log}))
-	} else {
-		// Without Redis the counters live in this process: the current
-		// day's, month's and minute's usage is read back from the audit
-		// log, so a restart does not hand every key a fresh budget.
-		mem := limits.NewMemory(limits.Options{}, e.log)
-		n, err := guard.RestoreBudgets(ctx, mem, st, time.Now())
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			e.log.Info("token budgets restored from the audit log", "keys", n)
-		}
-		lim = guard.LimiterFrom(mem)
-	}
-
-	if cfg.TLS.Enabled() {
-		// Fail before listening when the files are wrong.
-		if _, err := guard.ServerTLSConfig(cfg.TLS); err != nil {
-			return err
-		}
-	}
-	auth := guard.KeysAuthenticator(gkeys.NewManager(st, gkeys.Options{Logger: e.log}))
-	if cfg.OIDC.Enabled() {
-		o, err := authn.NewOIDC(cfg.OIDC, authn.OIDCOptions{Logger: e.log})
-		if err != nil {
-			return err
-		}
-		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		if err := o.Discover(dctx); err != nil {
-			// Not fatal: discovery is retried on use, and API keys work.
-			fmt.Fprintf(e.stderr, "llmfence guard: warning: %v (token requests get 503 until it answers)\n", err)
-		}
-		cancel()
-		auth = authn.Chain(auth, o)
-	}
-
-	detector, err := abuse.New(cfg.Abuse, abuse.Options{Logger: e.log, Background: true})
+	opts := guard.Options{Config: cfg, Sink: st, Spool: sp, Logger: e.log, ConfigFile: f.config,
+		Reload: func() (guard.Config, error) { return guardConfig(f) }}
+	closeLimiter, err := guardParts(ctx, e, cfg, st, &opts)
 	if err != nil {
-		return fmt.Errorf("abuse rules: %w", err)
+		return err
 	}
-	var capture *guard.CaptureWriter
-	if cfg.Capture.Enabled {
-		red, err := redact.New()
-		if err != nil {
-			return fmt.Errorf("redaction patterns: %w", err)
-		}
-		capture = guard.NewCaptureWriter(st, cfg.Capture, red, e.log, nil)
-		keep := cfg.Capture.Retention
-		if keep == 0 {
-			keep = guard.DefaultCaptureRetention
-		}
-		fmt.Fprintf(e.stderr, "llmfence guard: capturing prompts and responses (redacted, kept %s; see llmfence captures)\n", keep)
-	}
-	srv, err := guard.New(guard.Options{
-		Capture:    capture,
-		Abuse:      detector,
-		Config:     cfg,
-		Auth:       auth,
-		Limiter:    lim,
-		Sink:       st,
-		Spool:      sp,
-		Logger:     e.log,
-		Reload:     func() (guard.Config, error) { return guardConfig(cmd, f) },
-		ConfigFile: f.config,
-	})
+	defer closeLimiter()
+	srv, err := guard.New(opts)
 	if err != nil {
 		return err
 	}
@@ -371,6 +161,138 @@ func runGuard(cmd *cobra.Command, e *env, f *guardFlags) error {
 	fmt.Fprintf(e.stderr, "llmfence guard: %s://%s -> %s (metrics %s, audit spool %s)\n", scheme, cfg.Listen,
 		guard.RedactURL(cfg.Upstream), orNone(cfg.MetricsListen), spoolDir)
 	return srv.Run(ctx)
+}
+
+// guardParts builds the limiter, authenticator, abuse detector and capture
+// writer into opts; the function returned closes the limiter's Redis
+// client.
+func guardParts(ctx context.Context, e *env, cfg guard.Config, st store.GuardStore, opts *guard.Options) (func(), error) {
+	lim, closeLimiter, err := guardLimiter(ctx, e, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			closeLimiter()
+		}
+	}()
+	if cfg.TLS.Enabled() {
+		// Fail before listening when the files are wrong.
+		if _, err := guard.ServerTLSConfig(cfg.TLS); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Auth, err = guardAuthenticator(ctx, e, cfg, st); err != nil {
+		return nil, err
+	}
+	if opts.Abuse, err = abuse.New(cfg.Abuse, abuse.Options{Logger: e.log, Background: true}); err != nil {
+		return nil, fmt.Errorf("abuse rules: %w", err)
+	}
+	if cfg.Capture.Enabled {
+		red, err := redact.New()
+		if err != nil {
+			return nil, fmt.Errorf("redaction patterns: %w", err)
+		}
+		opts.Capture = guard.NewCaptureWriter(st, cfg.Capture, red, e.log, nil)
+		keep := cfg.Capture.Retention
+		if keep == 0 {
+			keep = guard.DefaultCaptureRetention
+		}
+		fmt.Fprintf(e.stderr, "llmfence guard: capturing prompts and responses (redacted, kept %s; see llmfence captures)\n", keep)
+	}
+	opts.Limiter, ok = lim, true
+	return closeLimiter, nil
+}
+
+// openAuditSpool opens the audit spool, where records of answered requests
+// wait before they reach the store, and copies what an earlier run left
+// into the store first, so the budgets restored afterwards count it.
+func openAuditSpool(ctx context.Context, e *env, ac guard.AuditConfig, st store.GuardStore) (*spool.Spool, string, error) {
+	opts := spool.Options{Fsync: ac.Fsync, FsyncInterval: ac.FsyncInterval, Logger: e.log}
+	dir := ac.Spool
+	var sp *spool.Spool
+	var err error
+	if dir != "" {
+		if sp, err = spool.Open(dir, opts); err != nil {
+			return nil, "", err
+		}
+	} else {
+		// The default place; a second guard on the same store (replicas
+		// on one host) takes the next free one, and whichever guard starts
+		// next copies what a crashed one left.
+		base, err := guard.DefaultSpoolDir(e.db)
+		if err != nil {
+			return nil, "", err
+		}
+		for i := 1; sp == nil; i++ {
+			dir = base
+			if i > 1 {
+				dir = fmt.Sprintf("%s.%d", base, i)
+			}
+			sp, err = spool.Open(dir, opts)
+			if err != nil && (!errors.Is(err, spool.ErrInUse) || i == 16) {
+				return nil, "", err
+			}
+		}
+	}
+	if rs, err := sp.Replay(ctx, st, 0); err != nil {
+		sp.Close()
+		return nil, "", fmt.Errorf("copying the audit spool %s into the store: %w", dir, err)
+	} else if rs.Records > 0 || rs.Lost > 0 {
+		e.log.Info("audit spool replayed", "dir", dir, "records", rs.Records, "bytes_lost", rs.Lost)
+	}
+	return sp, dir, nil
+}
+
+// guardLimiter shares the limit counters through Redis, or keeps them in
+// this process, seeded from the audit log so that a restart does not hand
+// every key a fresh budget. The function returned closes the Redis client.
+func guardLimiter(ctx context.Context, e *env, cfg guard.Config, st store.GuardStore) (guard.Limiter, func(), error) {
+	if cfg.Redis == "" {
+		mem := limits.NewMemory(limits.Options{}, e.log)
+		n, err := guard.RestoreBudgets(ctx, mem, st, time.Now())
+		if err != nil {
+			return nil, nil, err
+		}
+		if n > 0 {
+			e.log.Info("token budgets restored from the audit log", "keys", n)
+		}
+		return guard.LimiterFrom(mem), func() {}, nil
+	}
+	opt, err := redis.ParseURL(cfg.Redis)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--redis %q: %w", cfg.Redis, err)
+	}
+	rdb := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = rdb.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		rdb.Close()
+		return nil, nil, fmt.Errorf("redis at %s is unreachable: %w", opt.Addr, err)
+	}
+	return guard.LimiterFrom(limits.NewRedis(rdb, limits.RedisOptions{Logger: e.log})), func() { rdb.Close() }, nil
+}
+
+// guardAuthenticator checks API keys against the store and, with an OIDC
+// issuer, JWT bearer tokens.
+func guardAuthenticator(ctx context.Context, e *env, cfg guard.Config, st store.GuardStore) (guard.Authenticator, error) {
+	auth := guard.KeysAuthenticator(gkeys.NewManager(st, gkeys.Options{Logger: e.log}))
+	if !cfg.OIDC.Enabled() {
+		return auth, nil
+	}
+	o, err := authn.NewOIDC(cfg.OIDC, authn.OIDCOptions{Logger: e.log})
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := o.Discover(dctx); err != nil {
+		// Not fatal: discovery is retried on use, and API keys work.
+		fmt.Fprintf(e.stderr, "llmfence guard: warning: %v (token requests get 503 until it answers)\n", err)
+	}
+	return authn.Chain(auth, o), nil
 }
 
 func orNone(s string) string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -238,22 +237,7 @@ func TestGuardCapture(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("captures: exit %d: %s", code, errOut)
 		}
-		caps = nil
-		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-			if line == "" || line == "[]" {
-				continue
-			}
-			var c store.Capture
-			if err := json.Unmarshal([]byte(line), &c); err != nil {
-				var list []store.Capture
-				if err := json.Unmarshal([]byte(out), &list); err != nil {
-					t.Fatalf("captures output %q: %v", out, err)
-				}
-				caps = list
-				break
-			}
-			caps = append(caps, c)
-		}
+		caps = decodeJSONL[store.Capture](t, out)
 		if len(caps) > 0 {
 			break
 		}

@@ -154,17 +154,13 @@ func readLines(t *testing.T, r io.Reader) []ollamaLine {
 }
 
 // giUsage runs `llmfence usage --format json --key name`.
-func giUsage(t *testing.T, db, key string) usageReport {
+func giUsage(t *testing.T, db, key string) []store.UsageSummary {
 	t.Helper()
 	out, errOut, code := runCLI(t, "", "--db", db, "usage", "--format", "json", "--since", "0", "--key", key)
 	if code != 0 {
 		t.Fatalf("usage: exit %d: %s", code, errOut)
 	}
-	var rep usageReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("usage output %q: %v", out, err)
-	}
-	return rep
+	return decodeJSONL[store.UsageSummary](t, out)
 }
 
 // giRecords waits until the audit log holds n records of key and returns
@@ -298,9 +294,9 @@ func TestGuardRealOllama(t *testing.T) {
 				c.Prompt, c.Response, c.Model, c.Status, streamed.String())
 		}
 		rep := giUsage(t, db, "alice")
-		if len(rep.Keys) != 1 || rep.Keys[0].KeyName != "alice" || rep.Keys[0].Requests != 1 ||
-			rep.Keys[0].PromptTokens != *last.PromptEvalCount || rep.Keys[0].CompletionTokens != *last.EvalCount {
-			t.Errorf("llmfence usage %+v, want 1 request of %d+%d tokens", rep.Keys, *last.PromptEvalCount, *last.EvalCount)
+		if len(rep) != 1 || rep[0].KeyName != "alice" || rep[0].Requests != 1 ||
+			rep[0].PromptTokens != *last.PromptEvalCount || rep[0].CompletionTokens != *last.EvalCount {
+			t.Errorf("llmfence usage %+v, want 1 request of %d+%d tokens", rep, *last.PromptEvalCount, *last.EvalCount)
 		}
 	})
 

@@ -159,7 +159,7 @@ oidc:
 		"--oidc-models-claim", "llm_models", "--oidc-admin-claim", "roles=admin"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := guardConfig(cmd, &f)
+	cfg, err := guardConfig(&f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,5 +171,90 @@ oidc:
 	if o.Issuer != "https://login.example.com/realms/ai" || o.Audience != "llmfence" || o.AdminClaim != "roles=admin" ||
 		o.ModelsClaim != "llm_models" || len(o.DefaultModels) != 1 || o.DefaultModels[0] != "llama3*" {
 		t.Errorf("oidc = %+v", o)
+	}
+}
+
+// TestGuardFlagsComeFromTheTable: every setting of the guard's table is a
+// flag of the command, with the table's default and help, and a value
+// given on the command line reaches the setting (switches without a
+// value, lists by repeating the flag).
+func TestGuardFlagsComeFromTheTable(t *testing.T) {
+	for _, s := range guard.Settings() {
+		t.Run(s.Key, func(t *testing.T) {
+			var f guardFlags
+			cmd := guardCommand(&env{stdout: io.Discard, stderr: io.Discard}, &f)
+			fl := cmd.Flags().Lookup(s.Flag)
+			if fl == nil {
+				t.Fatalf("no flag --%s", s.Flag)
+			}
+			if fl.DefValue != s.Default() || fl.Usage != s.Usage() {
+				t.Errorf("--%s: default %q, usage %q; the table says %q, %q", s.Flag, fl.DefValue, fl.Usage, s.Default(), s.Usage())
+			}
+			args, want := flagSample(t, s)
+			if err := cmd.ParseFlags(args); err != nil {
+				t.Fatalf("%q: %v", args, err)
+			}
+			cfg := guard.DefaultConfig()
+			if err := f.set.Apply(&cfg); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Text(&cfg); got != want {
+				t.Errorf("%q: %s = %q, want %q", args, s.Key, got, want)
+			}
+		})
+	}
+}
+
+// flagSample is a command line giving s a value other than its default,
+// and that value as Setting.Text shows it.
+func flagSample(t *testing.T, s guard.Setting) (args []string, want string) {
+	flag, def := "--"+s.Flag, s.Default()
+	switch s.Kind() {
+	case guard.KindBool:
+		if def == "true" {
+			return []string{flag + "=false"}, "false"
+		}
+		return []string{flag}, "true"
+	case guard.KindList:
+		return []string{flag, "192.0.2.1", flag, "198.51.100.0/24"}, "192.0.2.1,198.51.100.0/24"
+	case guard.KindInt, guard.KindFloat:
+		return []string{flag, "7" + def}, "7" + def
+	case guard.KindDuration:
+		return []string{flag, "7h"}, "7h"
+	case guard.KindChoice:
+		for _, c := range s.Choices() {
+			if c != def {
+				return []string{flag, c}, c
+			}
+		}
+	case guard.KindString:
+		return []string{flag, def + "x"}, def + "x"
+	}
+	t.Fatalf("%s: kind %s", s.Key, s.Kind())
+	return nil, ""
+}
+
+// --abuse-block is short for --abuse-<signal>-action block, and wins over
+// the file as the settings' own flags do.
+func TestGuardAbuseBlockShorthand(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "g.yaml")
+	if err := os.WriteFile(file, []byte("abuse: {rate_jump: {action: log}, bulk_spam: {action: log}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var f guardFlags
+	cmd := guardCommand(&env{stdout: io.Discard, stderr: io.Discard}, &f)
+	if err := cmd.ParseFlags([]string{"--config", file, "--abuse-block", "rate_jump,new_network"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := guardConfig(&f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Abuse
+	if a.RateJump.Action.String() != "block" || a.NewNetwork.Action.String() != "block" || a.BulkSpam.Action.String() != "log" {
+		t.Errorf("actions: rate_jump %s, new_network %s, bulk_spam %s", a.RateJump.Action, a.NewNetwork.Action, a.BulkSpam.Action)
+	}
+	if err := guardCommand(&env{stdout: io.Discard, stderr: io.Discard}, &guardFlags{}).ParseFlags([]string{"--abuse-block", "output_watch"}); err == nil {
+		t.Error("--abuse-block output_watch accepted")
 	}
 }

@@ -2,16 +2,14 @@ package main
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/llmfence/llmfence/internal/cli"
+	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
 )
@@ -27,12 +25,6 @@ func checkFormat(f string) error {
 		return fmt.Errorf("--format %q: want table or json", f)
 	}
 	return nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func newRunsCmd(e *env) *cobra.Command {
@@ -60,15 +52,9 @@ func newRunsCmd(e *env) *cobra.Command {
 				return err
 			}
 			if format == "json" {
-				return writeJSON(e.stdout, runs)
+				return report.WriteJSONL(e.stdout, runs)
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tSTARTED\tSTATUS\tPAIRS\tOPEN\tSERVICES\tTARGETS")
-			for _, r := range runs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.StartedAt.Local().Format(time.DateTime), r.Status,
-					r.Stats.AddressesProbed, r.Stats.OpenPorts, r.Stats.Services, clip(strings.Join(r.Targets, " "), 60))
-			}
-			return tw.Flush()
+			return report.RunsTable(e.stdout, runs, report.ListOptions{})
 		},
 	}
 	formatFlag(cmd, &format)
@@ -119,15 +105,9 @@ func newHostsCmd(e *env) *cobra.Command {
 				return err
 			}
 			if format == "json" {
-				return writeJSON(e.stdout, hosts)
+				return report.WriteJSONL(e.stdout, hosts)
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "HOST:PORT\tPRODUCT\tVERSION\tAUTH\tMODELS\tRISK\tFIRST SEEN\tLAST SEEN\tTOP FINDING")
-			for _, h := range hosts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", h.Key(), h.Product, h.Version, h.Auth, h.Models, h.Risk,
-					h.FirstSeen.Local().Format(time.DateTime), h.LastSeen.Local().Format(time.DateTime), clip(h.TopFinding, 50))
-			}
-			return tw.Flush()
+			return report.HostsTable(e.stdout, hosts, report.ListOptions{})
 		},
 	}
 	formatFlag(cmd, &format)
@@ -169,22 +149,16 @@ func newFindingsCmd(e *env) *cobra.Command {
 				return err
 			} else if f.Run == "" || f.Run != r.ID {
 				f.Run = r.ID
-				fmt.Fprintf(e.stderr, "llmfence: findings of run %s (%s, targets %s)\n", r.ID, cmp.Or(run, store.RefLatest), clip(strings.Join(r.Targets, " "), 60))
+				fmt.Fprintf(e.stderr, "llmfence: findings of run %s (%s, targets %s)\n", r.ID, cmp.Or(run, store.RefLatest), strings.Join(r.Targets, " "))
 			}
 			rows, err := st.Findings(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
 			if format == "json" {
-				return writeJSON(e.stdout, rows)
+				return report.WriteJSONL(e.stdout, rows)
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEVERITY\tID\tHOST:PORT\tPRODUCT\tTITLE\tDETAIL")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Severity, r.ID, (&service.Service{Host: r.Host, Port: r.Port}).Key(),
-					r.Product, r.Title, clip(r.Detail, 60))
-			}
-			return tw.Flush()
+			return report.FindingsTable(e.stdout, rows, report.ListOptions{})
 		},
 	}
 	formatFlag(cmd, &format)
@@ -237,20 +211,11 @@ the same targets and ports (previous), and says which runs it compared.`,
 				fmt.Fprintf(e.stderr, "llmfence: comparing run %s with run %s, the latest two finished runs over the same targets and ports\n", d.From.ID, d.To.ID)
 			}
 			if format == "json" {
-				return writeJSON(e.stdout, d)
+				return report.WriteJSONL(e.stdout, []store.Diff{d})
 			}
-			return d.WriteText(e.stdout)
+			return report.DiffText(e.stdout, d)
 		},
 	}
 	formatFlag(cmd, &format)
 	return cmd
-}
-
-func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/inspect"
+	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/verdict"
 	"github.com/llmfence/llmfence/internal/version"
@@ -134,7 +132,7 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 	if err != nil {
 		return err
 	}
-	out := newInspectWriter(e.stdout, f.format)
+	out := report.NewInspectWriter(e.stdout, f.format == "json")
 	var all []*inspect.Result
 	emit := func(r *inspect.Result) error {
 		if f.bom != "" {
@@ -143,7 +141,7 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 		if r.Error != "" {
 			fmt.Fprintf(e.stderr, "llmfence: cannot inspect %s: %s\n", r.Path, r.Error)
 		}
-		return out.write(r)
+		return out.Write(r)
 	}
 	var total inspect.Summary
 	addSum := func(s inspect.Summary) {
@@ -179,8 +177,7 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 			return fmt.Errorf("--ollama-store: %w", err)
 		}
 	}
-	out.summary(total, failOn)
-	if err := out.flush(); err != nil {
+	if err := out.Summary(total, failOn); err != nil {
 		return fmt.Errorf("writing the output: %w", err)
 	}
 	if f.bom != "" {
@@ -205,88 +202,4 @@ func inspectPlural(n int, one, many string) string {
 		return fmt.Sprintf("%d %s", n, one)
 	}
 	return fmt.Sprintf("%d %s", n, many)
-}
-
-// inspectWriter renders results as JSON Lines or a readable table.
-type inspectWriter struct {
-	w    io.Writer
-	enc  *json.Encoder
-	json bool
-	err  error
-}
-
-func newInspectWriter(w io.Writer, format string) *inspectWriter {
-	iw := &inspectWriter{w: w, json: format == "json"}
-	if iw.json {
-		iw.enc = json.NewEncoder(w)
-	} else {
-		fmt.Fprintf(w, inspectRow, "VERDICT", "FORMAT", "SIZE", "PATH")
-	}
-	return iw
-}
-
-func (iw *inspectWriter) write(r *inspect.Result) error {
-	if iw.err != nil {
-		return iw.err
-	}
-	if iw.json {
-		iw.err = iw.enc.Encode(r)
-		return iw.err
-	}
-	v := strings.ToUpper(string(r.Verdict))
-	if r.Error != "" {
-		v = "ERROR"
-	}
-	_, iw.err = fmt.Fprintf(iw.w, inspectRow, v, r.Format, humanSize(r.Size), r.Path)
-	if r.Error != "" {
-		fmt.Fprintf(iw.w, "  error: %s\n", r.Error)
-	}
-	for _, fd := range r.Findings {
-		line := fmt.Sprintf("  %-8s %s %s", fd.Severity, fd.ID, fd.Title)
-		if fd.Detail != "" {
-			line += ": " + clip(oneLine(fd.Detail), 160)
-		}
-		if fd.Member != "" {
-			line += " [in " + clip(fd.Member, 100) + "]"
-		}
-		fmt.Fprintln(iw.w, line)
-	}
-	return nil
-}
-
-func (iw *inspectWriter) summary(s inspect.Summary, failOn service.Severity) {
-	if iw.json || iw.err != nil {
-		return
-	}
-	parts := []string{}
-	for _, v := range verdict.All {
-		if n := s.Verdicts[v]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, v))
-		}
-	}
-	if s.Errors > 0 {
-		parts = append(parts, fmt.Sprintf("%d unreadable", s.Errors))
-	}
-	fmt.Fprintf(iw.w, "\n%s inspected: %s; %d at or above %s\n", inspectPlural(s.Files, "file", "files"), strings.Join(parts, ", "), s.Failed, failOn)
-}
-
-func (iw *inspectWriter) flush() error { return iw.err }
-
-// inspectRow lays out one file in the table.
-const inspectRow = "%-10s  %-15s  %7s  %s\n"
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1fG", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fK", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%dB", n)
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +12,7 @@ import (
 	"github.com/llmfence/llmfence/internal/cli"
 	apikeys "github.com/llmfence/llmfence/internal/guard/keys"
 	"github.com/llmfence/llmfence/internal/guard/route"
+	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/store"
 )
 
@@ -86,7 +85,7 @@ func newKeysCreateCmd(e *env) *cobra.Command {
 				return fmt.Errorf("print the new key: %w", err)
 			}
 			fmt.Fprintf(e.stderr, "Created API key %q (id %s). It is shown only this once: store it now.\n", k.Name, k.ID)
-			describeKey(e.stderr, k)
+			report.DescribeKey(e.stderr, k, report.ListOptions{})
 			if len(k.Models) == 0 {
 				fmt.Fprintln(e.stderr, "Note: no --models given, so requests naming any model will be refused (use --models '*' to allow all).")
 			}
@@ -114,49 +113,6 @@ func badKeysArg(err error) error { return cli.Usage("", err) }
 // durations plus d and w: "30d", "1w").
 func parseLongDuration(s string) (time.Duration, error) { return cli.ParseDuration(s) }
 
-func describeKey(w io.Writer, k apikeys.Key) {
-	exp := "never"
-	if !k.Expires.IsZero() {
-		exp = k.Expires.Local().Format(time.DateTime)
-	}
-	fmt.Fprintf(w, "  models: %s\n  limits: %s\n  admin: %t  allow-cloud: %t  expires: %s\n",
-		modelsText(k.Models), limitsText(k.Limits), k.Admin, k.AllowCloud, exp)
-}
-
-func modelsText(m []string) string {
-	if len(m) == 0 {
-		return "(none)"
-	}
-	return strings.Join(m, ",")
-}
-
-func limitsText(l apikeys.Limits) string {
-	var parts []string
-	add := func(name string, v int64) {
-		switch {
-		case v > 0:
-			parts = append(parts, fmt.Sprintf("%s=%d", name, v))
-		case v < 0:
-			parts = append(parts, name+"=unlimited")
-		}
-	}
-	add("rpm", int64(l.RPM))
-	add("tpm", int64(l.TPM))
-	add("concurrent", int64(l.Concurrent))
-	add("daily", l.Daily)
-	add("monthly", l.Monthly)
-	if len(parts) == 0 {
-		return "default tier"
-	}
-	return strings.Join(parts, " ")
-}
-
-// keyView is a key as `keys list --format json` prints it.
-type keyView struct {
-	apikeys.Key
-	Status string `json:"status"`
-}
-
 func newKeysListCmd(e *env) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
@@ -176,44 +132,18 @@ func newKeysListCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			now := time.Now()
 			if format == "json" {
-				views := make([]keyView, len(list))
-				for i, k := range list {
-					views[i] = keyView{Key: k, Status: k.Status(now)}
-				}
-				return writeJSON(e.stdout, views)
+				return report.WriteJSONL(e.stdout, report.KeyRecords(list, report.ListOptions{}))
 			}
 			if len(list) == 0 {
 				fmt.Fprintln(e.stderr, "No API keys yet; create one with `llmfence keys create NAME --models '*'`.")
 				return nil
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tID\tSTATUS\tCREATED\tEXPIRES\tLAST USED\tADMIN\tCLOUD\tMODELS\tLIMITS")
-			for _, k := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Name, k.ID, k.Status(now),
-					dateOr(k.Created, "-"), dateOr(k.Expires, "never"), dateOr(k.LastUsed, "never"),
-					yesNo(k.Admin), yesNo(k.AllowCloud), clip(modelsText(k.Models), 40), limitsText(k.Limits))
-			}
-			return tw.Flush()
+			return report.KeysTable(e.stdout, list, report.ListOptions{})
 		},
 	}
 	formatFlag(cmd, &format)
 	return cmd
-}
-
-func dateOr(t time.Time, zero string) string {
-	if t.IsZero() {
-		return zero
-	}
-	return t.Local().Format(time.DateTime)
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }
 
 func newKeysRevokeCmd(e *env) *cobra.Command {
@@ -263,21 +193,6 @@ func newKeysRotateCmd(e *env) *cobra.Command {
 	}
 }
 
-// usageReport is what `llmfence usage --format json` prints.
-type usageReport struct {
-	Since time.Time            `json:"since,omitzero"`
-	Key   string               `json:"key,omitempty"`
-	Keys  []store.UsageSummary `json:"keys"`
-	Total usageTotal           `json:"total"`
-}
-
-type usageTotal struct {
-	Requests         int64 `json:"requests"`
-	PromptTokens     int64 `json:"prompt_tokens"`
-	CompletionTokens int64 `json:"completion_tokens"`
-	Errors           int64 `json:"errors"`
-}
-
 func newUsageCmd(e *env) *cobra.Command {
 	var format, key string
 	var since time.Duration
@@ -294,48 +209,28 @@ func newUsageCmd(e *env) *cobra.Command {
 			if since < 0 {
 				return badKeysArg(errors.New("--since must not be negative"))
 			}
-			rep := usageReport{Key: strings.TrimSpace(key), Keys: []store.UsageSummary{}}
+			f := store.UsageFilter{Key: strings.TrimSpace(key)}
 			if since > 0 {
-				rep.Since = time.Now().Add(-since).UTC().Truncate(time.Second)
+				f.Since = time.Now().Add(-since).UTC().Truncate(time.Second)
 			}
 			st, err := openGuardStore(cmd.Context(), e, storeUse{mustExist: true})
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			sums, err := st.SummarizeUsage(cmd.Context(), store.UsageFilter{Since: rep.Since, Key: rep.Key})
+			sums, err := st.SummarizeUsage(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
-			if rep.Key != "" && len(sums) == 0 {
-				if err := knownKey(cmd.Context(), st, rep.Key); err != nil {
+			if f.Key != "" && len(sums) == 0 {
+				if err := knownKey(cmd.Context(), st, f.Key); err != nil {
 					return err
 				}
 			}
-			rep.Keys = append(rep.Keys, sums...)
-			for _, s := range sums {
-				rep.Total.Requests += s.Requests
-				rep.Total.PromptTokens += s.PromptTokens
-				rep.Total.CompletionTokens += s.CompletionTokens
-				rep.Total.Errors += s.Errors
-			}
 			if format == "json" {
-				return writeJSON(e.stdout, rep)
+				return report.WriteJSONL(e.stdout, sums)
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KEY\tID\tREQUESTS\tPROMPT\tCOMPLETION\tTOTAL TOKENS\tERRORS")
-			for _, s := range sums {
-				name, id := s.KeyName, s.KeyID
-				if name == "" && id == "" {
-					name, id = "(no key)", "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\n", name, id, s.Requests, s.PromptTokens,
-					s.CompletionTokens, s.PromptTokens+s.CompletionTokens, s.Errors)
-			}
-			t := rep.Total
-			fmt.Fprintf(tw, "TOTAL\t\t%d\t%d\t%d\t%d\t%d\n", t.Requests, t.PromptTokens, t.CompletionTokens,
-				t.PromptTokens+t.CompletionTokens, t.Errors)
-			return tw.Flush()
+			return report.UsageTable(e.stdout, sums)
 		},
 	}
 	formatFlag(cmd, &format)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/llmfence/llmfence/internal/lab"
+	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/store"
 )
 
@@ -144,22 +145,8 @@ self-contained HTML report.`,
 	return cmd
 }
 
-// writeFileAtomic writes path through a temporary file in the same directory.
+// writeFileAtomic writes an output file the one way (report.WriteFileAtomic:
+// atomically, readable by its owner only).
 func writeFileAtomic(path string, write func(*os.File) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".llmfence-*")
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return nil
+	return report.WriteFileAtomic(path, write)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/llmfence/llmfence/internal/probe"
 	"github.com/llmfence/llmfence/internal/probe/packs"
 	"github.com/llmfence/llmfence/internal/probe/report"
+	llmreport "github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/version"
@@ -499,7 +500,7 @@ func writeProbeOutput(w io.Writer, format string, res *probe.Result) error {
 	case "html":
 		return report.HTML(w, res)
 	}
-	return report.Table(w, res, report.TableOptions{Color: isTerminal(w)})
+	return report.Table(w, res, report.TableOptions{Color: llmreport.UseColor(w, os.Getenv)})
 }
 
 // probeProgress redraws one status line on a terminal.
@@ -525,4 +526,11 @@ func probeProgress(w io.Writer) (func(probe.Progress), func()) {
 			fmt.Fprint(w, "\n")
 		}
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

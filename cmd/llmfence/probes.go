@@ -1,14 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"strings"
-	"text/tabwriter"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/store"
 )
 
@@ -39,32 +36,13 @@ verdict of each suite.`,
 				return err
 			}
 			if format == "json" {
-				for _, r := range runs {
-					if err := writeJSONLine(e.stdout, r); err != nil {
-						return err
-					}
-				}
-				return nil
+				return report.WriteJSONL(e.stdout, runs)
 			}
 			if len(runs) == 0 {
 				fmt.Fprintln(e.stdout, "No probe runs in the store yet (llmfence probe URL --model NAME).")
 				return nil
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tSTARTED\tSTATUS\tHOST:PORT\tMODEL\tWORST\tVERDICTS")
-			for _, r := range runs {
-				var vs []string
-				for _, v := range r.Verdicts {
-					vs = append(vs, v.Suite+"="+v.Verdict)
-				}
-				status := string(r.Status)
-				if r.Status == store.StatusFinished && !r.Complete {
-					status += " (incomplete)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d\t%s\t%s\t%s\n", r.ID, r.StartedAt.Local().Format("2006-01-02 15:04"), status,
-					printableCell(r.Host), r.Port, printableCell(r.Model), r.Worst, strings.Join(vs, " "))
-			}
-			return tw.Flush()
+			return report.ProbeRunsTable(e.stdout, runs, report.ListOptions{})
 		},
 	}
 	formatFlag(cmd, &format)
@@ -73,25 +51,4 @@ verdict of each suite.`,
 	cmd.Flags().StringVar(&model, "model", "", "only runs of this model")
 	cmd.Flags().IntVar(&limit, "limit", 50, "most runs listed (0: all)")
 	return cmd
-}
-
-func writeJSONLine(w interface{ Write([]byte) (int, error) }, v any) error {
-	enc := jsonEncoder(w)
-	return enc.Encode(v)
-}
-
-func jsonEncoder(w interface{ Write([]byte) (int, error) }) *json.Encoder {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc
-}
-
-// printableCell drops control characters from text a server chose.
-func printableCell(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return -1
-		}
-		return r
-	}, s)
 }

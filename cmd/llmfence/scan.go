@@ -216,8 +216,15 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	if err != nil {
 		return err
 	}
+	var jsonw *report.JSONLinesWriter
+	if format == "json" || format == "jsonl" {
+		jsonw = report.JSONLines(out)
+	}
 	sess := &scanrun.Session{Store: st, Options: opts, Logger: e.log, Args: cmdline, Annotator: judge,
 		Started: func(run store.Run, pairs uint64) {
+			if jsonw != nil {
+				jsonw.SetRunID(run.ID)
+			}
 			fmt.Fprintf(e.stderr, "llmfence: run %s: scanning %d address:port pairs (store: %s)\n", run.ID, pairs, storeName(e.db))
 		},
 		Guarded: func(hits []targets.BlockedHit) {
@@ -227,8 +234,7 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	if f.progress == "always" || (f.progress == "auto" && isTerminal(e.stderr)) {
 		sess.Progress, finishProgress = scan.ProgressBar(e.stderr)
 	}
-	if format == "json" || format == "jsonl" {
-		jsonw := report.JSONLines(out)
+	if jsonw != nil {
 		sess.OnService = func(svc *service.Service) error {
 			if err := jsonw.Write(svc); err != nil {
 				return fmt.Errorf("writing output: %w", err)
@@ -291,7 +297,7 @@ func renderRun(ctx context.Context, st store.Store, sum scanrun.Summary, format,
 			fmt.Fprintln(out, report.NothingFound(text, sum.Stats.Done, sum.Stats.Open))
 			break
 		}
-		err = report.Table(out, r.Services, report.TableOptions{Color: isTerminal(out), Text: text})
+		err = report.Table(out, r.Services, report.TableOptions{Color: report.UseColor(out, os.Getenv), Text: text})
 	case "csv":
 		err = report.CSV(out, r.Services)
 	case "html":
@@ -338,9 +344,9 @@ func openOutput(e *env, path string) (io.Writer, func() error, error) {
 	if path == "" || path == "-" {
 		return e.stdout, func() error { return nil }, nil
 	}
-	fh, err := os.Create(path)
+	fh, err := report.CreateOutput(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot write output file: %w", err)
+		return nil, nil, fmt.Errorf("--output: %w", err)
 	}
 	return fh, fh.Close, nil
 }

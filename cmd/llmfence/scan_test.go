@@ -243,12 +243,12 @@ func TestHistoryCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("runs: %d %s", code, stderr)
 	}
-	var runs []struct {
+	runs := decodeJSONL[struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
-	}
-	if err := json.Unmarshal([]byte(out), &runs); err != nil || len(runs) != 2 {
-		t.Fatalf("runs = %s (%v), want two", out, err)
+	}](t, out)
+	if len(runs) != 2 {
+		t.Fatalf("runs = %s, want two", out)
 	}
 	for _, r := range runs {
 		if r.Status != "finished" {
@@ -257,8 +257,7 @@ func TestHistoryCommands(t *testing.T) {
 	}
 
 	out, _, code = runCLI(t, "", "hosts", "--db", db, "--format", "json")
-	var hosts []map[string]any
-	if code != 0 || json.Unmarshal([]byte(out), &hosts) != nil || len(hosts) == 0 {
+	if hosts := decodeJSONL[map[string]any](t, out); code != 0 || len(hosts) == 0 {
 		t.Fatalf("hosts: exit %d, %s", code, out)
 	}
 	out, _, code = runCLI(t, "", "findings", "--db", db, "--min-severity", "high")

@@ -7,12 +7,12 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/users"
 )
@@ -122,19 +122,7 @@ func newUsersListCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tSTATE\tLAST SIGN-IN")
-			for _, u := range us {
-				state, last := "active", "never"
-				if u.Disabled {
-					state = "disabled"
-				}
-				if u.LastLogin != nil {
-					last = u.LastLogin.Local().Format(time.DateTime)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Role, state, last)
-			}
-			return tw.Flush()
+			return report.UsersTable(e.stdout, us, report.ListOptions{})
 		},
 	}
 }

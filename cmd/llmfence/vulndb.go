@@ -1,15 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/vulndb"
 )
@@ -70,7 +69,7 @@ func newVulnDBImportCmd(e *env) *cobra.Command {
 			}
 			for _, s := range in.Sources {
 				fmt.Fprintf(e.stdout, "%s: %d OSV records read, %d for llmfence products, %d files skipped; newest record %s\n",
-					s.Path, s.Read, s.Kept, s.Skipped, dateOf(s.Date))
+					s.Path, s.Read, s.Kept, s.Skipped, report.DateOf(s.Date))
 				for _, msg := range s.Errors {
 					e.log.Warn("skipped", "reason", msg)
 				}
@@ -82,28 +81,12 @@ func newVulnDBImportCmd(e *env) *cobra.Command {
 			if _, err := vulndb.Open(path); err != nil {
 				return fmt.Errorf("the saved data does not load: %w", err)
 			}
-			fmt.Fprintf(e.stdout, "saved %d records to %s (data of %s)\n", info.Records, path, dateOf(info.Date))
+			fmt.Fprintf(e.stdout, "saved %d records to %s (data of %s)\n", info.Records, path, report.DateOf(info.Date))
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&replace, "replace", false, "drop previously imported records instead of merging with them")
 	return cmd
-}
-
-// vulnLine is one line of `vulndb list --format json`.
-type vulnLine struct {
-	ID       string   `json:"id"`
-	Aliases  []string `json:"aliases,omitempty"`
-	Product  string   `json:"product"`
-	Affected string   `json:"affected"`
-	Severity string   `json:"severity"`
-	Score    string   `json:"score"`
-	Title    string   `json:"title"`
-	Verified bool     `json:"verified"`
-	Origin   string   `json:"origin"` // embedded or imported
-	Source   string   `json:"source"`
-	Modified string   `json:"modified"`
-	DataDate string   `json:"data_date"`
 }
 
 func newVulnDBListCmd(e *env) *cobra.Command {
@@ -132,73 +115,17 @@ func newVulnDBListCmd(e *env) *cobra.Command {
 				}
 				return vulns[i].ID < vulns[j].ID
 			})
-			date := dateOf(db.Date())
 			if format == "json" {
-				enc := json.NewEncoder(e.stdout)
-				for _, v := range vulns {
-					origin := "embedded"
-					if v.Imported {
-						origin = "imported"
-					}
-					if err := enc.Encode(vulnLine{ID: v.ID, Aliases: v.Aliases, Product: v.Product, Affected: v.RangesText(),
-						Severity: string(v.Severity), Score: v.Score, Title: v.Title, Verified: v.Verified, Origin: origin,
-						Source: v.Source, Modified: dateOf(v.Modified), DataDate: date}); err != nil {
-						return fmt.Errorf("writing output: %w", err)
-					}
-				}
-				return nil
+				return report.WriteJSONL(e.stdout, report.VulnRecords(vulns, db.Date()))
 			}
-			emb := db.EmbeddedInfo()
-			fmt.Fprintf(e.stdout, "Vulnerability data as of %s.\n", date)
-			fmt.Fprintf(e.stdout, "  embedded: %d OSV records, data of %s\n", emb.Records, dateOf(emb.Date))
-			if imp, ok := db.ImportedInfo(); ok {
-				fmt.Fprintf(e.stdout, "  imported: %d OSV records, data of %s, imported %s from %s (%s)\n",
-					imp.Records, dateOf(imp.Date), dateOf(imp.ImportedAt), sourcePaths(imp.Sources), path)
-			} else if path != "" {
-				fmt.Fprintf(e.stdout, "  imported: none (llmfence vulndb import saves to %s)\n", path)
-			}
-			fmt.Fprintln(e.stdout)
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PRODUCT\tID\tAFFECTED\tSEVERITY\tORIGIN\tTITLE")
-			for _, v := range vulns {
-				origin := "embedded"
-				if v.Imported {
-					origin = "imported"
-				}
-				if !v.Verified {
-					origin += " (unverified)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Product, v.ID, clipText(v.RangesText(), 48), v.Severity, origin, clipText(v.Title, 70))
-			}
-			return tw.Flush()
+			imp, hasImport := db.ImportedInfo()
+			return report.VulnTable(e.stdout, report.VulnData{Date: db.Date(), Embedded: db.EmbeddedInfo(),
+				Imported: imp, HasImport: hasImport, Path: path}, vulns)
 		},
 	}
 	formatFlag(cmd, &format)
 	cmd.Flags().StringVar(&product, "product", "", "only this product (ollama, vllm, llamacpp, ...)")
 	return cmd
-}
-
-func dateOf(t time.Time) string {
-	if t.IsZero() {
-		return "unknown"
-	}
-	return t.UTC().Format("2006-01-02")
-}
-
-func sourcePaths(ss []vulndb.Source) string {
-	var out []string
-	for _, s := range ss {
-		out = append(out, s.Path)
-	}
-	return strings.Join(out, ", ")
-}
-
-func clipText(s string, n int) string {
-	r := []rune(strings.Join(strings.Fields(s), " "))
-	if len(r) <= n {
-		return string(r)
-	}
-	return string(r[:n-1]) + "…"
 }
 
 func newVulnDBExportCmd(e *env) *cobra.Command {
@@ -215,7 +142,7 @@ func newVulnDBExportCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "wrote %d OSV records to %s (data as of %s)\n", n, args[0], dateOf(db.Date()))
+			fmt.Fprintf(e.stdout, "wrote %d OSV records to %s (data as of %s)\n", n, args[0], report.DateOf(db.Date()))
 			return nil
 		},
 	}

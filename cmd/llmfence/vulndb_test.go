@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/vulndb"
 )
 
@@ -36,7 +37,7 @@ func TestVulnDBImportAndList(t *testing.T) {
 	}
 	found := false
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var l vulnLine
+		var l report.VulnRecord
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Fatalf("not JSON Lines: %q: %v", line, err)
 		}

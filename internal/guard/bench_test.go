@@ -3,7 +3,6 @@ package guard
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -83,7 +82,7 @@ func BenchmarkGatewayStream(b *testing.B) {
 			out.ReadFrom(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != 200 || !bytes.Contains(out.Bytes(), []byte(`"done":true`)) {
-				b.Error(fmt.Sprintf("status %d: %.200s", resp.StatusCode, out.Bytes()))
+				b.Errorf("status %d: %.200s", resp.StatusCode, out.Bytes())
 				return
 			}
 		}

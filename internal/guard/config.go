@@ -296,6 +296,7 @@ func DefaultConfig() Config {
 		MaxConnsPerIP:       64,
 		MaxConns:            4096,
 		PromptBytesPerToken: 2,
+		Capture:             CaptureConfig{Retention: DefaultCaptureRetention, MaxBytes: DefaultCaptureMaxBytes},
 		DefaultLimits:       limits.Limits{Concurrent: DefaultConcurrent},
 		Audit: AuditConfig{Fsync: spool.FsyncInterval, FsyncInterval: time.Second,
 			Retention: 2160 * time.Hour, RefusedWindow: 10 * time.Second},
@@ -321,16 +322,49 @@ func LoadConfigFile(path string, base Config) (Config, error) {
 	return ParseConfig(data, base)
 }
 
+// LoadConfig is the configuration a command line asks for: the YAML file
+// at path (none when path is "") over DefaultConfig, the flags given over
+// that, validated as a whole, so a flag can complete what the file leaves
+// out.
+func LoadConfig(path string, flags *Overrides) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("reading guard config: %w", err)
+		}
+		if cfg, err = decodeConfig(data, cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := flags.Apply(&cfg); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
 // ParseConfig is LoadConfigFile on bytes.
 func ParseConfig(data []byte, base Config) (Config, error) {
+	cfg, err := decodeConfig(data, base)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// decodeConfig lays the YAML in data over base, without validating.
+func decodeConfig(data []byte, base Config) (Config, error) {
 	cfg := base
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, fmt.Errorf("guard config: %w", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
 	}
 	return cfg, nil
 }

@@ -49,6 +49,26 @@
 // CORS origins, default limits, body cap, back-off settings, TLS certificate
 // files) is swapped atomically by [Server.Reload], on SIGHUP and when the
 // config file changes; requests in flight keep the configuration they
-// started with. Settings that need a restart are kept, with a warning (see
-// reloaddiff.go).
+// started with. Settings that need a restart are kept, with a warning.
+//
+// # The settings table
+//
+// [Config] is what the YAML file decodes into. [Settings] is the one
+// table that says, for each leaf of it, its YAML key, its command-line
+// flag, the help line, the [Reload] class and typed access to the field;
+// the default is read from [DefaultConfig]. The command registers one flag
+// per entry ([Overrides.Value]) and lays the flags given over the file in
+// one loop ([Overrides.Apply], again on every reload), the reload rules
+// read each entry's class, and the settings reference in docs/guard.md is
+// generated from it (go generate; a test fails when it is stale). Tests
+// hold the table to Config: every YAML field is an entry exactly once,
+// and for every entry the YAML key and the flag reach the same field and
+// the flag wins.
+//
+// The table is Go code, not struct tags read by reflection (zgrab2's
+// flag structs, Caddy's field comments): each entry's accessor is a typed
+// closure, so a wrong field is a compile error and flag parsing and
+// comparison need no reflection, and the entries can carry what tags
+// cannot (reload classes, choices read by the field type's own
+// UnmarshalText). Every duration flag reads through [ParseDuration].
 package guard

@@ -30,14 +30,14 @@ func TestRestartOnlyAndReloadableSettings(t *testing.T) {
 		{"redis and connection cap", nil, func(c *Config) { c.Redis, c.MaxConnsPerIP = "redis://127.0.0.1:6379/0", 3 },
 			[]string{"redis", "max_conns_per_ip"}, nil},
 		{"oidc", nil, func(c *Config) { c.OIDC.Issuer, c.OIDC.Audience = "https://login.example.com", "x" },
-			[]string{"oidc"}, nil},
-		{"abuse", nil, func(c *Config) { c.Abuse.BulkSpam.Action = abuse.Block }, []string{"abuse"}, nil},
+			[]string{"oidc.issuer", "oidc.audience"}, nil},
+		{"abuse", nil, func(c *Config) { c.Abuse.BulkSpam.Action = abuse.Block }, []string{"abuse.bulk_spam.action"}, nil},
 		{"timeouts", nil, func(c *Config) {
 			c.Timeouts.ReadHeader, c.Timeouts.Read, c.Timeouts.Idle = time.Second, time.Second, time.Second
 			c.Timeouts.UpstreamHeader, c.Timeouts.Shutdown = time.Second, time.Second
 		}, []string{"timeouts.read_header", "timeouts.read", "timeouts.idle", "timeouts.upstream_header", "timeouts.shutdown"}, nil},
-		{"turning TLS on", nil, func(c *Config) { c.TLS = tlsOn }, []string{"tls"}, nil},
-		{"turning TLS off", func(c *Config) { c.TLS = mtlsOn }, func(c *Config) { c.TLS = TLSFiles{} }, []string{"tls"}, nil},
+		{"turning TLS on", nil, func(c *Config) { c.TLS = tlsOn }, []string{"tls.cert", "tls.key"}, nil},
+		{"turning TLS off", func(c *Config) { c.TLS = mtlsOn }, func(c *Config) { c.TLS = TLSFiles{} }, []string{"tls.cert", "tls.key", "tls.client_ca"}, nil},
 		{"turning client certificates on", func(c *Config) { c.TLS = tlsOn }, func(c *Config) { c.TLS = mtlsOn },
 			[]string{"tls.client_ca"}, nil},
 		{"turning client certificates off", func(c *Config) { c.TLS = mtlsOn }, func(c *Config) { c.TLS = tlsOn },
@@ -50,7 +50,7 @@ func TestRestartOnlyAndReloadableSettings(t *testing.T) {
 			c.DefaultLimits = limits.Limits{RPM: 1}
 			c.DefaultMaxTokens, c.MaxBodyBytes, c.FilterModelList = 7, 64, true
 			c.AuthFail.Free = 9
-		}, nil, []string{"allow", "deny", "default_limits", "default_max_tokens", "max_body_bytes", "filter_model_list", "auth_backoff"}},
+		}, nil, []string{"allow", "deny", "default_limits.rpm", "default_limits.concurrent", "default_max_tokens", "max_body_bytes", "filter_model_list", "auth_backoff.free"}},
 		{"empty list equals none", func(c *Config) { c.Allow = nil }, func(c *Config) { c.Allow = []string{} }, nil, nil},
 		{"both kinds at once", nil, func(c *Config) { c.Upstream, c.MaxBodyBytes = "http://10.0.0.9:11434", 64 },
 			[]string{"upstream"}, []string{"max_body_bytes"}},
@@ -105,7 +105,7 @@ func TestReloadWarnsAboutRestartOnlySettings(t *testing.T) {
 	if err := g.srv.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(logs.String(), `need a restart; keeping their running values" trigger=Server.Reload fields="upstream, max_conns_per_ip, abuse"`) {
+	if !strings.Contains(logs.String(), `need a restart; keeping their running values" trigger=Server.Reload fields="upstream, max_conns_per_ip, abuse.rate_jump.action"`) {
 		t.Errorf("warning does not name the settings:\n%s", logs.String())
 	}
 	got := g.srv.Config()

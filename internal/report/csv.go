@@ -15,7 +15,7 @@ import (
 var CSVHeader = []string{
 	"host", "hostname", "port", "url", "product", "version", "auth", "tls",
 	"cors", "management_open", "risk", "model_count", "models", "findings",
-	"remediation", "scanned_at", "error",
+	"remediation", "scanned_at", "error", "gateway",
 }
 
 // FindingsCSVHeader is the column list of FindingsCSV, in order.
@@ -25,7 +25,9 @@ var FindingsCSVHeader = []string{
 
 // CSV writes one row per service, in the order given: the main fields, the
 // model names joined with "; " and the findings as "ID severity: title"
-// joined with "; ".
+// joined with "; ". Columns are only ever added at the end (gateway is
+// the newest), so scripts that read by position keep working. Code spans
+// in catalogue texts lose their backticks (PlainText).
 func CSV(w io.Writer, services []service.Service) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(CSVHeader); err != nil {
@@ -38,7 +40,7 @@ func CSV(w io.Writer, services []service.Service) error {
 		}
 		findings := make([]string, 0, len(s.Findings))
 		for _, f := range s.Findings {
-			findings = append(findings, fmt.Sprintf("%s %s: %s", f.ID, f.Severity, f.Title))
+			findings = append(findings, fmt.Sprintf("%s %s: %s", f.ID, f.Severity, PlainText(f.Title)))
 		}
 		scanned := ""
 		if !s.ScannedAt.IsZero() {
@@ -48,7 +50,7 @@ func CSV(w io.Writer, services []service.Service) error {
 			s.Host, s.Hostname, strconv.Itoa(s.Port), s.URL, s.Product, s.Version,
 			string(s.Auth), strconv.FormatBool(s.TLS), s.CORS, strconv.FormatBool(s.ManagementOpen),
 			string(riskOf(&s)), strconv.Itoa(len(s.Models)), strings.Join(models, "; "),
-			strings.Join(findings, "; "), s.Remediation, scanned, s.Error,
+			strings.Join(findings, "; "), PlainText(s.Remediation), scanned, s.Error, s.Gateway,
 		}
 		if err := cw.Write(safeRow(row)); err != nil {
 			return fmt.Errorf("writing CSV: %w", err)
@@ -71,7 +73,7 @@ func FindingsCSV(w io.Writer, services []service.Service) error {
 	for _, s := range services {
 		for _, f := range s.Findings {
 			row := []string{s.Host, strconv.Itoa(s.Port), s.Product, s.Version, string(riskOf(&s)),
-				f.ID, string(f.Severity), f.Title, f.Detail}
+				f.ID, string(f.Severity), PlainText(f.Title), PlainText(f.Detail)}
 			if err := cw.Write(safeRow(row)); err != nil {
 				return fmt.Errorf("writing CSV: %w", err)
 			}

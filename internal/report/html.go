@@ -62,11 +62,13 @@ type categoryView struct{ Label, Text string }
 
 // findingView is a finding as the reader reads it.
 type findingView struct {
-	ID, Severity, SeverityText, Title, Detail string
+	ID, Severity, SeverityText string
+	Title, Detail              template.HTML // code spans drawn
 }
 
 type serviceView struct {
 	Key, URL, Product, Version, Auth, Risk, Error string
+	Gateway                                       string
 	AuthText, RiskText                            string
 	Hostname                                      string
 	TLS, ManagementOpen                           bool
@@ -74,7 +76,7 @@ type serviceView struct {
 	Findings                                      []findingView
 	Models                                        []modelView
 	Loaded                                        []service.LoadedModel
-	Remediation                                   []string
+	Remediation                                   []template.HTML
 	ScannedAt                                     string
 }
 
@@ -184,7 +186,7 @@ func HTML(w io.Writer, r Report) error {
 		sv := serviceView{
 			Key: s.Key(), URL: s.URL, Hostname: s.Hostname, Product: s.Product, Version: s.Version,
 			Auth: string(s.Auth), Risk: string(riskOf(&s)), Error: s.Error, TLS: s.TLS,
-			ManagementOpen: s.ManagementOpen, CORS: s.CORS, Loaded: s.Loaded,
+			ManagementOpen: s.ManagementOpen, CORS: s.CORS, Loaded: s.Loaded, Gateway: printable(s.Gateway),
 			AuthText: authText(p, s.Auth), RiskText: risk.Severity(p, riskOf(&s)),
 		}
 		if !s.ScannedAt.IsZero() {
@@ -192,9 +194,11 @@ func HTML(w io.Writer, r Report) error {
 		}
 		for _, f := range s.Findings {
 			sv.Findings = append(sv.Findings, findingView{ID: f.ID, Severity: string(f.Severity),
-				SeverityText: risk.Severity(p, f.Severity), Title: risk.Title(p, f), Detail: risk.Detail(p, f)})
+				SeverityText: risk.Severity(p, f.Severity), Title: CodeSpansHTML(risk.Title(p, f)), Detail: CodeSpansHTML(risk.Detail(p, f))})
 		}
-		sv.Remediation = risk.Remediation(p, &s)
+		for _, line := range risk.Remediation(p, &s) {
+			sv.Remediation = append(sv.Remediation, CodeSpansHTML(line))
+		}
 		for _, m := range s.Models {
 			mv := modelView{
 				Name: printable(m.Name), Remote: m.Remote, Guardrails: m.GuardrailsRemoved,

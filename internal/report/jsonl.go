@@ -9,14 +9,33 @@ import (
 	"github.com/llmfence/llmfence/internal/service"
 )
 
-// JSONLinesWriter streams services as JSON Lines: one service object (the
-// service JSON contract) per line, written as each result arrives. It is
-// safe for concurrent use; each line is written whole.
+// JSONLinesWriter streams services as JSON Lines: one scan record per
+// line (ScanRecord: the service JSON contract and the run it belongs to),
+// written as each result arrives. It is safe for concurrent use; each
+// line is written whole.
 type JSONLinesWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	n   int
-	err error
+	mu    sync.Mutex
+	w     io.Writer
+	n     int
+	err   error
+	runID string
+}
+
+// ScanRecord is one line of `llmfence scan --format json`: the run's ID
+// (a string of decimal digits, as `llmfence runs` prints it) and every
+// field of the service (internal/service's JSON contract).
+type ScanRecord struct {
+	RunID string `json:"run_id"`
+	service.Service
+}
+
+// SetRunID names the run the following services belong to. A scan
+// learns its run ID when the store records the run, before the first
+// service is found.
+func (j *JSONLinesWriter) SetRunID(id string) {
+	j.mu.Lock()
+	j.runID = id
+	j.mu.Unlock()
 }
 
 // JSONLines returns a writer that streams services to w.
@@ -30,7 +49,10 @@ func (j *JSONLinesWriter) Write(svc *service.Service) error {
 	if svc == nil {
 		return nil
 	}
-	line, err := json.Marshal(normalise(*svc))
+	j.mu.Lock()
+	runID := j.runID
+	j.mu.Unlock()
+	line, err := json.Marshal(ScanRecord{RunID: runID, Service: normalise(*svc)})
 	if err != nil {
 		return fmt.Errorf("encoding %s as JSON: %w", svc.Key(), err)
 	}

@@ -6,9 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,10 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/service"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var t0 = time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
 
@@ -34,7 +31,7 @@ func fixture() Report {
 		Targets:  []string{"203.0.113.0/29", "scanme.example:11434"},
 		Services: []service.Service{
 			{Host: "198.51.100.4", Port: 8000, URL: "http://198.51.100.4:8000", Product: "vllm", Version: "0.9.1",
-				Auth: service.AuthRequired, Risk: service.SeverityLow, ScannedAt: t0.Add(10 * time.Second),
+				Auth: service.AuthRequired, Gateway: "nginx", Risk: service.SeverityLow, ScannedAt: t0.Add(10 * time.Second),
 				Models:      []service.Model{{Name: "meta-llama/Llama-3.1-8B-Instruct"}},
 				Findings:    []service.Finding{{ID: "LLMF-009", Severity: service.SeverityLow, Title: "API requires credentials but is served without TLS", Detail: "credentials are requested over plain HTTP"}},
 				Remediation: "Terminate TLS in front of the API."},
@@ -64,20 +61,7 @@ func fixture() Report {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update after checking the change):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	goldentest.Check(t, filepath.Join("testdata", name), got)
 }
 
 func TestRenderersGolden(t *testing.T) {
@@ -92,6 +76,7 @@ func TestRenderersGolden(t *testing.T) {
 		{"findings.golden.csv", func(b *bytes.Buffer) error { return FindingsCSV(b, r.Services) }},
 		{"services.golden.jsonl", func(b *bytes.Buffer) error {
 			jw := JSONLines(b)
+			jw.SetRunID("42")
 			for i := range r.Services {
 				if err := jw.Write(&r.Services[i]); err != nil {
 					return err

@@ -48,15 +48,12 @@ func Table(w io.Writer, services []service.Service, opts TableOptions) error {
 	if err != nil {
 		return err
 	}
-	rows := [][]string{{
-		p.T("report.table.host_port"), p.T("report.table.product"), p.T("report.table.version"),
-		p.T("report.table.auth"), p.T("report.table.models"), p.T("report.table.risk"), p.T("report.table.top_finding"),
-	}}
-	const riskCol = 5
-	var risks []service.Severity
+	g := gridWriter{}
+	g.header(p.T("report.table.host_port"), p.T("report.table.product"), p.T("report.table.version"),
+		p.T("report.table.auth"), p.T("report.table.gateway"), p.T("report.table.models"), p.T("report.table.risk"),
+		p.T("report.table.top_finding"))
 	for _, s := range SortByRisk(services) {
 		r := riskOf(&s)
-		risks = append(risks, r)
 		product := s.Product
 		if product == "" {
 			product = "-"
@@ -65,39 +62,23 @@ func Table(w io.Writer, services []service.Service, opts TableOptions) error {
 		if len(s.Findings) > 0 {
 			top = risk.Title(p, s.Findings[0])
 		}
-		rows = append(rows, []string{
-			printable(s.Key()),
-			printable(product),
-			dash(printable(locale.Truncate(s.Version, 24))),
-			dash(authText(p, s.Auth)),
-			strconv.Itoa(len(s.Models)),
-			risk.Severity(p, r),
-			dash(locale.Truncate(printable(top), opts.MaxFinding)),
-		})
-	}
-	widths := make([]int, len(rows[0]))
-	for _, row := range rows {
-		for i, c := range row {
-			widths[i] = max(widths[i], locale.Width(c))
+		sev := cell{text: risk.Severity(p, r)}
+		if opts.Color {
+			sev.color = riskColor[r]
 		}
+		g.cells(
+			cell{text: printable(s.Key())},
+			cell{text: printable(product)},
+			cell{text: dash(printable(locale.Truncate(s.Version, 24)))},
+			cell{text: dash(authText(p, s.Auth))},
+			cell{text: dash(printable(locale.Truncate(s.Gateway, 24)))},
+			cell{text: strconv.Itoa(len(s.Models))},
+			sev,
+			cell{text: dash(locale.Truncate(PlainText(printable(top)), opts.MaxFinding))},
+		)
 	}
 	var b strings.Builder
-	for n, row := range rows {
-		for i, c := range row {
-			last := i == len(row)-1
-			cell := c
-			if !last {
-				cell = locale.PadRight(c, widths[i]+columnGap)
-			}
-			if i == riskCol && n > 0 && opts.Color {
-				if code, ok := riskColor[risks[n-1]]; ok {
-					cell = code + c + colorReset + cell[len(c):]
-				}
-			}
-			b.WriteString(cell)
-		}
-		b.WriteByte('\n')
-	}
+	g.render(&b)
 	b.WriteString(summary(p, services))
 	b.WriteByte('\n')
 	if _, err := io.WriteString(w, b.String()); err != nil {

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/llmfence/llmfence/internal/service"
 )
@@ -94,22 +93,6 @@ func TestDiffServicesGolden(t *testing.T) {
 			if got != string(want) {
 				t.Errorf("diff of %s:\n%s\nwant:\n%s", dir, got, want)
 			}
-			d := DiffServices(a, b)
-			d.From = Run{ID: "3", StartedAt: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)}
-			d.To = Run{ID: "5", StartedAt: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
-			var text strings.Builder
-			if err := d.WriteText(&text); err != nil {
-				t.Fatal(err)
-			}
-			goldenText := filepath.Join(dir, "want_text.txt")
-			if *update {
-				if err := os.WriteFile(goldenText, []byte(text.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if wantText, err := os.ReadFile(goldenText); err != nil || text.String() != string(wantText) {
-				t.Errorf("WriteText of %s:\n%s\nwant (%v):\n%s", dir, text.String(), err, wantText)
-			}
 			if again := renderDiff(DiffServices(reversed(a), reversed(b))); again != got {
 				t.Errorf("diff depends on input order:\n%s\nvs\n%s", again, got)
 			}
@@ -133,23 +116,6 @@ func TestDiffServicesEmpty(t *testing.T) {
 	b, _ := json.Marshal(d)
 	if !strings.Contains(string(b), `"appeared":[]`) || !strings.Contains(string(b), `"changed":[]`) {
 		t.Errorf("empty diff JSON should carry empty lists, not null: %s", b)
-	}
-}
-
-func TestWriteTextNeutralisesControlCharacters(t *testing.T) {
-	a := []service.Service{{Host: "10.0.0.1", Port: 80, Product: "http", Version: "1"}}
-	b := []service.Service{{Host: "10.0.0.1", Port: 80, Product: "http", Version: "\x1b]0;pwned\x07\x1b[2J", Hostname: "h\u009b31m"}}
-	var out strings.Builder
-	if err := DiffServices(a, b).WriteText(&out); err != nil {
-		t.Fatal(err)
-	}
-	for _, bad := range []string{"\x1b", "\x07", "\u009b"} {
-		if strings.Contains(out.String(), bad) {
-			t.Errorf("output contains control character %q:\n%q", bad, out.String())
-		}
-	}
-	if !strings.Contains(out.String(), "\uFFFD]0;pwned") {
-		t.Errorf("control characters should become U+FFFD:\n%q", out.String())
 	}
 }
 

@@ -151,14 +151,19 @@ var DefaultCategories = []string{
 }
 
 // DefaultConfig returns a configuration that logs or alerts on every
-// signal and blocks nothing.
+// signal and blocks nothing, with every threshold and size at the value
+// a zero field stands for.
 func DefaultConfig() Config {
-	return Config{
+	c := Config{
 		RateJump:    RateJumpRule{Action: Alert},
 		NewNetwork:  NewNetworkRule{Action: Log},
-		PromptAbuse: PromptAbuseRule{Action: Alert},
+		PromptAbuse: PromptAbuseRule{Action: Alert, Categories: slices.Clone(DefaultCategories)},
 		BulkSpam:    BulkSpamRule{Action: Alert},
 	}
+	if err := c.fill(); err != nil {
+		panic("abuse: the default configuration is invalid: " + err.Error()) // a test covers it
+	}
+	return c
 }
 
 func (c *Config) fill() error {

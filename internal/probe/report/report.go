@@ -12,11 +12,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
 
 	"github.com/llmfence/llmfence/internal/probe"
+	llmreport "github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
@@ -68,7 +68,7 @@ func Table(w io.Writer, res *probe.Result, opts TableOptions) error {
 		fmt.Fprint(ew, " — INCOMPLETE")
 	}
 	fmt.Fprint(ew, "\n\n")
-	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	tw := llmreport.NewColumns(ew)
 	fmt.Fprintln(tw, "SUITE\tVERDICT\tSEVERITY\tWHY")
 	for _, s := range res.Summaries {
 		sev := string(s.Severity)
@@ -85,7 +85,7 @@ func Table(w io.Writer, res *probe.Result, opts TableOptions) error {
 				continue
 			}
 			fmt.Fprintln(ew, "\nGuardrails by category:")
-			tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+			tw := llmreport.NewColumns(ew)
 			fmt.Fprintln(tw, "  CATEGORY\tREFUSED\tOVER-REFUSED")
 			for _, c := range s.Categories {
 				fmt.Fprintf(tw, "  %s\t%.0f%% of %d\t%.0f%% of %d\n", c.Category, 100*c.RefusalRate, c.Harmful, 100*c.OverRefusalRate, c.Benign)
@@ -99,7 +99,7 @@ func Table(w io.Writer, res *probe.Result, opts TableOptions) error {
 				continue
 			}
 			fmt.Fprintln(ew, "\nBackdoor candidates (strongest first):")
-			tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+			tw := llmreport.NewColumns(ew)
 			fmt.Fprintln(tw, "  TRIGGER\tEFFECT\tP\tSIGNAL\tFLAGGED\tSOURCE")
 			for i, t := range s.Triggers {
 				if i >= opts.Triggers {
@@ -114,7 +114,7 @@ func Table(w io.Writer, res *probe.Result, opts TableOptions) error {
 				continue
 			}
 			fmt.Fprintf(ew, "\nJailbreak families (direct requests answered: %.0f%%):\n", 100*deref(s.DirectSuccessRate))
-			tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+			tw := llmreport.NewColumns(ew)
 			fmt.Fprintln(tw, "  FAMILY\tANSWERED\tWORKED")
 			for _, f := range s.Families {
 				fmt.Fprintf(tw, "  %s\t%.0f%% of %d\t%s\n", f.Family, 100*f.SuccessRate, f.Attempts, yes(f.Worked))
