@@ -93,7 +93,7 @@ func TestExitCodes(t *testing.T) {
 		{"captures ok", []string{"captures", "--db", db}, 0, ""},
 		{"captures no store", []string{"captures", "--db", missing}, 2, "does not exist"},
 		{"guard bad flag", []string{"guard", "--bogus"}, 2, "--bogus"},
-		{"guard bad retention", []string{"guard", "--capture-retention", "-1d"}, 2, "--capture-retention"},
+		{"guard bad retention", []string{"guard", "--capture-retention", "-1d"}, 2, "retention"},
 		{"lab bad flag", []string{"lab", "--bogus"}, 2, "--bogus"},
 		{"demo bad flag", []string{"demo", "--bogus"}, 2, "--bogus"},
 		{"vulndb list", []string{"vulndb", "list"}, 0, ""},
