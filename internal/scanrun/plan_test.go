@@ -114,6 +114,8 @@ func TestPrepareRefusesEmpty(t *testing.T) {
 		{"reserved", Targets{Include: []string{"224.0.0.0/24", "255.255.255.255"}}, nil, "--allow-reserved"},
 		{"no dns", Targets{Include: []string{"127.0.0.1", "db.internal"}}, func(o *Options) { o.NoDNS = true }, "--no-dns"},
 		{"no dns in exclusions", Targets{Include: []string{"127.0.0.1"}, Exclude: []string{"db.internal"}}, func(o *Options) { o.NoDNS = true }, "--no-dns"},
+		{"missing list", Targets{InputLists: []string{filepath.Join(dir, "none.txt")}}, nil, "-iL: "},
+		{"missing exclusions", Targets{Include: []string{"127.0.0.1"}, ExcludeFiles: []string{filepath.Join(dir, "none.txt")}}, nil, "--exclude-file: "},
 		{"budget 0", Targets{Include: []string{"127.0.0.1"}}, func(o *Options) { o.TargetBudget = 0 }, "--target-budget"},
 	} {
 		o := fastOptions()

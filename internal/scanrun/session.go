@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,6 +135,15 @@ func (s *Session) Prepare(ctx context.Context, t Targets) (*targets.Set, error) 
 		}
 		if errors.Is(err, errNoDNS) {
 			return nil, &UsageError{Flag: "--no-dns", Err: err}
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			switch {
+			case slices.Contains(t.InputLists, pe.Path):
+				return nil, &UsageError{Flag: "-iL", Err: err}
+			case slices.Contains(t.ExcludeFiles, pe.Path):
+				return nil, &UsageError{Flag: "--exclude-file", Err: err}
+			}
 		}
 		return nil, &UsageError{Err: err}
 	}
