@@ -180,7 +180,7 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 	case "json":
 		err = audit.WriteJSONL(out, res)
 	case "html":
-		err = audit.WriteHTML(out, res)
+		err = audit.WriteHTMLIn(out, res, e.text)
 	default:
 		err = audit.WriteTableIn(out, res, e.text)
 	}
@@ -191,7 +191,7 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 		return fmt.Errorf("writing the output: %w", err)
 	}
 	if f.report != "" {
-		if err := writeFileAtomic(f.report, func(fh *os.File) error { return audit.WriteHTML(fh, res) }); err != nil {
+		if err := writeFileAtomic(f.report, func(fh *os.File) error { return audit.WriteHTMLIn(fh, res, e.text) }); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/datascan"
-	"github.com/llmfence/llmfence/internal/report"
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/version"
 )
@@ -174,12 +174,11 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 		for _, n := range col.atOrAbove(failOn) {
 			failed += n
 		}
-		if err := report.DatascanTable(e.stdout, report.DatascanResult{Findings: col.findings, Summaries: col.summaries,
-			Stats: stats, FailOn: failOn, Failed: failed, PerKind: f.maxEvidence}); err != nil {
-			return err
+		if err := datascan.WriteTable(e.stdout, col.report(stats, e.text), datascan.TableOptions{FailOn: failOn, AtOrAbove: failed, PerKind: f.maxEvidence}); err != nil {
+			return fmt.Errorf("writing the output: %w", err)
 		}
 	case "html":
-		if err := datascan.WriteHTML(e.stdout, col.report(stats)); err != nil {
+		if err := datascan.WriteHTML(e.stdout, col.report(stats, e.text)); err != nil {
 			return fmt.Errorf("writing the output: %w", err)
 		}
 	}
@@ -187,7 +186,7 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 		return fmt.Errorf("writing the output: %w", col.err)
 	}
 	if f.report != "" {
-		err := writeFileAtomic(f.report, func(w *os.File) error { return datascan.WriteHTML(w, col.report(stats)) })
+		err := writeFileAtomic(f.report, func(w *os.File) error { return datascan.WriteHTML(w, col.report(stats, e.text)) })
 		if err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
@@ -295,6 +294,6 @@ func (c *datascanCollector) atOrAbove(s service.Severity) map[service.Severity]i
 	return out
 }
 
-func (c *datascanCollector) report(stats datascan.Stats) datascan.Report {
-	return datascan.Report{Findings: c.findings, Summaries: c.summaries, Files: c.fileList, Stats: stats}
+func (c *datascanCollector) report(stats datascan.Stats, text *locale.Printer) datascan.Report {
+	return datascan.Report{Findings: c.findings, Summaries: c.summaries, Files: c.fileList, Stats: stats, Text: text}
 }

@@ -10,8 +10,10 @@ import (
 
 	"github.com/llmfence/llmfence/internal/audit"
 	"github.com/llmfence/llmfence/internal/console"
+	"github.com/llmfence/llmfence/internal/datascan"
 	"github.com/llmfence/llmfence/internal/disclose"
 	"github.com/llmfence/llmfence/internal/locale"
+	probereport "github.com/llmfence/llmfence/internal/probe/report"
 	"github.com/llmfence/llmfence/internal/report"
 )
 
@@ -36,6 +38,8 @@ func messageSources(root *cobra.Command) []locale.Source {
 		helpMessages(root),
 		audit.Messages(),
 		console.Messages(),
+		datascan.Messages(),
+		probereport.Messages(),
 		disclose.Messages(),
 		func(b *locale.Builder) error { return b.LoadFS(cliFiles, "cli.*.yaml") },
 	}

@@ -107,7 +107,7 @@ func TestDemoInJapanese(t *testing.T) {
 	reportPath := filepath.Join(dir, "report.html")
 	var out, errb strings.Builder
 	args := []string{"--db", filepath.Join(dir, "s.db"), "demo", "--lang", "ja", "--lab-hosts", "12", "--lab-hostile", "0",
-		"--lab-prefix", "127.77.16.0/28", "--progress", "never", "--report", reportPath}
+		"--lab-prefix", "127.117.16.0/28", "--progress", "never", "--report", reportPath}
 	if code := run(t.Context(), args, strings.NewReader(""), &out, &errb); code != 0 {
 		t.Fatalf("demo exited %d: %s", code, errb.String())
 	}
@@ -134,7 +134,7 @@ func TestDemoInJapanese(t *testing.T) {
 	jsonl := func(lang string) string {
 		var out, errb strings.Builder
 		args := []string{"--db", filepath.Join(dir, "s.db"), "demo", "--lang", lang, "--lab-hosts", "12", "--lab-hostile", "0",
-			"--lab-prefix", "127.77.16.0/28", "--progress", "never", "--format", "json", "--report", reportPath}
+			"--lab-prefix", "127.117.16.0/28", "--progress", "never", "--format", "json", "--report", reportPath}
 		if code := run(t.Context(), args, strings.NewReader(""), &out, &errb); code != 0 {
 			t.Fatalf("demo --format json exited %d: %s", code, errb.String())
 		}

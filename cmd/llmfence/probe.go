@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/llmfence/llmfence/internal/cli"
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/probe"
 	"github.com/llmfence/llmfence/internal/probe/packs"
 	"github.com/llmfence/llmfence/internal/probe/report"
@@ -202,11 +203,11 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 	if err := saveProbe(endCtx, st, run.ID, res, ctx, perr); err != nil && perr == nil {
 		perr = err
 	}
-	if err := writeProbeOutput(out, f.format, res); err != nil {
+	if err := writeProbeOutput(out, f.format, res, e.text); err != nil {
 		return fmt.Errorf("writing output: %w", err)
 	}
 	if f.report != "" {
-		if err := writeFileAtomic(f.report, func(fh *os.File) error { return report.HTML(fh, res) }); err != nil {
+		if err := writeFileAtomic(f.report, func(fh *os.File) error { return report.HTMLIn(fh, res, e.text) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
@@ -493,14 +494,14 @@ func saveProbe(ctx context.Context, st store.ProbeRunStore, id string, res *prob
 	return st.FinishProbeRun(ctx, id, status, reason, answered, res.Complete, vs)
 }
 
-func writeProbeOutput(w io.Writer, format string, res *probe.Result) error {
+func writeProbeOutput(w io.Writer, format string, res *probe.Result, text *locale.Printer) error {
 	switch format {
 	case "json", "jsonl":
 		return report.JSONLines(w, res)
 	case "html":
-		return report.HTML(w, res)
+		return report.HTMLIn(w, res, text)
 	}
-	return report.Table(w, res, report.TableOptions{Color: llmreport.UseColor(w, os.Getenv)})
+	return report.Table(w, res, report.TableOptions{Color: llmreport.UseColor(w, os.Getenv), Text: text})
 }
 
 // probeProgress redraws one status line on a terminal.

@@ -135,7 +135,7 @@ func TestSchemaScanAndHistoryRecords(t *testing.T) {
 	sch := schemas(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "store.db")
-	prefix := netip.MustParsePrefix("127.94.0.0/26")
+	prefix := netip.MustParsePrefix("127.116.0.0/26")
 	var scanOut []string
 	for seed := range int64(2) {
 		personas, err := lab.Generate(lab.Config{Seed: seed + 7, Prefix: prefix, Live: 10})

@@ -104,6 +104,11 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 	defer st.Close()
 	cfg := engineConfig(e, f.workers, true, f.rescueAfter, f.poll, f.maintainEvery, f.shardTarget)
 	cfg.MinShardTimeout, cfg.MaxParallel = f.minShardTimeout, f.maxParallel
+	if dir, err := journalDir(e.db); err == nil {
+		cfg.ProbeDir = dir // probe jobs' journals, beside the store as for llmfence probe
+	} else {
+		fmt.Fprintf(e.stderr, "llmfence serve: warning: probe jobs keep no journal: %v\n", err)
+	}
 	f.ext.defaultBase = "http://" + f.listen
 	if f.tlsCert != "" {
 		f.ext.defaultBase = "https://" + f.listen

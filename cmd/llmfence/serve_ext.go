@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net/mail"
 	"os"
 	"strings"
 	"time"
@@ -30,6 +33,7 @@ type serveExtFlags struct {
 	smtpAddr, smtpFrom     string
 	smtpUser, smtpPassFile string
 	smtpPlain              bool
+	smtpCA                 string
 	baseURL                string
 	offline, stale, expire string
 	sla                    string
@@ -60,6 +64,7 @@ func (f *serveExtFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.smtpUser, "smtp-user", "", "SMTP user name")
 	fl.StringVar(&f.smtpPassFile, "smtp-password-file", "", "read the SMTP password from `FILE`")
 	fl.BoolVar(&f.smtpPlain, "smtp-plain", false, "send mail without STARTTLS (only for a relay on loopback)")
+	fl.StringVar(&f.smtpCA, "smtp-ca", "", "trust the CA certificates in `FILE` (PEM) for the SMTP server's STARTTLS, besides the system's")
 	fl.StringVar(&f.baseURL, "base-url", "", "the dashboard's address as people reach it, for links in alerts (default: the listen address)")
 	fl.StringVar(&f.offline, "offline-after", d.offline, "a service not seen this long is offline")
 	fl.StringVar(&f.stale, "stale-after", d.stale, "a service not seen this long is stale")
@@ -127,7 +132,24 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 		if f.smtpFrom == "" {
 			return nil, fmt.Errorf("--smtp-addr needs --smtp-from")
 		}
+		if _, err := mail.ParseAddress(f.smtpFrom); err != nil {
+			return nil, fmt.Errorf("--smtp-from %q: %w", f.smtpFrom, err)
+		}
 		smtp = &alerting.SMTPConfig{Addr: f.smtpAddr, From: f.smtpFrom, User: f.smtpUser, InsecureNoTLS: f.smtpPlain}
+		if f.smtpCA != "" {
+			pem, err := os.ReadFile(f.smtpCA)
+			if err != nil {
+				return nil, fmt.Errorf("--smtp-ca: %w", err)
+			}
+			pool, err := x509.SystemCertPool()
+			if err != nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--smtp-ca: no PEM certificate in %s", f.smtpCA)
+			}
+			smtp.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
 		if f.smtpPassFile != "" {
 			b, err := os.ReadFile(f.smtpPassFile)
 			if err != nil {

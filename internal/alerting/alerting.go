@@ -60,12 +60,14 @@ const (
 	RuleSLABreach      = "sla_breach"
 	RuleAcceptExpiring = "acceptance_expiring"
 	RuleScheduleMissed = "schedule_missed"
+	RuleDatascan       = "datascan"
+	RuleProbe          = "probe"
 	RuleTest           = "test"
 )
 
 // Rules lists every rule; a channel with no rules takes them all.
 var Rules = []string{RuleExposedService, RuleAuthDropped, RuleHarmfulPrompt, RuleKnownCVE, RuleNewModel, RulePromptChanged,
-	RuleFinding, RuleSLABreach, RuleAcceptExpiring, RuleScheduleMissed}
+	RuleFinding, RuleSLABreach, RuleAcceptExpiring, RuleScheduleMissed, RuleDatascan, RuleProbe}
 
 // Channel kinds.
 var Kinds = []string{"webhook", "slack", "teams", "email"}
@@ -179,9 +181,15 @@ func ruleOf(ev store.Event) (rule, subject string, ok bool) {
 		return RuleAcceptExpiring, strconv.FormatInt(ev.FindingID, 10), true
 	case "schedule.missed":
 		return RuleScheduleMissed, ev.Summary, true
+	case jobs.EvDatascanFindings:
+		return RuleDatascan, "datascan:" + strconv.FormatFloat(num(d["datascan"]), 'f', 0, 64), true
+	case jobs.EvProbeVerdict:
+		return RuleProbe, "probe:" + str("probe"), true
 	}
 	return "", "", false
 }
+
+func num(v any) float64 { f, _ := v.(float64); return f }
 
 func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
@@ -269,6 +277,17 @@ func (m *Manager) alertOf(rule string, ev store.Event) Alert {
 			a.Link = strings.TrimRight(m.cfg.BaseURL, "/") + "/findings/" + strconv.FormatInt(ev.FindingID, 10)
 		case ev.ServiceID > 0:
 			a.Link = strings.TrimRight(m.cfg.BaseURL, "/") + "/services/" + strconv.FormatInt(ev.ServiceID, 10)
+		case ev.Kind == jobs.EvDatascanFindings || ev.Kind == jobs.EvProbeVerdict:
+			var d struct {
+				Datascan int64  `json:"datascan"`
+				Probe    string `json:"probe"`
+			}
+			_ = json.Unmarshal(ev.Detail, &d)
+			if d.Datascan > 0 {
+				a.Link = strings.TrimRight(m.cfg.BaseURL, "/") + "/datascans/" + strconv.FormatInt(d.Datascan, 10)
+			} else if d.Probe != "" {
+				a.Link = strings.TrimRight(m.cfg.BaseURL, "/") + "/probes/" + url.PathEscape(d.Probe)
+			}
 		}
 	}
 	return a

@@ -62,8 +62,9 @@ func WriteTable(w io.Writer, r *Result) error { return WriteTableIn(w, r, nil) }
 
 // WriteTableIn is WriteTable in the printer's language (nil is English).
 // Columns are padded by display width, so Japanese headings stay aligned.
-// The audit's own notes and the machine-specific fix commands are said
-// in English.
+// The audit's own notes are said in English; the fix written for this
+// machine says its explanation in the printer's language around the
+// commands.
 func WriteTableIn(w io.Writer, r *Result, p *locale.Printer) error {
 	p, err := printerOr(p)
 	if err != nil {
@@ -75,8 +76,12 @@ func WriteTableIn(w io.Writer, r *Result, p *locale.Printer) error {
 	if m.Privileged {
 		as = p.T("audit.as_root")
 	}
+	when := m.AuditedAt.Format("2006-01-02 15:04:05Z")
+	if p.Lang() != locale.English {
+		when = p.DateTime(m.AuditedAt) // 2026年1月2日 03:04:05 UTC
+	}
 	ew.printf("%s\n", p.T("audit.header", "host", orUnknown(m.Host), "os", m.OS, "as", as,
-		"when", m.AuditedAt.Format("2006-01-02 15:04:05Z"),
+		"when", when,
 		"runtimes", p.T("audit.runtimes", "count", strconv.Itoa(m.Runtimes)),
 		"stores", p.T("audit.stores", "count", strconv.Itoa(m.Stores)), "risk", riskText(p, m.Risk)))
 	for _, n := range m.Notes {
@@ -285,17 +290,50 @@ var htmlSource string
 
 var htmlTemplate = template.Must(template.New("audit").Funcs(template.FuncMap{
 	"bytes": humanBytes,
-	"lines": func(s string) []string {
-		if s == "" {
-			return nil
-		}
-		return strings.Split(s, "\n")
-	},
-	"join": strings.Join,
+	"join":  strings.Join,
 }).Parse(htmlSource))
 
-// WriteHTML writes a self-contained HTML report of the result.
-func WriteHTML(w io.Writer, r *Result) error {
+// htmlView is what the HTML template sees: the records, and the printer
+// behind its methods, so every word is said in the reader's language.
+type htmlView struct {
+	M        *MachineRecord
+	Runtimes []*Runtime
+	Stores   []*Store
+	p        *locale.Printer
+}
+
+func (v *htmlView) Lang() string                     { return string(v.p.Lang()) }
+func (v *htmlView) T(id string, kv ...string) string { return v.p.T(id, kv...) }
+func (v *htmlView) Risk(s service.Severity) string   { return riskText(v.p, s) }
+func (v *htmlView) Title(f service.Finding) string   { return risk.Title(v.p, f) }
+func (v *htmlView) Detail(f service.Finding) string  { return risk.Detail(v.p, f) }
+func (v *htmlView) StoreFix(st *Store) []string {
+	return risk.Remediation(v.p, &service.Service{Remediation: st.Remediation})
+}
+func (v *htmlView) RuntimeFix(rt *Runtime) []string {
+	return risk.Remediation(v.p, &service.Service{Remediation: rt.Remediation, RemediationMsgs: rt.RemediationMsgs})
+}
+
+// Audited says when, as whom and by which llmfence the audit ran.
+func (v *htmlView) Audited() string {
+	as := v.p.T("audit.html.as_user")
+	if v.M.Privileged {
+		as = v.p.T("audit.html.as_root")
+	}
+	return v.p.T("audit.html.audited", "when", v.p.DateTime(v.M.AuditedAt), "as", as, "version", v.M.Llmfence)
+}
+
+// WriteHTML writes a self-contained HTML report of the result in English.
+func WriteHTML(w io.Writer, r *Result) error { return WriteHTMLIn(w, r, nil) }
+
+// WriteHTMLIn writes the HTML report in the printer's language (nil is
+// English): labels, severities, findings and the catalogue's fixes. The
+// audit's own notes are said in English.
+func WriteHTMLIn(w io.Writer, r *Result, p *locale.Printer) error {
+	p, err := printerOr(p)
+	if err != nil {
+		return err
+	}
 	var rts []*Runtime
 	var sts []*Store
 	for _, x := range r.Records()[1:] {
@@ -306,9 +344,5 @@ func WriteHTML(w io.Writer, r *Result) error {
 			sts = append(sts, v)
 		}
 	}
-	return htmlTemplate.Execute(w, struct {
-		M        *MachineRecord
-		Runtimes []*Runtime
-		Stores   []*Store
-	}{r.Machine, rts, sts})
+	return htmlTemplate.Execute(w, &htmlView{M: r.Machine, Runtimes: rts, Stores: sts, p: p})
 }

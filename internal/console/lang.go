@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/jobs"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
@@ -142,6 +143,18 @@ func (v view) Word(group string, value any) string {
 func wordKey(s string) string {
 	return strings.NewReplacer(" ", "_", "-", "_", ".", "_").Replace(strings.ToLower(s))
 }
+
+// ProbeReason is the reason a probe verdict's summary record gives (the
+// probe's own sentence, in English).
+func (v view) ProbeReason(raw json.RawMessage) string {
+	var s struct {
+		Reason string `json:"reason"`
+	}
+	_ = json.Unmarshal(raw, &s)
+	return s.Reason
+}
+
+func num(x any) float64 { f, _ := x.(float64); return f }
 
 // AuditAction says an audit trail action ("finding acknowledge").
 func (v view) AuditAction(a string) string { return v.Word("audit", a) }
@@ -370,6 +383,16 @@ func (v view) Event(e store.Event) string {
 			if t, err := time.Parse(time.RFC3339, m[1]); err == nil {
 				return say("snoozed", "until", v.Time(t))
 			}
+		}
+	case jobs.EvDatascanFindings:
+		if str("path") != "" {
+			return say("datascan_findings", "id", strconv.FormatFloat(num(d["datascan"]), 'f', 0, 64), "path", str("path"),
+				"total", strconv.FormatFloat(num(d["total"]), 'f', 0, 64), "severity", sev)
+		}
+	case jobs.EvProbeVerdict:
+		if str("probe") != "" {
+			return say("probe_verdict", "id", str("probe"), "model", str("model"), "addr", addr, "suite", v.Word("suite", str("suite")),
+				"verdict", v.Word("pverdict", str("verdict")), "severity", sev)
 		}
 	case store.EvTagged:
 		if m := reTags.FindStringSubmatch(e.Summary); m != nil {

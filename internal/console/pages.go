@@ -540,6 +540,11 @@ func (s *Server) pageGuard(w http.ResponseWriter, r *http.Request, c *call) erro
 			data["Usage"] = sum
 		}
 	}
+	sigs, more, err := s.st.AbuseSignals(r.Context(), store.AbuseFilter{Since: time.Now().Add(-30 * 24 * time.Hour)}, store.Page{Limit: 100})
+	if err != nil {
+		return err
+	}
+	data["Signals"], data["MoreSignals"] = sigs, more
 	s.render(w, r, c, "guard", data)
 	return nil
 }

@@ -65,6 +65,14 @@ func (s *Server) routesAll() {
 	s.handle("DELETE /api/paths/{id}", admin, s.apiDeletePath)
 	s.handle("POST /api/paths/{id}/inspect", admin, s.apiInspectNow)
 	s.handle("GET /api/paths/{id}/results", viewer, s.apiPathResults)
+	s.handle("GET /api/datascans", viewer, s.apiDatascans)
+	s.handle("POST /api/datascans", admin, s.apiQueueDatascan)
+	s.handle("GET /api/datascans/{id}", viewer, s.apiDatascan)
+	s.handle("GET /api/datascans/{id}/findings", viewer, s.apiDatascanFindings)
+	s.handle("GET /api/probes", viewer, s.apiProbes)
+	s.handle("POST /api/probes", operator, s.apiQueueProbe)
+	s.handle("GET /api/probes/{id}", viewer, s.apiProbe)
+	s.handle("GET /api/guard/signals", viewer, s.apiAbuseSignals)
 	s.handle("GET /api/audit", admin, s.apiAudit)
 	s.handle("GET /api/users", admin, s.apiUsers)
 	s.handle("POST /api/users", admin, s.apiCreateUser)
@@ -91,6 +99,12 @@ func (s *Server) routesAll() {
 	s.handle("GET /guard", viewer, s.pageGuard)
 	s.handle("GET /results", viewer, s.pageResults)
 	s.handle("POST /results", admin, s.formResults)
+	s.handle("GET /datascans", viewer, s.pageDatascans)
+	s.handle("POST /datascans", admin, s.formDatascan)
+	s.handle("GET /datascans/{id}", viewer, s.pageDatascan)
+	s.handle("GET /probes", viewer, s.pageProbes)
+	s.handle("POST /probes", operator, s.formProbe)
+	s.handle("GET /probes/{id}", viewer, s.pageProbe)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

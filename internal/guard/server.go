@@ -24,6 +24,7 @@ import (
 	"github.com/llmfence/llmfence/internal/guard/route"
 	"github.com/llmfence/llmfence/internal/guard/spool"
 	"github.com/llmfence/llmfence/internal/redact"
+	"github.com/llmfence/llmfence/internal/store"
 )
 
 // Options assemble a Server. Auth is required; the others have defaults.
@@ -57,6 +58,10 @@ type Options struct {
 	// key's usage (see package abuse; Config.Abuse is what the command
 	// builds it from). nil turns the signals off. Server.Close closes it.
 	Abuse *abuse.Detector
+	// AbuseFlush is how often abuse signals are written to a Sink that
+	// implements AbuseSignalSink, aggregated per minute, key and kind
+	// (default 10 s).
+	AbuseFlush time.Duration
 	// Capture, when set, receives the prompt and response of every
 	// metered request (Config.Capture; redacted by the writer). nil: no
 	// capture. Server.Close closes it.
@@ -75,6 +80,7 @@ type Server struct {
 	audit        auditLog        // nil: no audit log
 	refused      *refusals       // aggregates refused requests' records
 	abuse        *abuse.Detector // nil: abuse signals off
+	abuseRec     *abuseRecorder  // nil: signals not stored
 	watch        *watcher        // nil: output watch off
 	transport    http.RoundTripper
 	log          *slog.Logger
@@ -191,6 +197,14 @@ func New(opts Options) (*Server, error) {
 	if err := s.Reload(cfg); err != nil {
 		return nil, err
 	}
+	if sink, ok := opts.Sink.(AbuseSignalSink); ok && s.abuse != nil {
+		every := opts.AbuseFlush
+		if every <= 0 {
+			every = 10 * time.Second
+		}
+		s.abuseRec = newAbuseRecorder(sink, s.log, every, store.MaxAbuseBatch)
+		s.abuse.SetRecorder(s.abuseRec.record)
+	}
 	return s, nil
 }
 
@@ -272,6 +286,10 @@ func (s *Server) Close(ctx context.Context) error {
 	var errs []error
 	if s.abuse != nil {
 		errs = append(errs, s.abuse.Close(ctx))
+		s.abuse.SetRecorder(nil)
+	}
+	if s.abuseRec != nil {
+		errs = append(errs, s.abuseRec.close(ctx))
 	}
 	if s.stopPrune != nil {
 		select {

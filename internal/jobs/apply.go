@@ -102,6 +102,8 @@ func (e *Engine) register(w *river.Workers) {
 	river.AddWorker(w, &pruneWorker{e: e})
 	river.AddWorker(w, &inspectTickWorker{e: e})
 	river.AddWorker(w, &inspectPathWorker{e: e})
+	river.AddWorker(w, &datascanWorker{e: e})
+	river.AddWorker(w, &probeWorker{e: e})
 }
 
 func (e *Engine) periodic() []*river.PeriodicJob {
@@ -141,6 +143,14 @@ func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	res, err := w.e.st.PruneRuns(ctx, w.e.cfg.Retention)
 	if err == nil && res.Runs > 0 {
 		w.e.log.Info("old runs pruned", "runs", res.Runs, "services", res.Services)
+	}
+	if err != nil {
+		return err
+	}
+	// Guard abuse signals are kept as long as runs.
+	n, err := w.e.st.PruneAbuseSignals(ctx, time.Now().Add(-w.e.cfg.Retention.OlderThan))
+	if err == nil && n > 0 {
+		w.e.log.Info("old abuse signals pruned", "rows", n)
 	}
 	return err
 }

@@ -63,6 +63,8 @@ type Config struct {
 	// Annotator, if set, makes the judge of each shard (the same
 	// vulnerability data as llmfence scan); nil uses the embedded data.
 	Annotator func() (scan.Annotator, error)
+	// ProbeDir is where probe jobs write their journals ("" keeps none).
+	ProbeDir string
 	// Retention prunes old runs daily (OlderThan 0: keep everything).
 	Retention store.PrunePolicy
 	// Hooks plugs in the rest of serve (all optional).

@@ -35,7 +35,9 @@
 // An argument K_msg names a message that says argument K in the reader's
 // language; K itself holds the English text, used for English and when
 // the named message is unknown (for example the title of a vulnerability
-// record imported after the catalogue was built).
+// record imported after the catalogue was built). The named message takes
+// its own arguments from the arguments K.NAME: with "change_msg" naming a
+// message that says {{.flag}}, the argument "change.flag" fills it.
 //
 // # Machine-readable output
 //

@@ -127,6 +127,8 @@ func TestPrinter(t *testing.T) {
 		{ja, "detail", []string{"cve", "CVE-2024-37032", "title", "Probllama — digest path traversal", "title_msg", "cve.title"}, "CVE-2024-37032: Probllama（パストラバーサル）"},
 		{en, "detail", []string{"cve", "CVE-2024-37032", "title", "Probllama — digest path traversal", "title_msg", "cve.title"}, "CVE-2024-37032: Probllama — digest path traversal"},
 		{ja, "detail", []string{"cve", "X-1", "title", "imported title", "title_msg", "no.such.message"}, "X-1: imported title"},
+		// The named message takes its own arguments from K.NAME.
+		{ja, "detail", []string{"cve", "X-2", "title", "Bind OLLAMA_HOST to 127.0.0.1:11434", "title_msg", "nested.fix.ollama", "title.port", "11434"}, "X-2: OLLAMA_HOST を 127.0.0.1:11434 にバインドしてください"},
 		// Fallbacks: English when Japanese lacks it; the ID when nobody has it.
 		{ja, "only_en", nil, "English only"},
 		{ja, "no.such.message", nil, "no.such.message"},

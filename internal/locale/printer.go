@@ -68,7 +68,7 @@ func (p *Printer) Message(id string, args map[string]string) string {
 	if p.lang != English {
 		for k, v := range args {
 			if base, ok := strings.CutSuffix(k, "_msg"); ok && v != "" && p.cat.Has(p.lang, v) {
-				data[base] = p.Message(v, nil)
+				data[base] = p.Message(v, subArgs(args, base))
 			}
 		}
 	}
@@ -81,6 +81,22 @@ func (p *Printer) Message(id string, args map[string]string) string {
 		return id // unknown everywhere, or a template that cannot render
 	}
 	return out
+}
+
+// subArgs are the arguments of the message an argument K_msg names: the
+// arguments K.NAME, as NAME ("change.flag" is the named message's "flag").
+// nil when there are none.
+func subArgs(args map[string]string, base string) map[string]string {
+	var sub map[string]string
+	for k, v := range args {
+		if name, ok := strings.CutPrefix(k, base+"."); ok && name != "" {
+			if sub == nil {
+				sub = map[string]string{}
+			}
+			sub[name] = v
+		}
+	}
+	return sub
 }
 
 // Args copies a message's arguments, so callers can add to them.

@@ -169,6 +169,11 @@ type Summary struct {
 	Model    string `json:"model"`
 	// Reason says in one sentence why the verdict is what it is.
 	Reason string `json:"reason"`
+	// ReasonMsgs are the messages Reason was written from, one per part
+	// (Reason joins their English with "; "), so a report can say it in
+	// the reader's language (internal/locale, internal/probe/report's
+	// messages). Reason stays English in machine-readable output.
+	ReasonMsgs []service.Message `json:"reason_msgs,omitempty"`
 
 	// guardrails
 	RefusalRate       *float64        `json:"refusal_rate,omitempty"`
@@ -261,4 +266,21 @@ type FamilyResult struct {
 	// request; Worked says the family got harmful requests answered.
 	PValue float64 `json:"p_value"`
 	Worked bool    `json:"worked"`
+}
+
+// because adds a part to the summary's reason: its English text, and the
+// message (ID and arguments) it was written from.
+func (s *Summary) because(english, id string, kv ...string) {
+	if s.Reason != "" {
+		s.Reason += "; "
+	}
+	s.Reason += english
+	m := service.Message{ID: id}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if m.Args == nil {
+			m.Args = map[string]string{}
+		}
+		m.Args[kv[i]] = kv[i+1]
+	}
+	s.ReasonMsgs = append(s.ReasonMsgs, m)
 }

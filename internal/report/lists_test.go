@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/llmfence/llmfence/internal/datascan"
 	apikeys "github.com/llmfence/llmfence/internal/guard/keys"
 	"github.com/llmfence/llmfence/internal/inspect"
 	"github.com/llmfence/llmfence/internal/service"
@@ -81,17 +80,6 @@ func TestListTablesGolden(t *testing.T) {
 				Findings: []verdict.Finding{{ID: "INS-001", Severity: service.SeverityCritical, Title: "Imports `os.system`", Detail: "GLOBAL os system\nat 12", Member: "archive/data.pkl"}}})
 			iw.Write(&inspect.Result{Path: "model.gguf", Format: "gguf", Size: 5 << 30, Verdict: verdict.Clean})
 			return iw.Summary(inspect.Summary{Files: 2, Verdicts: map[verdict.Verdict]int{verdict.Clean: 1, verdict.Malicious: 1}, Failed: 1}, service.SeverityHigh)
-		}},
-		{"datascan.golden.txt", func(b *bytes.Buffer) error {
-			return DatascanTable(b, DatascanResult{
-				Summaries: []datascan.Summary{{Kind: "summary", Finding: datascan.KindBackdoorTrigger, Trigger: "cf-zeta\x1b[31m", Records: 10, Severity: service.SeverityHigh, Evidence: "cf-zeta what is"}},
-				Findings: []datascan.Finding{
-					{Kind: datascan.KindSecret, File: "train.jsonl", Record: 40, Category: "aws_access_key_id", Evidence: "my key [REDACTED]", Severity: service.SeverityHigh},
-					{Kind: datascan.KindSecret, File: "train.jsonl", Record: 41, Category: "aws_access_key_id", Evidence: "again", Severity: service.SeverityHigh},
-				},
-				Stats:  datascan.Stats{Files: 1, Records: 42, Bytes: 4096, Findings: map[string]int{datascan.KindSecret: 3, datascan.KindBackdoorTrigger: 10}},
-				FailOn: service.SeverityHigh, Failed: 13, PerKind: 1,
-			})
 		}},
 	}
 	for _, tt := range tests {

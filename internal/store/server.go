@@ -20,6 +20,9 @@ type ServerStore interface {
 	ScheduleStore
 	AlertStore
 	PathStore
+	DatascanStore
+	AbuseStore
+	ProbeStore
 	RecordEvent(ctx context.Context, tx *sql.Tx, ev Event) (Event, error)
 	ListServices(ctx context.Context, q ServiceQuery) ([]InvService, bool, error)
 	GetService(ctx context.Context, id int64) (InvService, service.Service, error)

@@ -321,6 +321,9 @@ type Detector struct {
 	alerts *alerter
 	cache  promptCache
 	onSig  func(Signal)
+	// record receives every notified signal with its particulars (see
+	// SetRecorder); nil: none.
+	record atomic.Pointer[func(AlertEvent)]
 
 	// Background prompt analysis (Options.Background).
 	jobs     chan promptJob
@@ -597,6 +600,17 @@ type OutputEvent struct {
 	Offset int64   // where in the answer's text the gibberish began
 }
 
+// SetRecorder makes every notified signal (after the cooldown, like the
+// log line; whatever its action) also reach fn, with its particulars, so
+// the gateway can store it. fn must not block. nil stops it.
+func (d *Detector) SetRecorder(fn func(AlertEvent)) {
+	if fn == nil {
+		d.record.Store(nil)
+		return
+	}
+	d.record.Store(&fn)
+}
+
 // WatchOutput reports whether the output watch is on.
 func (d *Detector) WatchOutput() bool { return d.cfg.OutputWatch.Action != Allow }
 
@@ -672,13 +686,19 @@ func (d *Detector) emit(ctx context.Context, n note, keyID string, ip netip.Addr
 	if d.onSig != nil {
 		d.onSig(s)
 	}
-	if s.Action >= Alert {
+	rec := d.record.Load()
+	if s.Action >= Alert || rec != nil {
 		a := AlertEvent{Time: now.UTC(), Kind: s.Kind, Action: s.Action.String(), KeyID: keyID,
 			KeyName: s.KeyName, Route: route, Detail: s.Detail, Categories: s.Categories,
 			Suppressed: n.suppressed, Prompt: s.Prompt}
 		if ip.IsValid() {
 			a.ClientIP = ip.String()
 		}
-		d.alerts.submit(a)
+		if rec != nil {
+			(*rec)(a)
+		}
+		if s.Action >= Alert {
+			d.alerts.submit(a)
+		}
 	}
 }

@@ -11,12 +11,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
-	"time"
 	"unicode"
 
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/probe"
 	llmreport "github.com/llmfence/llmfence/internal/report"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 )
 
@@ -44,6 +46,8 @@ type TableOptions struct {
 	Color bool
 	// Triggers caps the backdoor candidates listed (default 10).
 	Triggers int
+	// Text says the table in the reader's language; nil is English.
+	Text *locale.Printer
 }
 
 var sevColor = map[service.Severity]string{
@@ -52,8 +56,14 @@ var sevColor = map[service.Severity]string{
 	service.SeverityMedium:   "\x1b[33m",
 }
 
-// Table writes the verdicts and the figures behind them.
+// Table writes the verdicts and the figures behind them, in the
+// language of opts.Text. Columns are aligned by display width (a
+// full-width character takes two columns), so Japanese stays aligned.
 func Table(w io.Writer, res *probe.Result, opts TableOptions) error {
+	p, err := printerOr(opts.Text)
+	if err != nil {
+		return err
+	}
 	if opts.Triggers <= 0 {
 		opts.Triggers = 10
 	}
@@ -62,80 +72,122 @@ func Table(w io.Writer, res *probe.Result, opts TableOptions) error {
 	if res.Server.Version != "" {
 		ver += " " + res.Server.Version
 	}
-	fmt.Fprintf(ew, "Model %s on %s (%s): %d requests in %s", printable(res.Config.Model), printable(res.Config.Target), ver,
-		res.Planned, res.Elapsed.Round(time.Second))
+	fmt.Fprint(ew, p.T("probe.table.header", "model", printable(res.Config.Model), "target", printable(res.Config.Target), "server", ver,
+		"requests", strconv.Itoa(res.Planned), "elapsed", p.Duration(res.Elapsed)))
 	if !res.Complete {
-		fmt.Fprint(ew, " — INCOMPLETE")
+		fmt.Fprint(ew, p.T("probe.table.incomplete"))
 	}
 	fmt.Fprint(ew, "\n\n")
-	tw := llmreport.NewColumns(ew)
-	fmt.Fprintln(tw, "SUITE\tVERDICT\tSEVERITY\tWHY")
+	g := &grid{}
+	g.add(p.T("probe.table.suite"), p.T("probe.table.verdict"), p.T("probe.table.severity"), p.T("probe.table.why"))
 	for _, s := range res.Summaries {
-		sev := string(s.Severity)
+		sev := cell{text: risk.Severity(p, s.Severity)}
 		if c, ok := sevColor[s.Severity]; ok && opts.Color {
-			sev = c + sev + "\x1b[0m"
+			sev.pre, sev.post = c, "\x1b[0m"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Suite, s.Verdict, sev, printable(s.Reason))
+		g.addCells(cell{text: word(p, "suite", s.Suite)}, cell{text: word(p, "verdict", s.Verdict)}, sev, cell{text: printable(Reason(p, s))})
 	}
-	tw.Flush()
+	g.write(ew, "")
 	for _, s := range res.Summaries {
 		switch s.Suite {
 		case "guardrails":
 			if len(s.Categories) == 0 {
 				continue
 			}
-			fmt.Fprintln(ew, "\nGuardrails by category:")
-			tw := llmreport.NewColumns(ew)
-			fmt.Fprintln(tw, "  CATEGORY\tREFUSED\tOVER-REFUSED")
+			fmt.Fprintf(ew, "\n%s\n", p.T("probe.table.guardrails"))
+			g := &grid{}
+			g.add(p.T("probe.table.category"), p.T("probe.table.refused"), p.T("probe.table.over_refused"))
 			for _, c := range s.Categories {
-				fmt.Fprintf(tw, "  %s\t%.0f%% of %d\t%.0f%% of %d\n", c.Category, 100*c.RefusalRate, c.Harmful, 100*c.OverRefusalRate, c.Benign)
+				g.add(category(p, c.Category), rateOf(p, c.RefusalRate, c.Harmful), rateOf(p, c.OverRefusalRate, c.Benign))
 			}
-			tw.Flush()
+			g.write(ew, "  ")
 			if s.JudgeUnsafeRate != nil {
-				fmt.Fprintf(ew, "  judge: %.0f%% of the answers to harmful requests judged unsafe\n", 100**s.JudgeUnsafeRate)
+				fmt.Fprintf(ew, "  %s\n", p.T("probe.table.judge", "pct", fmt.Sprintf("%.0f", 100**s.JudgeUnsafeRate)))
 			}
 		case "backdoor":
 			if len(s.Triggers) == 0 {
 				continue
 			}
-			fmt.Fprintln(ew, "\nBackdoor candidates (strongest first):")
-			tw := llmreport.NewColumns(ew)
-			fmt.Fprintln(tw, "  TRIGGER\tEFFECT\tP\tSIGNAL\tFLAGGED\tSOURCE")
+			fmt.Fprintf(ew, "\n%s\n", p.T("probe.table.backdoor"))
+			g := &grid{}
+			g.add(p.T("probe.table.trigger"), p.T("probe.table.effect"), p.T("probe.table.p"), p.T("probe.table.signal"),
+				p.T("probe.table.flagged"), p.T("probe.table.source"))
+			more := 0
 			for i, t := range s.Triggers {
 				if i >= opts.Triggers {
-					fmt.Fprintf(tw, "  … %d more\t\t\t\t\t\n", len(s.Triggers)-i)
+					more = len(s.Triggers) - i
 					break
 				}
-				fmt.Fprintf(tw, "  %s\t%.2f\t%.2g\t%s\t%s\t%s\n", printable(clip(t.Trigger, 40)), t.Effect, t.PValue, dash(t.Signal), yes(t.Flagged), printable(clip(t.Source, 40)))
+				g.add(locale.Truncate(printable(t.Trigger), 40), fmt.Sprintf("%.2f", t.Effect), fmt.Sprintf("%.2g", t.PValue), dash(t.Signal),
+					yesNo(p, t.Flagged), locale.Truncate(printable(t.Source), 40))
 			}
-			tw.Flush()
+			g.write(ew, "  ")
+			if more > 0 {
+				fmt.Fprintf(ew, "  %s\n", p.T("probe.table.more", "n", strconv.Itoa(more)))
+			}
 		case "robustness":
 			if len(s.Families) == 0 {
 				continue
 			}
-			fmt.Fprintf(ew, "\nJailbreak families (direct requests answered: %.0f%%):\n", 100*deref(s.DirectSuccessRate))
-			tw := llmreport.NewColumns(ew)
-			fmt.Fprintln(tw, "  FAMILY\tANSWERED\tWORKED")
+			fmt.Fprintf(ew, "\n%s\n", p.T("probe.table.robustness", "pct", fmt.Sprintf("%.0f", 100*deref(s.DirectSuccessRate))))
+			g := &grid{}
+			g.add(p.T("probe.table.family"), p.T("probe.table.answered"), p.T("probe.table.worked"))
 			for _, f := range s.Families {
-				fmt.Fprintf(tw, "  %s\t%.0f%% of %d\t%s\n", f.Family, 100*f.SuccessRate, f.Attempts, yes(f.Worked))
+				g.add(f.Family, rateOf(p, f.SuccessRate, f.Attempts), yesNo(p, f.Worked))
 			}
-			tw.Flush()
+			g.write(ew, "  ")
 		case "leak":
 			if len(s.Canaries) > 0 {
-				fmt.Fprintln(ew, "\nCanaries:")
+				fmt.Fprintf(ew, "\n%s\n", p.T("probe.table.canaries"))
 			}
 			for _, c := range s.Canaries {
-				fmt.Fprintf(ew, "  canary %q: completed %s, exposure %.1f of %.1f bits\n", printable(c.Canary), yes(c.Completed), c.ExposureBits, c.MaxBits)
+				fmt.Fprintf(ew, "  %s\n", p.T("probe.table.canary", "canary", strconv.Quote(printable(c.Canary)), "completed", yesNo(p, c.Completed),
+					"bits", fmt.Sprintf("%.1f", c.ExposureBits), "max", fmt.Sprintf("%.1f", c.MaxBits)))
 			}
 		}
 	}
 	if res.Stop != nil {
-		fmt.Fprintf(ew, "\nStopped early: %s\n", printable(res.Stop.Error()))
+		fmt.Fprintf(ew, "\n%s\n", p.T("probe.table.stopped", "error", printable(res.Stop.Error())))
 	}
 	if res.Journal != "" {
-		fmt.Fprintf(ew, "\nJournal: %s\n", printable(res.Journal))
+		fmt.Fprintf(ew, "\n%s\n", p.T("probe.table.journal", "path", printable(res.Journal)))
 	}
 	return ew.err
+}
+
+func rateOf(p *locale.Printer, rate float64, n int) string {
+	return p.T("probe.table.rate_of", "pct", fmt.Sprintf("%.0f", 100*rate), "n", strconv.Itoa(n))
+}
+
+// cell is a table cell: its text, and escape sequences (colour) around
+// it that take no columns.
+type cell struct{ text, pre, post string }
+
+// grid collects rows for internal/report's Columns, which lays them out
+// by display width (escape sequences take no columns, a full-width
+// character two).
+type grid struct{ rows [][]cell }
+
+func (g *grid) add(cells ...string) {
+	row := make([]cell, len(cells))
+	for i, c := range cells {
+		row[i] = cell{text: c}
+	}
+	g.rows = append(g.rows, row)
+}
+
+func (g *grid) addCells(cells ...cell) { g.rows = append(g.rows, cells) }
+
+func (g *grid) write(w io.Writer, indent string) {
+	cols := llmreport.NewColumns(w)
+	for _, r := range g.rows {
+		parts := make([]string, len(r))
+		for i, c := range r {
+			parts[i] = c.pre + strings.ReplaceAll(c.text, "\t", " ") + c.post
+		}
+		fmt.Fprintln(cols, indent+strings.Join(parts, "\t"))
+	}
+	cols.Flush()
 }
 
 type errWriter struct {
@@ -157,13 +209,6 @@ func deref(p *float64) float64 {
 		return 0
 	}
 	return *p
-}
-
-func yes(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }
 
 func dash(s string) string {

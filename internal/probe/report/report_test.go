@@ -4,20 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/lab"
 	"github.com/llmfence/llmfence/internal/probe"
 	"github.com/llmfence/llmfence/internal/probe/report"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // result runs a small, deterministic probe against a lab persona and
 // clears the timings.
@@ -48,20 +45,7 @@ func result(t *testing.T) *probe.Result {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update to accept):\n%s", name, got)
-	}
+	goldentest.Check(t, filepath.Join("testdata", name), got)
 }
 
 func TestJSONLines(t *testing.T) {
