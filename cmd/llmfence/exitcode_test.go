@@ -29,7 +29,7 @@ func TestExitCodes(t *testing.T) {
 	if err := os.WriteFile(leaky, []byte(`{"text":"key AKIAIOSFODNN7EXAMPLE"}`+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	prefix := netip.MustParsePrefix("127.94.0.0/28")
+	prefix := netip.MustParsePrefix("127.166.0.0/28")
 	personas, err := lab.Generate(lab.Config{Seed: 9, Prefix: prefix, Live: 3, Stacks: []string{lab.StackOllama}, AuthFraction: -1, TLSFraction: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestExitCodes(t *testing.T) {
 		{"scan bad target", scan("127.0.0.300"), 2, "127.0.0.300"},
 		{"scan empty file", scan("-iL", empty), 2, "nothing to scan"},
 		{"scan empty target", scan(""), 2, "nothing to scan"},
-		{"scan excluded", scan("--exclude", "127.94.0.0/24", prefix.String()), 2, "exclusions remove every target"},
+		{"scan excluded", scan("--exclude", "127.166.0.0/24", prefix.String()), 2, "exclusions remove every target"},
 		{"scan reserved", scan("224.0.0.1"), 2, "--allow-reserved"},
 		{"scan no dns", scan("--no-dns", "localhost"), 2, "--no-dns"},
 		{"scan bad db", []string{"scan", "--db", "mysql://u@h/db", "127.0.0.1"}, 2, "--db"},
