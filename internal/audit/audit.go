@@ -79,6 +79,7 @@ type auditor struct {
 	procs    map[int]*Process
 	netCache map[string]netTable
 	units    []Unit
+	words    words // the audit's messages in English, for the records
 }
 
 type netTable struct {
@@ -109,7 +110,11 @@ func newAuditor(o Options) (*auditor, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &auditor{Options: o, users: map[int]User{}, procs: map[int]*Process{}, netCache: map[string]netTable{}}, nil
+	w, err := newWords()
+	if err != nil {
+		return nil, err
+	}
+	return &auditor{Options: o, users: map[int]User{}, procs: map[int]*Process{}, netCache: map[string]netTable{}, words: w}, nil
 }
 
 // runtimeState is a runtime while it is audited.
@@ -138,14 +143,14 @@ func (a *auditor) run(ctx context.Context) (*Result, error) {
 	a.machine = &MachineRecord{
 		Kind: KindMachine, Host: m.Hostname, MachineID: m.MachineID, OS: m.OS, Kernel: m.Kernel,
 		Reader: a.ReaderName, Privileged: self.Privileged, AuditedAt: a.Now().UTC(), Llmfence: a.Version,
-		Complete: true, Notes: append([]string{}, self.Notes...),
+		Complete: true,
 	}
-	if len(self.Notes) > 0 {
-		a.machine.Complete = false
+	for _, n := range self.Notes {
+		a.machineNote(n)
 	}
 	users, err := r.Users(ctx)
 	if err != nil {
-		a.machineNote("could not read the user accounts: %s; user names and home directories are unknown", errText(err))
+		a.machineNote(msg("audit.note.users", reason("reason", errText(err))...))
 	}
 	for _, u := range users {
 		if _, dup := a.users[u.UID]; !dup {
@@ -163,7 +168,7 @@ func (a *auditor) run(ctx context.Context) (*Result, error) {
 	})
 	a.units = units
 	for _, n := range notes {
-		a.machineNote("%s", n)
+		a.machineNote(n)
 	}
 	for _, rt := range runtimes {
 		if err := ctx.Err(); err != nil {
@@ -214,8 +219,9 @@ func (a *auditor) rollUp(r service.Severity, complete bool) {
 	}
 }
 
-func (a *auditor) machineNote(format string, args ...any) {
-	a.machine.Notes = append(a.machine.Notes, fmt.Sprintf(format, args...))
+// machineNote notes on the machine what could not be read.
+func (a *auditor) machineNote(m service.Message) {
+	a.words.noted(&a.machine.Notes, &a.machine.NoteMsgs, m)
 	a.machine.Complete = false
 }
 
@@ -256,7 +262,7 @@ func (a *auditor) findProcesses(ctx context.Context) ([]*runtimeState, error) {
 		}
 	}
 	if unreadable > 0 {
-		a.machineNote("could not read the command line of %d processes; a runtime among them would not be seen", unreadable)
+		a.machineNote(msg("audit.note.cmdlines", "n", strconv.Itoa(unreadable)))
 	}
 	type match struct {
 		spec   *RuntimeSpec
@@ -348,12 +354,13 @@ func (a *auditor) readRuntime(ctx context.Context, rt *runtimeState) {
 	}
 	if parent := a.procs[p.PPID]; parent != nil && parent.Argv != nil {
 		if spec, _ := a.Catalog.identify(parent.Exe, parent.Argv, parent.Cwd); spec != nil && spec != rt.spec {
-			rec.StartedBy = fmt.Sprintf("%s (pid %d)", spec.Name, parent.PID)
+			rec.StartedBy = fmt.Sprintf("%s (pid %d)", spec.Name, parent.PID) // a name and a number: the same in every language
 		}
 	}
 	rec.Container = containerOf(p.Cgroup)
-	for _, part := range sortedKeys(p.Unread) {
-		a.runtimeNote(rec, "could not read the %s of pid %d (user %s): %s", part, p.PID, orUnknown(rec.User), p.Unread[part])
+	for _, name := range sortedKeys(p.Unread) {
+		a.runtimeNote(rec, msg("audit.note.unread", args(part("part", name), []string{"pid", strconv.Itoa(p.PID), "user", orUnknown(rec.User)},
+			reason("reason", p.Unread[name]))...))
 	}
 
 	// Settings: the process's own environment and command line; the unit
@@ -385,9 +392,16 @@ func orUnknown(s string) string {
 	return s
 }
 
-func (a *auditor) runtimeNote(rec *Runtime, format string, args ...any) {
-	rec.Notes = append(rec.Notes, fmt.Sprintf(format, args...))
+// runtimeNote notes on a runtime what could not be read: its record is
+// incomplete.
+func (a *auditor) runtimeNote(rec *Runtime, m service.Message) {
+	a.runtimeInfo(rec, m)
 	rec.Complete = false
+}
+
+// runtimeInfo notes on a runtime something a person should know.
+func (a *auditor) runtimeInfo(rec *Runtime, m service.Message) {
+	a.words.noted(&rec.Notes, &rec.NoteMsgs, m)
 }
 
 // readListeners finds the runtime's listening sockets: the socket inodes
@@ -408,7 +422,7 @@ func (a *auditor) readListeners(ctx context.Context, rt *runtimeState) bool {
 		}
 		if err != nil {
 			socketsRead = false
-			a.runtimeNote(rec, "could not read the open sockets of pid %d (user %s): %s; its listening addresses are not known", m.PID, orUnknown(a.userName(m.UID)), errText(err))
+			a.runtimeNote(rec, msg("audit.note.sockets", args([]string{"pid", strconv.Itoa(m.PID), "user", orUnknown(a.userName(m.UID))}, reason("reason", errText(err)))...))
 		}
 		for _, i := range inos {
 			inodes[i] = true
@@ -429,7 +443,7 @@ func (a *auditor) readListeners(ctx context.Context, rt *runtimeState) bool {
 	}
 	if tab.err != nil {
 		socketsRead = false
-		a.runtimeNote(rec, "could not read the TCP table of pid %d's network namespace: %s", rt.proc.PID, errText(tab.err))
+		a.runtimeNote(rec, msg("audit.note.tcp_table", args([]string{"pid", strconv.Itoa(rt.proc.PID)}, reason("reason", errText(tab.err)))...))
 	}
 	seen := map[netip.AddrPort]bool{}
 	var candidates []string
@@ -451,7 +465,7 @@ func (a *auditor) readListeners(ctx context.Context, rt *runtimeState) bool {
 		rec.Exposure = ExposureUnknown
 		if len(candidates) > 0 {
 			sort.Strings(candidates)
-			rec.Notes = append(rec.Notes, fmt.Sprintf("listening sockets of user %s in its network namespace (not necessarily this runtime's): %s", orUnknown(rec.User), strings.Join(limitList(candidates, 10), ", ")))
+			a.runtimeInfo(rec, msg("audit.note.candidates", args([]string{"user", orUnknown(rec.User)}, list("addrs", candidates, 10, ", "))...))
 		}
 	case len(rt.listen) == 0:
 		rec.Exposure = ExposureNotListening
@@ -470,16 +484,9 @@ func (a *auditor) readListeners(ctx context.Context, rt *runtimeState) bool {
 		rt.exposed = rec.Exposure != ExposureLoopback
 	}
 	if rt.proc.NetNS != "" && a.self.NetNS != "" && rt.proc.NetNS != a.self.NetNS && len(rt.listen) > 0 {
-		rec.Notes = append(rec.Notes, fmt.Sprintf("listens in network namespace %s, not the one this audit runs in: it is reachable from outside only if that namespace is routed or its ports are published", rt.proc.NetNS))
+		a.runtimeInfo(rec, msg("audit.note.other_netns", "netns", rt.proc.NetNS))
 	}
 	return true
-}
-
-func limitList(xs []string, n int) []string {
-	if len(xs) <= n {
-		return xs
-	}
-	return append(xs[:n:n], fmt.Sprintf("and %d more", len(xs)-n))
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -181,7 +181,7 @@ func TestDeriveSettings(t *testing.T) {
 		t.Errorf("credential-looking flags: %q", got)
 	}
 	f, _ = derive(vllm, readFlagSettings(vllm, []string{"vllm", "serve", "m", "--host", "127.0.0.1"}), "/")
-	if hostScope(f.bindHost) != scopeLoopback || !f.originsAny || f.originsFrom != "default" {
+	if hostScope(f.bindHost) != scopeLoopback || !f.originsAny || !f.originsDefault {
 		t.Errorf("vllm --host 127.0.0.1: %+v", f)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -24,7 +25,7 @@ type storeState struct {
 	users []*runtimeState
 	scan  *storeScan
 	rec   *Store
-	notes []string
+	notes []service.Message
 }
 
 // findStores collects the model stores: those the runtimes' settings name
@@ -35,18 +36,15 @@ func (a *auditor) findStores(ctx context.Context, runtimes []*runtimeState) []*s
 	byKey := map[string]*storeState{}
 	add := func(kind *StoreSpec, shown, open string, rt *runtimeState) {
 		key, err := filepath.EvalSymlinks(open)
-		var note string
+		loop := err != nil && errors.Is(err, syscall.ELOOP)
 		if err != nil {
 			key = filepath.Clean(open)
-			if errors.Is(err, syscall.ELOOP) {
-				note = fmt.Sprintf("%s is a symbolic-link loop", shown)
-			}
 		}
 		st := byKey[key]
 		if st == nil {
 			st = &storeState{kind: kind, shown: shown, open: open}
-			if note != "" {
-				st.notes = append(st.notes, note)
+			if loop {
+				st.notes = append(st.notes, msg("audit.note.store_loop", "path", shown))
 			}
 			byKey[key] = st
 			out = append(out, st)
@@ -64,9 +62,9 @@ func (a *auditor) findStores(ctx context.Context, runtimes []*runtimeState) []*s
 			ok, err := exists(open)
 			switch {
 			case err != nil:
-				a.runtimeNote(rt.rec, "could not read its model directory %s (%s): %s", md.path, md.from, errText(err))
+				a.runtimeNote(rt.rec, msg("audit.note.model_dir", args([]string{"path", md.path}, nest("from", md.from), reason("reason", errText(err)))...))
 			case !ok:
-				rt.rec.Notes = append(rt.rec.Notes, fmt.Sprintf("its model directory %s (%s) does not exist", md.path, md.from))
+				a.runtimeInfo(rt.rec, msg("audit.note.model_dir_missing", args([]string{"path", md.path}, nest("from", md.from))...))
 			default:
 				add(kind, md.path, open, rt)
 				rt.rec.Stores = append(rt.rec.Stores, md.path)
@@ -126,7 +124,7 @@ func (a *auditor) findStores(ctx context.Context, runtimes []*runtimeState) []*s
 		}
 	}
 	if len(unreadable) > 0 {
-		a.machineNote("could not look for model stores in %d home directories: %s", len(unreadable), strings.Join(limitList(unreadable, 5), "; "))
+		a.machineNote(msg("audit.note.homes", args([]string{"n", strconv.Itoa(len(unreadable))}, list("homes", unreadable, 5, "; "))...))
 	}
 	for _, st := range out {
 		st.scan = scanStore(ctx, st.kind, st.open, a.MaxStoreEntries)
@@ -142,7 +140,10 @@ func (a *auditor) judgeStore(ctx context.Context, st *storeState) {
 		Kind: KindStore, Host: a.machine.Host, Path: st.shown, Runtime: st.kind.Runtime,
 		Models: s.models, Bytes: s.bytes, Largest: s.largest(), CloudModels: s.cloud,
 		Owner: a.userName(s.owner), WritableByOthers: s.writable, Findings: []service.Finding{},
-		Complete: s.complete && len(st.notes) == 0, Notes: append(st.notes, s.notes...),
+		Complete: s.complete && len(st.notes) == 0,
+	}
+	for _, n := range append(st.notes, s.notes...) {
+		a.words.noted(&rec.Notes, &rec.NoteMsgs, n)
 	}
 	st.rec = rec
 	for _, rt := range st.users {
@@ -151,11 +152,11 @@ func (a *auditor) judgeStore(ctx context.Context, st *storeState) {
 		}
 	}
 	if st.open != a.Reader.HostPath(nil, st.shown) {
-		rec.Notes = append(rec.Notes, "read through "+st.open+" (the runtime's own view of its files)")
+		a.words.noted(&rec.Notes, &rec.NoteMsgs, msg("audit.note.read_through", "path", st.open))
 	}
 	e := a.Judge.Engine()
-	var fixes []string
-	raise := func(id, variant, detail string) {
+	var fixes []fixLine
+	raise := func(id, variant string, m service.Message) {
 		en, ok := e.Entry(id)
 		if !ok {
 			return
@@ -164,44 +165,45 @@ func (a *auditor) judgeStore(ctx context.Context, st *storeState) {
 		if s, ok := en.Variants[variant]; ok && variant != "" {
 			sev = s
 		}
-		rec.Findings = append(rec.Findings, service.Finding{ID: id, Severity: sev, Title: en.Title, Detail: detail})
+		detail, fm := a.words.finish(m)
+		rec.Findings = append(rec.Findings, service.Finding{ID: id, Severity: sev, Title: en.Title, Detail: detail, DetailMsg: &fm})
 	}
 	if s.nWrite > 0 {
-		raise("LLMF-016", "", fmt.Sprintf("%s other users can write: %s", plural(s.nWrite, "path", "paths"), strings.Join(limitList(s.writable, writableShown), ", ")))
+		raise("LLMF-016", "", msg("audit.detail.writable", args([]string{"count", strconv.Itoa(s.nWrite)}, list("paths", s.writable, writableShown, ", "))...))
 		for _, p := range s.writable {
 			if p == st.open || strings.HasPrefix(p, st.open+string(filepath.Separator)) {
-				fixes = append(fixes, "sudo chmod -R o-w "+shQuote(st.shown))
+				fixes = append(fixes, command("sudo chmod -R o-w "+shQuote(st.shown)))
 			} else {
-				fixes = append(fixes, "sudo chmod o-w "+shQuote(p)+" (a parent of the store)")
+				fixes = append(fixes, a.fix(msg("audit.fix.chmod_parent", "command", "sudo chmod o-w "+shQuote(p))))
 			}
 		}
-		fixes = slices.Compact(fixes)
+		fixes = slices.CompactFunc(fixes, func(x, y fixLine) bool { return x.text == y.text })
+		inspect := "llmfence inspect " + shQuote(st.shown)
 		if st.kind.Layout == layoutOllama {
-			fixes = append(fixes, "then check the models for tampering: llmfence inspect --ollama-store "+shQuote(st.shown))
-		} else {
-			fixes = append(fixes, "then check the models for tampering: llmfence inspect "+shQuote(st.shown))
+			inspect = "llmfence inspect --ollama-store " + shQuote(st.shown)
 		}
+		fixes = append(fixes, a.fix(msg("audit.fix.tampering", "command", inspect)))
 	}
 	running := slices.ContainsFunc(st.users, func(rt *runtimeState) bool { return rt.rec.Running })
 	if len(s.cloud) > 0 && !running {
-		raise("LLMF-017", "", fmt.Sprintf("%s: %s", plural(len(s.cloud), "cloud model", "cloud models"), strings.Join(limitList(s.cloud, 5), ", ")))
+		raise("LLMF-017", "", msg("audit.detail.cloud", args([]string{"count", strconv.Itoa(len(s.cloud))}, list("models", s.cloud, 5, ", "))...))
 	}
 	if len(s.cloud) > 0 {
-		fixes = append(fixes, "ollama rm "+strings.Join(s.cloud, " ")+" (removes the cloud models; run as the store's owner against its server)")
+		fixes = append(fixes, a.fix(msg("audit.fix.cloud_rm", "command", "ollama rm "+strings.Join(s.cloud, " "))))
 	}
 	if a.Inspector != nil {
 		sum, fs, err := a.Inspector.InspectStore(ctx, st.kind.Layout, st.open)
 		rec.Inspect = &sum
 		if err != nil {
-			rec.Notes = append(rec.Notes, "inspect could not finish: "+errText(err))
+			a.words.noted(&rec.Notes, &rec.NoteMsgs, msg("audit.note.inspect_failed", reason("reason", errText(err))...))
 			rec.Complete = false
 		}
 		if sum.Errors > 0 {
-			rec.Notes = append(rec.Notes, fmt.Sprintf("inspect could not read %d files", sum.Errors))
+			a.words.noted(&rec.Notes, &rec.NoteMsgs, msg("audit.note.inspect_errors", "n", strconv.Itoa(sum.Errors)))
 			rec.Complete = false
 		}
 		if len(fs) > maxStoreFindings {
-			rec.Notes = append(rec.Notes, fmt.Sprintf("inspect found %d findings; the %d most severe are listed", len(fs), maxStoreFindings))
+			a.words.noted(&rec.Notes, &rec.NoteMsgs, msg("audit.note.inspect_many", "n", strconv.Itoa(len(fs)), "max", strconv.Itoa(maxStoreFindings)))
 			sort.SliceStable(fs, func(i, j int) bool { return fs[i].Severity.Rank() > fs[j].Severity.Rank() })
 			fs = fs[:maxStoreFindings]
 		}
@@ -217,5 +219,9 @@ func (a *auditor) judgeStore(ctx context.Context, st *storeState) {
 	if !rec.Complete && rec.Risk.Rank() <= service.SeverityInfo.Rank() {
 		rec.Risk = RiskUnknown // what could not be read may be worse
 	}
-	rec.Remediation = strings.Join(fixes, "\n")
+	var lines []string
+	for _, f := range fixes {
+		lines, rec.RemediationMsgs = append(lines, f.text), append(rec.RemediationMsgs, f.msg)
+	}
+	rec.Remediation = strings.Join(lines, "\n")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/llmfence/llmfence/internal/goldentest"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/risk"
+	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/vulndb"
 )
 
@@ -115,5 +116,100 @@ func TestJapaneseHTML(t *testing.T) {
 	}
 	if strings.Contains(out, "sk-in-argv") || strings.Contains(out, "sk-envfile-secret") {
 		t.Error("the report shows a secret")
+	}
+}
+
+// TestEveryNamedMessage: every audit.* message the code names (notes,
+// details, sources, fixes, parts, reasons) exists in both languages with
+// the same placeholders (Check), and every exposure value has a name.
+func TestEveryNamedMessage(t *testing.T) {
+	own, err := locale.NewCatalogue(Messages())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := own.Check(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("*.go")
+	named := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`"(audit\.[a-z_]+\.[a-z_.]+)"`).FindAllStringSubmatch(string(src), -1) {
+			named++
+			for _, l := range locale.Langs {
+				if !own.Has(l, m[1]) {
+					t.Errorf("%s names %s, which has no %s text", f, m[1], l)
+				}
+			}
+		}
+	}
+	if named < 80 {
+		t.Errorf("found only %d message IDs in the code", named)
+	}
+	for _, e := range []string{ExposureAll, ExposureNetwork, ExposureLoopback, ExposureNotListening, ExposureNotRunning, ExposureUnknown} {
+		for _, l := range locale.Langs {
+			if !own.Has(l, "audit.exposure."+e) {
+				t.Errorf("exposure %s has no %s name", e, l)
+			}
+		}
+	}
+}
+
+// TestRecordMessages: for the fixture machine every note, detail the
+// audit wrote and setting source pairs with a message whose English is
+// the recorded text, and whose Japanese is Japanese.
+func TestRecordMessages(t *testing.T) {
+	res := runFixture(t, fixtureMachine(t), Options{Prober: &fakeProber{}})
+	en, ja := auditPrinter(t, locale.English), auditPrinter(t, locale.Japanese)
+	jaText := regexp.MustCompile(`[\p{Hiragana}\p{Katakana}\p{Han}]`)
+	said := 0
+	check := func(where, english string, m service.Message) {
+		t.Helper()
+		said++
+		if m.ID == "" {
+			t.Errorf("%s: %q has no message", where, english)
+			return
+		}
+		if got := en.Message(m.ID, m.Args); got != english {
+			t.Errorf("%s: %s says %q, the record %q", where, m.ID, got, english)
+		}
+		if j := ja.Message(m.ID, m.Args); !jaText.MatchString(j) && m.ID != "audit.source.environment_file" {
+			t.Errorf("%s: the Japanese of %s is not Japanese: %q", where, m.ID, j)
+		}
+	}
+	notes := func(where string, ns []string, ms []service.Message) {
+		if len(ns) != len(ms) {
+			t.Errorf("%s: %d notes, %d messages", where, len(ns), len(ms))
+			return
+		}
+		for i := range ns {
+			check(where+" note", ns[i], ms[i])
+		}
+	}
+	notes("machine", res.Machine.Notes, res.Machine.NoteMsgs)
+	for _, rt := range res.Runtimes {
+		notes(rt.Product, rt.Notes, rt.NoteMsgs)
+		for k, src := range rt.SettingSources {
+			check(rt.Product+" "+k, src, rt.SettingSourceMsgs[k])
+		}
+		for _, f := range rt.Findings {
+			if f.DetailMsg == nil && risk.CallerRaised(f.ID) {
+				t.Errorf("%s: %s %q has no message", rt.Product, f.ID, f.Detail)
+			} else if f.DetailMsg != nil && strings.HasPrefix(f.DetailMsg.ID, "audit.") {
+				check(rt.Product+" "+f.ID, f.Detail, *f.DetailMsg)
+			}
+		}
+	}
+	for _, st := range res.Stores {
+		notes(st.Path, st.Notes, st.NoteMsgs)
+	}
+	if said < 20 {
+		t.Errorf("only %d texts checked", said)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/llmfence/llmfence/internal/service"
 )
 
 // Limits of the Linux reader.
@@ -75,7 +77,7 @@ func (l *Linux) Self(ctx context.Context) (Self, error) {
 		s.MntNS, _ = os.Readlink(l.proc(pid, "ns", "mnt"))
 		if !s.Privileged {
 			if opt := l.hidepid(); opt != "" {
-				s.Notes = append(s.Notes, fmt.Sprintf("/proc is mounted with %s: other users' processes are hidden from a non-root audit", opt))
+				s.Notes = append(s.Notes, msg("audit.note.hidepid", "option", opt))
 			}
 		}
 		l.self = s
@@ -413,9 +415,9 @@ var systemUnitDirs = []string{
 // Units implements Reader: system units, then per-user units in every
 // home directory (~/.config/systemd/user) and the global user units.
 // Environment files are read only for units want keeps.
-func (l *Linux) Units(ctx context.Context, want func(argv []string) bool) ([]Unit, []string) {
+func (l *Linux) Units(ctx context.Context, want func(argv []string) bool) ([]Unit, []service.Message) {
 	var units []Unit
-	var notes []string
+	var notes []service.Message
 	var sys []string
 	for _, d := range systemUnitDirs {
 		sys = append(sys, l.path(d))
@@ -443,7 +445,7 @@ func (l *Linux) Units(ctx context.Context, want func(argv []string) bool) ([]Uni
 		units, notes = append(units, u...), append(notes, n...)
 	}
 	if len(hidden) > 0 {
-		notes = append(notes, fmt.Sprintf("could not read the user units of %d users: %s", len(hidden), strings.Join(limitList(hidden, 5), ", ")))
+		notes = append(notes, msg("audit.note.user_units", args([]string{"n", strconv.Itoa(len(hidden))}, list("users", hidden, 5, ", "))...))
 	}
 	return units, notes
 }
@@ -454,20 +456,20 @@ func usableHome(h string) bool {
 	return filepath.IsAbs(h) && h != "/" && !strings.HasPrefix(h, "/nonexistent") && h != "/dev/null"
 }
 
-func (l *Linux) unitsIn(ctx context.Context, dirs []string, want func([]string) bool, userUnits bool, owner string) ([]Unit, []string) {
-	var notes []string
+func (l *Linux) unitsIn(ctx context.Context, dirs []string, want func([]string) bool, userUnits bool, owner string) ([]Unit, []service.Message) {
+	var notes []service.Message
 	main := map[string]string{}    // unit name → file (first directory wins)
 	dropins := map[string]string{} // "unit.d/name.conf" → file (first wins)
 	for _, d := range dirs {
 		ents, err := os.ReadDir(d)
 		if err != nil {
 			if !gone(err) {
-				notes = append(notes, fmt.Sprintf("could not read unit directory %s: %s", l.rel(d), errText(err)))
+				notes = append(notes, msg("audit.note.unit_dir", args([]string{"path", l.rel(d)}, reason("reason", errText(err)))...))
 			}
 			continue
 		}
 		if len(ents) > maxUnitFiles {
-			notes = append(notes, fmt.Sprintf("%s holds %d entries; only the first %d were read", l.rel(d), len(ents), maxUnitFiles))
+			notes = append(notes, msg("audit.note.unit_dir_full", "path", l.rel(d), "n", strconv.Itoa(len(ents)), "max", strconv.Itoa(maxUnitFiles)))
 			ents = ents[:maxUnitFiles]
 		}
 		for _, e := range ents {
@@ -480,7 +482,7 @@ func (l *Linux) unitsIn(ctx context.Context, dirs []string, want func([]string) 
 			case strings.HasSuffix(name, ".service.d"):
 				confs, err := os.ReadDir(filepath.Join(d, name))
 				if err != nil {
-					notes = append(notes, fmt.Sprintf("could not read %s: %s", l.rel(filepath.Join(d, name)), errText(err)))
+					notes = append(notes, msg("audit.note.unread_path", args([]string{"path", l.rel(filepath.Join(d, name))}, reason("reason", errText(err)))...))
 					continue
 				}
 				for i, c := range confs {
@@ -511,7 +513,7 @@ func (l *Linux) unitsIn(ctx context.Context, dirs []string, want func([]string) 
 		data, err := readBounded(file, maxUnitFile)
 		if err != nil {
 			if !gone(err) { // a dangling alias is no unit
-				notes = append(notes, fmt.Sprintf("could not read unit %s: %s", l.rel(file), errText(err)))
+				notes = append(notes, msg("audit.note.unit", args([]string{"path", l.rel(file)}, reason("reason", errText(err)))...))
 			}
 			continue
 		}
@@ -531,7 +533,7 @@ func (l *Linux) unitsIn(ctx context.Context, dirs []string, want func([]string) 
 		for _, k := range keys {
 			b, err := readBounded(dropins[k], maxUnitFile)
 			if err != nil {
-				notes = append(notes, fmt.Sprintf("could not read drop-in %s: %s", l.rel(dropins[k]), errText(err)))
+				notes = append(notes, msg("audit.note.drop_in", args([]string{"path", l.rel(dropins[k])}, reason("reason", errText(err)))...))
 				continue
 			}
 			st.apply(b, l.rel(dropins[k]))
@@ -543,26 +545,26 @@ func (l *Linux) unitsIn(ctx context.Context, dirs []string, want func([]string) 
 		u := Unit{
 			Name: name, Path: l.rel(file), DropIns: applied, User: st.user, UserUnit: userUnits,
 			Owner: owner, ExecStart: st.execStart, WorkDir: st.workDir,
-			Env: map[string]string{}, EnvSource: map[string]string{}, Notes: st.notes,
+			Env: map[string]string{}, EnvSource: map[string]string{}, EnvSrc: map[string]service.Message{}, Notes: st.notes,
 		}
 		for _, a := range st.env {
-			u.Env[a.key], u.EnvSource[a.key] = a.val, "Environment= in "+a.source
+			u.Env[a.key], u.EnvSource[a.key], u.EnvSrc[a.key] = a.val, "Environment= in "+a.source, msg("audit.source.environment_in", "path", a.source)
 		}
 		// EnvironmentFile= overrides Environment= (systemd.exec(5)).
 		for _, ref := range st.envFiles {
 			if strings.Contains(ref.path, "%") {
-				u.Notes = append(u.Notes, fmt.Sprintf("EnvironmentFile=%s uses a specifier; not read", ref.path))
+				u.Notes = append(u.Notes, msg("audit.note.env_file_specifier", "path", ref.path))
 				continue
 			}
 			b, err := readBounded(l.path(ref.path), maxUnitFile)
 			if err != nil {
 				if !(ref.optional && gone(err)) {
-					u.Notes = append(u.Notes, fmt.Sprintf("could not read EnvironmentFile %s: %s", ref.path, errText(err)))
+					u.Notes = append(u.Notes, msg("audit.note.env_file", args([]string{"path", ref.path}, reason("reason", errText(err)))...))
 				}
 				continue
 			}
 			for _, kv := range parseEnvFile(b) {
-				u.Env[kv[0]], u.EnvSource[kv[0]] = kv[1], "EnvironmentFile "+ref.path
+				u.Env[kv[0]], u.EnvSource[kv[0]], u.EnvSrc[kv[0]] = kv[1], "EnvironmentFile "+ref.path, msg("audit.source.environment_file", "path", ref.path)
 			}
 		}
 		out = append(out, u)

@@ -55,6 +55,9 @@ type MachineRecord struct {
 	// Complete is false when something could not be read; Notes say what.
 	Complete bool     `json:"complete"`
 	Notes    []string `json:"notes,omitempty"`
+	// NoteMsgs pair with Notes: the message each was written from
+	// (internal/locale), so a report says it in the reader's language.
+	NoteMsgs []service.Message `json:"note_msgs,omitempty"`
 }
 
 // Runtime is one local LLM runtime: a running server (with its helper
@@ -89,8 +92,10 @@ type Runtime struct {
 	// each came from.
 	Settings       map[string]string `json:"settings"`
 	SettingSources map[string]string `json:"setting_sources,omitempty"`
-	Probe          *Probe            `json:"probe,omitempty"`
-	Stores         []string          `json:"stores,omitempty"`
+	// SettingSourceMsgs are the messages SettingSources were written from.
+	SettingSourceMsgs map[string]service.Message `json:"setting_source_msgs,omitempty"`
+	Probe             *Probe                     `json:"probe,omitempty"`
+	Stores            []string                   `json:"stores,omitempty"`
 
 	Findings    []service.Finding `json:"findings"`
 	Risk        service.Severity  `json:"risk"`
@@ -100,6 +105,7 @@ type Runtime struct {
 	RemediationMsgs []service.Message `json:"remediation_msgs,omitempty"`
 	Complete        bool              `json:"complete"`
 	Notes           []string          `json:"notes,omitempty"`
+	NoteMsgs        []service.Message `json:"note_msgs,omitempty"` // pair with Notes
 }
 
 // Container says which container a process runs in.
@@ -140,8 +146,12 @@ type Store struct {
 	Findings    []service.Finding `json:"findings"`
 	Risk        service.Severity  `json:"risk"`
 	Remediation string            `json:"remediation,omitempty"`
-	Complete    bool              `json:"complete"`
-	Notes       []string          `json:"notes,omitempty"`
+	// RemediationMsgs pair with Remediation's lines; an empty ID marks a
+	// line that is only a command.
+	RemediationMsgs []service.Message `json:"remediation_msgs,omitempty"`
+	Complete        bool              `json:"complete"`
+	Notes           []string          `json:"notes,omitempty"`
+	NoteMsgs        []service.Message `json:"note_msgs,omitempty"` // pair with Notes
 }
 
 // InspectSummary is what `--inspect` found in a store.

@@ -62,9 +62,10 @@ func WriteTable(w io.Writer, r *Result) error { return WriteTableIn(w, r, nil) }
 
 // WriteTableIn is WriteTable in the printer's language (nil is English).
 // Columns are padded by display width, so Japanese headings stay aligned.
-// The audit's own notes are said in English; the fix written for this
-// machine says its explanation in the printer's language around the
-// commands.
+// The audit's notes, details and setting sources are said from the
+// messages the records carry beside their English; the fix written for
+// this machine says its explanation in the printer's language around
+// the commands.
 func WriteTableIn(w io.Writer, r *Result, p *locale.Printer) error {
 	p, err := printerOr(p)
 	if err != nil {
@@ -84,7 +85,7 @@ func WriteTableIn(w io.Writer, r *Result, p *locale.Printer) error {
 		"when", when,
 		"runtimes", p.T("audit.runtimes", "count", strconv.Itoa(m.Runtimes)),
 		"stores", p.T("audit.stores", "count", strconv.Itoa(m.Stores)), "risk", riskText(p, m.Risk)))
-	for _, n := range m.Notes {
+	for _, n := range sayAll(p, m.Notes, m.NoteMsgs) {
 		ew.printf("  %s %s\n", p.T("audit.label.note"), n)
 	}
 	recs := r.Records()[1:]
@@ -119,7 +120,7 @@ func WriteTableIn(w io.Writer, r *Result, p *locale.Printer) error {
 		if len(rt.Settings) > 0 {
 			var parts []string
 			for _, k := range sortedKeys(rt.Settings) {
-				parts = append(parts, fmt.Sprintf("%s=%s (%s)", k, rt.Settings[k], rt.SettingSources[k]))
+				parts = append(parts, fmt.Sprintf("%s=%s (%s)", k, rt.Settings[k], settingSource(p, rt, k)))
 			}
 			ew.printf("%s%s\n", label(p, "settings"), strings.Join(parts, "; "))
 		}
@@ -127,7 +128,7 @@ func WriteTableIn(w io.Writer, r *Result, p *locale.Printer) error {
 			ew.printf("%s%s\n", label(p, "probe"), p.T("audit.probe", "addr", rt.Probe.Addr, "product", orDash(rt.Probe.Product),
 				"version", rt.Probe.Version, "auth", orDash(string(rt.Probe.Auth))))
 		}
-		writeFindings(ew, p, rt.Findings, rt.Notes)
+		writeFindings(ew, p, rt.Findings, sayAll(p, rt.Notes, rt.NoteMsgs))
 	}
 	first = true
 	for _, x := range recs {
@@ -141,7 +142,7 @@ func WriteTableIn(w io.Writer, r *Result, p *locale.Printer) error {
 			first = false
 		}
 		ew.row(stCols, st.Path, st.Runtime, fmt.Sprint(st.Models), humanBytes(st.Bytes), riskText(p, st.Risk))
-		writeFix(ew, p, risk.Remediation(p, &service.Service{Remediation: st.Remediation}))
+		writeFix(ew, p, risk.Remediation(p, &service.Service{Remediation: st.Remediation, RemediationMsgs: st.RemediationMsgs}))
 		if len(st.Largest) > 0 {
 			var parts []string
 			for _, l := range st.Largest {
@@ -149,7 +150,7 @@ func WriteTableIn(w io.Writer, r *Result, p *locale.Printer) error {
 			}
 			ew.printf("%s%s\n", label(p, "largest"), strings.Join(parts, ", "))
 		}
-		writeFindings(ew, p, st.Findings, st.Notes)
+		writeFindings(ew, p, st.Findings, sayAll(p, st.Notes, st.NoteMsgs))
 	}
 	if m.Runtimes == 0 && m.Stores == 0 {
 		ew.printf("\n%s\n", p.T("audit.none_found"))
@@ -231,6 +232,11 @@ func writeFindings(ew *errWriter, p *locale.Printer, fs []service.Finding, notes
 	}
 }
 
+// settingSource says where a runtime's setting was read.
+func settingSource(p *locale.Printer, rt *Runtime, name string) string {
+	return sayOne(p, rt.SettingSources[name], rt.SettingSourceMsgs[name])
+}
+
 // riskText is a record's risk as a person reads it.
 func riskText(p *locale.Printer, s service.Severity) string {
 	if s == RiskUnknown {
@@ -248,13 +254,6 @@ func (e *errWriter) printf(format string, a ...any) {
 	if e.err == nil {
 		_, e.err = fmt.Fprintf(e.w, format, a...)
 	}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 func yesNo(p *locale.Printer, b bool) string {
@@ -308,7 +307,23 @@ func (v *htmlView) Risk(s service.Severity) string   { return riskText(v.p, s) }
 func (v *htmlView) Title(f service.Finding) string   { return risk.Title(v.p, f) }
 func (v *htmlView) Detail(f service.Finding) string  { return risk.Detail(v.p, f) }
 func (v *htmlView) StoreFix(st *Store) []string {
-	return risk.Remediation(v.p, &service.Service{Remediation: st.Remediation})
+	return risk.Remediation(v.p, &service.Service{Remediation: st.Remediation, RemediationMsgs: st.RemediationMsgs})
+}
+
+// Notes are a record's notes in the reader's language.
+func (v *htmlView) Notes(notes []string, msgs []service.Message) []string {
+	return sayAll(v.p, notes, msgs)
+}
+
+// Source says where a runtime's setting was read.
+func (v *htmlView) Source(rt *Runtime, name string) string { return settingSource(v.p, rt, name) }
+
+// Exposure says where a runtime listens (its exposure value).
+func (v *htmlView) Exposure(e string) string {
+	if id := "audit.exposure." + e; v.p.Has(id) {
+		return v.p.T(id)
+	}
+	return e
 }
 func (v *htmlView) RuntimeFix(rt *Runtime) []string {
 	return risk.Remediation(v.p, &service.Service{Remediation: rt.Remediation, RemediationMsgs: rt.RemediationMsgs})
@@ -327,8 +342,7 @@ func (v *htmlView) Audited() string {
 func WriteHTML(w io.Writer, r *Result) error { return WriteHTMLIn(w, r, nil) }
 
 // WriteHTMLIn writes the HTML report in the printer's language (nil is
-// English): labels, severities, findings and the catalogue's fixes. The
-// audit's own notes are said in English.
+// English): labels, severities, findings, notes and fixes.
 func WriteHTMLIn(w io.Writer, r *Result, p *locale.Printer) error {
 	p, err := printerOr(p)
 	if err != nil {

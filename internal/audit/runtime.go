@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/llmfence/llmfence/internal/risk"
@@ -34,7 +35,8 @@ func (a *auditor) linkUnit(rt *runtimeState) {
 	u := rt.unit
 	if p.Env == nil {
 		for _, v := range readEnvSettings(rt.spec, u.Env, "") {
-			v.source = fmt.Sprintf("%s (configured; the process environment could not be read)", u.EnvSource[v.name])
+			v.src = msg("audit.source.configured", nest("source", u.EnvSrc[v.name])...)
+			v.source = a.words.english(v.src)
 			rt.values = append(rt.values, v)
 		}
 		return
@@ -47,17 +49,14 @@ func (a *auditor) linkUnit(rt *runtimeState) {
 		have, inEnv := p.Env[s.Name]
 		if inUnit && (!inEnv || have != want) {
 			shown := value{setting: &s, name: s.Name, raw: want}.shown()
-			rec.Notes = append(rec.Notes, fmt.Sprintf("%s sets %s=%s (%s) but the running process has %s: the unit changed after it started; a restart applies it",
-				u.Name, s.Name, shown, u.EnvSource[s.Name], orUnset(inEnv, value{setting: &s, name: s.Name, raw: have}.shown())))
+			has := []string{"has", value{setting: &s, name: s.Name, raw: have}.shown()}
+			if !inEnv {
+				has = nest("has", msg("audit.note.unset"))
+			}
+			a.runtimeInfo(rec, msg("audit.note.unit_changed", args([]string{"unit", u.Name, "name", s.Name, "value", shown},
+				nest("source", u.EnvSrc[s.Name]), has)...))
 		}
 	}
-}
-
-func orUnset(set bool, v string) string {
-	if !set {
-		return "it unset"
-	}
-	return v
 }
 
 // settle records the settings and works out what they mean; when the
@@ -68,6 +67,12 @@ func (a *auditor) settle(rt *runtimeState) {
 	for _, v := range rt.values {
 		rec.Settings[v.name] = v.shown()
 		rec.SettingSources[v.name] = v.source
+		if v.src.ID != "" {
+			if rec.SettingSourceMsgs == nil {
+				rec.SettingSourceMsgs = map[string]service.Message{}
+			}
+			_, rec.SettingSourceMsgs[v.name] = a.words.finish(v.src)
+		}
 	}
 	cwd := ""
 	if rt.proc != nil {
@@ -75,12 +80,12 @@ func (a *auditor) settle(rt *runtimeState) {
 	}
 	f, err := derive(rt.spec, rt.values, cwd)
 	if err != nil {
-		a.runtimeNote(rec, "could not work out its settings: %v", err)
+		a.runtimeNote(rec, msg("audit.note.settings", reason("reason", err.Error())...))
 	}
 	rt.facts = f
 	if rec.Exposure == ExposureUnknown && hostScope(f.bindHost) != scopeLoopback {
 		rt.exposed = true
-		rec.Notes = append(rec.Notes, fmt.Sprintf("its sockets could not be read; taken as exposed because its settings bind it to %s (%s)", bindText(f), bindWhy(f)))
+		a.runtimeInfo(rec, msg("audit.note.taken_exposed", args([]string{"addr", bindText(f)}, nest("why", bindWhy(f)))...))
 	}
 	if len(f.public) > 0 {
 		rt.exposed = true
@@ -113,10 +118,10 @@ func (a *auditor) probe(ctx context.Context, rt *runtimeState) {
 	}
 	switch {
 	case p.NetNS == "" || a.self.NetNS == "":
-		rec.Notes = append(rec.Notes, "its network namespace could not be read, so it was not asked on loopback")
+		a.runtimeInfo(rec, msg("audit.note.netns_unknown"))
 		return
 	case p.NetNS != a.self.NetNS:
-		rec.Notes = append(rec.Notes, fmt.Sprintf("runs in another network namespace (%s), so it was not asked on loopback; to confirm, run the audit inside it: nsenter --net=/proc/%d/ns/net llmfence audit", p.NetNS, p.PID))
+		a.runtimeInfo(rec, msg("audit.note.not_probed", "netns", p.NetNS, "command", fmt.Sprintf("nsenter --net=/proc/%d/ns/net llmfence audit", p.PID)))
 		return
 	}
 	var targets []netip.AddrPort
@@ -165,7 +170,7 @@ func (a *auditor) probe(ctx context.Context, rt *runtimeState) {
 		if err == nil && svc.Product != "" && svc.Product != "http" {
 			rec.Probe, rt.svc = pr, svc
 			if svc.Product != rt.spec.ID {
-				rec.Notes = append(rec.Notes, fmt.Sprintf("its process looks like %s but port %d answers as %s", rt.spec.Name, t.Port(), svc.Product))
+				a.runtimeInfo(rec, msg("audit.note.answers_as", "runtime", rt.spec.Name, "port", strconv.Itoa(int(t.Port())), "product", svc.Product))
 			}
 			return
 		}
@@ -200,19 +205,20 @@ func (a *auditor) idleUnits(ctx context.Context, running []*runtimeState) []*run
 			}
 		}
 		if u.UserUnit && u.Owner == "" {
-			rec.Notes = append(rec.Notes, "a user unit for every user ("+u.Path+")")
+			a.runtimeInfo(rec, msg("audit.note.global_user_unit", "path", u.Path))
 		}
-		rec.Notes = append(rec.Notes, fmt.Sprintf("not running; defined by %s", strings.Join(append([]string{u.Path}, u.DropIns...), ", ")))
+		a.runtimeInfo(rec, msg("audit.note.not_running", "files", strings.Join(append([]string{u.Path}, u.DropIns...), ", ")))
 		for _, n := range u.Notes {
-			a.runtimeNote(rec, "%s", n)
+			a.runtimeNote(rec, n)
 		}
 		rt := &runtimeState{spec: spec, rec: rec, unit: u}
 		for _, v := range readEnvSettings(spec, u.Env, "") {
-			v.source = u.EnvSource[v.name]
+			v.source, v.src = u.EnvSource[v.name], u.EnvSrc[v.name]
 			rt.values = append(rt.values, v)
 		}
 		for _, v := range readFlagSettings(spec, u.ExecStart) {
-			v.source = "ExecStart= in " + u.Path
+			v.src = msg("audit.source.exec_start", "path", u.Path)
+			v.source = a.words.english(v.src)
 			rt.values = append(rt.values, v)
 		}
 		if usr, ok := a.users[rec.UID]; ok {
@@ -238,13 +244,18 @@ func (a *auditor) judgeRuntime(rt *runtimeState, stores []*storeState) error {
 		authOn = rt.svc.Auth == service.AuthRequired
 	}
 	var raise []risk.Raised
-	exposure := func(detail string) {
-		r := risk.Raised{ID: "LLMF-013", Detail: detail}
+	var details []service.Message // the messages of raise's details, in order
+	add := func(id, variant string, m service.Message) {
+		detail, fm := a.words.finish(m)
+		raise, details = append(raise, risk.Raised{ID: id, Variant: variant, Detail: detail}), append(details, fm)
+	}
+	exposure := func(m service.Message) {
+		variant := ""
 		if authOn {
-			r.Variant = "auth_required"
-			r.Detail += "; it demands credentials itself (" + f.authFrom + ")"
+			variant = "auth_required"
+			m = msg("audit.detail.auth_itself", args(nest("detail", m), nest("from", f.authFrom))...)
 		}
-		raise = append(raise, r)
+		add("LLMF-013", variant, m)
 	}
 	var beyond []string
 	for _, l := range rt.listen {
@@ -254,38 +265,39 @@ func (a *auditor) judgeRuntime(rt *runtimeState, stores []*storeState) error {
 	}
 	switch {
 	case len(beyond) > 0:
-		exposure(fmt.Sprintf("listening on %s; %s", strings.Join(beyond, ", "), bindWhy(f)))
+		exposure(msg("audit.detail.listening", args([]string{"addrs", strings.Join(beyond, ", ")}, nest("why", bindWhy(f)))...))
 	case rt.exposed && len(f.public) == 0:
-		exposure(fmt.Sprintf("its settings bind it to %s (%s); its sockets could not be read", bindText(f), bindWhy(f)))
+		exposure(msg("audit.detail.settings_bind", args([]string{"addr", bindText(f)}, nest("why", bindWhy(f)))...))
 	case !rec.Running && hostScope(f.bindHost) != scopeLoopback:
-		exposure(fmt.Sprintf("%s would make it listen on %s (%s); not running now", rec.Unit, bindText(f), bindWhy(f)))
+		exposure(msg("audit.detail.would_listen", args([]string{"unit", rec.Unit, "addr", bindText(f)}, nest("why", bindWhy(f)))...))
 	}
 	for _, pub := range f.public {
-		raise = append(raise, risk.Raised{ID: "LLMF-013", Detail: pub + " publishes it beyond this machine (a public tunnel or API)"})
+		add("LLMF-013", "", msg("audit.detail.publishes", "name", pub))
 	}
 	if f.originsAny {
-		d := "any origin allowed: " + f.originsFrom
-		if f.originsFrom == "default" {
-			d = rt.spec.Name + " allows any origin unless told otherwise"
+		m := msg("audit.detail.any_origin", nest("from", f.originsFrom)...)
+		if f.originsDefault {
+			m = msg("audit.detail.any_origin_default", "runtime", rt.spec.Name)
 		}
-		raise = append(raise, risk.Raised{ID: "LLMF-014", Detail: d})
+		add("LLMF-014", "", m)
 	}
 	if rec.Running && rt.proc.UID == 0 {
-		d := "runs as uid 0"
+		m := msg("audit.detail.root")
 		if rec.Container != nil {
-			d += fmt.Sprintf(" (in %s container %s: root there is root on the host unless the container maps users)", rec.Container.Engine, rec.Container.ID)
+			m = msg("audit.detail.root_container", "engine", rec.Container.Engine, "id", rec.Container.ID)
 		}
-		raise = append(raise, risk.Raised{ID: "LLMF-015", Detail: d})
+		add("LLMF-015", "", m)
 	}
 	for _, st := range stores {
 		if len(st.scan.cloud) == 0 || f.cloudOff || !slices.Contains(st.users, rt) {
 			continue
 		}
-		r := risk.Raised{ID: "LLMF-017", Detail: fmt.Sprintf("%s in %s: %s", plural(len(st.scan.cloud), "cloud model", "cloud models"), st.shown, strings.Join(limitList(st.scan.cloud, 5), ", "))}
+		variant := ""
 		if rt.exposed {
-			r.Variant = "exposed"
+			variant = "exposed"
 		}
-		raise = append(raise, r)
+		add("LLMF-017", variant, msg("audit.detail.cloud_in", args([]string{"count", strconv.Itoa(len(st.scan.cloud)), "store", st.shown},
+			list("models", st.scan.cloud, 5, ", "))...))
 	}
 
 	svc := &service.Service{Host: "127.0.0.1", Port: port, Product: rt.spec.ID, Auth: service.AuthUnknown, Models: []service.Model{}}
@@ -319,6 +331,7 @@ func (a *auditor) judgeRuntime(rt *runtimeState, stores []*storeState) error {
 		return fmt.Errorf("rating %s (pid %d): %w", rt.spec.Name, rec.PID, err)
 	}
 	rec.Findings, rec.Risk = svc.Findings, svc.Risk
+	detailMsgs(rec.Findings, raise, details)
 	if !rec.Complete && rec.Risk.Rank() <= service.SeverityInfo.Rank() {
 		rec.Risk = RiskUnknown // what could not be read may be worse
 	}
@@ -327,9 +340,23 @@ func (a *auditor) judgeRuntime(rt *runtimeState, stores []*storeState) error {
 }
 
 // bindWhy says which setting decided where it listens.
-func bindWhy(f facts) string {
-	if f.bindVal == nil {
-		return "its default"
+func bindWhy(f facts) service.Message {
+	if f.bindVal == nil || f.bindFrom.ID == "" {
+		return msg("audit.why.default")
 	}
 	return f.bindFrom
+}
+
+// detailMsgs gives the findings the audit raised the messages their
+// details were written from (the judge keeps the English detail only).
+func detailMsgs(fs []service.Finding, raised []risk.Raised, msgs []service.Message) {
+	for i := range fs {
+		for j, r := range raised {
+			if fs[i].DetailMsg == nil && fs[i].ID == r.ID && fs[i].Detail == r.Detail {
+				m := msgs[j]
+				fs[i].DetailMsg = &m
+				break
+			}
+		}
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/llmfence/llmfence/internal/service"
 )
 
 // Sources of a setting's value.
@@ -26,24 +28,26 @@ type value struct {
 	setting *Setting // nil for variables matched by prefix only
 	name    string
 	raw     string
-	source  string
+	source  string          // where it was read, in English
+	src     service.Message // the message source was written from
 }
 
 // facts is what a runtime's settings mean for the audit.
 type facts struct {
 	bindHost  string // "" = every interface
 	bindPort  int
-	bindFrom  string // "OLLAMA_HOST (environment)", or "default"
-	bindVal   *value // the setting that decided the host, nil for the default
+	bindFrom  service.Message // "OLLAMA_HOST=0.0.0.0 from the environment"; no ID for the default
+	bindVal   *value          // the setting that decided the host, nil for the default
 	listenAll bool
 
 	public []string // settings that publish it beyond this machine
 
-	originsAny  bool
-	originsFrom string
+	originsAny     bool
+	originsDefault bool // the runtime allows any origin unless told otherwise
+	originsFrom    service.Message
 
 	authSet  bool
-	authFrom string
+	authFrom service.Message
 	authOff  bool // the runtime's own login switched off
 
 	cloudOff bool
@@ -53,7 +57,8 @@ type facts struct {
 
 // modelDir is a model store a setting names.
 type modelDir struct {
-	path, store, from string
+	path, store string
+	from        service.Message
 }
 
 // secretName reports whether an environment variable's name says its value
@@ -102,7 +107,7 @@ func readEnvSettings(spec *RuntimeSpec, env map[string]string, source string) []
 			continue
 		}
 		if v, ok := env[s.Name]; ok {
-			out = append(out, value{setting: s, name: s.Name, raw: v, source: source})
+			out = append(out, value{setting: s, name: s.Name, raw: v, source: source, src: sourceMsg(source)})
 			seen[s.Name] = true
 		}
 	}
@@ -117,7 +122,7 @@ func readEnvSettings(spec *RuntimeSpec, env map[string]string, source string) []
 	}
 	sort.Strings(extra)
 	for _, k := range extra {
-		out = append(out, value{name: k, raw: env[k], source: source})
+		out = append(out, value{name: k, raw: env[k], source: source, src: sourceMsg(source)})
 	}
 	return out
 }
@@ -131,7 +136,7 @@ func readFlagSettings(spec *RuntimeSpec, argv []string) []value {
 			continue
 		}
 		if v, ok := flagValue(argv, s); ok {
-			out = append(out, value{setting: s, name: s.Name, raw: v, source: fromCommandLine})
+			out = append(out, value{setting: s, name: s.Name, raw: v, source: fromCommandLine, src: sourceMsg(fromCommandLine)})
 		}
 	}
 	return out
@@ -169,11 +174,9 @@ func derive(spec *RuntimeSpec, vals []value, cwd string) (facts, error) {
 	if err != nil {
 		return f, err
 	}
-	f.bindHost, f.bindPort, f.bindFrom = host, port, "default"
+	f.bindHost, f.bindPort = host, port
 	f.originsAny = spec.OriginsAnyByDefault
-	if f.originsAny {
-		f.originsFrom = "default"
-	}
+	f.originsDefault = f.originsAny
 	// Environment first, then the command line, which overrides it.
 	ordered := make([]value, 0, len(vals))
 	for _, flags := range []bool{false, true} {
@@ -188,9 +191,9 @@ func derive(spec *RuntimeSpec, vals []value, cwd string) (facts, error) {
 		if v.setting == nil {
 			continue
 		}
-		what := v.name + "=" + v.shown() + " from " + sourcePhrase(v.source)
+		what := msg("audit.what.value", args([]string{"name", v.name, "value", v.shown()}, nest("source", sourcePhrase(v)))...)
 		if v.setting.Bool {
-			what = v.name + " from " + sourcePhrase(v.source)
+			what = msg("audit.what.flag", args([]string{"name", v.name}, nest("source", sourcePhrase(v)))...)
 		}
 		switch v.setting.Role {
 		case roleBind:
@@ -217,7 +220,7 @@ func derive(spec *RuntimeSpec, vals []value, cwd string) (facts, error) {
 				f.public = append(f.public, v.name)
 			}
 		case roleOrigins:
-			f.originsAny, f.originsFrom = originsAllowAny(v.raw, v.setting.Syntax), what
+			f.originsAny, f.originsFrom, f.originsDefault = originsAllowAny(v.raw, v.setting.Syntax), what, false
 		case roleAuth:
 			if strings.TrimSpace(v.raw) != "" {
 				f.authSet, f.authFrom = true, what
@@ -243,7 +246,7 @@ func derive(spec *RuntimeSpec, vals []value, cwd string) (facts, error) {
 		}
 	}
 	if spec.AuthByDefault && !f.authOff && !f.authSet {
-		f.authSet, f.authFrom = true, spec.Name+"'s own login (on by default)"
+		f.authSet, f.authFrom = true, msg("audit.what.own_login", "runtime", spec.Name)
 	}
 	return f, nil
 }
@@ -375,11 +378,28 @@ func addrScope(a netip.Addr) string {
 	return scopeNetwork
 }
 
-// sourcePhrase words a setting's source for a sentence.
-func sourcePhrase(src string) string {
+// sourceMsg is the message of a setting's source, for the sources the
+// readers name ("" for one said later).
+func sourceMsg(src string) service.Message {
 	switch src {
-	case fromEnvironment, fromCommandLine:
-		return "the " + src
+	case fromEnvironment:
+		return msg("audit.source.environment")
+	case fromCommandLine:
+		return msg("audit.source.command_line")
 	}
-	return src
+	return service.Message{}
+}
+
+// sourcePhrase words a setting's source for a sentence ("the
+// environment", "EnvironmentFile /etc/default/ollama").
+func sourcePhrase(v value) service.Message {
+	switch {
+	case v.source == fromEnvironment:
+		return msg("audit.from.environment")
+	case v.source == fromCommandLine:
+		return msg("audit.from.command_line")
+	case v.src.ID != "":
+		return v.src
+	}
+	return msg("audit.literal", "text", v.source)
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/llmfence/llmfence/internal/service"
 )
 
 // Limits of the store walker. Sizes come from file metadata (lstat/stat);
@@ -39,12 +41,13 @@ type storeScan struct {
 	writable []string // paths other users may write
 	nWrite   int
 	owner    int
-	notes    []string
+	notes    []service.Message
 	complete bool
 }
 
-func (s *storeScan) note(format string, a ...any) {
-	s.notes = append(s.notes, fmt.Sprintf(format, a...))
+// note notes a message of the audit's (see say.go).
+func (s *storeScan) note(id string, kv ...string) {
+	s.notes = append(s.notes, msg(id, kv...))
 }
 
 func (s *storeScan) largest() []ModelSize {
@@ -112,24 +115,24 @@ func (w *walker) walk(dir, rel string, depth int, fn func(f file)) {
 		return
 	}
 	if depth > maxStoreDepth {
-		w.scan.note("%s is nested deeper than %d levels; not walked further", filepath.Join(w.root, rel), maxStoreDepth)
+		w.scan.note("audit.note.too_deep", "path", filepath.Join(w.root, rel), "max", strconv.Itoa(maxStoreDepth))
 		w.scan.complete = false
 		return
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		w.scan.note("could not read %s: %s", dir, errText(err))
+		w.scan.note("audit.note.unread_path", args([]string{"path", dir}, reason("reason", errText(err)))...)
 		w.scan.complete = false
 		return
 	}
 	for _, e := range ents {
 		if w.entries++; w.entries > w.maxEntries {
-			w.scan.note("stopped after %d entries: the counts are lower bounds", w.maxEntries)
+			w.scan.note("audit.note.walk_stopped", "n", strconv.Itoa(w.maxEntries))
 			w.scan.complete, w.stopped = false, true
 			return
 		}
 		if w.entries%1024 == 0 && w.ctx.Err() != nil {
-			w.scan.note("interrupted: the counts are lower bounds")
+			w.scan.note("audit.note.walk_interrupted")
 			w.scan.complete, w.stopped = false, true
 			return
 		}
@@ -138,7 +141,7 @@ func (w *walker) walk(dir, rel string, depth int, fn func(f file)) {
 		fi, err := os.Lstat(p)
 		if err != nil {
 			if !gone(err) {
-				w.scan.note("could not read %s: %s", p, errText(err))
+				w.scan.note("audit.note.unread_path", args([]string{"path", p}, reason("reason", errText(err)))...)
 				w.scan.complete = false
 			}
 			continue
@@ -150,7 +153,7 @@ func (w *walker) walk(dir, rel string, depth int, fn func(f file)) {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue // a dangling link holds nothing
 				}
-				w.scan.note("could not follow %s: %s", p, errText(err))
+				w.scan.note("audit.note.unfollowed", args([]string{"path", p}, reason("reason", errText(err)))...)
 				continue
 			}
 			fi = t
@@ -160,7 +163,7 @@ func (w *walker) walk(dir, rel string, depth int, fn func(f file)) {
 		case fi.IsDir():
 			id, ok := idOf(fi)
 			if ok && w.dirs[id] {
-				w.scan.note("%s leads to a directory already counted (a symbolic-link loop or alias); not followed again", p)
+				w.scan.note("audit.note.counted", "path", p)
 				continue
 			}
 			if ok {
@@ -186,7 +189,7 @@ func scanStore(ctx context.Context, kind *StoreSpec, path string, maxEntries int
 	s := &storeScan{perModel: map[string]int64{}, complete: true, owner: -1}
 	fi, err := os.Stat(path)
 	if err != nil {
-		s.note("could not read %s: %s", path, errText(err))
+		s.note("audit.note.unread_path", args([]string{"path", path}, reason("reason", errText(err)))...)
 		s.complete = false
 		return s
 	}
@@ -273,7 +276,7 @@ func scanOllama(w *walker, root string) {
 	s := w.scan
 	mdir := filepath.Join(root, "manifests")
 	if fi, err := os.Stat(mdir); err != nil || !fi.IsDir() {
-		s.note("%s has no manifests directory: not an Ollama store, or an empty one", root)
+		s.note("audit.note.no_manifests", "path", root)
 		w.walk(root, "", 0, func(file) {})
 		return
 	}
@@ -286,19 +289,19 @@ func scanOllama(w *walker, root string) {
 		s.models++
 		if read++; read > maxManifests {
 			if read == maxManifests+1 {
-				s.note("more than %d manifests; the rest were counted but not sized", maxManifests)
+				s.note("audit.note.many_manifests", "max", strconv.Itoa(maxManifests))
 			}
 			return
 		}
 		name := ollamaName(rest)
 		raw, err := readBounded(filepath.Join(root, filepath.FromSlash(f.rel)), 1<<20)
 		if err != nil {
-			s.note("could not read manifest %s: %s", name, errText(err))
+			s.note("audit.note.manifest", args([]string{"name", name}, reason("reason", errText(err)))...)
 			return
 		}
 		var m ollamaManifest
 		if err := json.Unmarshal(raw, &m); err != nil {
-			s.note("manifest %s is not JSON: %v", name, err)
+			s.note("audit.note.manifest_json", args([]string{"name", name}, reason("reason", err.Error()))...)
 			return
 		}
 		var size int64

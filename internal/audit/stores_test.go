@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmfence/llmfence/internal/service"
 )
 
 func storeKind(t *testing.T, id string) *StoreSpec {
@@ -82,7 +84,7 @@ func TestStoreSymlinkLoops(t *testing.T) {
 	if s.bytes != 1000 || s.models != 1 {
 		t.Errorf("bytes %d models %d %v: the one file must count once", s.bytes, s.models, s.perModel)
 	}
-	joined := strings.Join(s.notes, "\n")
+	joined := strings.Join(englishNotes(t, s.notes), "\n")
 	if !strings.Contains(joined, "already counted") || !strings.Contains(joined, "too many levels of symbolic links") {
 		t.Errorf("notes should name the loops:\n%s", joined)
 	}
@@ -91,7 +93,7 @@ func TestStoreSymlinkLoops(t *testing.T) {
 	loop := filepath.Join(t.TempDir(), "models")
 	must(t, os.Symlink(loop, loop))
 	s = scanStore(context.Background(), storeKind(t, "gpt4all"), loop, 0)
-	if s.complete || !strings.Contains(strings.Join(s.notes, " "), "symbolic links") {
+	if s.complete || !strings.Contains(strings.Join(englishNotes(t, s.notes), " "), "symbolic links") {
 		t.Errorf("a looping store: complete %v notes %q", s.complete, s.notes)
 	}
 }
@@ -121,7 +123,7 @@ func TestStoreWritableByOthersAndLimits(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(dir, "models", "pub", "m", strings.Repeat("y", i+1)+".gguf"), []byte("y"), 0o644))
 	}
 	s = scanStore(context.Background(), storeKind(t, "lmstudio"), filepath.Join(dir, "models"), 10)
-	if s.complete || !strings.Contains(strings.Join(s.notes, " "), "lower bounds") {
+	if s.complete || !strings.Contains(strings.Join(englishNotes(t, s.notes), " "), "lower bounds") {
 		t.Errorf("bounded walk: complete %v notes %q", s.complete, s.notes)
 	}
 }
@@ -131,4 +133,18 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// englishNotes says notes as the records keep them.
+func englishNotes(t *testing.T, notes []service.Message) []string {
+	t.Helper()
+	w, err := newWords()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range notes {
+		out = append(out, w.english(n))
+	}
+	return out
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+
+	"github.com/llmfence/llmfence/internal/service"
 )
 
 // Reader is everything the audit reads from the operating system. There is
@@ -37,7 +39,7 @@ type Reader interface {
 	// Units returns the service definitions (systemd units with their
 	// drop-ins) whose command want keeps, with notes on what could not be
 	// read. Environment files are read only for the units kept.
-	Units(ctx context.Context, want func(argv []string) bool) ([]Unit, []string)
+	Units(ctx context.Context, want func(argv []string) bool) ([]Unit, []service.Message)
 	// Users returns the accounts of the machine (for names and homes).
 	Users(ctx context.Context) ([]User, error)
 	// HostPath turns a path as the process sees it (its mount namespace,
@@ -63,8 +65,8 @@ type Self struct {
 	NetNS      string // network namespace identity, "" if unknown
 	MntNS      string // mount namespace identity, "" if unknown
 	// Notes say why parts of the machine are hidden from this process
-	// (e.g. /proc mounted with hidepid).
-	Notes []string
+	// (e.g. /proc mounted with hidepid), as the audit's messages.
+	Notes []service.Message
 }
 
 // Machine identifies the audited machine.
@@ -121,7 +123,8 @@ type Unit struct {
 	// EnvSource says where each came from.
 	Env       map[string]string
 	EnvSource map[string]string
-	Notes     []string
+	EnvSrc    map[string]service.Message // the messages EnvSource was written from
+	Notes     []service.Message          // what could not be read, as the audit's messages
 }
 
 // User is one account.

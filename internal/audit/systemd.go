@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"strings"
+
+	"github.com/llmfence/llmfence/internal/service"
 )
 
 // Limits of the systemd unit reader.
@@ -24,7 +26,7 @@ type unitState struct {
 	envFiles  []envFileRef
 	user      string
 	workDir   string
-	notes     []string
+	notes     []service.Message
 }
 
 type envAssign struct {
@@ -76,7 +78,7 @@ func (u *unitState) apply(data []byte, source string) {
 					continue
 				}
 				if len(u.env) >= maxUnitVars {
-					u.notes = append(u.notes, source+": too many Environment= assignments; the rest were not read")
+					u.notes = append(u.notes, msg("audit.note.too_many_env", "path", source))
 					break
 				}
 				u.env = append(u.env, envAssign{key: k, val: v, source: source})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmfence/llmfence/internal/locale"
+	"github.com/llmfence/llmfence/internal/probe"
+	probereport "github.com/llmfence/llmfence/internal/probe/report"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -148,8 +153,10 @@ func TestDatascanJobsShown(t *testing.T) {
 		t.Error("the datascan page shows the secret")
 	}
 	vic.header = http.Header{"Accept-Language": {"ja"}}
-	if ja := body(vic.get(fmt.Sprintf("/datascans/%d", run.ID))); !strings.Contains(ja, "指示型バックドア") || !strings.Contains(ja, "シークレット") {
-		t.Error("the Japanese datascan page lacks the finding kinds")
+	// The kinds are named as datascan's own reports name them.
+	if ja := body(vic.get(fmt.Sprintf("/datascans/%d", run.ID))); !strings.Contains(ja, "指示バックドア") || !strings.Contains(ja, "シークレット") ||
+		strings.Contains(ja, "instruction_backdoor</td>") {
+		t.Error("the Japanese datascan page lacks datascan's names of the finding kinds")
 	}
 	// The form path: an admin queues from the page.
 	r := alice.form("/datascans", map[string][]string{"csrf": {alice.csrf}, "path": {dir}})
@@ -210,6 +217,25 @@ func TestProbeJobsShown(t *testing.T) {
 	page := body(vic.get("/probes/" + run.ID))
 	if !strings.Contains(page, "leak") || !strings.Contains(page, fmt.Sprintf(`class="sev-%s"`, run.Worst)) {
 		t.Errorf("the probe page lacks the verdict:\n%.2000s", page)
+	}
+	// In Japanese the reason is said from the summary's reason_msgs.
+	var sum probe.Summary
+	if err := json.Unmarshal(run.Verdicts[0].Summary, &sum); err != nil || sum.Reason == "" || len(sum.ReasonMsgs) == 0 {
+		t.Fatalf("summary %s: %v", run.Verdicts[0].Summary, err)
+	}
+	cat, err := Catalogue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jaReason := probereport.Reason(cat.Printer(locale.Japanese), sum)
+	vic.header = http.Header{"Accept-Language": {"ja"}}
+	jaPage := body(vic.get("/probes/" + run.ID))
+	vic.header = nil
+	if jaReason == sum.Reason || !strings.Contains(jaPage, html.EscapeString(jaReason)) || strings.Contains(jaPage, html.EscapeString(sum.Reason)) {
+		t.Errorf("the Japanese probe page does not say the reason in Japanese (%q, English %q):\n%.3000s", jaReason, sum.Reason, jaPage)
+	}
+	if !strings.Contains(page, html.EscapeString(sum.Reason)) {
+		t.Errorf("the English probe page lacks the reason %q", sum.Reason)
 	}
 	if strings.Contains(body(vic.get("/probes")), `name="target"`) {
 		t.Error("a viewer is offered the probe form")

@@ -13,8 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/datascan"
 	"github.com/llmfence/llmfence/internal/jobs"
 	"github.com/llmfence/llmfence/internal/locale"
+	"github.com/llmfence/llmfence/internal/probe"
+	probereport "github.com/llmfence/llmfence/internal/probe/report"
 	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
@@ -36,7 +39,7 @@ func Messages() locale.Source {
 // words, the findings catalogue and the vulnerability titles, plus extra
 // sources.
 func Catalogue(extra ...locale.Source) (*locale.Catalogue, error) {
-	return locale.NewCatalogue(append([]locale.Source{Messages(), risk.Messages(), vulndb.Messages()}, extra...)...)
+	return locale.NewCatalogue(append([]locale.Source{Messages(), risk.Messages(), vulndb.Messages(), probereport.Messages(), datascan.Messages()}, extra...)...)
 }
 
 // readerLang is the language of a page: the signed-in user's setting,
@@ -144,14 +147,23 @@ func wordKey(s string) string {
 	return strings.NewReplacer(" ", "_", "-", "_", ".", "_").Replace(strings.ToLower(s))
 }
 
-// ProbeReason is the reason a probe verdict's summary record gives (the
-// probe's own sentence, in English).
+// ProbeReason is the reason a probe verdict's summary record gives, in
+// the reader's language: said from its reason_msgs (internal/probe/report),
+// else the English the record keeps.
 func (v view) ProbeReason(raw json.RawMessage) string {
-	var s struct {
-		Reason string `json:"reason"`
-	}
+	var s probe.Summary
 	_ = json.Unmarshal(raw, &s)
-	return s.Reason
+	return probereport.Reason(v.p, s)
+}
+
+// DatascanKind is a datascan finding kind: in Japanese as datascan's own
+// table and report name it (datascan.kind.KIND.label), in English (where
+// datascan's label is the kind's ID) by the dashboard's word for it.
+func (v view) DatascanKind(kind string) string {
+	if id := "datascan.kind." + kind + ".label"; v.p.Lang() != locale.English && v.p.Has(id) {
+		return v.p.T(id)
+	}
+	return v.Word("dskind", kind)
 }
 
 func num(x any) float64 { f, _ := x.(float64); return f }
