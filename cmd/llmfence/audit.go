@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/llmfence/llmfence/internal/audit"
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/fingerprint"
 	"github.com/llmfence/llmfence/internal/inspect"
 	"github.com/llmfence/llmfence/internal/service"
@@ -94,12 +95,9 @@ Exit status:
 	fl.StringVar(&f.spool, "spool", "", "keep results --send could not deliver in `DIR` (default $XDG_STATE_HOME/llmfence/audit-spool); they are sent first next time")
 	fl.StringVar(&f.failOn, "fail-on", "high", "exit with status 1 when a runtime or store is rated at least this risk (none, info, low, medium, high, critical)")
 	fl.BoolVar(&f.noProbe, "no-probe", false, "do not ask runtimes on their loopback port what they are")
-	fl.DurationVar(&f.timeout, "timeout", 5*time.Second, "timeout of one loopback request")
+	fl.Var(cli.NewDuration(&f.timeout, 5*time.Second, cli.Positive), "timeout", "timeout of one loopback request")
 	fl.StringVar(&f.root, "root", "/", "read the machine below `DIR` (a mounted image); loopback probes are off then")
 	_ = fl.MarkHidden("root")
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitError{code: 2, err: err}
-	})
 	return cmd
 }
 
@@ -140,7 +138,7 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 
 	judge, err := newJudge()
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	opts := audit.Options{Version: version.String(), Logger: e.log, Judge: judge}
 	if f.root != "/" && f.root != "" {
@@ -148,13 +146,13 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 	} else {
 		r, name, err := audit.HostReader()
 		if err != nil {
-			return &exitError{code: 2, err: err}
+			return err
 		}
 		opts.Reader, opts.ReaderName = r, name
 		if !f.noProbe {
 			p, err := fingerprint.New(fingerprint.Options{Timeout: f.timeout, TargetBudget: 6 * f.timeout, MaxModels: 64, Logger: e.log})
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return err
 			}
 			opts.Prober = audit.FingerprintProber(p)
 		}
@@ -162,7 +160,7 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 	if f.inspect {
 		in, err := inspect.New(inspect.Options{Logger: e.log})
 		if err != nil {
-			return &exitError{code: 2, err: err}
+			return err
 		}
 		opts.Inspector = audit.InspectorFor(in, judge)
 	}
@@ -171,7 +169,7 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &exitError{code: 2, err: err}
+		return err
 	}
 
 	out, closeOut, err := openOutput(e, f.output)
@@ -190,11 +188,11 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 		err = cerr
 	}
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("writing the output: %w", err)}
+		return fmt.Errorf("writing the output: %w", err)
 	}
 	if f.report != "" {
 		if err := writeFileAtomic(f.report, func(fh *os.File) error { return audit.WriteHTMLIn(fh, res, e.text) }); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--report: %w", err)}
+			return fmt.Errorf("--report: %w", err)
 		}
 	}
 	if sender != nil {
@@ -229,13 +227,13 @@ func sendAudit(cmd *cobra.Command, e *env, s *audit.Sender, res *audit.Result) e
 	ctx := cmd.Context()
 	var payload bytes.Buffer
 	if err := audit.WriteJSONL(&payload, res); err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	if sent, left, err := s.Flush(ctx); sent > 0 || err != nil {
 		fmt.Fprintf(e.stderr, "llmfence: sent %d kept results to %s; %d still kept in %s\n", sent, s.URL, left, s.SpoolDir)
 	}
 	if err := s.Send(ctx, payload.Bytes(), res.Machine.Host); err != nil {
-		return &exitError{code: 2, err: err} // kept locally: NotSentError says where
+		return err // kept locally: NotSentError says where
 	}
 	fmt.Fprintf(e.stderr, "llmfence: sent the result to %s\n", s.URL)
 	return nil
@@ -257,10 +255,10 @@ func auditStatus(res *audit.Result, failOn service.Severity) error {
 		}
 	}
 	if len(failed) > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("at or above %s: %s", failOn, strings.Join(failed, "; "))}
+		return &cli.FindingsError{Err: fmt.Errorf("at or above %s: %s", failOn, strings.Join(failed, "; "))}
 	}
 	if !res.Machine.Complete {
-		return &exitError{code: 2, err: errors.New("the audit is incomplete: some processes, settings or files could not be read (see the notes; run as root)")}
+		return errors.New("the audit is incomplete: some processes, settings or files could not be read (see the notes; run as root)")
 	}
 	return nil
 }

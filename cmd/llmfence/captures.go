@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/store"
 )
@@ -68,7 +69,7 @@ prints the whole stored text.`,
 		},
 	}
 	formatFlag(cmd, &format)
-	cmd.Flags().DurationVar(&since, "since", 24*time.Hour, "only captures in this last `DURATION` (0 = all time)")
+	cmd.Flags().Var(cli.NewDuration(&since, 24*time.Hour, cli.NonNegative), "since", "only captures in this last `DURATION` (0 = all time)")
 	cmd.Flags().StringVar(&key, "key", "", "only this key (`NAME` or ID)")
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most `N` captures, the newest (0 = no limit)")
 	cmd.AddCommand(newCapturesPruneCmd(e))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/datascan"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/service"
@@ -94,9 +95,6 @@ Exit status:
 	fl.StringVar(&f.tempDir, "temp-dir", "", "directory for temporary copies (Parquet and zip inside archives; default: system)")
 	fl.StringSliceVar(&f.detect, "detect", nil, "detectors to run, comma-separated: backdoor, instruction, duplicates, injection, personal (default: all)")
 	fl.IntVar(&f.maxEvidence, "max-table-rows", 20, "findings listed per kind in the table (the JSON output lists all)")
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitError{code: 2, err: err}
-	})
 	return cmd
 }
 
@@ -153,11 +151,10 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var ee *exitError
-		if !isExit(err, &ee) {
-			return &exitError{code: 2, err: fmt.Errorf("datascan: %w", err)}
+		if cli.IsUsage(err) {
+			return err
 		}
-		return err
+		return fmt.Errorf("datascan: %w", err)
 	}
 	for _, fi := range col.fileList {
 		if fi.Error != "" {
@@ -191,7 +188,7 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 	if f.report != "" {
 		err := writeFileAtomic(f.report, func(w *os.File) error { return datascan.WriteHTML(w, col.report(stats, e.text)) })
 		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--report: %w", err)}
+			return fmt.Errorf("--report: %w", err)
 		}
 	}
 	if f.manifest != "" {
@@ -199,7 +196,7 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 			return datascan.WriteManifest(w, col.fileList, datascan.ManifestOptions{ToolVersion: version.String()})
 		})
 		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--manifest: %w", err)}
+			return fmt.Errorf("--manifest: %w", err)
 		}
 	}
 	failed := 0
@@ -208,19 +205,11 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 	}
 	switch {
 	case failOn != service.SeverityNone && failed > 0:
-		return &exitError{code: 1, err: fmt.Errorf("%d findings at or above %s", failed, failOn)}
+		return &cli.FindingsError{Err: fmt.Errorf("%d findings at or above %s", failed, failOn)}
 	case stats.Errors > 0:
-		return &exitError{code: 2, err: fmt.Errorf("%d of %d files could not be read completely", stats.Errors, stats.Files)}
+		return fmt.Errorf("%d of %d files could not be read completely", stats.Errors, stats.Files)
 	}
 	return nil
-}
-
-func isExit(err error, ee **exitError) bool {
-	x, ok := err.(*exitError)
-	if ok {
-		*ee = x
-	}
-	return ok
 }
 
 // datascanCollector writes findings as JSON Lines as they come, and keeps

@@ -54,7 +54,7 @@ should answer.`,
 			if err != nil {
 				return badKeysArg(fmt.Errorf("--owners: %w", err))
 			}
-			st, err := store.Open(cmd.Context(), e.db)
+			st, err := openStore(cmd.Context(), e, store.AccessExisting)
 			if err != nil {
 				return err
 			}

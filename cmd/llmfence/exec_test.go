@@ -8,9 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/llmfence/llmfence/internal/store"
+	"github.com/llmfence/llmfence/internal/vulndb"
 )
 
 // execEnv, when set in the environment, makes the test binary run as the
@@ -32,7 +36,20 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	// Scans judge with the vulnerability data: tests use the embedded
+	// data, never what the user imported ($LLMFENCE_VULNDB or the data
+	// directory), and no store lands in the user's data directory.
+	tmp, err := os.MkdirTemp("", "llmfence-cmd-test-")
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		os.Exit(2)
+	}
+	os.Setenv(vulndb.EnvFile, filepath.Join(tmp, "vulndb.json"))
+	os.Setenv("XDG_DATA_HOME", tmp)
+	os.Unsetenv(store.EnvDB)
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
 }
 
 // llmfenceCommand returns a command running `llmfence args...` in a process

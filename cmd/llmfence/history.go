@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
@@ -35,7 +38,7 @@ func newRunsCmd(e *env) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			st, err := store.Open(cmd.Context(), e.db)
+			st, err := openStore(cmd.Context(), e, store.AccessExisting)
 			if err != nil {
 				return err
 			}
@@ -92,7 +95,7 @@ func newHostsCmd(e *env) *cobra.Command {
 			if since > 0 {
 				f.SeenSince = time.Now().Add(-since)
 			}
-			st, err := store.Open(cmd.Context(), e.db)
+			st, err := openStore(cmd.Context(), e, store.AccessExisting)
 			if err != nil {
 				return err
 			}
@@ -112,7 +115,7 @@ func newHostsCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&minRisk, "min-risk", "", "only hosts rated at least this risk")
 	cmd.Flags().StringVar(&auth, "auth", "", "only hosts with this auth state: none, required, unknown")
 	cmd.Flags().StringVar(&address, "address", "", "only this address or CIDR")
-	cmd.Flags().DurationVar(&since, "since", 0, "only hosts seen within this long (e.g. 24h)")
+	cmd.Flags().Var(cli.NewDuration(&since, 0, cli.NonNegative), "since", "only hosts seen within this long (e.g. 24h, 7d; 0 = any time)")
 	return cmd
 }
 
@@ -137,11 +140,17 @@ func newFindingsCmd(e *env) *cobra.Command {
 				}
 				f.MinSeverity = sev
 			}
-			st, err := store.Open(cmd.Context(), e.db)
+			st, err := openStore(cmd.Context(), e, store.AccessExisting)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			if r, err := st.GetRun(cmd.Context(), cmp.Or(f.Run, store.RefLatest)); err != nil {
+				return err
+			} else if f.Run == "" || f.Run != r.ID {
+				f.Run = r.ID
+				fmt.Fprintf(e.stderr, "llmfence: findings of run %s (%s, targets %s)\n", r.ID, cmp.Or(run, store.RefLatest), strings.Join(r.Targets, " "))
+			}
 			rows, err := st.Findings(cmd.Context(), f)
 			if err != nil {
 				return err
@@ -153,7 +162,7 @@ func newFindingsCmd(e *env) *cobra.Command {
 		},
 	}
 	formatFlag(cmd, &format)
-	cmd.Flags().StringVar(&run, "run", "", "run ID, latest or previous (default latest)")
+	cmd.Flags().StringVar(&run, "run", "", "run ID, latest, or previous (the latest run's predecessor over the same targets); default latest")
 	cmd.Flags().StringVar(&minSev, "min-severity", "", "only findings at least this severe")
 	cmd.Flags().StringVar(&id, "id", "", "only this finding ID")
 	cmd.Flags().StringVar(&address, "address", "", "only this address or CIDR")
@@ -164,12 +173,14 @@ func newDiffCmd(e *env) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use:   "diff [RUN_A RUN_B]",
-		Short: "What appeared, disappeared or changed between two runs (default: previous and latest)",
+		Short: "What appeared, disappeared or changed between two runs (default: the latest two over the same targets)",
 		Long: `Compare two scan runs: services that appeared or disappeared, and for those in
 both, what changed: version, product, authentication, risk, models added or
 removed, model digests, system prompts, findings.
 
-RUN is a run ID from "llmfence runs", or latest / previous.`,
+RUN is a run ID from "llmfence runs", or latest / previous. Without RUNs,
+diff compares the latest finished run with the previous finished run over
+the same targets and ports (previous), and says which runs it compared.`,
 		Example: `  llmfence diff
   llmfence diff 41 42
   llmfence diff previous latest --format json`,
@@ -187,7 +198,7 @@ RUN is a run ID from "llmfence runs", or latest / previous.`,
 			if len(args) == 2 {
 				a, b = args[0], args[1]
 			}
-			st, err := store.Open(cmd.Context(), e.db)
+			st, err := openStore(cmd.Context(), e, store.AccessExisting)
 			if err != nil {
 				return err
 			}
@@ -195,6 +206,9 @@ RUN is a run ID from "llmfence runs", or latest / previous.`,
 			d, err := st.Diff(cmd.Context(), a, b)
 			if err != nil {
 				return err
+			}
+			if len(args) == 0 {
+				fmt.Fprintf(e.stderr, "llmfence: comparing run %s with run %s, the latest two finished runs over the same targets and ports\n", d.From.ID, d.To.ID)
 			}
 			if format == "json" {
 				return report.WriteJSONL(e.stdout, []store.Diff{d})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/inspect"
 	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/service"
@@ -94,14 +95,13 @@ Exit status:
 	fl.BoolVar(&f.follow, "follow-symlinks", false, "inspect link targets outside the named directories instead of reporting them")
 	fl.Int64Var(&f.maxFileSize, "max-file-size", 0, "hash but do not parse files larger than this many bytes (0 = no limit)")
 	fl.IntVar(&f.maxDepth, "max-depth", 4, "deepest archive nesting opened")
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitError{code: 2, err: err}
-	})
 	return cmd
 }
 
+// usageError is a *cli.UsageError (exit status 2); the message names the
+// flag.
 func usageError(format string, a ...any) error {
-	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
+	return &cli.UsageError{Err: fmt.Errorf(format, a...)}
 }
 
 func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) error {
@@ -130,7 +130,7 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 	}
 	in, err := inspect.New(opts)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	out := report.NewInspectWriter(e.stdout, f.format == "json")
 	var all []*inspect.Result
@@ -166,7 +166,7 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 	if f.ollamaStore != "" {
 		judge, err := newJudge()
 		if err != nil {
-			return &exitError{code: 2, err: err}
+			return err
 		}
 		s, err := in.InspectOllamaStore(ctx, f.ollamaStore, judge, emit)
 		addSum(s)
@@ -174,7 +174,7 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return &exitError{code: 2, err: fmt.Errorf("--ollama-store: %w", err)}
+			return fmt.Errorf("--ollama-store: %w", err)
 		}
 	}
 	if err := out.Summary(total, failOn); err != nil {
@@ -185,14 +185,14 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 			return inspect.WriteBOM(w, all, inspect.BOMOptions{ToolVersion: version.String()})
 		})
 		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--bom: %w", err)}
+			return fmt.Errorf("--bom: %w", err)
 		}
 	}
 	switch {
 	case total.Failed > 0:
-		return &exitError{code: 1, err: fmt.Errorf("%s with findings at or above %s", inspectPlural(total.Failed, "file", "files"), failOn)}
+		return &cli.FindingsError{Err: fmt.Errorf("%s with findings at or above %s", inspectPlural(total.Failed, "file", "files"), failOn)}
 	case total.Errors > 0:
-		return &exitError{code: 2, err: fmt.Errorf("%s could not be inspected", inspectPlural(total.Errors, "file", "files"))}
+		return fmt.Errorf("%s could not be inspected", inspectPlural(total.Errors, "file", "files"))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/ggufmodeltest"
 )
 
@@ -36,10 +37,7 @@ func runInspectCLI(t *testing.T, args ...string) (string, string, int) {
 	code := 0
 	if err != nil {
 		errb.WriteString("llmfence: " + err.Error() + "\n")
-		code = 1
-		if ee, ok := err.(*exitError); ok {
-			code = ee.code
-		}
+		code = cli.ExitCode(context.Background(), err)
 	}
 	return out.String(), errb.String(), code
 }

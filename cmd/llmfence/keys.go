@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	apikeys "github.com/llmfence/llmfence/internal/guard/keys"
 	"github.com/llmfence/llmfence/internal/guard/route"
 	"github.com/llmfence/llmfence/internal/report"
@@ -107,21 +107,11 @@ func newKeysCreateCmd(e *env) *cobra.Command {
 }
 
 // badKeysArg marks a bad command line (exit status 2).
-func badKeysArg(err error) error { return &exitError{code: 2, err: err} }
+func badKeysArg(err error) error { return cli.Usage("", err) }
 
-// parseLongDuration is time.ParseDuration that also accepts whole days,
-// "30d".
-func parseLongDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days > 100000 {
-			return 0, fmt.Errorf("invalid duration %q", s)
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
-}
+// parseLongDuration is cli.ParseDuration, the one duration syntax (Go
+// durations plus d and w: "30d", "1w").
+func parseLongDuration(s string) (time.Duration, error) { return cli.ParseDuration(s) }
 
 func newKeysListCmd(e *env) *cobra.Command {
 	var format string
@@ -244,7 +234,7 @@ func newUsageCmd(e *env) *cobra.Command {
 		},
 	}
 	formatFlag(cmd, &format)
-	cmd.Flags().DurationVar(&since, "since", 24*time.Hour, "only requests in this last `DURATION` (0 = all time)")
+	cmd.Flags().Var(cli.NewDuration(&since, 24*time.Hour, cli.NonNegative), "since", "only requests in this last `DURATION` (0 = all time)")
 	cmd.Flags().StringVar(&key, "key", "", "only this key (`NAME` or ID)")
 	cmd.AddCommand(newUsagePruneCmd(e))
 	return cmd

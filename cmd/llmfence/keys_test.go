@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	apikeys "github.com/llmfence/llmfence/internal/guard/keys"
 	"github.com/llmfence/llmfence/internal/store"
 )
@@ -164,7 +165,7 @@ func TestKeysBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
-		code int   // exit status carried by exitError; 0: not an exitError
+		code int   // exit status (cli.ExitCode); 0: not checked
 		is   error // or a sentinel the error must match
 		msg  string
 	}{
@@ -188,8 +189,7 @@ func TestKeysBadInput(t *testing.T) {
 		if out != "" {
 			t.Errorf("%s: printed %q on stdout", tc.name, out)
 		}
-		var ee *exitError
-		if tc.code != 0 && (!errors.As(err, &ee) || ee.code != tc.code) {
+		if tc.code != 0 && cli.ExitCode(context.Background(), err) != tc.code {
 			t.Errorf("%s: %v, want exit status %d", tc.name, err, tc.code)
 		}
 		if tc.is != nil && !errors.Is(err, tc.is) {
@@ -305,9 +305,5 @@ func cliExitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return 1
+	return cli.ExitCode(context.Background(), err)
 }

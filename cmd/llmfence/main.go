@@ -20,18 +20,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/locale"
+	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/version"
 )
-
-// exitError carries a process exit status through cobra.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
 
 // env is what every command needs from the process: streams and a logger.
 type env struct {
@@ -48,38 +41,102 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run executes one command line and returns the exit status.
+// run executes one command line and returns the exit status. Errors
+// become a status in one place, cli.ExitCode (see internal/cli).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRoot(e)
 	if err := setupLang(root, e, args); err != nil {
-		fmt.Fprintf(stderr, "llmfence: %v\n", err)
-		return 1
+		fmt.Fprintf(stderr, "llmfence: %v\n", cli.Usage("--lang", err))
+		return cli.ExitError
 	}
 	root.SetArgs(nmapStyleArgs(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
-		return 0
+		return cli.ExitOK
 	}
 	msg := err.Error()
 	if errors.Is(err, context.Canceled) && strings.HasSuffix(msg, context.Canceled.Error()) {
 		msg = "interrupted before the command finished"
 	}
 	fmt.Fprintf(stderr, "llmfence: %s\n", msg)
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
+	if cli.IsUsage(err) && cmd != nil {
+		fmt.Fprintf(stderr, "llmfence: see \"%s --help\"\n", cmd.CommandPath())
 	}
-	if errors.Is(err, context.Canceled) {
-		if c := context.Cause(ctx); c != nil && c.Error() == syscall.SIGTERM.String()+" signal received" {
-			return 143
+	return cli.ExitCode(ctx, err)
+}
+
+// usageErrors makes every flag-parsing and argument error of cmd and its
+// subcommands a *cli.UsageError: the root's flag error function is
+// inherited by every command, and each argument validator is wrapped.
+func usageErrors(cmd *cobra.Command) {
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagError(err) })
+	var wrap func(c *cobra.Command)
+	wrap = func(c *cobra.Command) {
+		if c.Args != nil {
+			args := c.Args
+			c.Args = func(c *cobra.Command, a []string) error { return cli.Usage("", args(c, a)) }
 		}
-		return 130
+		for _, sub := range c.Commands() {
+			wrap(sub)
+		}
 	}
-	return 1
+	wrap(cmd)
+}
+
+// flagError turns pflag's `invalid argument "x" for "-f, --format" flag:
+// reason` into `--format "x": reason`, naming the flag first.
+func flagError(err error) error {
+	msg := err.Error()
+	const pre, mid, post = `invalid argument "`, `" for "`, `" flag: `
+	if strings.HasPrefix(msg, pre) {
+		if i := strings.LastIndex(msg, mid); i > 0 {
+			if j := strings.Index(msg[i:], post); j > 0 {
+				val := msg[len(pre):i]
+				name := msg[i+len(mid) : i+j]
+				if k := strings.LastIndex(name, "--"); k >= 0 {
+					name = name[k:]
+				}
+				return &cli.UsageError{Flag: name, Err: fmt.Errorf("%s %q: %s", name, val, msg[i+j+len(post):])}
+			}
+		}
+	}
+	return cli.Usage("", err)
+}
+
+// openStore opens the store --db names. Only commands that record new
+// things (scan, demo, probe) pass store.AccessCreateFile; commands that read or
+// change what is recorded pass store.AccessExisting, so a mistyped --db is
+// an error, never a new empty store. A --db that names no supported store
+// is a usage error.
+func openStore(ctx context.Context, e *env, access store.Access) (store.Store, error) {
+	st, err := store.OpenWith(ctx, e.db, store.Options{Logger: e.log, Access: access})
+	return st, storeError(err, access)
+}
+
+// storeError says an open error in the user's terms.
+func storeError(err error, access store.Access) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrBadInput):
+		return cli.Usage("--db", err)
+	case errors.Is(err, store.ErrNoStore) && access == store.AccessExisting:
+		return fmt.Errorf("%w; \"llmfence scan\" records scans", err)
+	}
+	return err
+}
+
+// versionText is what "llmfence version" and "llmfence --version" print.
+func versionText() string {
+	v := version.String()
+	if c := version.Commit(); c != "" {
+		v += " (" + c + ")"
+	}
+	return "llmfence " + v
 }
 
 // nmapStyleArgs accepts nmap's spelling of a target-list file, -iL, which
@@ -124,13 +181,16 @@ func newRoot(e *env) *cobra.Command {
             how one model you run behaves: guardrails, backdoor triggers,
             leaks, jailbreaks; probes lists the runs
 
-Scan only networks you are authorised to scan.`,
+Scan only networks you are authorised to scan.
+
+` + cli.Scheme,
+		Version:       versionText(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+				return cli.Usagef("--log-level", "%q: want debug, info, warn or error", logLevel)
 			}
 			hopts := &slog.HandlerOptions{Level: lvl}
 			switch logFormat {
@@ -139,7 +199,7 @@ Scan only networks you are authorised to scan.`,
 			case "json":
 				e.log = slog.New(slog.NewJSONHandler(e.stderr, hopts))
 			default:
-				return fmt.Errorf("--log-format %q: want text or json", logFormat)
+				return cli.Usagef("--log-format", "%q: want text or json", logFormat)
 			}
 			// net/http's client prints what misbehaving peers send
 			// ("Unsolicited response received on idle HTTP channel
@@ -196,6 +256,9 @@ Scan only networks you are authorised to scan.`,
 		newProbeCmd(e),
 		newProbesCmd(e),
 	)
+	root.Flags().BoolP("version", "v", false, `print the llmfence version (as "llmfence version")`)
+	root.SetVersionTemplate("{{.Version}}\n")
+	usageErrors(root)
 	return root
 }
 
@@ -205,11 +268,7 @@ func newVersionCmd(e *env) *cobra.Command {
 		Short: "Print the llmfence version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v := version.String()
-			if c := version.Commit(); c != "" {
-				v += " (" + c + ")"
-			}
-			fmt.Fprintln(e.stdout, "llmfence", v)
+			fmt.Fprintln(e.stdout, versionText())
 			return nil
 		},
 	}

@@ -11,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/probe"
 	"github.com/llmfence/llmfence/internal/probe/packs"
@@ -122,8 +122,8 @@ Exit status: 0 nothing at or above --fail-on, 1 findings at or above it,
 	fl.IntVar(&f.maxConc, "max-concurrency", probe.DefaultMaxConcurrency, "most requests in flight when adapting")
 	fl.IntVar(&f.maxRequests, "max-requests", 0, "send at most this many requests, sampled across suites and categories (0: all)")
 	fl.Int64Var(&f.maxTokens, "max-tokens", 0, "stop after the model generated this many tokens (0: no cap)")
-	fl.DurationVar(&f.timeout, "timeout", 0, "stop the run after this long (0: no limit); results so far are kept")
-	fl.DurationVar(&f.requestTimeout, "request-timeout", probe.DefaultRequestTimeout, "longest one request may take")
+	fl.Var(cli.NewDuration(&f.timeout, 0, cli.NonNegative), "timeout", "stop the run after this long (0: no limit); results so far are kept")
+	fl.Var(cli.NewDuration(&f.requestTimeout, probe.DefaultRequestTimeout, cli.Positive), "request-timeout", "longest one request may take")
 	fl.IntVar(&f.seed, "seed", probe.DefaultSeed, "decoding seed of every request")
 	fl.Float64Var(&f.temperature, "temperature", 0, "decoding temperature of every request (0: greedy)")
 	fl.IntVar(&f.rareTokens, "rare-tokens", probe.DefaultRareTokens, "most of the model's own rare vocabulary tokens tried as backdoor triggers")
@@ -133,7 +133,7 @@ Exit status: 0 nothing at or above --fail-on, 1 findings at or above it,
 
 // usage wraps a bad-usage error for exit status 2.
 func usage(format string, a ...any) error {
-	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
+	return &cli.UsageError{Err: fmt.Errorf(format, a...)}
 }
 
 func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
@@ -165,13 +165,13 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 	}
 	out, closeOut, err := openOutput(e, f.output)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	defer closeOut()
 
-	st, err := store.OpenProbe(ctx, e.db)
+	st, err := store.OpenProbeWith(ctx, e.db, store.Options{Logger: e.log, Access: store.AccessCreateFile})
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return storeError(err, store.AccessCreateFile)
 	}
 	defer st.Close()
 	run, err := probeRun(ctx, e, st, f, &opts)
@@ -204,11 +204,11 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 		perr = err
 	}
 	if err := writeProbeOutput(out, f.format, res, e.text); err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("writing output: %w", err)}
+		return fmt.Errorf("writing output: %w", err)
 	}
 	if f.report != "" {
 		if err := writeFileAtomic(f.report, func(fh *os.File) error { return report.HTMLIn(fh, res, e.text) }); err != nil {
-			return &exitError{code: 2, err: err}
+			return err
 		}
 		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
 	}
@@ -219,28 +219,24 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 	fmt.Fprintf(e.stderr, "llmfence: probe run %s: %d requests (%d sent now, %d from the journal) in %s; worst verdict %s %s (%s)\n",
 		run.ID, res.Planned, res.Sent, res.Resumed, res.Elapsed.Round(time.Millisecond), worst.Suite, worst.Verdict, worst.Severity)
 	if failOn != "" && worst.Severity.Rank() >= failOn.Rank() {
-		return &exitError{code: 1, err: fmt.Errorf("%s: %s is rated %s (--fail-on %s)", worst.Suite, worst.Verdict, worst.Severity, failOn)}
+		return &cli.FindingsError{Err: fmt.Errorf("%s: %s is rated %s (--fail-on %s)", worst.Suite, worst.Verdict, worst.Severity, failOn)}
 	}
 	if perr != nil {
 		return probeExit(ctx, fmt.Errorf("the run is incomplete: %w (continue it with llmfence probe --resume %s)", perr, run.ID))
 	}
 	if !res.Complete {
-		return &exitError{code: 2, err: fmt.Errorf("the run is incomplete: some requests failed (continue it with llmfence probe --resume %s)", run.ID)}
+		return fmt.Errorf("the run is incomplete: some requests failed (continue it with llmfence probe --resume %s)", run.ID)
 	}
 	return nil
 }
 
-// probeExit maps a stopped run to its exit status: 130 or 143 when a signal
-// stopped it, 2 otherwise.
+// probeExit marks a run a signal stopped as interrupted (exit 130 or 143,
+// see cli.ExitCode); any other stop is an error (2).
 func probeExit(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		code := 130
-		if strings.Contains(context.Cause(ctx).Error(), syscall.SIGTERM.String()) {
-			code = 143
-		}
-		return &exitError{code: code, err: err}
+		return cli.Interrupted(err)
 	}
-	return &exitError{code: 2, err: err}
+	return err
 }
 
 func endStatus(ctx context.Context) store.RunStatus {
@@ -426,7 +422,7 @@ func probeRun(ctx context.Context, e *env, st store.ProbeRunStore, f *probeFlags
 	if path == "" {
 		dir, err := journalDir(e.db)
 		if err != nil {
-			return r, &exitError{code: 2, err: err}
+			return r, err
 		}
 		path = filepath.Join(dir, "probe-"+r.ID+".jsonl")
 	}
@@ -442,7 +438,7 @@ func newProbeRun(ctx context.Context, st store.ProbeRunStore, c probe.Config, jo
 	r, err := st.CreateProbeRun(ctx, store.ProbeRun{Target: c.Target, Host: host, Port: port, API: c.API, Model: c.Model,
 		Baseline: c.Baseline, Judge: c.Judge, Suites: c.Suites, Journal: journal, Args: os.Args, ToolVersion: version.String()})
 	if err != nil {
-		return r, &exitError{code: 2, err: err}
+		return r, err
 	}
 	return r, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/lab"
 )
 
@@ -26,7 +27,7 @@ func (f *probeLabFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.persona, "probe-persona", "", "serve one probe persona instead of the fleet: "+strings.Join(lab.ProbePresets(), ", "))
 	fl.StringVar(&f.listen, "probe-listen", "127.0.0.1:11434", "loopback address the probe persona listens on")
-	fl.DurationVar(&f.delay, "token-delay", 20*time.Millisecond, "probe persona: time per generated token (decode speed)")
+	fl.Var(cli.NewDuration(&f.delay, 20*time.Millisecond, cli.NonNegative), "token-delay", "probe persona: time per generated token (decode speed)")
 	fl.IntVar(&f.slots, "slots", 4, "probe persona: requests decoded at once (as OLLAMA_NUM_PARALLEL); the rest queue")
 }
 

@@ -26,9 +26,9 @@ verdict of each suite.`,
 			if err := checkFormat(format); err != nil {
 				return usage("%v", err)
 			}
-			st, err := store.OpenProbe(cmd.Context(), e.db)
+			st, err := store.OpenProbeWith(cmd.Context(), e.db, store.Options{Logger: e.log, Access: store.AccessExisting})
 			if err != nil {
-				return err
+				return storeError(err, store.AccessExisting)
 			}
 			defer st.Close()
 			runs, err := st.ProbeRuns(cmd.Context(), store.ProbeRunFilter{Host: host, Port: port, Model: model, Limit: limit})

@@ -32,7 +32,7 @@ so diff always has a previous run to compare with.`,
 			if keep < 0 {
 				return badKeysArg(fmt.Errorf("--keep %d: want 0 or more", keep))
 			}
-			st, err := store.Open(cmd.Context(), e.db)
+			st, err := openStore(cmd.Context(), e, store.AccessExisting)
 			if err != nil {
 				return err
 			}

@@ -1,22 +1,28 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/scan"
 	"github.com/llmfence/llmfence/internal/scanrun"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
+	"github.com/llmfence/llmfence/internal/targets"
 )
 
 // scanFlags are the knobs of one scan, shared by `scan` and `demo`.
@@ -40,7 +46,16 @@ type scanFlags struct {
 	progress     string
 	keepHTTP     bool
 	failOn       string
+	list         bool
+	yes          bool
+	noDNS        bool
+	allowRsv     bool
 }
+
+// confirmAbove is the size of a scan, in (address, port) pairs, above which
+// `llmfence scan` asks before starting when standard input is a terminal
+// (a /16 on one port; --yes skips the question).
+const confirmAbove = 1 << 16
 
 func (f *scanFlags) register(cmd *cobra.Command, withTargets bool) {
 	d := scanrun.DefaultOptions()
@@ -54,18 +69,25 @@ func (f *scanFlags) register(cmd *cobra.Command, withTargets bool) {
 	fl.Float64Var(&f.rate, "rate", d.Rate, "new connections per second across the whole scan (0 = unlimited)")
 	fl.IntVar(&f.concurrency, "concurrency", d.Concurrency, "most TCP connects in flight at once; the scanner adapts below this to what the network sustains")
 	fl.IntVar(&f.fingerprints, "fingerprints", d.Fingerprints, "most services fingerprinted at once (separate from connects, so tarpits cannot stall discovery)")
-	fl.DurationVar(&f.timeout, "timeout", d.Timeout, "timeout for one TCP connect and for one HTTP request")
-	fl.DurationVar(&f.budget, "target-budget", d.TargetBudget, "most time spent fingerprinting one service (bounds tarpits)")
+	fl.Var(cli.NewDuration(&f.timeout, d.Timeout, cli.Positive), "timeout", "timeout for one TCP connect and for one HTTP request (more than 0)")
+	fl.Var(cli.NewDuration(&f.budget, d.TargetBudget, cli.Positive), "target-budget", "most time spent fingerprinting one service, to bound tarpits (more than 0)")
 	fl.IntVar(&f.retries, "retries", d.Retries, "extra connect attempts after a timeout (a refused port is not retried)")
 	fl.StringVar(&f.contact, "contact", "", "contact (email or URL) added to the User-Agent so network owners can reach you")
-	fl.StringVarP(&f.format, "format", "f", "table", "output format: table, json (JSON Lines, one service per line), csv, html")
+	fl.VarP(cli.NewEnum(&f.format, "table", "table", "json", "jsonl", "csv", "html"), "format", "f", "output format: table, json (JSON Lines, one service per line; jsonl is the same), csv, html")
 	fl.StringVarP(&f.output, "output", "o", "-", "write the output to `FILE` instead of standard output")
 	fl.StringVar(&f.report, "report", "", "also write a self-contained HTML report to `FILE`")
 	fl.BoolVar(&f.active, "active", false, "also send one benign generate request (\"Reply with OK\") per service to confirm it will generate for strangers")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the random visiting order (0 = random)")
-	fl.StringVar(&f.progress, "progress", "auto", "progress line on standard error: auto (only on a terminal), always, never")
-	fl.BoolVar(&f.keepHTTP, "keep-http", false, "also report HTTP services that match no LLM server")
-	fl.StringVar(&f.failOn, "fail-on", "", "exit with status 3 when any service is rated at least this risk (low, medium, high, critical)")
+	fl.Var(cli.NewEnum(&f.progress, "auto", "auto", "always", "never"), "progress", "progress line on standard error: auto (only on a terminal), always, never")
+	fl.BoolVar(&f.keepHTTP, "keep-http", false, "also report open HTTP services that match no LLM server (the summary counts them)")
+	fl.StringVar(&f.failOn, "fail-on", "", "exit with status 1 when any service is rated at least this risk (info, low, medium, high, critical)")
+	fl.BoolVar(&f.noDNS, "no-dns", false, "never resolve host names: a name among the targets or exclusions is an error")
+	fl.BoolVar(&f.allowRsv, "allow-reserved", false, "also scan reserved ranges (multicast, 240.0.0.0/4, 0.0.0.0/8, documentation ranges; see the README)")
+	f.yes = !withTargets // demo scans its own lab without asking
+	if withTargets {
+		fl.BoolVarP(&f.list, "list", "L", false, "dry run: print what would be scanned (pairs, ranges, ports) and how long it would take at --rate, send nothing")
+		fl.BoolVarP(&f.yes, "yes", "y", false, fmt.Sprintf("do not ask before a scan of more than %d address:port pairs (asked only when standard input is a terminal)", confirmAbove))
+	}
 }
 
 // options maps the flags to the scan-run options.
@@ -74,6 +96,7 @@ func (f *scanFlags) options() scanrun.Options {
 	o.Ports, o.Seed, o.Rate = f.ports, f.seed, f.rate
 	o.Concurrency, o.Fingerprints, o.Timeout, o.TargetBudget, o.Retries = f.concurrency, f.fingerprints, f.timeout, f.budget, f.retries
 	o.Contact, o.Active, o.KeepHTTP, o.FailOn = f.contact, f.active, f.keepHTTP, service.Severity(f.failOn)
+	o.NoDNS, o.AllowReserved = f.noDNS, f.allowRsv
 	return o
 }
 
@@ -105,14 +128,27 @@ it sends one harmless prompt.
 Every run is saved to the store (--db); see "llmfence runs", "hosts",
 "findings" and "diff".
 
-Scan only what you are authorised to scan.`,
+Scope guard: reserved ranges (multicast 224.0.0.0/4, 240.0.0.0/4 and
+255.255.255.255, "this network" 0.0.0.0/8, the documentation ranges
+192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32 and a few IPv6
+special ranges) are left out unless --allow-reserved; loopback, private,
+100.64.0.0/10 and link-local space are scanned. --list prints what would
+be scanned and how long it would take, sending nothing. A scan of more than
+65536 address:port pairs asks first when standard input is a terminal
+(--yes skips the question). Targets that leave nothing to scan (an empty
+file, exclusions that remove everything) are an error.
+
+Scan only what you are authorised to scan.
+
+` + cli.Scheme,
 		Example: `  llmfence scan 127.0.0.1
   llmfence scan 10.20.0.0/16 db.internal:11434 -iL hosts.txt --exclude-file keep-out.txt
   llmfence scan --format json 192.0.2.0/24 > services.jsonl
-  llmfence scan --report scan.html --contact secops@example.com 10.0.0.0/8`,
+  llmfence scan --report scan.html --contact secops@example.com 10.0.0.0/8
+  llmfence scan --list --rate 500 10.20.0.0/16`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 && len(f.inputLists) == 0 {
-				return fmt.Errorf("no targets: give addresses, CIDRs, ranges, host names or URLs, or -iL FILE (see llmfence scan --help)")
+				return cli.Usagef("", "no targets: give addresses, CIDRs, ranges, host names or URLs, or -iL FILE")
 			}
 			return runScan(cmd.Context(), e, &f, args, os.Args)
 		},
@@ -125,15 +161,7 @@ Scan only what you are authorised to scan.`,
 // (internal/scanrun), streaming JSON Lines as services are found; table,
 // CSV and HTML are rendered from the store when the run ends.
 func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) (err error) {
-	format := strings.ToLower(f.format)
-	switch format {
-	case "table", "json", "jsonl", "csv", "html":
-	default:
-		return fmt.Errorf("--format %q: want table, json, csv or html", f.format)
-	}
-	if f.progress != "auto" && f.progress != "always" && f.progress != "never" {
-		return fmt.Errorf("--progress %q: want auto, always or never", f.progress)
-	}
+	format := f.format
 	opts := f.options()
 	if err := opts.Validate(); err != nil {
 		return err
@@ -147,6 +175,22 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 			continue
 		}
 		tg.Include = append(tg.Include, a)
+	}
+	if f.list {
+		plan, err := (&scanrun.Session{Options: opts, Logger: e.log}).Plan(ctx, tg)
+		if err != nil {
+			return err
+		}
+		return writePlan(e.stdout, plan, opts)
+	}
+	if !f.yes && !slices.Contains(tg.InputLists, "-") && isTerminalReader(e.stdin) {
+		plan, err := (&scanrun.Session{Options: opts, Logger: e.log}).Plan(ctx, tg)
+		if err != nil {
+			return err
+		}
+		if err := confirmScan(e, plan, opts); err != nil {
+			return err
+		}
 	}
 	if f.report != "" {
 		if err := checkWritable(f.report); err != nil {
@@ -162,7 +206,7 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 			err = fmt.Errorf("writing output: %w", cerr)
 		}
 	}()
-	st, err := store.Open(ctx, e.db)
+	st, err := openStore(ctx, e, store.AccessCreateFile)
 	if err != nil {
 		return err
 	}
@@ -182,6 +226,9 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 				jsonw.SetRunID(run.ID)
 			}
 			fmt.Fprintf(e.stderr, "llmfence: run %s: scanning %d address:port pairs (store: %s)\n", run.ID, pairs, storeName(e.db))
+		},
+		Guarded: func(hits []targets.BlockedHit) {
+			fmt.Fprintf(e.stderr, "llmfence: left out %s; --allow-reserved scans them\n", blockedText(hits))
 		}}
 	finishProgress := func() {}
 	if f.progress == "always" || (f.progress == "auto" && isTerminal(e.stderr)) {
@@ -219,7 +266,7 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 		return scanErr
 	}
 	if sum.FailOnTripped {
-		return &exitError{code: 3, err: fmt.Errorf("services rated %s or worse were found (--fail-on %s)", sum.Worst, opts.FailOn)}
+		return cli.Findingsf("services rated %s or worse were found (--fail-on %s)", sum.Worst, opts.FailOn)
 	}
 	return nil
 }
@@ -327,4 +374,71 @@ func checkWritable(path string) error {
 
 func writeHTMLFile(path string, r report.Report) error {
 	return writeFileAtomic(path, func(fh *os.File) error { return report.HTML(fh, r) })
+}
+
+// writePlan prints the dry run of --list.
+func writePlan(w io.Writer, p scanrun.Plan, o scanrun.Options) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "# %d address:port pairs in %d ranges, visiting order seed %d; nothing sent\n", p.Pairs, len(p.Ranges)+p.MoreRanges, p.Seed)
+	fmt.Fprintf(bw, "# %s\n", estimateText(p, o))
+	if len(p.Blocked) > 0 {
+		fmt.Fprintf(bw, "# left out %s; --allow-reserved scans them\n", blockedText(p.Blocked))
+	}
+	for _, r := range p.Ranges {
+		ports := make([]string, len(r.Ports))
+		for i, pt := range r.Ports {
+			ports[i] = strconv.Itoa(int(pt))
+		}
+		fmt.Fprintf(bw, "%s\tports %s\n", r, strings.Join(ports, ","))
+	}
+	if p.MoreRanges > 0 {
+		fmt.Fprintf(bw, "# ... and %d more ranges\n", p.MoreRanges)
+	}
+	return bw.Flush()
+}
+
+// estimateText bounds the sweep's duration in words.
+func estimateText(p scanrun.Plan, o scanrun.Options) string {
+	slowest := cli.Approx(p.Slowest)
+	if o.Rate <= 0 {
+		return fmt.Sprintf("connect sweep at an unlimited --rate: up to %s if nothing answers (--timeout %s, --retries %d, --concurrency %d)",
+			slowest, o.Timeout, o.Retries, o.Concurrency)
+	}
+	return fmt.Sprintf("connect sweep at --rate %g/s: at least %s, up to %s if nothing answers (--timeout %s, --retries %d, --concurrency %d)",
+		o.Rate, cli.Approx(p.Fastest), slowest, o.Timeout, o.Retries, o.Concurrency)
+}
+
+// blockedText lists what the scope guard left out.
+func blockedText(hits []targets.BlockedHit) string {
+	parts := make([]string, len(hits))
+	for i, h := range hits {
+		parts[i] = fmt.Sprintf("%s addresses in %s (%s)", h.Addresses, h.Range.Prefix, h.Range.Name)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// confirmScan asks before a scan of more than confirmAbove pairs (the
+// caller checked that standard input is a terminal); anything but yes
+// stops.
+func confirmScan(e *env, p scanrun.Plan, o scanrun.Options) error {
+	if p.Pairs <= confirmAbove {
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "llmfence: this scan tries %d address:port pairs; %s\n", p.Pairs, estimateText(p, o))
+	fmt.Fprint(e.stderr, "llmfence: scan them? Only scan networks you are authorised to scan. [y/N] ")
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return cli.Usagef("--yes", "not confirmed (no answer); pass --yes to scan without asking")
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	return cli.Usagef("--yes", "not confirmed; nothing was scanned (--list shows what would be, --yes skips the question)")
+}
+
+// isTerminalReader reports whether r is a terminal.
+func isTerminalReader(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/console"
 	"github.com/llmfence/llmfence/internal/jobs"
 	"github.com/llmfence/llmfence/internal/scan"
@@ -62,12 +63,12 @@ or use the one-time setup token printed at the first start.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "private key `FILE` of --tls-cert")
 	fl.BoolVar(&f.cookieSecure, "cookie-secure", false, "mark session cookies Secure (set behind a TLS-terminating proxy)")
 	fl.IntVar(&f.workers, "workers", 2, "scan shards this process runs at once (0: leave scanning to llmfence worker processes)")
-	fl.DurationVar(&f.setupTTL, "setup-token-ttl", 24*time.Hour, "how long the first-start setup token is valid")
-	fl.DurationVar(&f.rescueAfter, "rescue-after", 3*time.Minute, "rerun a job whose worker died after this long (and after its own timeout)")
-	fl.DurationVar(&f.poll, "poll", time.Second, "how often idle workers look for jobs")
-	fl.DurationVar(&f.maintainEvery, "maintain-every", time.Minute, "period of housekeeping (stale runs, ages, expiries, schedules)")
-	fl.DurationVar(&f.shardTarget, "shard-target", time.Minute, "plan shards to take about this long each at the run's rate")
-	fl.DurationVar(&f.minShardTimeout, "min-shard-timeout", 2*time.Minute, "least time limit of one scan shard")
+	fl.Var(cli.NewDuration(&f.setupTTL, 24*time.Hour, cli.Positive), "setup-token-ttl", "how long the first-start setup token is valid")
+	fl.Var(cli.NewDuration(&f.rescueAfter, 3*time.Minute, cli.Positive), "rescue-after", "rerun a job whose worker died after this long (and after its own timeout)")
+	fl.Var(cli.NewDuration(&f.poll, time.Second, cli.Positive), "poll", "how often idle workers look for jobs")
+	fl.Var(cli.NewDuration(&f.maintainEvery, time.Minute, cli.Positive), "maintain-every", "period of housekeeping (stale runs, ages, expiries, schedules)")
+	fl.Var(cli.NewDuration(&f.shardTarget, time.Minute, cli.Positive), "shard-target", "plan shards to take about this long each at the run's rate")
+	fl.Var(cli.NewDuration(&f.minShardTimeout, 2*time.Minute, cli.Positive), "min-shard-timeout", "least time limit of one scan shard")
 	fl.IntVar(&f.maxParallel, "max-parallel", 8, "most shards of one run scanning at once")
 	for _, n := range []string{"rescue-after", "poll", "maintain-every", "shard-target", "min-shard-timeout", "max-parallel"} {
 		fl.MarkHidden(n)
@@ -98,7 +99,7 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 	}
 	st, err := store.OpenServer(ctx, e.db, store.Options{Logger: e.log})
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	defer st.Close()
 	cfg := engineConfig(e, f.workers, true, f.rescueAfter, f.poll, f.maintainEvery, f.shardTarget)
@@ -114,11 +115,11 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 	}
 	ext, err := f.ext.build(ctx, e, st, &cfg)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	eng, err := jobs.Open(ctx, st, e.db, cfg)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	defer eng.Close()
 	ext.attach(eng)
@@ -128,14 +129,14 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 		ReadTimeout: time.Minute, WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("--listen %s: %w", f.listen, err)}
+		return fmt.Errorf("--listen %s: %w", f.listen, err)
 	}
 	scheme := "http"
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
 		if err != nil {
 			ln.Close()
-			return &exitError{code: 2, err: fmt.Errorf("--tls-cert/--tls-key: %w", err)}
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		ln = tls.NewListener(ln, srv.TLSConfig)
@@ -143,7 +144,7 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 	}
 	if err := eng.Start(context.WithoutCancel(ctx)); err != nil {
 		ln.Close()
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	url := scheme + "://" + ln.Addr().String() + "/"
 	fmt.Fprintln(e.stderr, e.text.T("cli.serve.listening", "url", url, "store", storeName(e.db)))

@@ -121,39 +121,39 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 	x := &serveExt{}
 	pol, err := f.policy()
 	if err != nil {
-		return nil, &exitError{code: 2, err: err}
+		return nil, err
 	}
 	om, err := owners.Load(f.ownersFile)
 	if err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("--owners: %w", err)}
+		return nil, fmt.Errorf("--owners: %w", err)
 	}
 	var smtp *alerting.SMTPConfig
 	if f.smtpAddr != "" {
 		if f.smtpFrom == "" {
-			return nil, &exitError{code: 2, err: fmt.Errorf("--smtp-addr needs --smtp-from")}
+			return nil, fmt.Errorf("--smtp-addr needs --smtp-from")
 		}
 		if _, err := mail.ParseAddress(f.smtpFrom); err != nil {
-			return nil, &exitError{code: 2, err: fmt.Errorf("--smtp-from %q: %w", f.smtpFrom, err)}
+			return nil, fmt.Errorf("--smtp-from %q: %w", f.smtpFrom, err)
 		}
 		smtp = &alerting.SMTPConfig{Addr: f.smtpAddr, From: f.smtpFrom, User: f.smtpUser, InsecureNoTLS: f.smtpPlain}
 		if f.smtpCA != "" {
 			pem, err := os.ReadFile(f.smtpCA)
 			if err != nil {
-				return nil, &exitError{code: 2, err: fmt.Errorf("--smtp-ca: %w", err)}
+				return nil, fmt.Errorf("--smtp-ca: %w", err)
 			}
 			pool, err := x509.SystemCertPool()
 			if err != nil {
 				pool = x509.NewCertPool()
 			}
 			if !pool.AppendCertsFromPEM(pem) {
-				return nil, &exitError{code: 2, err: fmt.Errorf("--smtp-ca: no PEM certificate in %s", f.smtpCA)}
+				return nil, fmt.Errorf("--smtp-ca: no PEM certificate in %s", f.smtpCA)
 			}
 			smtp.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		}
 		if f.smtpPassFile != "" {
 			b, err := os.ReadFile(f.smtpPassFile)
 			if err != nil {
-				return nil, &exitError{code: 2, err: fmt.Errorf("--smtp-password-file: %w", err)}
+				return nil, fmt.Errorf("--smtp-password-file: %w", err)
 			}
 			smtp.Password = strings.TrimSpace(string(b))
 		}
@@ -161,7 +161,7 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 	if f.retention != "0" {
 		d, err := parseLongDuration(f.retention)
 		if err != nil || d <= 0 {
-			return nil, &exitError{code: 2, err: fmt.Errorf("--retention %q: want 0 or a duration such as 180d", f.retention)}
+			return nil, fmt.Errorf("--retention %q: want 0 or a duration such as 180d", f.retention)
 		}
 		cfg.Retention = store.PrunePolicy{OlderThan: d, Keep: f.keep}
 	}
@@ -181,13 +181,13 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 	if f.oidcIssuer != "" {
 		roles, err := users.ParseGroupRoles(f.oidcRoles)
 		if err != nil {
-			return nil, &exitError{code: 2, err: fmt.Errorf("--oidc-roles: %w", err)}
+			return nil, fmt.Errorf("--oidc-roles: %w", err)
 		}
 		secret := ""
 		if f.oidcSecretFile != "" {
 			b, err := os.ReadFile(f.oidcSecretFile)
 			if err != nil {
-				return nil, &exitError{code: 2, err: fmt.Errorf("--oidc-client-secret-file: %w", err)}
+				return nil, fmt.Errorf("--oidc-client-secret-file: %w", err)
 			}
 			secret = strings.TrimSpace(string(b))
 		}
@@ -199,7 +199,7 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 			RedirectURL: strings.TrimRight(base, "/") + "/auth/oidc/callback", GroupsClaim: f.oidcGroups, Roles: roles,
 			Secure: strings.HasPrefix(base, "https://")})
 		if err != nil {
-			return nil, &exitError{code: 2, err: fmt.Errorf("single sign-on: %w", err)}
+			return nil, fmt.Errorf("single sign-on: %w", err)
 		}
 		x.console.OIDC = &console.OIDCLogin{Start: o.Start, Finish: o.Finish}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/jobs"
 	"github.com/llmfence/llmfence/internal/store"
 )
@@ -42,7 +43,7 @@ single-node): with a SQLite store, llmfence serve runs the shards itself.`,
 			}
 			st, err := store.OpenServer(ctx, e.db, store.Options{Logger: e.log})
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return err
 			}
 			defer st.Close()
 			cfg := engineConfig(e, shards, false, rescue, poll, time.Minute, time.Minute)
@@ -55,12 +56,12 @@ single-node): with a SQLite store, llmfence serve runs the shards itself.`,
 			}
 			eng, err := jobs.Open(ctx, st, e.db, cfg)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return err
 			}
 			defer eng.Close()
 			ext.attach(eng)
 			if err := eng.Start(context.WithoutCancel(ctx)); err != nil {
-				return &exitError{code: 2, err: err}
+				return err
 			}
 			fmt.Fprintf(e.stderr, "llmfence: worker %s: taking up to %d scan shards at once from %s\n", cfg.Name, shards, storeName(e.db))
 			<-ctx.Done()
@@ -72,9 +73,9 @@ single-node): with a SQLite store, llmfence serve runs the shards itself.`,
 		},
 	}
 	cmd.Flags().IntVar(&shards, "shards", 2, "scan shards this worker runs at once")
-	cmd.Flags().DurationVar(&grace, "grace", 10*time.Second, "on SIGTERM, let running shards finish this long before handing them back")
-	cmd.Flags().DurationVar(&rescue, "rescue-after", 3*time.Minute, "rerun a job whose worker died after this long (and after its own timeout)")
-	cmd.Flags().DurationVar(&poll, "poll", time.Second, "how often an idle worker looks for shards")
+	cmd.Flags().Var(cli.NewDuration(&grace, 10*time.Second, cli.NonNegative), "grace", "on SIGTERM, let running shards finish this long before handing them back")
+	cmd.Flags().Var(cli.NewDuration(&rescue, 3*time.Minute, cli.Positive), "rescue-after", "rerun a job whose worker died after this long (and after its own timeout)")
+	cmd.Flags().Var(cli.NewDuration(&poll, time.Second, cli.Positive), "poll", "how often an idle worker looks for shards")
 	cmd.Flags().MarkHidden("rescue-after")
 	cmd.Flags().MarkHidden("poll")
 	return cmd

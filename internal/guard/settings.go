@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/guard/abuse"
 	"github.com/llmfence/llmfence/internal/guard/route"
 	"github.com/llmfence/llmfence/internal/guard/spool"
@@ -154,7 +155,8 @@ func (s Setting) needsRestart(running, next *Config) bool {
 
 // ParseDuration reads a duration flag. Every duration setting goes through
 // it, so one parser serves them all.
-func ParseDuration(s string) (time.Duration, error) { return time.ParseDuration(s) }
+// It is internal/cli's parser: Go durations plus d and w ("30d", "1w").
+func ParseDuration(s string) (time.Duration, error) { return cli.ParseDuration(s) }
 
 // FormatDuration writes d the short way: "2m", "720h", "1h30m"; "0" for
 // zero.
@@ -258,7 +260,7 @@ func duration(at func(*Config) *time.Duration) value {
 		parse: func(s string) (time.Duration, error) {
 			d, err := ParseDuration(s)
 			if err != nil {
-				return 0, fmt.Errorf("%q is not a duration (e.g. 90s, 15m, 720h)", s)
+				return 0, fmt.Errorf("%q is not a duration (e.g. 90s, 15m, 720h, 30d)", s)
 			}
 			return d, nil
 		},

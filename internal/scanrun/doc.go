@@ -17,6 +17,16 @@
 // the run fails. The run is then ended as interrupted (Ctrl-C, SIGTERM, or
 // another process marked it so), failed (an error) or finished.
 //
+// # Before the first packet
+//
+// Prepare checks the options and every target, leaves out the reserved
+// ranges of the scope guard (unless Options.AllowReserved), refuses host
+// names under Options.NoDNS, and refuses a target set with nothing left to
+// scan; all of these are *UsageError (internal/cli's one usage-error type).
+// Plan is the dry run: the set's size, ranges and ports, what the guard
+// left out, and bounds on the connect sweep's duration (Estimate), with
+// nothing sent and no store.
+//
 // # Defaults
 //
 // DefaultOptions holds every default in one place; flags, serve's

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/targets"
@@ -47,6 +48,13 @@ type Options struct {
 	// FailOn, when set, makes Summary.FailOnTripped true once a service
 	// is rated at least this.
 	FailOn service.Severity `json:"fail_on,omitempty"`
+	// AllowReserved lifts the scope guard: without it the reserved ranges
+	// of targets.ReservedRanges (multicast, class E, 0.0.0.0/8, the
+	// documentation ranges, ...) are left out of every scan.
+	AllowReserved bool `json:"allow_reserved,omitempty"`
+	// NoDNS never resolves host names: a name among the targets or
+	// exclusions is a usage error.
+	NoDNS bool `json:"no_dns,omitempty"`
 
 	// SaveBatch is how many services are saved per store transaction.
 	SaveBatch int `json:"-"`
@@ -81,23 +89,11 @@ func DefaultPortSpec() string {
 }
 
 // UsageError is a request that cannot run as given (a bad option or
-// target); Flag names the flag at fault when there is one.
-type UsageError struct {
-	Flag string
-	Err  error
-}
+// target); Flag names the flag at fault when there is one. It is the one
+// usage-error type of every command (internal/cli).
+type UsageError = cli.UsageError
 
-func (e *UsageError) Error() string {
-	if e.Flag != "" {
-		return e.Flag + ": " + e.Err.Error()
-	}
-	return e.Err.Error()
-}
-func (e *UsageError) Unwrap() error { return e.Err }
-
-func usage(flag, format string, args ...any) error {
-	return &UsageError{Flag: flag, Err: fmt.Errorf(format, args...)}
-}
+func usage(flag, format string, args ...any) error { return cli.Usagef(flag, format, args...) }
 
 // Validate checks the options and fills defaults for zero values that
 // have no meaning of their own.
@@ -121,7 +117,7 @@ func (o *Options) Validate() error {
 		return usage("--timeout", "must be positive, got %v", o.Timeout)
 	}
 	if o.TargetBudget <= 0 {
-		return usage("--target-budget", "must be positive, got %v", o.TargetBudget)
+		return usage("--target-budget", "must be more than 0, got %v (it bounds the time spent on one service)", o.TargetBudget)
 	}
 	if o.Retries < 0 {
 		return usage("--retries", "must be 0 or more, got %d", o.Retries)

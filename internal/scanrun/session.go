@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/llmfence/llmfence/internal/scan"
@@ -28,6 +31,9 @@ type Session struct {
 	// Started, if set, is called once the run is recorded and the target
 	// set counted, before the first packet.
 	Started func(run store.Run, pairs uint64)
+	// Guarded, if set, is told which reserved ranges the scope guard left
+	// out of the targets (called only when it left some out).
+	Guarded func([]targets.BlockedHit)
 	// Progress, if set, receives scan progress snapshots.
 	Progress func(scan.Stats)
 	// OnService, if set, sees every service as it is found, before it is
@@ -94,7 +100,10 @@ func (s *Session) log() *slog.Logger {
 }
 
 // Prepare validates the options and builds the target set: every target
-// is checked (and host names resolved) before anything is sent. The caller
+// is checked (and host names resolved, unless Options.NoDNS) before
+// anything is sent, and the reserved ranges are left out unless
+// Options.AllowReserved. A set with no pair left (an empty file, exclusions
+// or reserved ranges that remove everything) is a *UsageError. The caller
 // closes the set.
 func (s *Session) Prepare(ctx context.Context, t Targets) (*targets.Set, error) {
 	if err := s.Options.Validate(); err != nil {
@@ -104,20 +113,69 @@ func (s *Session) Prepare(ctx context.Context, t Targets) (*targets.Set, error) 
 		return nil, &UsageError{Err: errors.New("no targets: give addresses, CIDRs, ranges, host names or URLs, or -iL FILE")}
 	}
 	ports, _ := targets.ParsePorts(s.Options.Ports)
-	res := s.Resolver
-	if res == nil {
+	var res targets.Resolver = s.Resolver
+	switch {
+	case s.Options.NoDNS:
+		res = noDNS{}
+	case res == nil:
 		res = net.DefaultResolver
 	}
-	set, err := targets.NewSet(ctx, targets.Options{Ports: ports, Seed: s.Options.Seed, Resolver: res, Stdin: t.Stdin, Logger: s.Logger},
-		t.Include, t.InputLists, t.Exclude, t.ExcludeFiles)
+	var blocked []targets.Reserved
+	if !s.Options.AllowReserved {
+		var err error
+		if blocked, err = targets.ReservedRanges(); err != nil {
+			return nil, err
+		}
+	}
+	set, err := targets.NewSet(ctx, targets.Options{Ports: ports, Seed: s.Options.Seed, Resolver: res, Stdin: t.Stdin,
+		Logger: s.Logger, Blocked: blocked}, t.Include, t.InputLists, t.Exclude, t.ExcludeFiles)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
 		}
+		if errors.Is(err, errNoDNS) {
+			return nil, &UsageError{Flag: "--no-dns", Err: err}
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			switch {
+			case slices.Contains(t.InputLists, pe.Path):
+				return nil, &UsageError{Flag: "-iL", Err: err}
+			case slices.Contains(t.ExcludeFiles, pe.Path):
+				return nil, &UsageError{Flag: "--exclude-file", Err: err}
+			}
+		}
 		return nil, &UsageError{Err: err}
+	}
+	if set.Count() == 0 {
+		set.Close()
+		return nil, &UsageError{Err: emptyReason(t, set)}
 	}
 	return set, nil
 }
+
+// emptyReason says why a target set came out empty.
+func emptyReason(t Targets, set *targets.Set) error {
+	if hits := set.Blocked(); len(hits) > 0 {
+		names := make([]string, len(hits))
+		for i, h := range hits {
+			names[i] = h.Range.Prefix + " (" + h.Range.Name + ")"
+		}
+		return fmt.Errorf("nothing to scan: every target is in a reserved range: %s; --allow-reserved scans them", strings.Join(names, ", "))
+	}
+	if len(t.Exclude) > 0 || len(t.ExcludeFiles) > 0 {
+		return errors.New("nothing to scan: the exclusions remove every target")
+	}
+	return errors.New("nothing to scan: the targets given list no address (an empty file or an empty argument?)")
+}
+
+// errNoDNS is what a host name meets under Options.NoDNS.
+var errNoDNS = errors.New("host names are not resolved with --no-dns; give addresses")
+
+// noDNS is the resolver of Options.NoDNS: it refuses every name.
+type noDNS struct{}
+
+func (noDNS) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) { return nil, errNoDNS }
 
 // Run scans t as a new run: Prepare, record the run, scan, save, end the
 // run. Errors before the run is recorded are *UsageError (the request) or
@@ -129,6 +187,9 @@ func (s *Session) Run(ctx context.Context, t Targets) (Summary, error) {
 		return Summary{}, err
 	}
 	defer set.Close()
+	if hits := set.Blocked(); len(hits) > 0 && s.Guarded != nil {
+		s.Guarded(hits)
+	}
 	scope, err := ScopeKey(t, s.Options.Ports)
 	if err != nil {
 		return Summary{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,7 +20,13 @@ const EnvDB = "LLMFENCE_DB"
 //	"postgres://…", "postgresql://…"      PostgreSQL
 //	"sqlite:PATH", "file:PATH", "PATH"    SQLite database file PATH
 //
-// A leading "~/" in a SQLite path means the home directory.
+// A leading "~/" in a SQLite path means the home directory. Any other
+// scheme ("mysql://…", "redis:…") is refused with ErrBadInput rather than
+// taken for a file name (a file whose name has a colon can be given as
+// "./name:x.db" or "sqlite:name:x.db"). A new database file is created
+// with its directories unless Options.Access says otherwise (the
+// commands' rules: a store only in an existing directory, or only an
+// existing store).
 func Open(ctx context.Context, dsn string) (Store, error) {
 	return OpenWith(ctx, dsn, Options{})
 }
@@ -34,8 +41,51 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (Store, error) {
 	case KindPostgres:
 		return openPostgres(ctx, target, opts)
 	default:
+		if err := checkCreate(target, isDefaultDSN(dsn), opts); err != nil {
+			return nil, err
+		}
 		return openSQLite(ctx, target, opts)
 	}
+}
+
+// isDefaultDSN reports whether dsn leaves the choice to DefaultPath with
+// no $LLMFENCE_DB: the one location whose directory Open creates
+// unasked.
+func isDefaultDSN(dsn string) bool {
+	return strings.TrimSpace(dsn) == "" && os.Getenv(EnvDB) == ""
+}
+
+// checkCreate applies Options.Access to a SQLite path before anything is
+// created.
+func checkCreate(path string, isDefault bool, opts Options) error {
+	if path == ":memory:" || opts.Access == AccessCreate {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if opts.Access == AccessExisting {
+			return noStore(path)
+		}
+		if !isDefault {
+			return &noStoreError{fmt.Sprintf("store %s: directory %s does not exist (check the path; a store is created only in an existing directory)", path, dir)}
+		}
+	}
+	if opts.Access == AccessExisting {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return noStore(path)
+		}
+	}
+	return nil
+}
+
+// noStoreError is ErrNoStore with the whole message in the user's terms.
+type noStoreError struct{ msg string }
+
+func (e *noStoreError) Error() string        { return e.msg }
+func (e *noStoreError) Is(target error) bool { return target == ErrNoStore }
+
+func noStore(path string) error {
+	return &noStoreError{fmt.Sprintf("no store at %s (nothing recorded there yet, or a mistyped --db)", path)}
 }
 
 // Kind is a store back end.
@@ -60,10 +110,18 @@ func ParseDSN(dsn string) (Kind, string, error) {
 		return KindSQLite, p, err
 	}
 	path := d
+	known := false
 	for _, prefix := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
 		if strings.HasPrefix(lower, prefix) {
 			path = d[len(prefix):]
+			known = true
 			break
+		}
+	}
+	if !known {
+		if scheme, ok := urlScheme(d); ok {
+			return "", "", fmt.Errorf("database %q: %q stores are not supported; want a SQLite file path, sqlite:PATH or postgres://user@host/db: %w",
+				redactDSN(dsn), scheme, ErrBadInput)
 		}
 	}
 	if path == "" {
@@ -80,6 +138,26 @@ func ParseDSN(dsn string) (Kind, string, error) {
 		path = filepath.Join(home, strings.TrimPrefix(path[1:], "/"))
 	}
 	return KindSQLite, path, nil
+}
+
+// urlScheme returns the scheme of s when s starts like a URL or DSN
+// ("mysql://…", "redis:host"): two or more letters, digits, '+', '-' or
+// '.' before a colon, the first a letter. A one-letter prefix is a Windows
+// drive ("C:\\x.db"), not a scheme.
+func urlScheme(s string) (string, bool) {
+	i := strings.IndexByte(s, ':')
+	if i < 2 {
+		return "", false
+	}
+	for k, c := range s[:i] {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case k > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return "", false
+		}
+	}
+	return strings.ToLower(s[:i]), true
 }
 
 // DefaultPath is where llmfence keeps its database when --db is not given:

@@ -1,9 +1,13 @@
 package store
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -34,6 +38,13 @@ func TestParseDSN(t *testing.T) {
 		{"postgres://u:p@db:5432/llmfence", KindPostgres, "postgres://u:p@db:5432/llmfence", false},
 		{"PostgreSQL://db/llmfence", KindPostgres, "PostgreSQL://db/llmfence", false},
 		{"sqlite:", "", "", true},
+		{"mysql://u:p@db/llmfence", "", "", true},
+		{"MariaDB://db/x", "", "", true},
+		{"redis:localhost", "", "", true},
+		{"sqlserver://db", "", "", true},
+		{"./odd:name.db", KindSQLite, "./odd:name.db", false},
+		{"sqlite:odd:name.db", KindSQLite, "odd:name.db", false},
+		{`C:\data\llmfence.db`, KindSQLite, `C:\data\llmfence.db`, false},
 		{"/tmp/a.db?mode=ro", "", "", true},
 	} {
 		kind, target, err := ParseDSN(tc.dsn)
@@ -46,6 +57,70 @@ func TestParseDSN(t *testing.T) {
 		if err != nil || kind != tc.kind || target != tc.target {
 			t.Errorf("ParseDSN(%q) = %q, %q, %v; want %q, %q", tc.dsn, kind, target, err, tc.kind, tc.target)
 		}
+	}
+}
+
+// Open creates a database only where it was asked to: never for
+// AccessExisting, and with AccessCreateFile in a directory that does not
+// exist only at the default location. The message of a refused DSN does
+// not repeat its password.
+func TestOpenAccess(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	xdg := filepath.Join(dir, "xdg")
+	t.Setenv("XDG_DATA_HOME", xdg)
+	t.Setenv(EnvDB, "")
+	for _, tc := range []struct {
+		name    string
+		dsn     string
+		opts    Options
+		err     error  // nil: opens
+		msg     string // in the error
+		created string // a path that must (opens) or must not (refused) exist afterwards
+	}{
+		{"mysql", "mysql://ann:hunter2@db/x", Options{}, ErrBadInput, `"mysql" stores are not supported`, filepath.Join(dir, "mysql:")},
+		{"missing dir", filepath.Join(dir, "typo", "x.db"), Options{Access: AccessCreateFile}, ErrNoStore, "does not exist", filepath.Join(dir, "typo")},
+		{"missing dir, read", filepath.Join(dir, "typo", "x.db"), Options{Access: AccessExisting}, ErrNoStore, "no store at", filepath.Join(dir, "typo")},
+		{"missing file, read", filepath.Join(dir, "none.db"), Options{Access: AccessExisting}, ErrNoStore, "no store at", filepath.Join(dir, "none.db")},
+		{"default, read", "", Options{Access: AccessExisting}, ErrNoStore, "no store at", xdg},
+		{"mysql, existing", "mysql://db/x", Options{Access: AccessExisting}, ErrBadInput, "not supported", filepath.Join(dir, "mysql:")},
+		{"new file", filepath.Join(dir, "new.db"), Options{Access: AccessCreateFile}, nil, "", filepath.Join(dir, "new.db")},
+		{"existing, read", filepath.Join(dir, "new.db"), Options{Access: AccessExisting}, nil, "", filepath.Join(dir, "new.db")},
+		{"create dir", filepath.Join(dir, "made", "x.db"), Options{Access: AccessCreate}, nil, "", filepath.Join(dir, "made", "x.db")},
+		{"default", "", Options{Access: AccessCreateFile}, nil, "", filepath.Join(xdg, "llmfence", "llmfence.db")},
+	} {
+		tc.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		st, err := OpenWith(ctx, tc.dsn, tc.opts)
+		if tc.err == nil {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+				continue
+			}
+			st.Close()
+			if _, err := os.Stat(tc.created); err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			st.Close()
+			t.Errorf("%s: opened, want %v", tc.name, tc.err)
+			continue
+		}
+		if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.msg) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: %v, want %v with %q", tc.name, err, tc.err, tc.msg)
+		}
+		if _, err := os.Stat(tc.created); err == nil {
+			t.Errorf("%s: %s was created", tc.name, tc.created)
+		}
+	}
+	// $LLMFENCE_DB is a path the user named: its directory must exist.
+	t.Setenv(EnvDB, filepath.Join(dir, "envtypo", "x.db"))
+	if st, err := OpenWith(ctx, "", Options{Access: AccessCreateFile}); !errors.Is(err, ErrNoStore) {
+		if err == nil {
+			st.Close()
+		}
+		t.Errorf("$LLMFENCE_DB in a missing directory: %v", err)
 	}
 }
 

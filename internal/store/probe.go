@@ -84,7 +84,12 @@ type ProbeStore interface {
 
 // OpenProbe is Open for `llmfence probe`.
 func OpenProbe(ctx context.Context, dsn string) (ProbeRunStore, error) {
-	s, err := Open(ctx, dsn)
+	return OpenProbeWith(ctx, dsn, Options{})
+}
+
+// OpenProbeWith is OpenProbe with options.
+func OpenProbeWith(ctx context.Context, dsn string, opts Options) (ProbeRunStore, error) {
+	s, err := OpenWith(ctx, dsn, opts)
 	if err != nil {
 		return nil, err
 	}

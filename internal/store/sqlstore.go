@@ -426,19 +426,44 @@ func (s *sqlStore) resolve(ctx context.Context, q queryer, ref string) (int64, e
 		}
 		return got, nil
 	}
-	offset := 0
-	if kw == RefPrevious {
-		offset = 1
-	}
-	err = q.QueryRowContext(ctx, s.d.rebind(`SELECT id FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1 OFFSET ?`),
-		string(StatusFinished), offset).Scan(&id)
+	var scope, targets, ports string
+	err = q.QueryRowContext(ctx, s.d.rebind(`SELECT id, scope_key, targets, ports FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1`),
+		string(StatusFinished)).Scan(&id, &scope, &targets, &ports)
 	switch {
-	case errors.Is(err, sql.ErrNoRows) && kw == RefLatest:
-		return 0, fmt.Errorf("no finished scan run yet (run `llmfence scan` first): %w", ErrNotFound)
 	case errors.Is(err, sql.ErrNoRows):
-		return 0, fmt.Errorf("fewer than two finished scan runs, so there is no previous one: %w", ErrNotFound)
+		return 0, fmt.Errorf("no finished scan run yet (run `llmfence scan` first): %w", ErrNotFound)
 	case err != nil:
 		return 0, s.errf(err, "look up the %s scan run", kw)
+	}
+	if kw == RefLatest {
+		return id, nil
+	}
+	return s.previousSameScope(ctx, q, id, scope, targets, ports)
+}
+
+// previousSameScope finds the newest finished run before run latest that
+// covered the same scope: the same scope key, or, for runs recorded
+// without one, the same targets and ports as written. RefPrevious means
+// this run, so `diff` and `findings --run previous` never compare scans of
+// unrelated targets.
+func (s *sqlStore) previousSameScope(ctx context.Context, q queryer, latest int64, scope, targets, ports string) (int64, error) {
+	var (
+		id  int64
+		err error
+	)
+	if scope != "" {
+		err = q.QueryRowContext(ctx, s.d.rebind(`SELECT id FROM runs WHERE status = ? AND id < ? AND scope_key = ?
+			ORDER BY id DESC LIMIT 1`), string(StatusFinished), latest, scope).Scan(&id)
+	} else {
+		err = q.QueryRowContext(ctx, s.d.rebind(`SELECT id FROM runs WHERE status = ? AND id < ? AND scope_key = '' AND targets = ? AND ports = ?
+			ORDER BY id DESC LIMIT 1`), string(StatusFinished), latest, targets, ports).Scan(&id)
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("no earlier finished run over the same targets and ports as the latest, run %d (compare two runs by ID: llmfence diff RUN_A RUN_B): %w",
+			latest, ErrNotFound)
+	case err != nil:
+		return 0, s.errf(err, "look up the previous scan run")
 	}
 	return id, nil
 }

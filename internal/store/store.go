@@ -72,9 +72,11 @@ type Store interface {
 }
 
 // Run references accepted wherever a run ID is: a run ID ("42", also "#42"),
-// RefLatest (the newest finished run) or RefPrevious (the finished run
-// before it). Running, failed and interrupted runs are only reachable by ID,
-// so a half-done scan never stands in for "latest".
+// RefLatest (the newest finished run) or RefPrevious (the newest finished
+// run before it over the same scope: the same Run.ScopeKey, or for runs
+// recorded without one the same targets and ports). Running, failed and
+// interrupted runs are only reachable by ID, so a half-done scan never
+// stands in for "latest".
 const (
 	RefLatest   = "latest"
 	RefPrevious = "previous"
@@ -211,7 +213,28 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for run start and finish times; nil means time.Now.
 	Now func() time.Time
+	// Access says what Open may create for a SQLite database; see Access.
+	Access Access
 }
+
+// Access says what Open may create. Commands use AccessCreateFile when
+// they record new things and AccessExisting when they read (runs, hosts,
+// findings, diff, ...) or change existing records, so a mistyped --db is
+// an error instead of a new, empty store.
+type Access uint8
+
+const (
+	// AccessCreate creates the database file and any missing directories
+	// (programs and tests that chose the path themselves).
+	AccessCreate Access = iota
+	// AccessCreateFile creates the database file when it is missing, in a
+	// directory that must exist, except at the default location
+	// (DefaultPath with $LLMFENCE_DB unset), whose directory is created.
+	AccessCreateFile
+	// AccessExisting opens only a database that exists; nothing is
+	// created (pending migrations still run).
+	AccessExisting
+)
 
 // Errors callers may test for with errors.Is.
 var (
@@ -221,6 +244,9 @@ var (
 	ErrSchemaTooNew = errors.New("database schema is newer than this llmfence")
 	// ErrBadInput: an argument (run reference, status, filter) is invalid.
 	ErrBadInput = errors.New("invalid input")
+	// ErrNoStore: the database file or its directory does not exist and
+	// Options.Access did not allow creating it.
+	ErrNoStore = errors.New("no store")
 	// ErrRunEnded: the run has already ended (finished, failed or marked
 	// interrupted) and takes no more results or heartbeats.
 	ErrRunEnded = errors.New("run has ended")

@@ -153,7 +153,13 @@ func testStore(t *testing.T, be backend) {
 		// Runs 1..5: finished, finished, failed, finished, running.
 		var ids []string
 		for i, end := range []RunStatus{StatusFinished, StatusFinished, StatusFailed, StatusFinished, StatusRunning} {
-			r, err := s.CreateRun(ctx, Run{Targets: []string{fmt.Sprintf("t%d", i)}})
+			// Runs 1 and 3 scanned the same targets: "previous" is 1,
+			// not the literal previous finished run.
+			target := fmt.Sprintf("t%d", i)
+			if i == 1 || i == 3 {
+				target = "same"
+			}
+			r, err := s.CreateRun(ctx, Run{Targets: []string{target}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -212,6 +218,39 @@ func testStore(t *testing.T, be backend) {
 			if err != nil || r.ID != tc.want {
 				t.Errorf("GetRun(%q) = %q, %v; want %q", tc.ref, r.ID, err, tc.want)
 			}
+		}
+	})
+
+	t.Run("previous is over the same scope", func(t *testing.T) {
+		s := openT(t, be.newDSN(t), Options{})
+		var ids []string
+		for _, scope := range []string{"x", "y", "x", "z", "y"} {
+			r, err := s.CreateRun(ctx, Run{ScopeKey: scope, Targets: []string{"10.0.0.0/24"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.FinishRun(ctx, r.ID, RunStats{}); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, r.ID)
+			prev, err := s.GetRun(ctx, RefPrevious)
+			want := ""
+			switch len(ids) {
+			case 3:
+				want = ids[0]
+			case 5:
+				want = ids[1]
+			}
+			switch {
+			case want == "" && !errors.Is(err, ErrNotFound):
+				t.Errorf("after run %s (scope %s): previous = %q, %v; want none", r.ID, scope, prev.ID, err)
+			case want != "" && (err != nil || prev.ID != want):
+				t.Errorf("after run %s (scope %s): previous = %q, %v; want %s", r.ID, scope, prev.ID, err, want)
+			}
+		}
+		d, err := s.Diff(ctx, RefPrevious, RefLatest)
+		if err != nil || d.From.ID != ids[1] || d.To.ID != ids[4] {
+			t.Errorf("Diff(previous, latest) compares %q and %q (%v); want %s and %s", d.From.ID, d.To.ID, err, ids[1], ids[4])
 		}
 	})
 

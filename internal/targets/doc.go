@@ -39,6 +39,17 @@
 // default; only an input so scattered that more ranges stay disjoint can
 // have a repeat far apart visited twice, and a warning says so).
 //
+// # Scope guard
+//
+// Options.Blocked ranges (normally ReservedRanges, the embedded
+// reserved_ranges.yaml: multicast, class E and limited broadcast, "this
+// network" 0.0.0.0/8, the documentation ranges and a few IPv6 special
+// ranges) are left out on every port, after the user's exclusions, and
+// Set.Blocked says which of them removed addresses. Loopback, private,
+// shared (100.64.0.0/10) and link-local space are not in the table; the
+// data file says why for each decision. Set.Ranges lists the set's address
+// ranges without sending anything (the dry run).
+//
 // # Permutation
 //
 // Each batch is a single index space 0..N-1: blocks of (interval list ×

@@ -64,6 +64,10 @@ type Options struct {
 	TempDir string
 	// Logger receives debug messages (default slog.Default()).
 	Logger *slog.Logger
+	// Blocked are ranges left out of the set on every port, whatever the
+	// specs say (the scope guard: ReservedRanges). Set.Blocked reports
+	// which removed addresses. Nil blocks nothing.
+	Blocked []Reserved
 }
 
 // DefaultBatchSize is the number of specs merged and permuted together when
@@ -130,11 +134,18 @@ type Set struct {
 
 	sources []source
 	excl    exclusions
-	count   uint64
-	batches int
-	only    *batch // the one batch, kept when the input fits in one
-	spool   string // spooled standard input, removed by Close
-	closed  bool
+	// blocked are Options.Blocked; blockedAll their merged intervals;
+	// hits[i] what blocked[i] removed, counted while counting is set
+	// (NewSet's validation pass).
+	blocked    []Reserved
+	blockedAll []interval
+	hits       []*big.Int
+	counting   bool
+	count      uint64
+	batches    int
+	only       *batch // the one batch, kept when the input fits in one
+	spool      string // spooled standard input, removed by Close
+	closed     bool
 }
 
 // portBits is a set of ports.
@@ -172,6 +183,22 @@ func NewSet(ctx context.Context, opts Options, include, includeFiles, exclude, e
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if len(opts.Blocked) > 0 {
+		s.blocked = append([]Reserved(nil), opts.Blocked...)
+		s.hits = make([]*big.Int, len(s.blocked))
+		ivs := make([]interval, 0, len(s.blocked))
+		for i, r := range s.blocked {
+			if !r.prefix.IsValid() { // built by the caller, not ReservedRanges
+				p, err := netip.ParsePrefix(r.Prefix)
+				if err != nil {
+					return nil, fmt.Errorf("blocked range %q: %w", r.Prefix, err)
+				}
+				s.blocked[i].prefix = p.Masked()
+			}
+			ivs = append(ivs, prefixInterval(s.blocked[i].prefix))
+		}
+		s.blockedAll = mergeIntervals(ivs)
 	}
 	if len(opts.Ports) == 0 {
 		return nil, errors.New("no ports to scan: give at least one port")
@@ -243,6 +270,7 @@ func NewSet(ctx context.Context, opts Options, include, includeFiles, exclude, e
 	// count exactly.
 	var first *batch
 	total := new(big.Int)
+	s.counting = true
 	err = s.batchesOf(ctx, func(b *batch) error {
 		s.batches++
 		total.Add(total, new(big.Int).SetUint64(b.total))
@@ -254,6 +282,7 @@ func NewSet(ctx context.Context, opts Options, include, includeFiles, exclude, e
 		}
 		return nil
 	})
+	s.counting = false
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -707,7 +736,7 @@ func (sp *seenPairs) remember(portless []interval, byPort map[uint16][]interval)
 //     what the portless block already covers on that port.
 func (s *Set) finish(bb *builder, seen *seenPairs) (*batch, error) {
 	portless := mergeIntervals(bb.any)
-	a := subtractIntervals(portless, s.excl.any)
+	a := s.dropBlocked(subtractIntervals(portless, s.excl.any))
 	a = subtractIntervals(a, seen.any)
 	b := &batch{names: bb.names, pairs: bb.pairs}
 	var clean []uint16
@@ -733,7 +762,7 @@ func (s *Set) finish(bb *builder, seen *seenPairs) (*batch, error) {
 	for _, p := range ported {
 		m := mergeIntervals(bb.byPort[p])
 		merged[p] = m
-		ivs := subtractIntervals(m, s.excl.any)
+		ivs := s.dropBlocked(subtractIntervals(m, s.excl.any))
 		if ex := s.excl.byPort[p]; len(ex) > 0 {
 			ivs = subtractIntervals(ivs, ex)
 		}
