@@ -294,7 +294,7 @@ type proc struct{ cmd *exec.Cmd }
 
 func start(bin string, args ...string) *proc {
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	// Children die with the benchmark, even when it stops on an error:
 	// they would hold the benchmark lock's inherited descriptor otherwise.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -360,3 +360,31 @@ func mapWith(m map[string]any, k string, v any) map[string]any {
 }
 
 func e2eQuiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestServeAndWorkersStartTogether starts serve and three workers at the
+// same moment on a new PostgreSQL database, as an orchestrator does: each
+// creates River's tables if missing, and none may fail because another
+// was creating them at the same time.
+func TestServeAndWorkersStartTogether(t *testing.T) {
+	db := testPostgres(t)
+	apiToken(t, db) // the store's own tables exist; River's do not yet
+	listen := freeAddr(t)
+	procs := []*proc{startProc(t, "--db", db, "serve", "--listen", listen, "--workers", "0", "--poll", "200ms")}
+	for i := 0; i < 3; i++ {
+		procs = append(procs, startProc(t, "--db", db, "worker", "--shards", "1", "--poll", "200ms"))
+	}
+	waitHTTP(t, procs[0], "http://"+listen)
+	for _, p := range procs[1:] {
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(p.stderr.String(), "taking up to") {
+			select {
+			case <-p.exited:
+				t.Fatalf("a worker started beside serve and two others exited: %s", p.stderr)
+			case <-time.After(100 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a worker did not start within 30 s: %s", p.stderr)
+			}
+		}
+	}
+}

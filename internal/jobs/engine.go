@@ -261,7 +261,7 @@ func (e *Engine) openPostgres(ctx context.Context, dsn string, rc *river.Config)
 		return fmt.Errorf("job engine: %w", err)
 	}
 	e.close = append(e.close, pool.Close)
-	if err := migrateRiver(ctx, riverpgxv5.New(pool)); err != nil {
+	if err := migrateRiverLocked(ctx, pool); err != nil {
 		return err
 	}
 	ins, err := river.NewClient(riverdatabasesql.New(e.st.DB()), &river.Config{Logger: e.log, Workers: rc.Workers})
@@ -277,6 +277,30 @@ func (e *Engine) openPostgres(ctx context.Context, dsn string, rc *river.Config)
 		e.work = w
 	}
 	return nil
+}
+
+// riverMigrationLock is the PostgreSQL advisory lock every process takes
+// around River's migrations: serve and workers started together on a new
+// database would otherwise create River's tables at the same time, and
+// all but one fail ("duplicate key value violates unique constraint").
+const riverMigrationLock = 7405896417356231012
+
+// migrateRiverLocked migrates River's tables while holding
+// riverMigrationLock on a connection of its own.
+func migrateRiverLocked(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("job engine: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(riverMigrationLock)); err != nil {
+		return fmt.Errorf("job engine: wait for other processes' migrations: %w", err)
+	}
+	defer func() {
+		// A fresh context: the lock must be given back even when ctx ended.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(riverMigrationLock))
+	}()
+	return migrateRiver(ctx, riverpgxv5.New(pool))
 }
 
 func migrateRiver[TTx any](ctx context.Context, drv riverdriver.Driver[TTx]) error {
