@@ -100,25 +100,9 @@ Exit status:
 
 func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) error {
 	ctx := cmd.Context()
-	if len(args) == 0 {
-		return usageError("datascan: name files or directories (see llmfence datascan --help)")
-	}
-	if f.format != "table" && f.format != "json" && f.format != "html" {
-		return usageError("--format %q: want table, json or html", f.format)
-	}
-	failOn, ok := service.ParseSeverity(f.failOn)
-	if !ok {
-		return usageError("--fail-on %q: want none, info, low, medium, high or critical", f.failOn)
-	}
-	if f.workers < 0 || f.minTrigger < 1 || f.minDup < 2 || f.maxField < 4096 || f.maxTurned < 1 || f.maxDecomp < 1 || f.maxDepth < 1 {
-		return usageError("--workers must not be negative; --min-trigger-records at least 1, --min-duplicates at least 2, --max-field-bytes at least 4096")
-	}
-	for _, p := range []string{f.report, f.manifest} {
-		if p != "" {
-			if err := checkWritable(p); err != nil {
-				return usageError("%s: %v", p, err)
-			}
-		}
+	failOn, err := checkDatascanFlags(f, args)
+	if err != nil {
+		return err
 	}
 	s, err := datascan.New(datascan.Options{
 		Workers: f.workers, MaxFieldBytes: f.maxField, MaxDecompressed: f.maxDecomp, MaxDepth: f.maxDepth,
@@ -133,11 +117,7 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 			return usageError("--redact-to: %v", err)
 		}
 	}
-	col := &datascanCollector{json: f.format == "json", w: e.stdout, keep: f.format != "json" || f.report != "", files: map[string]int{}}
-	if col.json {
-		col.enc = json.NewEncoder(e.stdout)
-		col.enc.SetEscapeHTML(false)
-	}
+	col := newDatascanCollector(e.stdout, f.format == "json", f.format != "json" || f.report != "")
 	var stats datascan.Stats
 	if len(args) == 1 && args[0] == "-" {
 		if f.redactTo != "" {
@@ -156,7 +136,50 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 		}
 		return fmt.Errorf("datascan: %w", err)
 	}
-	for _, fi := range col.fileList {
+	reportDatascanProblems(e, col.fileList, stats)
+	if err := writeDatascanOutputs(e, f, col, stats, failOn); err != nil {
+		return err
+	}
+	failed := col.countAtOrAbove(failOn)
+	switch {
+	case failOn != service.SeverityNone && failed > 0:
+		return &cli.FindingsError{Err: fmt.Errorf("%d findings at or above %s", failed, failOn)}
+	case stats.Errors > 0:
+		return fmt.Errorf("%d of %d files could not be read completely", stats.Errors, stats.Files)
+	}
+	return nil
+}
+
+// checkDatascanFlags refuses bad usage before anything is read and
+// returns the --fail-on threshold.
+func checkDatascanFlags(f *datascanFlags, args []string) (service.Severity, error) {
+	if len(args) == 0 {
+		return "", usageError("datascan: name files or directories (see llmfence datascan --help)")
+	}
+	if f.format != "table" && f.format != "json" && f.format != "html" {
+		return "", usageError("--format %q: want table, json or html", f.format)
+	}
+	failOn, ok := service.ParseSeverity(f.failOn)
+	if !ok {
+		return "", usageError("--fail-on %q: want none, info, low, medium, high or critical", f.failOn)
+	}
+	if f.workers < 0 || f.minTrigger < 1 || f.minDup < 2 || f.maxField < 4096 || f.maxTurned < 1 || f.maxDecomp < 1 || f.maxDepth < 1 {
+		return "", usageError("--workers must not be negative; --min-trigger-records at least 1, --min-duplicates at least 2, --max-field-bytes at least 4096")
+	}
+	for _, p := range []string{f.report, f.manifest} {
+		if p != "" {
+			if err := checkWritable(p); err != nil {
+				return "", usageError("%s: %v", p, err)
+			}
+		}
+	}
+	return failOn, nil
+}
+
+// reportDatascanProblems names each file that could not be read
+// completely, and the scan's warnings, on standard error.
+func reportDatascanProblems(e *env, files []datascan.FileInfo, stats datascan.Stats) {
+	for _, fi := range files {
 		if fi.Error != "" {
 			at := ""
 			if fi.ErrorAt > 0 {
@@ -168,13 +191,16 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 	for _, w := range stats.Warnings {
 		fmt.Fprintf(e.stderr, "llmfence: warning: %s\n", w)
 	}
+}
+
+// writeDatascanOutputs draws the table or the HTML page on standard output
+// (JSON Lines went out as the findings came) and writes --report and
+// --manifest.
+func writeDatascanOutputs(e *env, f *datascanFlags, col *datascanCollector, stats datascan.Stats, failOn service.Severity) error {
 	switch f.format {
 	case "table":
-		failed := 0
-		for _, n := range col.atOrAbove(failOn) {
-			failed += n
-		}
-		if err := datascan.WriteTable(e.stdout, col.report(stats, e.text), datascan.TableOptions{FailOn: failOn, AtOrAbove: failed, PerKind: f.maxEvidence}); err != nil {
+		opts := datascan.TableOptions{FailOn: failOn, AtOrAbove: col.countAtOrAbove(failOn), PerKind: f.maxEvidence}
+		if err := datascan.WriteTable(e.stdout, col.report(stats, e.text), opts); err != nil {
 			return fmt.Errorf("writing the output: %w", err)
 		}
 	case "html":
@@ -198,16 +224,6 @@ func runDatascan(cmd *cobra.Command, e *env, f *datascanFlags, args []string) er
 		if err != nil {
 			return fmt.Errorf("--manifest: %w", err)
 		}
-	}
-	failed := 0
-	for _, n := range col.atOrAbove(failOn) {
-		failed += n
-	}
-	switch {
-	case failOn != service.SeverityNone && failed > 0:
-		return &cli.FindingsError{Err: fmt.Errorf("%d findings at or above %s", failed, failOn)}
-	case stats.Errors > 0:
-		return fmt.Errorf("%d of %d files could not be read completely", stats.Errors, stats.Files)
 	}
 	return nil
 }
@@ -270,6 +286,17 @@ func (c *datascanCollector) Finding(f datascan.Finding) error {
 // report (the JSON output streams all of them).
 const maxKeptPerKind = 1000
 
+// newDatascanCollector streams JSON Lines to w when asJSON, and keeps the
+// findings the table and the HTML report need when keep.
+func newDatascanCollector(w io.Writer, asJSON, keep bool) *datascanCollector {
+	c := &datascanCollector{json: asJSON, w: w, keep: keep, files: map[string]int{}}
+	if asJSON {
+		c.enc = json.NewEncoder(w)
+		c.enc.SetEscapeHTML(false)
+	}
+	return c
+}
+
 func (c *datascanCollector) Summary(s datascan.Summary) error {
 	c.summaries = append(c.summaries, s)
 	if c.json && c.err == nil {
@@ -284,14 +311,15 @@ func (c *datascanCollector) File(fi datascan.FileInfo) error {
 	return nil
 }
 
-func (c *datascanCollector) atOrAbove(s service.Severity) map[service.Severity]int {
-	out := map[service.Severity]int{}
-	for sev, n := range c.bySev {
+// countAtOrAbove is the number of findings at least as severe as s.
+func (c *datascanCollector) countAtOrAbove(s service.Severity) int {
+	n := 0
+	for sev, k := range c.bySev {
 		if sev.Rank() >= s.Rank() {
-			out[sev] = n
+			n += k
 		}
 	}
-	return out
+	return n
 }
 
 func (c *datascanCollector) report(stats datascan.Stats, text *locale.Printer) datascan.Report {

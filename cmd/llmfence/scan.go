@@ -161,36 +161,13 @@ Scan only what you are authorised to scan.
 // (internal/scanrun), streaming JSON Lines as services are found; table,
 // CSV and HTML are rendered from the store when the run ends.
 func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) (err error) {
-	format := f.format
 	opts := f.options()
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	// Where the user said "-" as a target, that is standard input.
-	tg := scanrun.Targets{InputLists: append([]string(nil), f.inputLists...), Exclude: f.exclude,
-		ExcludeFiles: f.excludeFiles, Stdin: e.stdin}
-	for _, a := range args {
-		if a == "-" {
-			tg.InputLists = append(tg.InputLists, "-")
-			continue
-		}
-		tg.Include = append(tg.Include, a)
-	}
-	if f.list {
-		plan, err := (&scanrun.Session{Options: opts, Logger: e.log}).Plan(ctx, tg)
-		if err != nil {
-			return err
-		}
-		return writePlan(e.stdout, plan, opts)
-	}
-	if !f.yes && !slices.Contains(tg.InputLists, "-") && isTerminalReader(e.stdin) {
-		plan, err := (&scanrun.Session{Options: opts, Logger: e.log}).Plan(ctx, tg)
-		if err != nil {
-			return err
-		}
-		if err := confirmScan(e, plan, opts); err != nil {
-			return err
-		}
+	tg := scanTargets(e, f, args)
+	if done, err := planOrConfirm(ctx, e, f, opts, tg); done || err != nil {
+		return err
 	}
 	if f.report != "" {
 		if err := checkWritable(f.report); err != nil {
@@ -211,16 +188,78 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 		return err
 	}
 	defer st.Close()
-
 	judge, err := newJudge()
 	if err != nil {
 		return err
 	}
+	sess, finishProgress := newScanSession(e, f, opts, out, cmdline)
+	sess.Store, sess.Annotator = st, judge
+	sum, scanErr := sess.Run(ctx, tg)
+	finishProgress()
+	if sum.Run.ID == "" { // refused before the run was recorded
+		return scanErr
+	}
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := renderRun(endCtx, st, sum, f.format, f.report, out, e.text); err != nil {
+		return err
+	}
+	printScanSummary(e, f, sum)
+	if scanErr != nil {
+		return scanErr
+	}
+	if sum.FailOnTripped {
+		return cli.Findingsf("services rated %s or worse were found (--fail-on %s)", sum.Worst, opts.FailOn)
+	}
+	return nil
+}
+
+// scanTargets gathers the targets: where the user said "-" as a target,
+// that is standard input.
+func scanTargets(e *env, f *scanFlags, args []string) scanrun.Targets {
+	tg := scanrun.Targets{InputLists: append([]string(nil), f.inputLists...), Exclude: f.exclude,
+		ExcludeFiles: f.excludeFiles, Stdin: e.stdin}
+	for _, a := range args {
+		if a == "-" {
+			tg.InputLists = append(tg.InputLists, "-")
+			continue
+		}
+		tg.Include = append(tg.Include, a)
+	}
+	return tg
+}
+
+// planOrConfirm prints the plan for --list (done), or asks on a terminal
+// before a scan the user did not confirm with --yes.
+func planOrConfirm(ctx context.Context, e *env, f *scanFlags, opts scanrun.Options, tg scanrun.Targets) (done bool, err error) {
+	if f.list {
+		plan, err := (&scanrun.Session{Options: opts, Logger: e.log}).Plan(ctx, tg)
+		if err != nil {
+			return true, err
+		}
+		return true, writePlan(e.stdout, plan, opts)
+	}
+	if !f.yes && !slices.Contains(tg.InputLists, "-") && isTerminalReader(e.stdin) {
+		plan, err := (&scanrun.Session{Options: opts, Logger: e.log}).Plan(ctx, tg)
+		if err != nil {
+			return true, err
+		}
+		if err := confirmScan(e, plan, opts); err != nil {
+			return true, err
+		}
+	}
+	return false, nil
+}
+
+// newScanSession wires the session's callbacks: the run line and the
+// guard's note on standard error, the progress bar, and JSON Lines to out
+// as services are found. The caller sets Store and Annotator.
+func newScanSession(e *env, f *scanFlags, opts scanrun.Options, out io.Writer, cmdline []string) (*scanrun.Session, func()) {
 	var jsonw *report.JSONLinesWriter
-	if format == "json" || format == "jsonl" {
+	if f.format == "json" || f.format == "jsonl" {
 		jsonw = report.JSONLines(out)
 	}
-	sess := &scanrun.Session{Store: st, Options: opts, Logger: e.log, Args: cmdline, Annotator: judge,
+	sess := &scanrun.Session{Options: opts, Logger: e.log, Args: cmdline,
 		Started: func(run store.Run, pairs uint64) {
 			if jsonw != nil {
 				jsonw.SetRunID(run.ID)
@@ -242,16 +281,11 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 			return nil
 		}
 	}
-	sum, scanErr := sess.Run(ctx, tg)
-	finishProgress()
-	if sum.Run.ID == "" { // refused before the run was recorded
-		return scanErr
-	}
-	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := renderRun(endCtx, st, sum, format, f.report, out, e.text); err != nil {
-		return err
-	}
+	return sess, finishProgress
+}
+
+// printScanSummary writes the run's closing lines on standard error.
+func printScanSummary(e *env, f *scanFlags, sum scanrun.Summary) {
 	stats := sum.Stats
 	fmt.Fprintf(e.stderr, "llmfence: run %s: %d pairs tried, %d open, %d LLM services, %d fenced by a gateway, %d open but unidentified%s, worst risk %s; discovery %s, all fingerprints %s\n",
 		sum.Run.ID, stats.Done, stats.Open, stats.Services, stats.Fenced, stats.Unidentified, keepHTTPHint(f, stats), sum.Worst, stats.Sweep.Round(time.Millisecond), stats.Elapsed.Round(time.Millisecond))
@@ -262,13 +296,6 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args, cmdline []string) 
 	if f.report != "" {
 		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
 	}
-	if scanErr != nil {
-		return scanErr
-	}
-	if sum.FailOnTripped {
-		return cli.Findingsf("services rated %s or worse were found (--fail-on %s)", sum.Worst, opts.FailOn)
-	}
-	return nil
 }
 
 // keepHTTPHint points at --keep-http when unidentified HTTP services were
