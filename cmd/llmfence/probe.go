@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,27 +139,9 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	var failOn service.Severity
-	if f.failOn != "none" && f.failOn != "" {
-		var ok bool
-		if failOn, ok = service.ParseSeverity(f.failOn); !ok || failOn == service.SeverityNone {
-			return usage("--fail-on %q: want low, medium, high, critical or none", f.failOn)
-		}
-	}
-	switch f.format {
-	case "table", "json", "jsonl", "html":
-	default:
-		return usage("--format %q: want table, json or html", f.format)
-	}
-	switch f.progress {
-	case "auto", "always", "never":
-	default:
-		return usage("--progress %q: want auto, always or never", f.progress)
-	}
-	if f.report != "" {
-		if err := checkWritable(f.report); err != nil {
-			return usage("--report: %v", err)
-		}
+	failOn, err := checkProbeOutputFlags(f)
+	if err != nil {
+		return err
 	}
 	out, closeOut, err := openOutput(e, f.output)
 	if err != nil {
@@ -191,18 +171,52 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 	fmt.Fprintf(e.stderr, "llmfence: probe run %s: %s on %s (journal %s)\n", run.ID, orDash(opts.Model), orDash(opts.Target), journal)
 	res, perr := probe.Run(ctx, opts)
 	finish()
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if res == nil {
 		// Nothing ran: record why.
-		endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
 		_ = st.FinishProbeRun(endCtx, run.ID, endStatus(ctx), perr.Error(), 0, false, nil)
 		return probeExit(ctx, perr)
 	}
-	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
 	if err := saveProbe(endCtx, st, run.ID, res, ctx, perr); err != nil && perr == nil {
 		perr = err
 	}
+	if err := writeProbeResults(e, f, out, res); err != nil {
+		return err
+	}
+	return probeOutcome(ctx, e, run.ID, res, perr, failOn)
+}
+
+// checkProbeOutputFlags checks --fail-on, --format, --progress and
+// --report, and returns the threshold ("" for none).
+func checkProbeOutputFlags(f *probeFlags) (service.Severity, error) {
+	var failOn service.Severity
+	if f.failOn != "none" && f.failOn != "" {
+		var ok bool
+		if failOn, ok = service.ParseSeverity(f.failOn); !ok || failOn == service.SeverityNone {
+			return "", usage("--fail-on %q: want low, medium, high, critical or none", f.failOn)
+		}
+	}
+	switch f.format {
+	case "table", "json", "jsonl", "html":
+	default:
+		return "", usage("--format %q: want table, json or html", f.format)
+	}
+	switch f.progress {
+	case "auto", "always", "never":
+	default:
+		return "", usage("--progress %q: want auto, always or never", f.progress)
+	}
+	if f.report != "" {
+		if err := checkWritable(f.report); err != nil {
+			return "", usage("--report: %v", err)
+		}
+	}
+	return failOn, nil
+}
+
+// writeProbeResults writes the output and the --report file.
+func writeProbeResults(e *env, f *probeFlags, out io.Writer, res *probe.Result) error {
 	if err := writeProbeOutput(out, f.format, res, e.text); err != nil {
 		return fmt.Errorf("writing output: %w", err)
 	}
@@ -212,20 +226,26 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 		}
 		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
 	}
+	return nil
+}
+
+// probeOutcome writes the run's closing line and decides the exit: an
+// interruption, a verdict at or above --fail-on, an incomplete run.
+func probeOutcome(ctx context.Context, e *env, runID string, res *probe.Result, perr error, failOn service.Severity) error {
 	if ctx.Err() != nil {
-		return probeExit(ctx, fmt.Errorf("interrupted; partial results saved (continue with llmfence probe --resume %s)", run.ID))
+		return probeExit(ctx, fmt.Errorf("interrupted; partial results saved (continue with llmfence probe --resume %s)", runID))
 	}
 	worst := res.Worst()
 	fmt.Fprintf(e.stderr, "llmfence: probe run %s: %d requests (%d sent now, %d from the journal) in %s; worst verdict %s %s (%s)\n",
-		run.ID, res.Planned, res.Sent, res.Resumed, res.Elapsed.Round(time.Millisecond), worst.Suite, worst.Verdict, worst.Severity)
+		runID, res.Planned, res.Sent, res.Resumed, res.Elapsed.Round(time.Millisecond), worst.Suite, worst.Verdict, worst.Severity)
 	if failOn != "" && worst.Severity.Rank() >= failOn.Rank() {
 		return &cli.FindingsError{Err: fmt.Errorf("%s: %s is rated %s (--fail-on %s)", worst.Suite, worst.Verdict, worst.Severity, failOn)}
 	}
 	if perr != nil {
-		return probeExit(ctx, fmt.Errorf("the run is incomplete: %w (continue it with llmfence probe --resume %s)", perr, run.ID))
+		return probeExit(ctx, fmt.Errorf("the run is incomplete: %w (continue it with llmfence probe --resume %s)", perr, runID))
 	}
 	if !res.Complete {
-		return fmt.Errorf("the run is incomplete: some requests failed (continue it with llmfence probe --resume %s)", run.ID)
+		return fmt.Errorf("the run is incomplete: some requests failed (continue it with llmfence probe --resume %s)", runID)
 	}
 	return nil
 }
@@ -272,39 +292,52 @@ func probeOptions(e *env, f *probeFlags, args []string) (probe.Options, error) {
 			return o, usage("no model: give --model NAME")
 		}
 	}
+	if err := probeSelection(f, &o); err != nil {
+		return o, err
+	}
+	if f.concurrency < 0 || f.maxConc < 1 || f.maxRequests < 0 || f.maxTokens < 0 || f.timeout < 0 || f.requestTimeout <= 0 || f.rareTokens < 0 {
+		return o, usage("--concurrency, --max-concurrency, --max-requests, --max-tokens, --timeout, --request-timeout and --rare-tokens must not be negative")
+	}
+	if err := probeInputs(e, f, &o); err != nil {
+		return o, err
+	}
+	return o, probePacks(f, &o)
+}
+
+// probeSelection checks --api, --suite and --lang into o.
+func probeSelection(f *probeFlags, o *probe.Options) error {
 	switch f.api {
 	case "auto":
 	case "ollama", "openai":
 		o.API = f.api
 	default:
-		return o, usage("--api %q: want auto, ollama or openai", f.api)
+		return usage("--api %q: want auto, ollama or openai", f.api)
 	}
 	for _, s := range f.suites {
 		s = strings.TrimSpace(strings.ToLower(s))
-		if !containsStr(packs.Suites, s) {
-			return o, usage("--suite %q: want %s", s, strings.Join(packs.Suites, ", "))
+		if !slices.Contains(packs.Suites, s) {
+			return usage("--suite %q: want %s", s, strings.Join(packs.Suites, ", "))
 		}
 		o.Suites = append(o.Suites, s)
 	}
 	for _, l := range f.langs {
-		if !containsStr(packs.Languages, l) {
-			return o, usage("--lang %q: want %s", l, strings.Join(packs.Languages, ", "))
+		if !slices.Contains(packs.Languages, l) {
+			return usage("--lang %q: want %s", l, strings.Join(packs.Languages, ", "))
 		}
 		o.Languages = append(o.Languages, l)
 	}
-	if f.concurrency < 0 || f.maxConc < 1 || f.maxRequests < 0 || f.maxTokens < 0 || f.timeout < 0 || f.requestTimeout <= 0 || f.rareTokens < 0 {
-		return o, usage("--concurrency, --max-concurrency, --max-requests, --max-tokens, --timeout, --request-timeout and --rare-tokens must not be negative")
-	}
+	return nil
+}
+
+// probeInputs reads --triggers, --canary, --canaries and --system-prompt
+// into o.
+func probeInputs(e *env, f *probeFlags, o *probe.Options) error {
 	if f.triggers != "" {
-		fh, err := os.Open(f.triggers)
+		ts, err := probe.ReadTriggersFile(f.triggers)
 		if err != nil {
-			return o, usage("--triggers: %v", err)
+			return usage("--triggers: %v", err)
 		}
-		o.Triggers, err = probe.ReadTriggers(fh, f.triggers)
-		fh.Close()
-		if err != nil {
-			return o, usage("--triggers: %v", err)
-		}
+		o.Triggers = ts
 		if len(o.Triggers) == 0 {
 			fmt.Fprintf(e.stderr, "llmfence: %s holds no backdoor triggers; testing the built-in ones only\n", f.triggers)
 		}
@@ -312,75 +345,46 @@ func probeOptions(e *env, f *probeFlags, args []string) (probe.Options, error) {
 	for _, c := range f.canaries {
 		cs, err := probe.ParseCanary(c)
 		if err != nil {
-			return o, usage("--canary: %v", err)
+			return usage("--canary: %v", err)
 		}
 		o.Canaries = append(o.Canaries, cs)
 	}
 	if f.canariesFile != "" {
-		fh, err := os.Open(f.canariesFile)
+		cs, err := probe.ReadCanariesFile(f.canariesFile)
 		if err != nil {
-			return o, usage("--canaries: %v", err)
-		}
-		cs, err := probe.ReadCanaries(fh, f.canariesFile)
-		fh.Close()
-		if err != nil {
-			return o, usage("--canaries: %v", err)
+			return usage("--canaries: %v", err)
 		}
 		o.Canaries = append(o.Canaries, cs...)
 	}
 	if f.systemPrompt != "" {
-		b, err := readSmallFile(f.systemPrompt, 64<<10)
+		b, err := probe.ReadFileMax(f.systemPrompt, 64<<10)
 		if err != nil {
-			return o, usage("--system-prompt: %v", err)
+			return usage("--system-prompt: %v", err)
 		}
 		o.SystemPrompt = string(b)
 	}
-	if len(f.userPacks) > 0 {
-		ps, err := packs.Builtin()
+	return nil
+}
+
+// probePacks loads the built-in packs and every --pack into o.
+func probePacks(f *probeFlags, o *probe.Options) error {
+	if len(f.userPacks) == 0 {
+		return nil
+	}
+	ps, err := packs.Builtin()
+	if err != nil {
+		return err
+	}
+	for _, path := range f.userPacks {
+		p, ref, err := probe.ReadUserPack(path)
 		if err != nil {
-			return o, err
+			return usage("--pack: %v", err)
 		}
-		for _, path := range f.userPacks {
-			b, err := readSmallFile(path, packs.MaxPackBytes)
-			if err != nil {
-				return o, usage("--pack: %v", err)
-			}
-			p, err := packs.Load(bytes.NewReader(b), path)
-			if err != nil {
-				return o, usage("--pack: %v", err)
-			}
-			sum := sha256.Sum256(b)
-			ps = append(ps, p)
-			o.UserPacks = append(o.UserPacks, probe.PackRef{Path: path, SHA256: hex.EncodeToString(sum[:])})
-		}
-		o.Packs = ps
+		ps = append(ps, p)
+		o.UserPacks = append(o.UserPacks, ref)
 	}
-	return o, nil
-}
-
-func containsStr(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func readSmallFile(path string, max int64) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	return b, nil
+	o.Packs = ps
+	return nil
 }
 
 // probeRun records the run in the store and settles the journal: a new
