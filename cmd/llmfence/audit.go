@@ -113,20 +113,9 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 	if f.timeout <= 0 {
 		return usageError("--timeout must be positive")
 	}
-	var sender *audit.Sender
-	if f.send != "" {
-		if err := audit.CheckSendURL(f.send); err != nil {
-			return usageError("--send: %v", err)
-		}
-		key, err := sendKey(f)
-		if err != nil {
-			return usageError("--send: %v", err)
-		}
-		spool := f.spool
-		if spool == "" {
-			spool = audit.DefaultSpoolDir()
-		}
-		sender = &audit.Sender{URL: f.send, Key: key, SpoolDir: spool, UserAgent: version.UserAgent("")}
+	sender, err := auditSender(f)
+	if err != nil {
+		return err
 	}
 	for _, p := range []string{f.report, f.output} {
 		if p != "" && p != "-" {
@@ -135,34 +124,9 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 			}
 		}
 	}
-
-	judge, err := newJudge()
+	opts, err := auditOptions(e, f)
 	if err != nil {
 		return err
-	}
-	opts := audit.Options{Version: version.String(), Logger: e.log, Judge: judge}
-	if f.root != "/" && f.root != "" {
-		opts.Reader, opts.ReaderName = audit.NewLinux(f.root), "linux (image at "+f.root+")"
-	} else {
-		r, name, err := audit.HostReader()
-		if err != nil {
-			return err
-		}
-		opts.Reader, opts.ReaderName = r, name
-		if !f.noProbe {
-			p, err := fingerprint.New(fingerprint.Options{Timeout: f.timeout, TargetBudget: 6 * f.timeout, MaxModels: 64, Logger: e.log})
-			if err != nil {
-				return err
-			}
-			opts.Prober = audit.FingerprintProber(p)
-		}
-	}
-	if f.inspect {
-		in, err := inspect.New(inspect.Options{Logger: e.log})
-		if err != nil {
-			return err
-		}
-		opts.Inspector = audit.InspectorFor(in, judge)
 	}
 	res, err := audit.Run(ctx, opts)
 	if err != nil {
@@ -171,7 +135,73 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 		}
 		return err
 	}
+	if err := writeAuditResults(e, f, res); err != nil {
+		return err
+	}
+	if sender != nil {
+		if err := sendAudit(cmd, e, sender, res); err != nil {
+			return err
+		}
+	}
+	return auditStatus(res, failOn)
+}
 
+// auditSender checks --send and its key; nil when nothing is sent.
+func auditSender(f *auditFlags) (*audit.Sender, error) {
+	if f.send == "" {
+		return nil, nil
+	}
+	if err := audit.CheckSendURL(f.send); err != nil {
+		return nil, usageError("--send: %v", err)
+	}
+	key, err := sendKey(f)
+	if err != nil {
+		return nil, usageError("--send: %v", err)
+	}
+	spool := f.spool
+	if spool == "" {
+		spool = audit.DefaultSpoolDir()
+	}
+	return &audit.Sender{URL: f.send, Key: key, SpoolDir: spool, UserAgent: version.UserAgent("")}, nil
+}
+
+// auditOptions wires the audit: the machine (or the image under --root),
+// the fingerprinting of listening runtimes unless --no-probe, and the
+// model inspection under --inspect.
+func auditOptions(e *env, f *auditFlags) (audit.Options, error) {
+	judge, err := newJudge()
+	if err != nil {
+		return audit.Options{}, err
+	}
+	opts := audit.Options{Version: version.String(), Logger: e.log, Judge: judge}
+	if f.root != "/" && f.root != "" {
+		opts.Reader, opts.ReaderName = audit.NewLinux(f.root), "linux (image at "+f.root+")"
+	} else {
+		r, name, err := audit.HostReader()
+		if err != nil {
+			return opts, err
+		}
+		opts.Reader, opts.ReaderName = r, name
+		if !f.noProbe {
+			p, err := fingerprint.New(fingerprint.Options{Timeout: f.timeout, TargetBudget: 6 * f.timeout, MaxModels: 64, Logger: e.log})
+			if err != nil {
+				return opts, err
+			}
+			opts.Prober = audit.FingerprintProber(p)
+		}
+	}
+	if f.inspect {
+		in, err := inspect.New(inspect.Options{Logger: e.log})
+		if err != nil {
+			return opts, err
+		}
+		opts.Inspector = audit.InspectorFor(in, judge)
+	}
+	return opts, nil
+}
+
+// writeAuditResults writes the output in --format and the --report file.
+func writeAuditResults(e *env, f *auditFlags, res *audit.Result) error {
 	out, closeOut, err := openOutput(e, f.output)
 	if err != nil {
 		return usageError("%v", err)
@@ -195,12 +225,7 @@ func runAudit(cmd *cobra.Command, e *env, f *auditFlags) error {
 			return fmt.Errorf("--report: %w", err)
 		}
 	}
-	if sender != nil {
-		if err := sendAudit(cmd, e, sender, res); err != nil {
-			return err
-		}
-	}
-	return auditStatus(res, failOn)
+	return nil
 }
 
 // sendKey reads the --send key: --send-key-file, else $LLMFENCE_SEND_KEY.

@@ -10,7 +10,6 @@ import (
 	"github.com/llmfence/llmfence/internal/inspect"
 	"github.com/llmfence/llmfence/internal/report"
 	"github.com/llmfence/llmfence/internal/service"
-	"github.com/llmfence/llmfence/internal/verdict"
 	"github.com/llmfence/llmfence/internal/version"
 )
 
@@ -105,24 +104,9 @@ func usageError(format string, a ...any) error {
 }
 
 func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) error {
-	ctx := cmd.Context()
-	if len(args) == 0 && f.ollamaStore == "" {
-		return usageError("inspect: name files or directories, or --ollama-store DIR (see llmfence inspect --help)")
-	}
-	if f.format != "table" && f.format != "json" {
-		return usageError("--format %q: want table or json", f.format)
-	}
-	failOn, ok := service.ParseSeverity(f.failOn)
-	if !ok {
-		return usageError("--fail-on %q: want none, info, low, medium, high or critical", f.failOn)
-	}
-	if f.workers < 0 || f.maxDepth < 1 || f.maxFileSize < 0 {
-		return usageError("--workers, --max-file-size must not be negative and --max-depth must be at least 1")
-	}
-	if f.bom != "" {
-		if err := checkWritable(f.bom); err != nil {
-			return usageError("--bom: %v", err)
-		}
+	failOn, err := checkInspectFlags(f, args)
+	if err != nil {
+		return err
 	}
 	opts := inspect.Options{
 		Workers: f.workers, FailOn: failOn, MaxFileSize: f.maxFileSize,
@@ -143,39 +127,9 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 		}
 		return out.Write(r)
 	}
-	var total inspect.Summary
-	addSum := func(s inspect.Summary) {
-		total.Files += s.Files
-		total.Failed += s.Failed
-		total.Errors += s.Errors
-		total.NotInspected += s.NotInspected
-		for v, n := range s.Verdicts {
-			if total.Verdicts == nil {
-				total.Verdicts = map[verdict.Verdict]int{}
-			}
-			total.Verdicts[v] += n
-		}
-	}
-	if len(args) > 0 {
-		s, err := in.Inspect(ctx, args, emit)
-		addSum(s)
-		if err != nil {
-			return fmt.Errorf("inspect: %w", err)
-		}
-	}
-	if f.ollamaStore != "" {
-		judge, err := newJudge()
-		if err != nil {
-			return err
-		}
-		s, err := in.InspectOllamaStore(ctx, f.ollamaStore, judge, emit)
-		addSum(s)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("--ollama-store: %w", err)
-		}
+	total, err := inspectInputs(cmd, in, f, args, emit)
+	if err != nil {
+		return err
 	}
 	if err := out.Summary(total, failOn); err != nil {
 		return fmt.Errorf("writing the output: %w", err)
@@ -195,6 +149,59 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 		return fmt.Errorf("%s could not be inspected", inspectPlural(total.Errors, "file", "files"))
 	}
 	return nil
+}
+
+// checkInspectFlags refuses bad usage before anything is read and returns
+// the --fail-on threshold.
+func checkInspectFlags(f *inspectFlags, args []string) (service.Severity, error) {
+	if len(args) == 0 && f.ollamaStore == "" {
+		return "", usageError("inspect: name files or directories, or --ollama-store DIR (see llmfence inspect --help)")
+	}
+	if f.format != "table" && f.format != "json" {
+		return "", usageError("--format %q: want table or json", f.format)
+	}
+	failOn, ok := service.ParseSeverity(f.failOn)
+	if !ok {
+		return "", usageError("--fail-on %q: want none, info, low, medium, high or critical", f.failOn)
+	}
+	if f.workers < 0 || f.maxDepth < 1 || f.maxFileSize < 0 {
+		return "", usageError("--workers, --max-file-size must not be negative and --max-depth must be at least 1")
+	}
+	if f.bom != "" {
+		if err := checkWritable(f.bom); err != nil {
+			return "", usageError("--bom: %v", err)
+		}
+	}
+	return failOn, nil
+}
+
+// inspectInputs inspects the named files, then the --ollama-store, and
+// returns their summaries merged.
+func inspectInputs(cmd *cobra.Command, in *inspect.Inspector, f *inspectFlags, args []string, emit func(*inspect.Result) error) (inspect.Summary, error) {
+	ctx := cmd.Context()
+	var total inspect.Summary
+	if len(args) > 0 {
+		s, err := in.Inspect(ctx, args, emit)
+		total.Merge(s)
+		if err != nil {
+			return total, fmt.Errorf("inspect: %w", err)
+		}
+	}
+	if f.ollamaStore != "" {
+		judge, err := newJudge()
+		if err != nil {
+			return total, err
+		}
+		s, err := in.InspectOllamaStore(ctx, f.ollamaStore, judge, emit)
+		total.Merge(s)
+		if err != nil {
+			if ctx.Err() != nil {
+				return total, ctx.Err()
+			}
+			return total, fmt.Errorf("--ollama-store: %w", err)
+		}
+	}
+	return total, nil
 }
 
 func inspectPlural(n int, one, many string) string {

@@ -87,6 +87,21 @@ type Summary struct {
 	NotInspected int `json:"not_inspected"`
 }
 
+// Merge adds the counts of o to s (the summaries of two inspections, such
+// as files and an Ollama store, into one).
+func (s *Summary) Merge(o Summary) {
+	s.Files += o.Files
+	s.Failed += o.Failed
+	s.Errors += o.Errors
+	s.NotInspected += o.NotInspected
+	for v, n := range o.Verdicts {
+		if s.Verdicts == nil {
+			s.Verdicts = map[verdict.Verdict]int{}
+		}
+		s.Verdicts[v] += n
+	}
+}
+
 func (s *Summary) add(r *Result, failOn service.Severity) {
 	if s.Verdicts == nil {
 		s.Verdicts = map[verdict.Verdict]int{}
