@@ -87,28 +87,15 @@ func engineConfig(e *env, workers int, serve bool, rescue, poll, maintain, shard
 }
 
 func runServe(ctx context.Context, e *env, f *serveFlags) error {
-	if (f.tlsCert == "") != (f.tlsKey == "") {
-		return badKeysArg(errors.New("--tls-cert and --tls-key go together"))
-	}
-	host, _, err := net.SplitHostPort(f.listen)
-	if err != nil {
-		return badKeysArg(fmt.Errorf("--listen %q: want host:port: %w", f.listen, err))
-	}
-	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && f.tlsCert == "" {
-		e.log.Warn("serving beyond loopback without TLS: passwords and session cookies cross the network in clear; use --tls-cert/--tls-key or a TLS proxy with --cookie-secure", "listen", f.listen)
+	if err := checkServeListen(e, f); err != nil {
+		return err
 	}
 	st, err := store.OpenServer(ctx, e.db, store.Options{Logger: e.log})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	cfg := engineConfig(e, f.workers, true, f.rescueAfter, f.poll, f.maintainEvery, f.shardTarget)
-	cfg.MinShardTimeout, cfg.MaxParallel = f.minShardTimeout, f.maxParallel
-	if dir, err := journalDir(e.db); err == nil {
-		cfg.ProbeDir = dir // probe jobs' journals, beside the store as for llmfence probe
-	} else {
-		fmt.Fprintf(e.stderr, "llmfence serve: warning: probe jobs keep no journal: %v\n", err)
-	}
+	cfg := serveEngineConfig(e, f)
 	f.ext.defaultBase = "http://" + f.listen
 	if f.tlsCert != "" {
 		f.ext.defaultBase = "https://" + f.listen
@@ -127,20 +114,9 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 	ccfg.CookieSecure, ccfg.Logger = f.cookieSecure || f.tlsCert != "", e.log
 	srv := &http.Server{Addr: f.listen, Handler: console.New(st, eng, ccfg), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: time.Minute, WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
-	ln, err := net.Listen("tcp", f.listen)
+	ln, scheme, err := serveListen(f, srv)
 	if err != nil {
-		return fmt.Errorf("--listen %s: %w", f.listen, err)
-	}
-	scheme := "http"
-	if f.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
-		scheme = "https"
+		return err
 	}
 	if err := eng.Start(context.WithoutCancel(ctx)); err != nil {
 		ln.Close()
@@ -151,6 +127,60 @@ func runServe(ctx context.Context, e *env, f *serveFlags) error {
 	if err := announceSetup(ctx, e, st, url, f.setupTTL); err != nil {
 		e.log.Error("cannot create a setup token", "err", err)
 	}
+	return serveUntilDone(ctx, e, srv, ln, eng)
+}
+
+// checkServeListen checks --listen and the TLS pair, and warns when the
+// console is served beyond loopback in clear.
+func checkServeListen(e *env, f *serveFlags) error {
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return badKeysArg(errors.New("--tls-cert and --tls-key go together"))
+	}
+	host, _, err := net.SplitHostPort(f.listen)
+	if err != nil {
+		return badKeysArg(fmt.Errorf("--listen %q: want host:port: %w", f.listen, err))
+	}
+	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && f.tlsCert == "" {
+		e.log.Warn("serving beyond loopback without TLS: passwords and session cookies cross the network in clear; use --tls-cert/--tls-key or a TLS proxy with --cookie-secure", "listen", f.listen)
+	}
+	return nil
+}
+
+// serveEngineConfig is the job engine's configuration from the flags,
+// with probe journals beside the store.
+func serveEngineConfig(e *env, f *serveFlags) jobs.Config {
+	cfg := engineConfig(e, f.workers, true, f.rescueAfter, f.poll, f.maintainEvery, f.shardTarget)
+	cfg.MinShardTimeout, cfg.MaxParallel = f.minShardTimeout, f.maxParallel
+	if dir, err := journalDir(e.db); err == nil {
+		cfg.ProbeDir = dir // probe jobs' journals, beside the store as for llmfence probe
+	} else {
+		fmt.Fprintf(e.stderr, "llmfence serve: warning: probe jobs keep no journal: %v\n", err)
+	}
+	return cfg
+}
+
+// serveListen opens --listen, with TLS when --tls-cert is given, and
+// returns the URL scheme.
+func serveListen(f *serveFlags, srv *http.Server) (net.Listener, string, error) {
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return nil, "", fmt.Errorf("--listen %s: %w", f.listen, err)
+	}
+	if f.tlsCert == "" {
+		return ln, "http", nil
+	}
+	cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+	if err != nil {
+		ln.Close()
+		return nil, "", fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	return tls.NewListener(ln, srv.TLSConfig), "https", nil
+}
+
+// serveUntilDone serves until the context ends, then shuts the console
+// and the job engine down gracefully.
+func serveUntilDone(ctx context.Context, e *env, srv *http.Server, ln net.Listener, eng *jobs.Engine) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

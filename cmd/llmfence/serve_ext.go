@@ -127,36 +127,9 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 	if err != nil {
 		return nil, fmt.Errorf("--owners: %w", err)
 	}
-	var smtp *alerting.SMTPConfig
-	if f.smtpAddr != "" {
-		if f.smtpFrom == "" {
-			return nil, fmt.Errorf("--smtp-addr needs --smtp-from")
-		}
-		if _, err := mail.ParseAddress(f.smtpFrom); err != nil {
-			return nil, fmt.Errorf("--smtp-from %q: %w", f.smtpFrom, err)
-		}
-		smtp = &alerting.SMTPConfig{Addr: f.smtpAddr, From: f.smtpFrom, User: f.smtpUser, InsecureNoTLS: f.smtpPlain}
-		if f.smtpCA != "" {
-			pem, err := os.ReadFile(f.smtpCA)
-			if err != nil {
-				return nil, fmt.Errorf("--smtp-ca: %w", err)
-			}
-			pool, err := x509.SystemCertPool()
-			if err != nil {
-				pool = x509.NewCertPool()
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("--smtp-ca: no PEM certificate in %s", f.smtpCA)
-			}
-			smtp.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		}
-		if f.smtpPassFile != "" {
-			b, err := os.ReadFile(f.smtpPassFile)
-			if err != nil {
-				return nil, fmt.Errorf("--smtp-password-file: %w", err)
-			}
-			smtp.Password = strings.TrimSpace(string(b))
-		}
+	smtp, err := f.smtpConfig()
+	if err != nil {
+		return nil, err
 	}
 	if f.retention != "0" {
 		d, err := parseLongDuration(f.retention)
@@ -179,31 +152,74 @@ func (f *serveExtFlags) build(ctx context.Context, e *env, st store.ServerStore,
 		Text:     e.text.Catalogue(),
 		Disclose: discloser{st: st, text: e.text.Catalogue(), opts: disclose.Options{Owners: om, SecurityTxt: f.securityTxt, From: f.discloseFrom}}}
 	if f.oidcIssuer != "" {
-		roles, err := users.ParseGroupRoles(f.oidcRoles)
-		if err != nil {
-			return nil, fmt.Errorf("--oidc-roles: %w", err)
+		if x.console.OIDC, err = f.oidcLogin(ctx, st); err != nil {
+			return nil, err
 		}
-		secret := ""
-		if f.oidcSecretFile != "" {
-			b, err := os.ReadFile(f.oidcSecretFile)
-			if err != nil {
-				return nil, fmt.Errorf("--oidc-client-secret-file: %w", err)
-			}
-			secret = strings.TrimSpace(string(b))
-		}
-		base := f.baseURL
-		if base == "" {
-			base = f.defaultBase
-		}
-		o, err := users.NewOIDC(ctx, st, users.OIDCConfig{Issuer: f.oidcIssuer, ClientID: f.oidcClient, ClientSecret: secret,
-			RedirectURL: strings.TrimRight(base, "/") + "/auth/oidc/callback", GroupsClaim: f.oidcGroups, Roles: roles,
-			Secure: strings.HasPrefix(base, "https://")})
-		if err != nil {
-			return nil, fmt.Errorf("single sign-on: %w", err)
-		}
-		x.console.OIDC = &console.OIDCLogin{Start: o.Start, Finish: o.Finish}
 	}
 	return x, nil
+}
+
+// smtpConfig is the mail relay of --smtp-*; nil without --smtp-addr.
+func (f *serveExtFlags) smtpConfig() (*alerting.SMTPConfig, error) {
+	if f.smtpAddr == "" {
+		return nil, nil
+	}
+	if f.smtpFrom == "" {
+		return nil, fmt.Errorf("--smtp-addr needs --smtp-from")
+	}
+	if _, err := mail.ParseAddress(f.smtpFrom); err != nil {
+		return nil, fmt.Errorf("--smtp-from %q: %w", f.smtpFrom, err)
+	}
+	smtp := &alerting.SMTPConfig{Addr: f.smtpAddr, From: f.smtpFrom, User: f.smtpUser, InsecureNoTLS: f.smtpPlain}
+	if f.smtpCA != "" {
+		pem, err := os.ReadFile(f.smtpCA)
+		if err != nil {
+			return nil, fmt.Errorf("--smtp-ca: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--smtp-ca: no PEM certificate in %s", f.smtpCA)
+		}
+		smtp.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if f.smtpPassFile != "" {
+		b, err := os.ReadFile(f.smtpPassFile)
+		if err != nil {
+			return nil, fmt.Errorf("--smtp-password-file: %w", err)
+		}
+		smtp.Password = strings.TrimSpace(string(b))
+	}
+	return smtp, nil
+}
+
+// oidcLogin sets up single sign-on with --oidc-issuer.
+func (f *serveExtFlags) oidcLogin(ctx context.Context, st store.ServerStore) (*console.OIDCLogin, error) {
+	roles, err := users.ParseGroupRoles(f.oidcRoles)
+	if err != nil {
+		return nil, fmt.Errorf("--oidc-roles: %w", err)
+	}
+	secret := ""
+	if f.oidcSecretFile != "" {
+		b, err := os.ReadFile(f.oidcSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--oidc-client-secret-file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	base := f.baseURL
+	if base == "" {
+		base = f.defaultBase
+	}
+	o, err := users.NewOIDC(ctx, st, users.OIDCConfig{Issuer: f.oidcIssuer, ClientID: f.oidcClient, ClientSecret: secret,
+		RedirectURL: strings.TrimRight(base, "/") + "/auth/oidc/callback", GroupsClaim: f.oidcGroups, Roles: roles,
+		Secure: strings.HasPrefix(base, "https://")})
+	if err != nil {
+		return nil, fmt.Errorf("single sign-on: %w", err)
+	}
+	return &console.OIDCLogin{Start: o.Start, Finish: o.Finish}, nil
 }
 
 func (x *serveExt) attach(eng *jobs.Engine) {
