@@ -157,13 +157,9 @@ func nmapStyleArgs(args []string) []string {
 	return out
 }
 
-func newRoot(e *env) *cobra.Command {
-	var logLevel, logFormat, cpuProfile string
-	var stopProfile func()
-	root := &cobra.Command{
-		Use:   "llmfence",
-		Short: "Find, fence and inspect self-hosted LLM servers",
-		Long: `llmfence finds, fences and inspects self-hosted open LLMs.
+// rootLong is the root command's description; cli.Scheme (the exit
+// statuses) follows it.
+const rootLong = `llmfence finds, fences and inspects self-hosted open LLMs.
 
   scan      discover and fingerprint LLM servers (Ollama, vLLM, llama.cpp, ...)
             on networks you own, rate their risk, and keep the history
@@ -183,53 +179,72 @@ func newRoot(e *env) *cobra.Command {
 
 Scan only networks you are authorised to scan.
 
-` + cli.Scheme,
+`
+
+// rootFlags are the flags every command shares.
+type rootFlags struct {
+	logLevel, logFormat, cpuProfile string
+	stopProfile                     func() // set when --cpuprofile started a profile
+}
+
+// setUp applies the shared flags before any command runs: the logger, the
+// standard logger's destination and the CPU profile.
+func (rf *rootFlags) setUp(e *env) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(rf.logLevel)); err != nil {
+		return cli.Usagef("--log-level", "%q: want debug, info, warn or error", rf.logLevel)
+	}
+	hopts := &slog.HandlerOptions{Level: lvl}
+	switch rf.logFormat {
+	case "text":
+		e.log = slog.New(slog.NewTextHandler(e.stderr, hopts))
+	case "json":
+		e.log = slog.New(slog.NewJSONHandler(e.stderr, hopts))
+	default:
+		return cli.Usagef("--log-format", "%q: want text or json", rf.logFormat)
+	}
+	// net/http's client prints what misbehaving peers send
+	// ("Unsolicited response received on idle HTTP channel
+	// starting with ...") through the standard logger: hostile
+	// bytes belong in the debug log, not on the terminal.
+	log.SetFlags(0)
+	log.SetOutput(debugLogWriter{e.log})
+	if rf.cpuProfile != "" {
+		f, err := os.Create(rf.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		rf.stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+	}
+	return nil
+}
+
+func newRoot(e *env) *cobra.Command {
+	var rf rootFlags
+	root := &cobra.Command{
+		Use:           "llmfence",
+		Short:         "Find, fence and inspect self-hosted LLM servers",
+		Long:          rootLong + cli.Scheme,
 		Version:       versionText(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return cli.Usagef("--log-level", "%q: want debug, info, warn or error", logLevel)
-			}
-			hopts := &slog.HandlerOptions{Level: lvl}
-			switch logFormat {
-			case "text":
-				e.log = slog.New(slog.NewTextHandler(e.stderr, hopts))
-			case "json":
-				e.log = slog.New(slog.NewJSONHandler(e.stderr, hopts))
-			default:
-				return cli.Usagef("--log-format", "%q: want text or json", logFormat)
-			}
-			// net/http's client prints what misbehaving peers send
-			// ("Unsolicited response received on idle HTTP channel
-			// starting with ...") through the standard logger: hostile
-			// bytes belong in the debug log, not on the terminal.
-			log.SetFlags(0)
-			log.SetOutput(debugLogWriter{e.log})
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				if err := pprof.StartCPUProfile(f); err != nil {
-					f.Close()
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
-			}
-			return nil
+			return rf.setUp(e)
 		},
 		PersistentPostRun: func(cmd *cobra.Command, args []string) {
-			if stopProfile != nil {
-				stopProfile()
+			if rf.stopProfile != nil {
+				rf.stopProfile()
 			}
 		},
 	}
-	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE` (for performance work)")
+	root.PersistentFlags().StringVar(&rf.cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE` (for performance work)")
 	root.PersistentFlags().MarkHidden("cpuprofile")
-	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
-	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().StringVar(&rf.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	root.PersistentFlags().StringVar(&e.db, "db", "", "store: a SQLite file path (default: per-user data dir, or $LLMFENCE_DB) or postgres://user@host/db")
 
 	root.AddCommand(
