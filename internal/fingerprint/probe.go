@@ -27,8 +27,8 @@ const CORSProbeOrigin = service.CORSProbeOrigin
 
 // Options configure a Prober. Zero values take the defaults.
 type Options struct {
-	Timeout      time.Duration // per request; default 5s
-	TargetBudget time.Duration // whole target; default 30s
+	Timeout      time.Duration // per request; default service.DefaultTimeout (3s)
+	TargetBudget time.Duration // whole target; default service.DefaultTargetBudget (30s)
 	MaxBody      int64         // per response body, after decompression; default 2 MiB
 	MaxModels    int           // models enriched per target; default 256
 	// UserAgent overrides the User-Agent entirely [version.UserAgent].
@@ -48,10 +48,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, errors.New("fingerprint options: timeouts and limits must not be negative")
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Second
+		o.Timeout = service.DefaultTimeout
 	}
 	if o.TargetBudget == 0 {
-		o.TargetBudget = 30 * time.Second
+		o.TargetBudget = service.DefaultTargetBudget
 	}
 	if o.MaxBody == 0 {
 		o.MaxBody = 2 << 20

@@ -141,23 +141,37 @@ type Scanner struct {
 	connect func(ctx context.Context, addr netip.AddrPort, cache *socketCache) (net.Conn, error)
 }
 
+// DefaultOptions are the defaults New takes for zero fields; the dial
+// timeout is service.DefaultTimeout, shared with the fingerprint and the
+// CLI.
+func DefaultOptions() Options {
+	return Options{
+		Concurrency:    4096,
+		MinConcurrency: 64,
+		Fingerprints:   256,
+		DialTimeout:    service.DefaultTimeout,
+		ProgressEvery:  250 * time.Millisecond,
+	}
+}
+
 // New returns a Scanner. prober is required; annotator may be nil.
 func New(opts Options, prober Prober, annotator Annotator) (*Scanner, error) {
 	if prober == nil {
 		return nil, errors.New("scan: no prober")
 	}
+	d := DefaultOptions()
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 4096
+		opts.Concurrency = d.Concurrency
 	}
 	if opts.MinConcurrency <= 0 {
-		opts.MinConcurrency = 64
+		opts.MinConcurrency = d.MinConcurrency
 	}
 	opts.MinConcurrency = min(opts.MinConcurrency, opts.Concurrency)
 	if opts.Fingerprints <= 0 {
-		opts.Fingerprints = 256
+		opts.Fingerprints = d.Fingerprints
 	}
 	if opts.DialTimeout <= 0 {
-		opts.DialTimeout = 2 * time.Second
+		opts.DialTimeout = d.DialTimeout
 	}
 	if opts.Retries < 0 {
 		return nil, fmt.Errorf("retries must be 0 or more, got %d", opts.Retries)
@@ -166,7 +180,7 @@ func New(opts Options, prober Prober, annotator Annotator) (*Scanner, error) {
 		return nil, fmt.Errorf("rate must be 0 (unlimited) or more, got %v", opts.Rate)
 	}
 	if opts.ProgressEvery <= 0 {
-		opts.ProgressEvery = 250 * time.Millisecond
+		opts.ProgressEvery = d.ProgressEvery
 	}
 	log := opts.Logger
 	if log == nil {

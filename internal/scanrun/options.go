@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llmfence/llmfence/internal/cli"
+	"github.com/llmfence/llmfence/internal/scan"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/targets"
@@ -68,10 +69,10 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Rate:         2000,
-		Concurrency:  4096,
-		Fingerprints: 256,
-		Timeout:      3 * time.Second,
-		TargetBudget: 30 * time.Second,
+		Concurrency:  scan.DefaultOptions().Concurrency,
+		Fingerprints: scan.DefaultOptions().Fingerprints,
+		Timeout:      service.DefaultTimeout,
+		TargetBudget: service.DefaultTargetBudget,
 		Retries:      1,
 		SaveBatch:    100,
 		SaveRetryFor: 2 * time.Minute,
