@@ -33,15 +33,22 @@ Keys are sent as "Authorization: Bearer <key>" or "X-API-Key: <key>".`,
 	return cmd
 }
 
+// keysCreateFlags are the knobs of `llmfence keys create`.
+type keysCreateFlags struct {
+	models     []string
+	rpm        int
+	tpm        int
+	concurrent int
+	daily      int64
+	monthly    int64
+	expires    string
+	admin      bool
+	allowCloud bool
+	createDir  bool
+}
+
 func newKeysCreateCmd(e *env) *cobra.Command {
-	var (
-		models               []string
-		rpm, tpm, concurrent int
-		daily, monthly       int64
-		expires              string
-		admin, allowCloud    bool
-		createDir            bool
-	)
+	var kf keysCreateFlags
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create an API key and print it (once) on standard output",
@@ -49,61 +56,66 @@ func newKeysCreateCmd(e *env) *cobra.Command {
   llmfence keys create ops --admin --models '*' --expires 30d`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			if err := apikeys.ValidateName(name); err != nil {
-				return badKeysArg(err)
-			}
-			var globs []string
-			for _, g := range models {
-				if g = strings.TrimSpace(g); g != "" {
-					globs = append(globs, g)
-				}
-			}
-			if err := route.ValidateGlobs(globs); err != nil {
-				return badKeysArg(fmt.Errorf("--models: %w", err))
-			}
-			spec := apikeys.Spec{Name: name, Models: globs, Admin: admin, AllowCloud: allowCloud,
-				Limits: apikeys.Limits{RPM: rpm, TPM: tpm, Concurrent: concurrent, Daily: daily, Monthly: monthly}}
-			if expires != "" {
-				d, err := parseLongDuration(expires)
-				if err != nil || d <= 0 {
-					return badKeysArg(fmt.Errorf("--expires %q: want a positive duration such as 720h or 30d", expires))
-				}
-				spec.Expires = time.Now().Add(d)
-			}
-			st, err := openGuardStore(cmd.Context(), e, storeUse{createDir: createDir})
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			key, k, err := apikeys.NewManager(st, apikeys.Options{Logger: e.log}).Create(cmd.Context(), spec)
-			if err != nil {
-				return err
-			}
-			// The key alone on stdout, so `KEY=$(llmfence keys create x)` works.
-			if _, err := fmt.Fprintln(e.stdout, key); err != nil {
-				return fmt.Errorf("print the new key: %w", err)
-			}
-			fmt.Fprintf(e.stderr, "Created API key %q (id %s). It is shown only this once: store it now.\n", k.Name, k.ID)
-			report.DescribeKey(e.stderr, k, report.ListOptions{})
-			if len(k.Models) == 0 {
-				fmt.Fprintln(e.stderr, "Note: no --models given, so requests naming any model will be refused (use --models '*' to allow all).")
-			}
-			return nil
+			return runKeysCreate(cmd, e, &kf, args)
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&models, "models", nil, "model `GLOBS` the key may use, comma-separated ('llama3*,qwen*'; '*' = all)")
-	f.IntVar(&rpm, "rpm", 0, "requests per minute (0 = default tier, -1 = unlimited)")
-	f.IntVar(&tpm, "tpm", 0, "tokens per minute (0 = default tier, -1 = unlimited)")
-	f.IntVar(&concurrent, "concurrent", 0, "requests in flight at once (0 = default tier, -1 = unlimited)")
-	f.Int64Var(&daily, "daily-tokens", 0, "token budget per UTC day (0 = default tier, -1 = unlimited)")
-	f.Int64Var(&monthly, "monthly-tokens", 0, "token budget per UTC month (0 = default tier, -1 = unlimited)")
-	f.StringVar(&expires, "expires", "", "the key expires after this `DURATION` (e.g. 720h, 30d; default: never)")
-	f.BoolVar(&admin, "admin", false, "allow model management (pull, push, create, copy, delete)")
-	f.BoolVar(&allowCloud, "allow-cloud", false, "allow Ollama cloud models (*:cloud, *-cloud), billed to the server owner's ollama.com account")
-	f.BoolVar(&createDir, "create-dir", false, "create the directory of a --db file that does not exist yet")
+	f.StringSliceVar(&kf.models, "models", nil, "model `GLOBS` the key may use, comma-separated ('llama3*,qwen*'; '*' = all)")
+	f.IntVar(&kf.rpm, "rpm", 0, "requests per minute (0 = default tier, -1 = unlimited)")
+	f.IntVar(&kf.tpm, "tpm", 0, "tokens per minute (0 = default tier, -1 = unlimited)")
+	f.IntVar(&kf.concurrent, "concurrent", 0, "requests in flight at once (0 = default tier, -1 = unlimited)")
+	f.Int64Var(&kf.daily, "daily-tokens", 0, "token budget per UTC day (0 = default tier, -1 = unlimited)")
+	f.Int64Var(&kf.monthly, "monthly-tokens", 0, "token budget per UTC month (0 = default tier, -1 = unlimited)")
+	f.StringVar(&kf.expires, "expires", "", "the key expires after this `DURATION` (e.g. 720h, 30d; default: never)")
+	f.BoolVar(&kf.admin, "admin", false, "allow model management (pull, push, create, copy, delete)")
+	f.BoolVar(&kf.allowCloud, "allow-cloud", false, "allow Ollama cloud models (*:cloud, *-cloud), billed to the server owner's ollama.com account")
+	f.BoolVar(&kf.createDir, "create-dir", false, "create the directory of a --db file that does not exist yet")
 	return cmd
+}
+
+// runKeysCreate creates one API key and prints it once.
+func runKeysCreate(cmd *cobra.Command, e *env, kf *keysCreateFlags, args []string) error {
+	name := args[0]
+	if err := apikeys.ValidateName(name); err != nil {
+		return badKeysArg(err)
+	}
+	var globs []string
+	for _, g := range kf.models {
+		if g = strings.TrimSpace(g); g != "" {
+			globs = append(globs, g)
+		}
+	}
+	if err := route.ValidateGlobs(globs); err != nil {
+		return badKeysArg(fmt.Errorf("--models: %w", err))
+	}
+	spec := apikeys.Spec{Name: name, Models: globs, Admin: kf.admin, AllowCloud: kf.allowCloud,
+		Limits: apikeys.Limits{RPM: kf.rpm, TPM: kf.tpm, Concurrent: kf.concurrent, Daily: kf.daily, Monthly: kf.monthly}}
+	if kf.expires != "" {
+		d, err := parseLongDuration(kf.expires)
+		if err != nil || d <= 0 {
+			return badKeysArg(fmt.Errorf("--expires %q: want a positive duration such as 720h or 30d", kf.expires))
+		}
+		spec.Expires = time.Now().Add(d)
+	}
+	st, err := openGuardStore(cmd.Context(), e, storeUse{createDir: kf.createDir})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key, k, err := apikeys.NewManager(st, apikeys.Options{Logger: e.log}).Create(cmd.Context(), spec)
+	if err != nil {
+		return err
+	}
+	// The key alone on stdout, so `KEY=$(llmfence keys create x)` works.
+	if _, err := fmt.Fprintln(e.stdout, key); err != nil {
+		return fmt.Errorf("print the new key: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "Created API key %q (id %s). It is shown only this once: store it now.\n", k.Name, k.ID)
+	report.DescribeKey(e.stderr, k, report.ListOptions{})
+	if len(k.Models) == 0 {
+		fmt.Fprintln(e.stderr, "Note: no --models given, so requests naming any model will be refused (use --models '*' to allow all).")
+	}
+	return nil
 }
 
 // badKeysArg marks a bad command line (exit status 2).
