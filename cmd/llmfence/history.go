@@ -64,21 +64,22 @@ func newRunsCmd(e *env) *cobra.Command {
 }
 
 func newHostsCmd(e *env) *cobra.Command {
-	var format, product, minRisk, auth, address string
+	var format, product, minRisk, auth, address, gateway string
 	var since time.Duration
 	cmd := &cobra.Command{
 		Use:   "hosts",
 		Short: "List every LLM service the store has seen, with first-seen and last-seen",
 		Example: `  llmfence hosts
   llmfence hosts --product ollama --min-risk high
-  llmfence hosts --auth none --since 24h --format json`,
+  llmfence hosts --auth none --since 24h --format json
+  llmfence hosts --gateway none --product ollama    # Ollama servers with no gateway in front`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
 			var f store.HostFilter
-			f.Product, f.Address = product, address
+			f.Product, f.Address, f.Gateway = product, address, gateway
 			if minRisk != "" {
 				sev, ok := service.ParseSeverity(minRisk)
 				if !ok {
@@ -115,6 +116,7 @@ func newHostsCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&minRisk, "min-risk", "", "only hosts rated at least this risk")
 	cmd.Flags().StringVar(&auth, "auth", "", "only hosts with this auth state: none, required, unknown")
 	cmd.Flags().StringVar(&address, "address", "", "only this address or CIDR")
+	cmd.Flags().StringVar(&gateway, "gateway", "", "only hosts fenced by this gateway (llmfence-guard, litellm, nginx, caddy, basic-auth), by any, or by none")
 	cmd.Flags().Var(cli.NewDuration(&since, 0, cli.NonNegative), "since", "only hosts seen within this long (e.g. 24h, 7d; 0 = any time)")
 	return cmd
 }

@@ -258,14 +258,6 @@ func (m *model) score(n string, sc *scores) {
 	}
 }
 
-// probabilities scores the normalised text: one probability per category,
-// in m.cats order.
-func (m *model) probabilities(n string, out []float64) []float64 {
-	var sc scores
-	m.score(n, &sc)
-	return append(out[:0], sc.p[:len(m.cats)]...)
-}
-
 func sigmoid(z float64) float64 { return 1 / (1 + math.Exp(-z)) }
 
 // promptLang decides which language's thresholds apply: Japanese when

@@ -501,8 +501,7 @@ func groups(ex []Example) []int {
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(x int) int {
+	find := func(x int) int {
 		for parent[x] != x {
 			parent[x] = parent[parent[x]]
 			x = parent[x]
@@ -1260,13 +1259,6 @@ func (x pr) r() float64 {
 		return 1
 	}
 	return float64(x.tp) / float64(x.tp+x.fn)
-}
-
-func (x pr) f1() float64 {
-	if x.p()+x.r() == 0 {
-		return 0
-	}
-	return 2 * x.p() * x.r() / (x.p() + x.r())
 }
 
 type cvEval struct {

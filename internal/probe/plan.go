@@ -342,7 +342,6 @@ func (e *env) planRobustness() ([]*Spec, error) {
 
 type candidate struct {
 	text, source string
-	control      bool
 }
 
 // candidates lists the triggers to test: built-in, from the triggers

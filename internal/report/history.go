@@ -27,9 +27,10 @@ func RunsTable(w io.Writer, runs []store.Run, opts ListOptions) error {
 // `llmfence hosts` shows them.
 func HostsTable(w io.Writer, hosts []store.Host, opts ListOptions) error {
 	g := gridWriter{}
-	g.header("HOST:PORT", "PRODUCT", "VERSION", "AUTH", "MODELS", "RISK", "FIRST SEEN", "LAST SEEN", "TOP FINDING")
+	g.header("HOST:PORT", "PRODUCT", "VERSION", "AUTH", "GATEWAY", "MODELS", "RISK", "FIRST SEEN", "LAST SEEN", "TOP FINDING")
 	for _, h := range hosts {
 		g.row(printable(h.Key()), dash(printable(h.Product)), dash(clip(printable(h.Version), 24)), dash(string(h.Auth)),
+			dash(clip(printable(h.Gateway), 16)),
 			strconv.Itoa(h.Models), dash(string(h.Risk)), opts.when(h.FirstSeen, "-"), opts.when(h.LastSeen, "-"),
 			dash(clip(PlainText(printable(h.TopFinding)), 50)))
 	}

@@ -29,7 +29,7 @@ func TestListTablesGolden(t *testing.T) {
 		{Host: "203.0.113.7", Port: 11434, Product: "ollama", Version: "0.5.7", Auth: service.AuthNone, Risk: service.SeverityCritical,
 			Models: 4, FirstSeen: t0.Add(-48 * time.Hour), LastSeen: t0, FirstRun: "3", LastRun: "12", Findings: 3,
 			TopFinding: "Model management reachable without authentication"},
-		{Host: "2001:db8::1", Port: 8000, Product: "vllm", Version: "版本\x07", Auth: service.AuthRequired, Risk: service.SeverityLow,
+		{Host: "2001:db8::1", Port: 8000, Product: "vllm", Version: "版本\x07", Auth: service.AuthRequired, Gateway: "llmfence-guard", Risk: service.SeverityLow,
 			Models: 1, FirstSeen: t0, LastSeen: t0, FirstRun: "12", LastRun: "12", TopFinding: "put `llmfence guard` in front"},
 	}
 	findings := []store.FindingRow{

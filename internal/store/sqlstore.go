@@ -559,11 +559,11 @@ func (s *sqlStore) saveRows(ctx context.Context, tx *sql.Tx, runID int64, rows [
 	// (the WHERE keeps an older run saved late from overwriting them);
 	// first_seen only ever moves earlier (second statement).
 	upHost, err := prep(`INSERT INTO hosts (host, port, hostname, product, version, auth, risk, risk_rank, model_count,
-		finding_count, top_finding, first_seen, last_seen, first_run, last_run)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		finding_count, top_finding, first_seen, last_seen, first_run, last_run, gateway)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (host, port) DO UPDATE SET
 			hostname = CASE WHEN excluded.hostname <> '' THEN excluded.hostname ELSE hosts.hostname END,
-			product = excluded.product, version = excluded.version, auth = excluded.auth,
+			product = excluded.product, version = excluded.version, auth = excluded.auth, gateway = excluded.gateway,
 			risk = excluded.risk, risk_rank = excluded.risk_rank, model_count = excluded.model_count,
 			finding_count = excluded.finding_count, top_finding = excluded.top_finding,
 			last_seen = excluded.last_seen, last_run = excluded.last_run
@@ -598,7 +598,7 @@ func (s *sqlStore) saveRows(ctx context.Context, tx *sql.Tx, runID int64, rows [
 			}
 		}
 		if _, err := upHost.ExecContext(ctx, host, sv.Port, hostname, product, version, auth, risk, sv.Risk.Rank(),
-			len(sv.Models), len(sv.Findings), clean(r.topFind), r.seen, r.seen, runID, runID); err != nil {
+			len(sv.Models), len(sv.Findings), clean(r.topFind), r.seen, r.seen, runID, runID, clean(sv.Gateway)); err != nil {
 			return err
 		}
 		if _, err := firstHost.ExecContext(ctx, r.seen, runID, host, sv.Port, r.seen); err != nil {
@@ -668,7 +668,7 @@ func (s *sqlStore) Hosts(ctx context.Context, f HostFilter) ([]Host, error) {
 		return nil, err
 	}
 	q := `SELECT host, port, hostname, product, version, auth, risk, model_count, finding_count, top_finding,
-		first_seen, last_seen, first_run, last_run FROM hosts WHERE 1 = 1`
+		first_seen, last_seen, first_run, last_run, gateway FROM hosts WHERE 1 = 1`
 	var args []any
 	if f.Product != "" {
 		q += " AND LOWER(product) = ?"
@@ -685,6 +685,16 @@ func (s *sqlStore) Hosts(ctx context.Context, f HostFilter) ([]Host, error) {
 	if f.Auth != "" {
 		q += " AND auth = ?"
 		args = append(args, strings.ToLower(string(f.Auth)))
+	}
+	switch g := strings.ToLower(strings.TrimSpace(f.Gateway)); g {
+	case "":
+	case GatewayNone:
+		q += " AND gateway = ''"
+	case GatewayAny:
+		q += " AND gateway <> ''"
+	default:
+		q += " AND LOWER(gateway) = ?"
+		args = append(args, g)
 	}
 	if !f.SeenSince.IsZero() {
 		q += " AND last_seen >= ?"
@@ -705,7 +715,7 @@ func (s *sqlStore) Hosts(ctx context.Context, f HostFilter) ([]Host, error) {
 			models, finding int
 		)
 		if err := rows.Scan(&h.Host, &h.Port, &h.Hostname, &h.Product, &h.Version, &auth, &risk, &models, &finding,
-			&h.TopFinding, &first, &last, &firstR, &lastR); err != nil {
+			&h.TopFinding, &first, &last, &firstR, &lastR, &h.Gateway); err != nil {
 			return nil, s.errf(err, "list hosts")
 		}
 		if !match(h.Host) {

@@ -159,10 +159,20 @@ type Host struct {
 	LastRun    string           `json:"last_run"`
 	Findings   int              `json:"findings"`
 	TopFinding string           `json:"top_finding,omitempty"`
+	// Gateway names the authenticating front seen before the model
+	// server at the latest observation (service.Service.Gateway).
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // Key is host:port, as service.Service.Key.
 func (h Host) Key() string { return joinHostPort(h.Host, h.Port) }
+
+// GatewayAny and GatewayNone are HostFilter.Gateway values: fenced by
+// any gateway, by none.
+const (
+	GatewayAny  = "any"
+	GatewayNone = "none"
+)
 
 // HostFilter narrows Hosts. The zero value returns every host.
 type HostFilter struct {
@@ -174,6 +184,10 @@ type HostFilter struct {
 	Auth service.Auth
 	// Address keeps one IP address ("10.0.0.5") or a prefix ("10.0.0.0/24").
 	Address string
+	// Gateway keeps hosts fenced by this gateway (llmfence-guard,
+	// litellm, nginx, caddy, basic-auth, case-insensitive), GatewayAny
+	// by any, GatewayNone by none.
+	Gateway string
 	// SeenSince keeps hosts last seen at or after this time.
 	SeenSince time.Time
 	// Limit caps the result; <= 0 means no cap.

@@ -360,9 +360,11 @@ func testStore(t *testing.T, be backend) {
 		a2 := at(svc("10.0.0.1", 11434, "ollama", "0.3.0", service.SeverityMedium), day)
 		a2.Models = []service.Model{{Name: "x"}, {Name: "y"}}
 		c2 := at(svc("10.0.0.3", 8000, "vllm", "0.6.0", service.SeverityHigh), day)
+		c2.Gateway = "llmfence-guard"
 		// An older run saved late must not overwrite newer facts but does
 		// move first_seen back.
 		a0 := at(svc("10.0.0.1", 11434, "ollama", "0.0.1", service.SeverityLow), -day)
+		a0.Gateway = "nginx"
 
 		var runIDs []string
 		for _, batch := range [][]service.Service{{a1, b1}, {a2, c2}, {a0}} {
@@ -390,7 +392,8 @@ func testStore(t *testing.T, be backend) {
 				Risk: service.SeverityCritical, FirstSeen: t0, LastSeen: t0, FirstRun: runIDs[0], LastRun: runIDs[0],
 				Findings: 3, TopFinding: "CRIT-1"},
 			{Host: "10.0.0.3", Port: 8000, Product: "vllm", Version: "0.6.0", Auth: service.AuthNone,
-				Risk: service.SeverityHigh, FirstSeen: t0.Add(day), LastSeen: t0.Add(day), FirstRun: runIDs[1], LastRun: runIDs[1]},
+				Risk: service.SeverityHigh, FirstSeen: t0.Add(day), LastSeen: t0.Add(day), FirstRun: runIDs[1], LastRun: runIDs[1],
+				Gateway: "llmfence-guard"},
 		}
 		if mustJSON(t, hosts) != mustJSON(t, want) {
 			t.Errorf("Hosts =\n%s\nwant\n%s", mustJSON(t, hosts), mustJSON(t, want))
@@ -409,6 +412,10 @@ func testStore(t *testing.T, be backend) {
 			{"prefix", HostFilter{Address: "10.0.0.0/31"}, []string{"10.0.0.1:11434"}, nil},
 			{"seen since", HostFilter{SeenSince: t0.Add(time.Hour)}, []string{"10.0.0.1:11434", "10.0.0.3:8000"}, nil},
 			{"limit", HostFilter{Limit: 1}, []string{"10.0.0.1:11434"}, nil},
+			{"gateway", HostFilter{Gateway: "LLMfence-Guard"}, []string{"10.0.0.3:8000"}, nil},
+			{"any gateway", HostFilter{Gateway: GatewayAny}, []string{"10.0.0.3:8000"}, nil},
+			{"no gateway", HostFilter{Gateway: GatewayNone}, []string{"10.0.0.1:11434", "10.0.0.2:11434"}, nil},
+			{"other gateway", HostFilter{Gateway: "nginx"}, nil, nil},
 			{"bad risk", HostFilter{MinRisk: "severe"}, nil, ErrBadInput},
 			{"bad address", HostFilter{Address: "10.0.0"}, nil, ErrBadInput},
 		} {
