@@ -91,8 +91,11 @@ func main() {
 	nports := len(strings.Split(*ports, ","))
 
 	// The fleet, in its own process so its memory is not the scanner's.
+	// Every llmfence the benchmark starts runs with --lang en: the
+	// benchmark reads "pairs tried" from scan's standard error, which
+	// follows the user's LANG otherwise.
 	truthPath := filepath.Join(work, "truth.json")
-	labCmd := exec.CommandContext(ctx, bin, "lab", "--lab-prefix", *prefix, "--lab-hosts", fmt.Sprint(*live),
+	labCmd := exec.CommandContext(ctx, bin, "--lang", "en", "lab", "--lab-prefix", *prefix, "--lab-hosts", fmt.Sprint(*live),
 		"--lab-hostile", "0.01", "--ground-truth", truthPath)
 	labCmd.Stderr = os.Stderr
 	check(labCmd.Start())
@@ -119,7 +122,7 @@ func main() {
 	db := filepath.Join(work, "bench.db")
 	jsonOut := filepath.Join(work, "scan.jsonl")
 	t0 = time.Now()
-	sc := exec.Command(bin, "scan", "--db", db, "--format", "json", "-o", jsonOut, "--progress", "never",
+	sc := exec.Command(bin, "--lang", "en", "scan", "--db", db, "--format", "json", "-o", jsonOut, "--progress", "never",
 		"--rate", "0", "--concurrency", fmt.Sprint(*concurrency), "--timeout", "2s", "--target-budget", "10s",
 		"--keep-http", "-p", *ports, "--seed", "7", *prefix)
 	var scStderr bytes.Buffer
@@ -166,7 +169,7 @@ func main() {
 	var wideDone string
 	if *wideSecs > 0 {
 		wctx, cancel := context.WithTimeout(ctx, time.Duration(*wideSecs)*time.Second)
-		wc := exec.CommandContext(wctx, bin, "scan", "--db", filepath.Join(work, "wide.db"), "--format", "json", "-o", os.DevNull,
+		wc := exec.CommandContext(wctx, bin, "--lang", "en", "scan", "--db", filepath.Join(work, "wide.db"), "--format", "json", "-o", os.DevNull,
 			"--progress", "never", "--rate", "0", "--concurrency", fmt.Sprint(*concurrency), "--timeout", "2s",
 			"--target-budget", "10s", "-p", "11434", "127.0.0.0/8")
 		wc.Cancel = func() error { return wc.Process.Signal(os.Interrupt) }
@@ -243,7 +246,7 @@ type hostileResult struct {
 
 func hostileScenario(ctx context.Context, bin, work, prefix string, hosts int, share float64, ports string, paced bool) *hostileResult {
 	truthPath := filepath.Join(work, "hostile-truth.json")
-	labCmd := exec.CommandContext(ctx, bin, "lab", "--lab-prefix", prefix, "--lab-hosts", fmt.Sprint(hosts),
+	labCmd := exec.CommandContext(ctx, bin, "--lang", "en", "lab", "--lab-prefix", prefix, "--lab-hosts", fmt.Sprint(hosts),
 		"--lab-hostile", fmt.Sprint(share), "--ground-truth", truthPath)
 	labCmd.Stderr = os.Stderr
 	check(labCmd.Start())
@@ -264,7 +267,7 @@ func hostileScenario(ctx context.Context, bin, work, prefix string, hosts int, s
 
 	scanOnce := func(name string, extra ...string) (time.Duration, accuracy, int, int64, time.Duration, string) {
 		out := filepath.Join(work, name+".jsonl")
-		args := append([]string{"scan", "--db", filepath.Join(work, name+".db"), "--format", "json", "-o", out,
+		args := append([]string{"--lang", "en", "scan", "--db", filepath.Join(work, name+".db"), "--format", "json", "-o", out,
 			"--progress", "never", "--keep-http", "-p", ports, "--seed", "7"}, extra...)
 		args = append(args, prefix)
 		sc := exec.Command(bin, args...)

@@ -292,8 +292,10 @@ func build() string {
 
 type proc struct{ cmd *exec.Cmd }
 
+// start runs llmfence in the background. Every llmfence the benchmark
+// runs says its lines in English (--lang en), whatever the user's LANG.
 func start(bin string, args ...string) *proc {
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, append([]string{"--lang", "en"}, args...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	// Children die with the benchmark, even when it stops on an error:
 	// they would hold the benchmark lock's inherited descriptor otherwise.
@@ -322,7 +324,7 @@ func freeAddr() string {
 }
 
 func runCLI(bin string, stdin string, args ...string) string {
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, append([]string{"--lang", "en"}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.Output()
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/llmfence/llmfence/internal/probe/packs"
 	"github.com/llmfence/llmfence/internal/probe/report"
 	llmreport "github.com/llmfence/llmfence/internal/report"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/service"
 	"github.com/llmfence/llmfence/internal/store"
 	"github.com/llmfence/llmfence/internal/version"
@@ -168,7 +169,7 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 	if opts.Resume != "" {
 		journal = opts.Resume
 	}
-	fmt.Fprintf(e.stderr, "llmfence: probe run %s: %s on %s (journal %s)\n", run.ID, orDash(opts.Model), orDash(opts.Target), journal)
+	fmt.Fprintln(e.stderr, e.text.T("cli.probe.started", "run", run.ID, "model", orDash(opts.Model), "target", orDash(opts.Target), "journal", journal))
 	res, perr := probe.Run(ctx, opts)
 	finish()
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -224,7 +225,7 @@ func writeProbeResults(e *env, f *probeFlags, out io.Writer, res *probe.Result) 
 		if err := writeFileAtomic(f.report, func(fh *os.File) error { return report.HTMLIn(fh, res, e.text) }); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
+		fmt.Fprintln(e.stderr, e.text.T("cli.report_written", "path", f.report))
 	}
 	return nil
 }
@@ -236,8 +237,12 @@ func probeOutcome(ctx context.Context, e *env, runID string, res *probe.Result, 
 		return probeExit(ctx, fmt.Errorf("interrupted; partial results saved (continue with llmfence probe --resume %s)", runID))
 	}
 	worst := res.Worst()
-	fmt.Fprintf(e.stderr, "llmfence: probe run %s: %d requests (%d sent now, %d from the journal) in %s; worst verdict %s %s (%s)\n",
-		runID, res.Planned, res.Sent, res.Resumed, res.Elapsed.Round(time.Millisecond), worst.Suite, worst.Verdict, worst.Severity)
+	fmt.Fprintln(e.stderr, e.text.T("cli.probe.summary", "run", runID,
+		"planned", fmt.Sprint(res.Planned), "sent", fmt.Sprint(res.Sent), "resumed", fmt.Sprint(res.Resumed),
+		"elapsed", res.Elapsed.Round(time.Millisecond).String(),
+		"suite", worst.Suite, "suite_msg", "probe.suite."+worst.Suite,
+		"verdict", worst.Verdict, "verdict_msg", "probe.verdict."+worst.Verdict,
+		"severity", string(worst.Severity), "severity_msg", risk.SeverityID(worst.Severity)))
 	if failOn != "" && worst.Severity.Rank() >= failOn.Rank() {
 		return &cli.FindingsError{Err: fmt.Errorf("%s: %s is rated %s (--fail-on %s)", worst.Suite, worst.Verdict, worst.Severity, failOn)}
 	}
@@ -339,7 +344,7 @@ func probeInputs(e *env, f *probeFlags, o *probe.Options) error {
 		}
 		o.Triggers = ts
 		if len(o.Triggers) == 0 {
-			fmt.Fprintf(e.stderr, "llmfence: %s holds no backdoor triggers; testing the built-in ones only\n", f.triggers)
+			fmt.Fprintln(e.stderr, e.text.T("cli.probe.no_triggers", "path", f.triggers))
 		}
 	}
 	for _, c := range f.canaries {

@@ -18,6 +18,7 @@ import (
 	"github.com/llmfence/llmfence/internal/cli"
 	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/report"
+	"github.com/llmfence/llmfence/internal/risk"
 	"github.com/llmfence/llmfence/internal/scan"
 	"github.com/llmfence/llmfence/internal/scanrun"
 	"github.com/llmfence/llmfence/internal/service"
@@ -237,7 +238,7 @@ func planOrConfirm(ctx context.Context, e *env, f *scanFlags, opts scanrun.Optio
 		if err != nil {
 			return true, err
 		}
-		return true, writePlan(e.stdout, plan, opts)
+		return true, writePlan(e.stdout, plan, opts, e.text)
 	}
 	if !f.yes && !slices.Contains(tg.InputLists, "-") && isTerminalReader(e.stdin) {
 		plan, err := (&scanrun.Session{Options: opts, Logger: e.log}).Plan(ctx, tg)
@@ -264,10 +265,10 @@ func newScanSession(e *env, f *scanFlags, opts scanrun.Options, out io.Writer, c
 			if jsonw != nil {
 				jsonw.SetRunID(run.ID)
 			}
-			fmt.Fprintf(e.stderr, "llmfence: run %s: scanning %d address:port pairs (store: %s)\n", run.ID, pairs, storeName(e.db))
+			fmt.Fprintln(e.stderr, e.text.T("cli.scan.started", "run", run.ID, "pairs", u64(pairs), "store", storeName(e.db)))
 		},
 		Guarded: func(hits []targets.BlockedHit) {
-			fmt.Fprintf(e.stderr, "llmfence: left out %s; --allow-reserved scans them\n", blockedText(hits))
+			fmt.Fprintln(e.stderr, e.text.T("cli.scan.left_out", "ranges", blockedText(e.text, hits)))
 		}}
 	finishProgress := func() {}
 	if f.progress == "always" || (f.progress == "auto" && isTerminal(e.stderr)) {
@@ -287,22 +288,28 @@ func newScanSession(e *env, f *scanFlags, opts scanrun.Options, out io.Writer, c
 // printScanSummary writes the run's closing lines on standard error.
 func printScanSummary(e *env, f *scanFlags, sum scanrun.Summary) {
 	stats := sum.Stats
-	fmt.Fprintf(e.stderr, "llmfence: run %s: %d pairs tried, %d open, %d LLM services, %d fenced by a gateway, %d open but unidentified%s, worst risk %s; discovery %s, all fingerprints %s\n",
-		sum.Run.ID, stats.Done, stats.Open, stats.Services, stats.Fenced, stats.Unidentified, keepHTTPHint(f, stats), sum.Worst, stats.Sweep.Round(time.Millisecond), stats.Elapsed.Round(time.Millisecond))
+	fmt.Fprintln(e.stderr, e.text.T("cli.scan.summary", "run", sum.Run.ID,
+		"tried", u64(stats.Done), "open", u64(stats.Open), "services", u64(stats.Services),
+		"fenced", u64(stats.Fenced), "unidentified", u64(stats.Unidentified), "http_hint", keepHTTPHint(e.text, f, stats),
+		"worst", string(sum.Worst), "worst_msg", risk.SeverityID(sum.Worst),
+		"sweep", stats.Sweep.Round(time.Millisecond).String(), "elapsed", stats.Elapsed.Round(time.Millisecond).String()))
 	if f.rate > 0 && stats.RateWait > stats.Sweep/2 {
-		fmt.Fprintf(e.stderr, "llmfence: run %s: discovery was paced by --rate %g (%s spent waiting for it); on networks you own, --rate 0 lifts the cap\n",
-			sum.Run.ID, f.rate, stats.RateWait.Round(time.Millisecond))
+		fmt.Fprintln(e.stderr, e.text.T("cli.scan.rate_paced", "run", sum.Run.ID,
+			"rate", strconv.FormatFloat(f.rate, 'g', -1, 64), "wait", stats.RateWait.Round(time.Millisecond).String()))
 	}
 	if f.report != "" {
-		fmt.Fprintf(e.stderr, "llmfence: report written to %s\n", f.report)
+		fmt.Fprintln(e.stderr, e.text.T("cli.report_written", "path", f.report))
 	}
 }
 
+// u64 says a count as the summary lines print it.
+func u64(n uint64) string { return strconv.FormatUint(n, 10) }
+
 // keepHTTPHint points at --keep-http when unidentified HTTP services were
 // left out.
-func keepHTTPHint(f *scanFlags, st scan.Stats) string {
+func keepHTTPHint(p *locale.Printer, f *scanFlags, st scan.Stats) string {
 	if st.OtherHTTP > 0 && !f.keepHTTP {
-		return fmt.Sprintf(" (%d of them HTTP; --keep-http lists them)", st.OtherHTTP)
+		return p.T("cli.scan.http_hint", "http", u64(st.OtherHTTP))
 	}
 	return ""
 }
@@ -404,12 +411,12 @@ func writeHTMLFile(path string, r report.Report) error {
 }
 
 // writePlan prints the dry run of --list.
-func writePlan(w io.Writer, p scanrun.Plan, o scanrun.Options) error {
+func writePlan(w io.Writer, p scanrun.Plan, o scanrun.Options, text *locale.Printer) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "# %d address:port pairs in %d ranges, visiting order seed %d; nothing sent\n", p.Pairs, len(p.Ranges)+p.MoreRanges, p.Seed)
-	fmt.Fprintf(bw, "# %s\n", estimateText(p, o))
+	fmt.Fprintln(bw, text.T("cli.scan.plan", "pairs", u64(p.Pairs), "ranges", strconv.Itoa(len(p.Ranges)+p.MoreRanges), "seed", fmt.Sprint(p.Seed)))
+	fmt.Fprintf(bw, "# %s\n", estimateText(text, p, o))
 	if len(p.Blocked) > 0 {
-		fmt.Fprintf(bw, "# left out %s; --allow-reserved scans them\n", blockedText(p.Blocked))
+		fmt.Fprintln(bw, text.T("cli.scan.plan_left_out", "ranges", blockedText(text, p.Blocked)))
 	}
 	for _, r := range p.Ranges {
 		ports := make([]string, len(r.Ports))
@@ -419,29 +426,32 @@ func writePlan(w io.Writer, p scanrun.Plan, o scanrun.Options) error {
 		fmt.Fprintf(bw, "%s\tports %s\n", r, strings.Join(ports, ","))
 	}
 	if p.MoreRanges > 0 {
-		fmt.Fprintf(bw, "# ... and %d more ranges\n", p.MoreRanges)
+		fmt.Fprintln(bw, text.T("cli.scan.plan_more", "more", strconv.Itoa(p.MoreRanges)))
 	}
 	return bw.Flush()
 }
 
 // estimateText bounds the sweep's duration in words.
-func estimateText(p scanrun.Plan, o scanrun.Options) string {
-	slowest := cli.Approx(p.Slowest)
+func estimateText(text *locale.Printer, p scanrun.Plan, o scanrun.Options) string {
+	args := []string{"slowest", cli.Approx(p.Slowest), "timeout", o.Timeout.String(),
+		"retries", fmt.Sprint(o.Retries), "concurrency", fmt.Sprint(o.Concurrency)}
 	if o.Rate <= 0 {
-		return fmt.Sprintf("connect sweep at an unlimited --rate: up to %s if nothing answers (--timeout %s, --retries %d, --concurrency %d)",
-			slowest, o.Timeout, o.Retries, o.Concurrency)
+		return text.T("cli.scan.estimate_unlimited", args...)
 	}
-	return fmt.Sprintf("connect sweep at --rate %g/s: at least %s, up to %s if nothing answers (--timeout %s, --retries %d, --concurrency %d)",
-		o.Rate, cli.Approx(p.Fastest), slowest, o.Timeout, o.Retries, o.Concurrency)
+	return text.T("cli.scan.estimate_rate", append(args, "rate", strconv.FormatFloat(o.Rate, 'g', -1, 64), "fastest", cli.Approx(p.Fastest))...)
 }
 
 // blockedText lists what the scope guard left out.
-func blockedText(hits []targets.BlockedHit) string {
+func blockedText(text *locale.Printer, hits []targets.BlockedHit) string {
 	parts := make([]string, len(hits))
 	for i, h := range hits {
-		parts[i] = fmt.Sprintf("%s addresses in %s (%s)", h.Addresses, h.Range.Prefix, h.Range.Name)
+		parts[i] = text.T("cli.scan.blocked_range", "addresses", fmt.Sprint(h.Addresses), "prefix", h.Range.Prefix, "name", h.Range.Name)
 	}
-	return strings.Join(parts, ", ")
+	sep := ", "
+	if text.Lang() == locale.Japanese {
+		sep = "、"
+	}
+	return strings.Join(parts, sep)
 }
 
 // confirmScan asks before a scan of more than confirmAbove pairs (the
@@ -451,8 +461,8 @@ func confirmScan(e *env, p scanrun.Plan, o scanrun.Options) error {
 	if p.Pairs <= confirmAbove {
 		return nil
 	}
-	fmt.Fprintf(e.stderr, "llmfence: this scan tries %d address:port pairs; %s\n", p.Pairs, estimateText(p, o))
-	fmt.Fprint(e.stderr, "llmfence: scan them? Only scan networks you are authorised to scan. [y/N] ")
+	fmt.Fprintln(e.stderr, e.text.T("cli.scan.confirm_plan", "pairs", u64(p.Pairs), "estimate", estimateText(e.text, p, o)))
+	fmt.Fprint(e.stderr, e.text.T("cli.scan.confirm_ask"))
 	line, err := bufio.NewReader(e.stdin).ReadString('\n')
 	if err != nil && line == "" {
 		return cli.Usagef("--yes", "not confirmed (no answer); pass --yes to scan without asking")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/llmfence/llmfence/internal/cli"
+	"github.com/llmfence/llmfence/internal/locale"
 	"github.com/llmfence/llmfence/internal/scanrun"
 )
 
@@ -56,6 +57,7 @@ func TestScanListSendsNothing(t *testing.T) {
 // reader.)
 func TestConfirmScan(t *testing.T) {
 	o := scanrun.DefaultOptions()
+	en := testPrinter(t, locale.English)
 	for _, tc := range []struct {
 		pairs  uint64
 		answer string
@@ -70,7 +72,7 @@ func TestConfirmScan(t *testing.T) {
 		{confirmAbove + 1, "", false, true}, // end of input
 	} {
 		var errb bytes.Buffer
-		e := &env{stdin: strings.NewReader(tc.answer), stdout: io.Discard, stderr: &errb, log: slog.New(slog.DiscardHandler)}
+		e := &env{stdin: strings.NewReader(tc.answer), stdout: io.Discard, stderr: &errb, log: slog.New(slog.DiscardHandler), text: en}
 		f, s := scanrun.Estimate(tc.pairs, o)
 		err := confirmScan(e, scanrun.Plan{Pairs: tc.pairs, Fastest: f, Slowest: s}, o)
 		if (err == nil) != tc.ok || strings.Contains(errb.String(), "[y/N]") != tc.asked {
