@@ -255,12 +255,12 @@ func sendAudit(cmd *cobra.Command, e *env, s *audit.Sender, res *audit.Result) e
 		return err
 	}
 	if sent, left, err := s.Flush(ctx); sent > 0 || err != nil {
-		fmt.Fprintf(e.stderr, "llmfence: sent %d kept results to %s; %d still kept in %s\n", sent, s.URL, left, s.SpoolDir)
+		fmt.Fprintln(e.stderr, e.text.T("cli.audit.sent_kept", "sent", fmt.Sprint(sent), "url", s.URL, "left", fmt.Sprint(left), "dir", s.SpoolDir))
 	}
 	if err := s.Send(ctx, payload.Bytes(), res.Machine.Host); err != nil {
 		return err // kept locally: NotSentError says where
 	}
-	fmt.Fprintf(e.stderr, "llmfence: sent the result to %s\n", s.URL)
+	fmt.Fprintln(e.stderr, e.text.T("cli.audit.sent", "url", s.URL))
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -183,13 +184,13 @@ func reportDatascanProblems(e *env, files []datascan.FileInfo, stats datascan.St
 		if fi.Error != "" {
 			at := ""
 			if fi.ErrorAt > 0 {
-				at = fmt.Sprintf(" (at byte %d)", fi.ErrorAt)
+				at = e.text.T("cli.datascan.at_byte", "offset", strconv.FormatInt(fi.ErrorAt, 10))
 			}
 			fmt.Fprintf(e.stderr, "llmfence: %s: %s%s\n", fi.Path, fi.Error, at)
 		}
 	}
 	for _, w := range stats.Warnings {
-		fmt.Fprintf(e.stderr, "llmfence: warning: %s\n", w)
+		fmt.Fprintln(e.stderr, e.text.T("cli.datascan.warning", "warning", w))
 	}
 }
 
