@@ -163,7 +163,7 @@ func runProbe(ctx context.Context, e *env, f *probeFlags, args []string) error {
 	showProgress := f.progress == "always" || (f.progress == "auto" && isTerminal(e.stderr))
 	finish := func() {}
 	if showProgress {
-		opts.Progress, finish = probeProgress(e.stderr)
+		opts.Progress, finish = probeProgress(e.stderr, e.text)
 	}
 	journal := opts.Journal
 	if opts.Resume != "" {
@@ -513,8 +513,9 @@ func writeProbeOutput(w io.Writer, format string, res *probe.Result, text *local
 	return report.Table(w, res, report.TableOptions{Color: llmreport.UseColor(w, os.Getenv), Text: text})
 }
 
-// probeProgress redraws one status line on a terminal.
-func probeProgress(w io.Writer) (func(probe.Progress), func()) {
+// probeProgress redraws one status line on a terminal, in the printer's
+// language.
+func probeProgress(w io.Writer, text *locale.Printer) (func(probe.Progress), func()) {
 	const width = 24
 	drawn := false
 	progress := func(p probe.Progress) {
@@ -527,8 +528,10 @@ func probeProgress(w io.Writer) (func(probe.Progress), func()) {
 		if p.Done > 0 && p.Total > p.Done {
 			eta = (time.Duration(float64(p.Elapsed) / float64(p.Done) * float64(p.Total-p.Done))).Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "\r[%s%s] %d/%d requests  in flight %d (limit %d)  %d tokens  %d errors  ETA %s\x1b[K",
-			strings.Repeat("=", fill), strings.Repeat(" ", width-fill), p.Done, p.Total, p.InFlight, p.Limit, p.Tokens, p.Errors, eta)
+		fmt.Fprintf(w, "\r[%s%s] %s\x1b[K", strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
+			text.T("cli.probe.progress", "done", fmt.Sprint(p.Done), "total", fmt.Sprint(p.Total),
+				"in_flight", fmt.Sprint(p.InFlight), "limit", fmt.Sprint(p.Limit),
+				"tokens", fmt.Sprint(p.Tokens), "errors", fmt.Sprint(p.Errors), "eta", eta))
 		drawn = true
 	}
 	return progress, func() {

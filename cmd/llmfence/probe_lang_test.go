@@ -23,7 +23,8 @@ var probeSummaryLine = map[string]*regexp.Regexp{
 
 // TestProbeLinesInJapanese probes a backdoored lab persona under --lang en
 // and --lang ja: probe's lines on standard error are Japanese under ja,
-// with the same figures and the verdict said in Japanese.
+// with the same figures and the verdict said in Japanese, the progress
+// line included.
 func TestProbeLinesInJapanese(t *testing.T) {
 	srv := startPersona(t, lab.ProbeBackdoorFixed, nil)
 	dir := t.TempDir()
@@ -39,7 +40,7 @@ func TestProbeLinesInJapanese(t *testing.T) {
 		}
 		reportPath := filepath.Join(sub, "report.html")
 		_, stderr, code := runCLI(t, "", "--lang", lang, "--db", filepath.Join(sub, "s.db"), "probe", srv.URL,
-			"--model", "lab-model", "--suite", "backdoor", "--fail-on", "none", "--progress", "never",
+			"--model", "lab-model", "--suite", "backdoor", "--fail-on", "none", "--progress", "always",
 			"--triggers", empty, "--report", reportPath)
 		if code != 0 {
 			t.Fatalf("probe --lang %s: exit %d: %s", lang, code, stderr)
@@ -50,9 +51,9 @@ func TestProbeLinesInJapanese(t *testing.T) {
 		}
 		for _, want := range map[string][]string{
 			"en": {"llmfence: probe run 1: lab-model on " + srv.URL + " (journal ", "llmfence: report written to " + reportPath + "\n",
-				"llmfence: " + empty + " holds no backdoor triggers; testing the built-in ones only\n"},
+				"llmfence: " + empty + " holds no backdoor triggers; testing the built-in ones only\n", " requests  in flight ", "\x1b[K"},
 			"ja": {"llmfence: probe 実行 1: " + srv.URL + " の lab-model（ジャーナル ", "llmfence: レポートを " + reportPath + " に書き出しました\n",
-				"llmfence: " + empty + " にはバックドアのトリガーがありません。組み込みのトリガーだけを試します\n"},
+				"llmfence: " + empty + " にはバックドアのトリガーがありません。組み込みのトリガーだけを試します\n", "] リクエスト ", "  実行中 ", "\x1b[K"},
 		}[lang] {
 			if !strings.Contains(stderr, want) {
 				t.Errorf("probe --lang %s: stderr lacks %q:\n%s", lang, want, stderr)
@@ -71,7 +72,7 @@ func TestProbeLinesInJapanese(t *testing.T) {
 	if !slices.Equal(ja, want) {
 		t.Errorf("closing line under --lang ja %q, want %q\nen: %s\nja: %s", ja, want, enErr, jaErr)
 	}
-	if strings.Contains(jaErr, "requests (") || strings.Contains(jaErr, "report written") {
+	if strings.Contains(jaErr, "requests") || strings.Contains(jaErr, "report written") {
 		t.Errorf("English left on stderr under --lang ja:\n%s", jaErr)
 	}
 }
