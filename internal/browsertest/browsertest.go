@@ -287,3 +287,52 @@ func Screenshot(ctx context.Context, name string) string {
 	}
 	return path
 }
+
+// CheckJapanesePage writes html to a temporary file, opens it at 1280 and
+// 720 pixels wide and fails t on every layout or font problem, when the
+// document's lang is not "ja", or when fewer than minJapanese elements
+// with Japanese text were checked (a page that lost its translation).
+// name labels the subtests and any screenshot ($LLMFENCE_SCREENSHOT_DIR).
+func CheckJapanesePage(t *testing.T, name string, html []byte, minJapanese int) {
+	t.Helper()
+	Chromium(t)
+	path := filepath.Join(t.TempDir(), name+".html")
+	if err := os.WriteFile(path, html, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []struct{ w, h int }{{1280, 900}, {720, 900}} {
+		t.Run(fmt.Sprintf("%dpx", size.w), func(t *testing.T) {
+			ctx := Browser(t, Options{Width: size.w, Height: size.h, Timeout: 90 * time.Second})
+			if err := chromedp.Do(ctx, chromedp.Navigate("file://"+path), chromedp.WaitReady("footer")); err != nil {
+				t.Fatal(err)
+			}
+			lang, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lang != "ja" {
+				t.Errorf("document lang = %q, want ja", lang)
+			}
+			problems, err := LayoutProblems(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range problems {
+				t.Errorf("layout: %s", p)
+			}
+			fontProblems, checked, err := FontProblems(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if checked < minJapanese {
+				t.Errorf("only %d elements with Japanese text were checked, want at least %d", checked, minJapanese)
+			}
+			for _, p := range fontProblems {
+				t.Errorf("font: %s", p)
+			}
+			if os.Getenv("LLMFENCE_SCREENSHOT_DIR") != "" {
+				Screenshot(ctx, fmt.Sprintf("%s.%dpx", name, size.w))
+			}
+		})
+	}
+}

@@ -2,14 +2,9 @@ package datascan
 
 import (
 	"bytes"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/chromedp/chromedp"
 
 	"github.com/llmfence/llmfence/internal/browsertest"
 	"github.com/llmfence/llmfence/internal/goldentest"
@@ -198,43 +193,11 @@ func TestHTMLGolden(t *testing.T) {
 // Chromium at a desktop and a narrow window: Japanese text is drawn with
 // a CJK font, and nothing is cut off or spills out of its box.
 func TestJapaneseHTMLInChromium(t *testing.T) {
-	browsertest.Chromium(t)
 	r := fixtureReport()
 	r.Text = printer(t, locale.Japanese)
 	var b bytes.Buffer
 	if err := WriteHTML(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "datascan.ja.html")
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, size := range []struct{ w, h int }{{1280, 900}, {720, 900}} {
-		t.Run(fmt.Sprintf("%dpx", size.w), func(t *testing.T) {
-			ctx := browsertest.Browser(t, browsertest.Options{Width: size.w, Height: size.h, Timeout: 60 * time.Second})
-			if err := chromedp.Do(ctx, chromedp.Navigate("file://"+path), chromedp.WaitReady("footer")); err != nil {
-				t.Fatal(err)
-			}
-			problems, err := browsertest.LayoutProblems(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range problems {
-				t.Errorf("layout: %s", p)
-			}
-			fontProblems, checked, err := browsertest.FontProblems(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if checked < 20 {
-				t.Errorf("only %d elements with Japanese text were checked; the report has many", checked)
-			}
-			for _, p := range fontProblems {
-				t.Errorf("font: %s", p)
-			}
-			if os.Getenv("LLMFENCE_SCREENSHOT_DIR") != "" {
-				browsertest.Screenshot(ctx, fmt.Sprintf("datascan.ja.%dpx", size.w))
-			}
-		})
-	}
+	browsertest.CheckJapanesePage(t, "datascan.ja", b.Bytes(), 20)
 }
