@@ -116,14 +116,14 @@ func runInspect(cmd *cobra.Command, e *env, f *inspectFlags, args []string) erro
 	if err != nil {
 		return err
 	}
-	out := report.NewInspectWriter(e.stdout, f.format == "json")
+	out := report.NewInspectWriterIn(e.stdout, f.format == "json", e.text)
 	var all []*inspect.Result
 	emit := func(r *inspect.Result) error {
 		if f.bom != "" {
 			all = append(all, r)
 		}
 		if r.Error != "" {
-			fmt.Fprintf(e.stderr, "llmfence: cannot inspect %s: %s\n", r.Path, r.Error)
+			fmt.Fprintln(e.stderr, report.CannotInspect(e.text, r.Path, r.Error))
 		}
 		return out.Write(r)
 	}
