@@ -99,7 +99,7 @@ func (in *Inspector) collect(ctx context.Context, paths []string) []job {
 		}
 		st, err := os.Stat(p) // a link named on the command line is followed
 		if err != nil {
-			jobs = append(jobs, job{ready: &Result{Path: p, Format: FormatUnknown, Error: fmt.Sprintf("cannot inspect: %v", unwrapPathError(err))}})
+			jobs = append(jobs, job{ready: &Result{Path: p, Format: FormatUnknown, Error: fmt.Sprint(unwrapPathError(err))}})
 			continue
 		}
 		if !st.IsDir() && !st.Mode().IsRegular() {
