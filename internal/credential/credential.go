@@ -118,9 +118,11 @@ func URL(raw string) string {
 	}
 	changed := false
 	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), Mask)
-			changed = true
+		if pw, has := u.User.Password(); has {
+			if pw != Mask {
+				u.User = url.UserPassword(u.User.Username(), Mask)
+				changed = true
+			}
 		} else if isTokenLike(u.User.Username()) {
 			u.User = url.User(Mask)
 			changed = true
@@ -147,6 +149,11 @@ func URL(raw string) string {
 		return raw
 	}
 	out := u.String()
+	// url.String lower-cases the scheme; keep the text as it was written
+	// (a second pass must find nothing to change).
+	if len(out) >= len(u.Scheme) && len(raw) >= len(u.Scheme) && strings.EqualFold(raw[:len(u.Scheme)], u.Scheme) {
+		out = raw[:len(u.Scheme)] + out[len(u.Scheme):]
+	}
 	// url.String escapes the mask's neighbours consistently; keep the
 	// mask readable.
 	return strings.ReplaceAll(out, url.QueryEscape(Mask), Mask)
